@@ -1,0 +1,16 @@
+//! Declarative configuration: the cameras file, its credentials, and screen layouts.
+//!
+//! Contract: plain data parsed from TOML, validated once at load. Every error names the file,
+//! the line and the field. Nothing here opens a stream or a window. Passwords live only in
+//! [`Credential`], whose `Debug` hides them, and URLs are shown through [`redact_url`].
+
+mod cameras;
+mod layout;
+
+pub use cameras::{Camera, CameraKind, CamerasFile, ConfigError, Credential, StreamKind, redact_url};
+pub use layout::{Layout, LayoutCell, builtin_layouts};
+
+/// 1-based line of byte offset `pos` in `text`.
+pub(crate) fn line_of(text: &str, pos: usize) -> usize {
+    text[..pos.min(text.len())].bytes().filter(|&b| b == b'\n').count() + 1
+}

@@ -1,0 +1,14 @@
+//! Vigie: a control-room video client for a city's video-protection centre.
+//!
+//! Layers, top to bottom (dependencies point down only; see ARCHITECTURE.md):
+//! - [`ui`]: egui workspaces, widgets and input.
+//! - [`render`]: the wgpu tile compositor and its shaders.
+//! - [`ingest`]: GStreamer pipelines from RTSP to decoded planes; [`sim`]: camera simulator.
+//! - [`media`] and [`config`]: plain frame, stream, camera and layout types.
+//!
+//! [`cli`] is the command-line front used by `src/main.rs`.
+
+pub mod config;
+pub mod ingest;
+pub mod media;
+pub mod sim;

@@ -1,0 +1,176 @@
+//! Latest-frame-wins hand-off between a producer thread and the compositor.
+//!
+//! The producer (a GStreamer streaming thread) calls [`FrameSlot::publish`]; it never blocks
+//! beyond a short mutex held only to swap an `Option`. The consumer (the render thread) calls
+//! [`FrameSlot::take`] once per repaint. A frame replaced before it was taken counts as dropped.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use super::Frame;
+
+/// What a stream is doing, as shown on its tiles.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StreamState {
+    /// Opening the connection or waiting for the first picture.
+    Connecting,
+    /// Pictures are arriving.
+    Live,
+    /// Pictures stopped arriving; the last one stays on screen, dimmed.
+    Lost { since_utc_ms: i64, reason: String },
+    /// The stream cannot be shown as configured (wrong URL, refused credentials, unsupported
+    /// codec). Retried with the longest backoff; the message is safe to display (no secrets).
+    Failed { reason: String },
+    /// Nobody asked for this stream any more.
+    Stopped,
+}
+
+impl StreamState {
+    /// A short label for overlays.
+    pub fn label(&self) -> &'static str {
+        match self {
+            StreamState::Connecting => "connecting",
+            StreamState::Live => "live",
+            StreamState::Lost { .. } => "signal lost",
+            StreamState::Failed { .. } => "failed",
+            StreamState::Stopped => "stopped",
+        }
+    }
+}
+
+/// Counters read by overlays and benchmarks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SlotStats {
+    /// Frames published by the producer.
+    pub published: u64,
+    /// Frames taken by the consumer.
+    pub taken: u64,
+    /// Frames replaced by a newer one before the consumer took them.
+    pub dropped: u64,
+}
+
+type Waker = Arc<dyn Fn() + Send + Sync>;
+
+#[derive(Default)]
+struct Inner {
+    pending: Option<Frame>,
+    last: Option<Frame>,
+    state: Option<StreamState>,
+    decoder: String,
+    waker: Option<Waker>,
+}
+
+/// The newest decoded frame of one stream, plus its state.
+#[derive(Default)]
+pub struct FrameSlot {
+    inner: Mutex<Inner>,
+    published: AtomicU64,
+    taken: AtomicU64,
+    dropped: AtomicU64,
+}
+
+impl FrameSlot {
+    pub fn new() -> Arc<FrameSlot> {
+        Arc::new(FrameSlot::default())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic while holding this lock cannot leave the data half-written (only Option
+        // swaps happen under it), so a poisoned lock is still usable.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Producer side: offers a new frame. Never blocks on the consumer.
+    pub fn publish(&self, frame: Frame) {
+        let waker = {
+            let mut inner = self.lock();
+            if inner.pending.replace(frame.clone()).is_some() {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+            inner.last = Some(frame);
+            if inner.state != Some(StreamState::Live) {
+                inner.state = Some(StreamState::Live);
+            }
+            inner.waker.clone()
+        };
+        self.published.fetch_add(1, Ordering::Relaxed);
+        if let Some(w) = waker {
+            w();
+        }
+    }
+
+    /// Consumer side: the frame published since the last call, if any.
+    pub fn take(&self) -> Option<Frame> {
+        let f = self.lock().pending.take();
+        if f.is_some() {
+            self.taken.fetch_add(1, Ordering::Relaxed);
+        }
+        f
+    }
+
+    /// The most recent frame, taken or not (for stills and for tiles created later).
+    pub fn last(&self) -> Option<Frame> {
+        self.lock().last.clone()
+    }
+
+    pub fn set_state(&self, state: StreamState) {
+        let waker = {
+            let mut inner = self.lock();
+            inner.state = Some(state);
+            inner.waker.clone()
+        };
+        if let Some(w) = waker {
+            w();
+        }
+    }
+
+    pub fn state(&self) -> StreamState {
+        self.lock().state.clone().unwrap_or(StreamState::Connecting)
+    }
+
+    pub fn set_decoder(&self, name: &str) {
+        self.lock().decoder = name.to_owned();
+    }
+
+    /// Name of the GStreamer decoder element in use ("avdec_h264", "nvh264dec", ...).
+    pub fn decoder(&self) -> String {
+        self.lock().decoder.clone()
+    }
+
+    /// Called after each publish or state change (the UI passes its repaint request).
+    pub fn set_waker(&self, waker: Option<Waker>) {
+        self.lock().waker = waker;
+    }
+
+    pub fn stats(&self) -> SlotStats {
+        SlotStats {
+            published: self.published.load(Ordering::Relaxed),
+            taken: self.taken.load(Ordering::Relaxed),
+            dropped: self.dropped.load(Ordering::Relaxed),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::Colorimetry;
+
+    fn frame(tag: u8) -> Frame {
+        Frame::from_i420(2, 2, Colorimetry::default(), vec![tag; 4], vec![128], vec![128])
+    }
+
+    #[test]
+    fn latest_frame_wins_and_replacements_count_as_dropped() {
+        let slot = FrameSlot::new();
+        slot.publish(frame(1));
+        slot.publish(frame(2));
+        slot.publish(frame(3));
+        let got = slot.take().expect("a frame");
+        assert_eq!(got.luma_at(0, 0), 3);
+        assert!(slot.take().is_none());
+        assert_eq!(slot.stats(), SlotStats { published: 3, taken: 1, dropped: 2 });
+        assert_eq!(slot.last().expect("last").luma_at(1, 1), 3);
+        assert_eq!(slot.state(), StreamState::Live);
+    }
+}
