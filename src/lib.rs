@@ -11,4 +11,5 @@
 pub mod config;
 pub mod ingest;
 pub mod media;
+pub mod render;
 pub mod sim;

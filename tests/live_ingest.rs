@@ -20,7 +20,12 @@ fn camsim(cameras: u32, encode: EncodeMode) -> CamSim {
 }
 
 fn open(sim: &CamSim, number: u32, kind: StreamKind, transport: Transport) -> LiveStream {
-    let source = StreamSource { label: format!("cam{number:03}/{}", kind.as_str()), url: sim.url(number, kind), credential: None, transport };
+    let source = StreamSource {
+        label: format!("cam{number:03}/{}", kind.as_str()),
+        url: sim.url(number, kind),
+        credential: None,
+        transport,
+    };
     LiveStream::open(source, FrameSlot::new(), IngestTimings::default()).expect("stream opens")
 }
 
@@ -40,21 +45,33 @@ fn next_frame(slot: &Arc<FrameSlot>, timeout: Duration) -> Frame {
 #[test]
 fn each_stream_shows_its_camera_and_carries_its_capture_time() {
     let sim = camsim(3, EncodeMode::Live);
-    let streams: Vec<_> = [(1, Transport::Tcp), (2, Transport::Udp), (3, Transport::Tcp)]
-        .into_iter()
-        .map(|(n, t)| (n, open(&sim, n, StreamKind::Sub, t)))
-        .collect();
+    let streams: Vec<_> = [
+        (1, Transport::Tcp),
+        (2, Transport::Udp),
+        (3, Transport::Tcp),
+    ]
+    .into_iter()
+    .map(|(n, t)| (n, open(&sim, n, StreamKind::Sub, t)))
+    .collect();
     for (n, s) in &streams {
         let f = next_frame(s.slot(), Duration::from_secs(15));
         assert_eq!((f.width, f.height), (640, 360));
         // Field colour, sampled away from the stripe, the square and the text.
         let expected = camera_ycbcr(*n);
         let y = f.luma_at(320, 100) as i32;
-        assert!((y - expected[0] as i32).abs() <= 6, "cam{n:03}: luma {y}, expected {}", expected[0]);
+        assert!(
+            (y - expected[0] as i32).abs() <= 6,
+            "cam{n:03}: luma {y}, expected {}",
+            expected[0]
+        );
         // The stripe is the capture time; the frame arrived a little after it.
         let t = decode_timecode_luma(f.width, f.height, |x, y| f.luma_at(x, y));
         let latency = f.capture_utc_ms - t;
-        assert!((0..1500).contains(&latency), "cam{n:03}: stripe {t}, arrival {} ({latency} ms)", f.capture_utc_ms);
+        assert!(
+            (0..1500).contains(&latency),
+            "cam{n:03}: stripe {t}, arrival {} ({latency} ms)",
+            f.capture_utc_ms
+        );
         assert_eq!(s.slot().decoder(), "avdec_h264");
     }
     // Consecutive pictures are one frame interval apart in the stripe and in the stream clock.
@@ -64,7 +81,12 @@ fn each_stream_shows_its_camera_and_carries_its_capture_time() {
     let ta = decode_timecode_luma(a.width, a.height, |x, y| a.luma_at(x, y));
     let tb = decode_timecode_luma(b.width, b.height, |x, y| b.luma_at(x, y));
     let dpts = (b.pts_ns.expect("pts") as i64 - a.pts_ns.expect("pts") as i64) / 1_000_000;
-    assert!(((tb - ta) - dpts).abs() <= 40, "stripe advanced {} ms, pts {} ms", tb - ta, dpts);
+    assert!(
+        ((tb - ta) - dpts).abs() <= 40,
+        "stripe advanced {} ms, pts {} ms",
+        tb - ta,
+        dpts
+    );
     for (_, s) in streams {
         s.stop_and_join();
     }
@@ -78,7 +100,11 @@ fn a_stopped_camera_is_lost_then_live_again() {
     assert!(sim.stop_camera("cam002"));
     let t0 = Instant::now();
     while !matches!(s.slot().state(), StreamState::Lost { .. }) {
-        assert!(t0.elapsed() < Duration::from_secs(3), "not lost after 3 s: {:?}", s.slot().state());
+        assert!(
+            t0.elapsed() < Duration::from_secs(3),
+            "not lost after 3 s: {:?}",
+            s.slot().state()
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     std::thread::sleep(Duration::from_millis(1500));
@@ -89,7 +115,11 @@ fn a_stopped_camera_is_lost_then_live_again() {
         if s.slot().take().is_some() && s.slot().state() == StreamState::Live {
             break;
         }
-        assert!(t1.elapsed() < Duration::from_secs(5), "not live 5 s after restart: {:?}", s.slot().state());
+        assert!(
+            t1.elapsed() < Duration::from_secs(5),
+            "not live 5 s after restart: {:?}",
+            s.slot().state()
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     s.stop_and_join();
@@ -111,7 +141,11 @@ fn a_wrong_path_is_a_clear_failure_not_a_crash() {
             assert!(reason.contains("404"), "{reason}");
             break;
         }
-        assert!(t0.elapsed() < Duration::from_secs(10), "{:?}", s.slot().state());
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            s.slot().state()
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     s.stop_and_join();

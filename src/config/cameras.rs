@@ -30,9 +30,17 @@ use super::line_of;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{path}: cannot read: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}:{line}: {field}: {message}")]
-    Invalid { path: PathBuf, line: usize, field: String, message: String },
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        field: String,
+        message: String,
+    },
 }
 
 /// Fixed cameras sit on fibre; mobile ones are moved where needed (4G/5G links).
@@ -70,7 +78,11 @@ pub struct Credential {
 
 impl fmt::Debug for Credential {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Credential {{ user: {:?}, password: <hidden> }}", self.user)
+        write!(
+            f,
+            "Credential {{ user: {:?}, password: <hidden> }}",
+            self.user
+        )
     }
 }
 
@@ -128,7 +140,10 @@ pub struct CamerasFile {
 impl CamerasFile {
     /// Reads and validates `path`, resolving credentials from its credentials file.
     pub fn load(path: &Path) -> Result<CamerasFile, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
         Self::parse(path, &text)
     }
 
@@ -159,40 +174,71 @@ impl CamerasFile {
         for spanned in raw.camera {
             let line = line_of(text, spanned.span().start);
             let mut cam = spanned.into_inner();
-            let at = |field: &str, message: String| invalid(line, &format!("camera {:?}: {field}", cam.id), message);
-            if cam.id.is_empty() || !cam.id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-                return Err(at("id", "must be non-empty, letters, digits, '-' or '_'".into()));
+            let at = |field: &str, message: String| {
+                invalid(line, &format!("camera {:?}: {field}", cam.id), message)
+            };
+            if cam.id.is_empty()
+                || !cam
+                    .id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err(at(
+                    "id",
+                    "must be non-empty, letters, digits, '-' or '_'".into(),
+                ));
             }
             if !seen.insert(cam.id.clone()) {
                 return Err(at("id", "declared twice".into()));
             }
             if !(-90.0..=90.0).contains(&cam.latitude) {
-                return Err(at("latitude", format!("{} is outside -90..90", cam.latitude)));
+                return Err(at(
+                    "latitude",
+                    format!("{} is outside -90..90", cam.latitude),
+                ));
             }
             if !(-180.0..=180.0).contains(&cam.longitude) {
-                return Err(at("longitude", format!("{} is outside -180..180", cam.longitude)));
+                return Err(at(
+                    "longitude",
+                    format!("{} is outside -180..180", cam.longitude),
+                ));
             }
             if let Some(days) = cam.retention_days
                 && !(1..=30).contains(&days)
             {
-                return Err(at("retention_days", format!("{days} is not allowed: 1 to 30 days (CSI L252-5)")));
+                return Err(at(
+                    "retention_days",
+                    format!("{days} is not allowed: 1 to 30 days (CSI L252-5)"),
+                ));
             }
-            for (field, url) in [("main_url", Some(cam.main_url.as_str())), ("sub_url", cam.sub_url.as_deref())] {
+            for (field, url) in [
+                ("main_url", Some(cam.main_url.as_str())),
+                ("sub_url", cam.sub_url.as_deref()),
+            ] {
                 let Some(url) = url else { continue };
                 check_url(url).map_err(|m| at(field, m))?;
             }
             if let Some(name) = &cam.credentials {
                 let Some((cpath, table)) = &credentials else {
-                    return Err(at("credentials", format!("names {name:?} but the file has no credentials_file")));
+                    return Err(at(
+                        "credentials",
+                        format!("names {name:?} but the file has no credentials_file"),
+                    ));
                 };
                 let Some(cred) = table.get(name) else {
-                    return Err(at("credentials", format!("{name:?} is not in {}", cpath.display())));
+                    return Err(at(
+                        "credentials",
+                        format!("{name:?} is not in {}", cpath.display()),
+                    ));
                 };
                 cam.credential = Some(cred.clone());
             }
             cameras.push(cam);
         }
-        Ok(CamerasFile { path: path.to_owned(), cameras })
+        Ok(CamerasFile {
+            path: path.to_owned(),
+            cameras,
+        })
     }
 
     pub fn camera(&self, id: &str) -> Option<&Camera> {
@@ -203,7 +249,11 @@ impl CamerasFile {
     pub fn to_toml(cameras: &[Camera], credentials_file: Option<&str>) -> String {
         let raw = RawFile {
             credentials_file: credentials_file.map(str::to_owned),
-            camera: cameras.iter().cloned().map(|c| toml::Spanned::new(0..0, c)).collect(),
+            camera: cameras
+                .iter()
+                .cloned()
+                .map(|c| toml::Spanned::new(0..0, c))
+                .collect(),
         };
         let body = toml::to_string(&raw).unwrap_or_default();
         format!("# Vigie cameras file: one [[camera]] table per camera.\n\n{body}")
@@ -211,8 +261,14 @@ impl CamerasFile {
 }
 
 fn check_url(url: &str) -> Result<(), String> {
-    let Some(rest) = url.strip_prefix("rtsp://").or_else(|| url.strip_prefix("rtsps://")) else {
-        return Err(format!("{} is not an rtsp:// or rtsps:// URL", redact_url(url)));
+    let Some(rest) = url
+        .strip_prefix("rtsp://")
+        .or_else(|| url.strip_prefix("rtsps://"))
+    else {
+        return Err(format!(
+            "{} is not an rtsp:// or rtsps:// URL",
+            redact_url(url)
+        ));
     };
     let authority = rest.split('/').next().unwrap_or("");
     if authority.contains('@') {
@@ -228,14 +284,23 @@ fn check_url(url: &str) -> Result<(), String> {
 }
 
 fn load_credentials(path: &Path) -> Result<BTreeMap<String, Credential>, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
     toml::from_str(&text).map_err(|e| ConfigError::Invalid {
         path: path.to_owned(),
         line: e.span().map(|s| line_of(&text, s.start)).unwrap_or(1),
         field: "credentials".into(),
         // The parser's message may quote the offending value: keep only its first sentence
         // kind, which names the problem and not the secret.
-        message: e.message().split('`').next().unwrap_or("invalid").trim().to_owned(),
+        message: e
+            .message()
+            .split('`')
+            .next()
+            .unwrap_or("invalid")
+            .trim()
+            .to_owned(),
     })
 }
 
@@ -248,7 +313,9 @@ fn field_from_message(message: &str) -> Option<String> {
 
 /// The URL with any `user:password@` replaced by `***@`, for logs and messages.
 pub fn redact_url(url: &str) -> String {
-    let Some(scheme_end) = url.find("://") else { return url.to_owned() };
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_owned();
+    };
     let rest = &url[scheme_end + 3..];
     let auth_end = rest.find('/').unwrap_or(rest.len());
     match rest[..auth_end].rfind('@') {
@@ -286,37 +353,59 @@ main_url = "rtsp://127.0.0.1:8554/cam002/main"
         let f = CamerasFile::parse(Path::new("c.toml"), GOOD).expect("valid");
         assert_eq!(f.cameras.len(), 2);
         assert_eq!(f.cameras[1].kind, CameraKind::Mobile);
-        assert_eq!(f.cameras[1].url(StreamKind::Sub), "rtsp://127.0.0.1:8554/cam002/main");
+        assert_eq!(
+            f.cameras[1].url(StreamKind::Sub),
+            "rtsp://127.0.0.1:8554/cam002/main"
+        );
     }
 
     #[test]
     fn a_bad_value_names_file_line_and_field() {
         let bad = GOOD.replace("latitude = 50.3550", "latitude = 95.0");
-        let e = CamerasFile::parse(Path::new("c.toml"), &bad).expect_err("invalid").to_string();
-        assert!(e.starts_with("c.toml:12: camera \"cam002\": latitude"), "{e}");
+        let e = CamerasFile::parse(Path::new("c.toml"), &bad)
+            .expect_err("invalid")
+            .to_string();
+        assert!(
+            e.starts_with("c.toml:12: camera \"cam002\": latitude"),
+            "{e}"
+        );
     }
 
     #[test]
     fn a_missing_field_and_a_type_error_name_their_line() {
         let bad = GOOD.replace("kind = \"mobile\"\n", "");
-        let e = CamerasFile::parse(Path::new("c.toml"), &bad).expect_err("invalid").to_string();
+        let e = CamerasFile::parse(Path::new("c.toml"), &bad)
+            .expect_err("invalid")
+            .to_string();
         assert!(e.contains("c.toml:") && e.contains("kind"), "{e}");
         let bad = GOOD.replace("longitude = 3.5235", "longitude = \"east\"");
-        let e = CamerasFile::parse(Path::new("c.toml"), &bad).expect_err("invalid").to_string();
+        let e = CamerasFile::parse(Path::new("c.toml"), &bad)
+            .expect_err("invalid")
+            .to_string();
         assert!(e.starts_with("c.toml:7: "), "{e}");
     }
 
     #[test]
     fn inline_credentials_are_refused_without_echoing_them() {
-        let bad = GOOD.replace("rtsp://127.0.0.1:8554/cam002", "rtsp://admin:s3cret@127.0.0.1:8554/cam002");
-        let e = CamerasFile::parse(Path::new("c.toml"), &bad).expect_err("invalid").to_string();
-        assert!(e.contains("main_url") && !e.contains("s3cret") && !e.contains("admin"), "{e}");
+        let bad = GOOD.replace(
+            "rtsp://127.0.0.1:8554/cam002",
+            "rtsp://admin:s3cret@127.0.0.1:8554/cam002",
+        );
+        let e = CamerasFile::parse(Path::new("c.toml"), &bad)
+            .expect_err("invalid")
+            .to_string();
+        assert!(
+            e.contains("main_url") && !e.contains("s3cret") && !e.contains("admin"),
+            "{e}"
+        );
     }
 
     #[test]
     fn retention_above_thirty_days_is_refused() {
         let bad = GOOD.replace("kind = \"fixed\"", "kind = \"fixed\"\nretention_days = 31");
-        let e = CamerasFile::parse(Path::new("c.toml"), &bad).expect_err("invalid").to_string();
+        let e = CamerasFile::parse(Path::new("c.toml"), &bad)
+            .expect_err("invalid")
+            .to_string();
         assert!(e.contains("retention_days") && e.contains("30"), "{e}");
     }
 
@@ -324,8 +413,18 @@ main_url = "rtsp://127.0.0.1:8554/cam002/main"
     fn credentials_resolve_by_reference_and_never_print() {
         let dir = std::env::temp_dir().join(format!("vigie-cred-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
-        std::fs::write(dir.join("cred.toml"), "[site]\nuser = \"viewer\"\npassword = \"hunter2\"\n").expect("write");
-        let text = format!("credentials_file = \"cred.toml\"\n{}", GOOD.replace("kind = \"fixed\"", "kind = \"fixed\"\ncredentials = \"site\""));
+        std::fs::write(
+            dir.join("cred.toml"),
+            "[site]\nuser = \"viewer\"\npassword = \"hunter2\"\n",
+        )
+        .expect("write");
+        let text = format!(
+            "credentials_file = \"cred.toml\"\n{}",
+            GOOD.replace(
+                "kind = \"fixed\"",
+                "kind = \"fixed\"\ncredentials = \"site\""
+            )
+        );
         let f = CamerasFile::parse(&dir.join("c.toml"), &text).expect("valid");
         let cred = f.cameras[0].credential.as_ref().expect("resolved");
         assert_eq!(cred.password, "hunter2");

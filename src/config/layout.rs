@@ -57,13 +57,28 @@ impl Layout {
     /// A plain grid.
     pub fn grid(columns: u32, rows: u32) -> Layout {
         let cells = (0..rows)
-            .flat_map(|row| (0..columns).map(move |column| LayoutCell { column, row, column_span: 1, row_span: 1 }))
+            .flat_map(|row| {
+                (0..columns).map(move |column| LayoutCell {
+                    column,
+                    row,
+                    column_span: 1,
+                    row_span: 1,
+                })
+            })
             .collect();
-        Layout { name: format!("{columns}x{rows}"), columns, rows, cells }
+        Layout {
+            name: format!("{columns}x{rows}"),
+            columns,
+            rows,
+            cells,
+        }
     }
 
     pub fn load(path: &Path) -> Result<Layout, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
         Self::parse(path, &text)
     }
 
@@ -79,7 +94,11 @@ impl Layout {
             invalid(line, "layout", e.message().trim().to_owned())
         })?;
         if !(1..=16).contains(&raw.columns) {
-            return Err(invalid(1, "columns", format!("{} is outside 1..16", raw.columns)));
+            return Err(invalid(
+                1,
+                "columns",
+                format!("{} is outside 1..16", raw.columns),
+            ));
         }
         if !(1..=16).contains(&raw.rows) {
             return Err(invalid(1, "rows", format!("{} is outside 1..16", raw.rows)));
@@ -94,13 +113,21 @@ impl Layout {
                 return Err(invalid(line, "cell", "spans must be at least 1".into()));
             }
             if c.column + c.column_span > cols || c.row + c.row_span > rows {
-                return Err(invalid(line, "cell", format!("reaches outside the {cols}x{rows} grid")));
+                return Err(invalid(
+                    line,
+                    "cell",
+                    format!("reaches outside the {cols}x{rows} grid"),
+                ));
             }
             for r in c.row..c.row + c.row_span {
                 for k in c.column..c.column + c.column_span {
                     let i = (r * cols + k) as usize;
                     if owner[i] {
-                        return Err(invalid(line, "cell", format!("overlaps another cell at column {k}, row {r}")));
+                        return Err(invalid(
+                            line,
+                            "cell",
+                            format!("overlaps another cell at column {k}, row {r}"),
+                        ));
                     }
                     owner[i] = true;
                 }
@@ -111,19 +138,34 @@ impl Layout {
         for r in 0..rows {
             for k in 0..cols {
                 if !owner[(r * cols + k) as usize] {
-                    placed.push(LayoutCell { column: k, row: r, column_span: 1, row_span: 1 });
+                    placed.push(LayoutCell {
+                        column: k,
+                        row: r,
+                        column_span: 1,
+                        row_span: 1,
+                    });
                 }
             }
         }
         placed.sort_by_key(|c| (c.row, c.column));
-        Ok(Layout { name: raw.name, columns: cols, rows, cells: placed })
+        Ok(Layout {
+            name: raw.name,
+            columns: cols,
+            rows,
+            cells: placed,
+        })
     }
 
     /// Tile rectangles as fractions of the screen: (x, y, w, h) in 0..1.
     pub fn tile_fractions(&self) -> impl Iterator<Item = [f32; 4]> + '_ {
         let (cw, rh) = (1.0 / self.columns as f32, 1.0 / self.rows as f32);
         self.cells.iter().map(move |c| {
-            [c.column as f32 * cw, c.row as f32 * rh, c.column_span as f32 * cw, c.row_span as f32 * rh]
+            [
+                c.column as f32 * cw,
+                c.row as f32 * rh,
+                c.column_span as f32 * cw,
+                c.row_span as f32 * rh,
+            ]
         })
     }
 }
@@ -159,16 +201,24 @@ mod tests {
             let area: u32 = l.cells.iter().map(|c| c.column_span * c.row_span).sum();
             assert_eq!(area, l.columns * l.rows, "{}", l.name);
         }
-        let wall = all.iter().find(|l| l.columns == 12 && l.rows == 8).expect("12x8");
+        let wall = all
+            .iter()
+            .find(|l| l.columns == 12 && l.rows == 8)
+            .expect("12x8");
         assert_eq!(wall.cells.len(), 96);
-        let big = all.iter().find(|l| l.name.starts_with("1 large")).expect("1+12");
+        let big = all
+            .iter()
+            .find(|l| l.name.starts_with("1 large"))
+            .expect("1+12");
         assert_eq!(big.cells.len(), 13);
     }
 
     #[test]
     fn overlapping_cells_are_refused_with_their_line() {
         let text = "name = \"x\"\ncolumns = 2\nrows = 2\n[[cell]]\ncolumn = 0\nrow = 0\ncolumn_span = 2\n[[cell]]\ncolumn = 1\nrow = 0\n";
-        let e = Layout::parse(Path::new("l.toml"), text).expect_err("overlap").to_string();
+        let e = Layout::parse(Path::new("l.toml"), text)
+            .expect_err("overlap")
+            .to_string();
         assert!(e.starts_with("l.toml:8: cell: overlaps"), "{e}");
     }
 }

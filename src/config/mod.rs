@@ -7,10 +7,16 @@
 mod cameras;
 mod layout;
 
-pub use cameras::{Camera, CameraKind, CamerasFile, ConfigError, Credential, StreamKind, redact_url};
+pub use cameras::{
+    Camera, CameraKind, CamerasFile, ConfigError, Credential, StreamKind, redact_url,
+};
 pub use layout::{Layout, LayoutCell, builtin_layouts};
 
 /// 1-based line of byte offset `pos` in `text`.
 pub(crate) fn line_of(text: &str, pos: usize) -> usize {
-    text[..pos.min(text.len())].bytes().filter(|&b| b == b'\n').count() + 1
+    text[..pos.min(text.len())]
+        .bytes()
+        .filter(|&b| b == b'\n')
+        .count()
+        + 1
 }

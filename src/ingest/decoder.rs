@@ -65,9 +65,17 @@ mod tests {
         gst::init().expect("gstreamer");
         let c = decoder_candidates(VideoCodec::H264, &[]);
         assert_eq!(c.last(), Some(&"avdec_h264"));
-        assert_eq!(decoder_candidates(VideoCodec::H265, &[]).last(), Some(&"avdec_h265"));
-        assert!(!decoder_candidates(VideoCodec::H264, &["avdec_h264".into()]).contains(&"avdec_h264"));
-        assert_eq!(VideoCodec::from_encoding_name("h265"), Some(VideoCodec::H265));
+        assert_eq!(
+            decoder_candidates(VideoCodec::H265, &[]).last(),
+            Some(&"avdec_h265")
+        );
+        assert!(
+            !decoder_candidates(VideoCodec::H264, &["avdec_h264".into()]).contains(&"avdec_h264")
+        );
+        assert_eq!(
+            VideoCodec::from_encoding_name("h265"),
+            Some(VideoCodec::H265)
+        );
         assert_eq!(VideoCodec::from_encoding_name("JPEG"), None);
     }
 }

@@ -40,7 +40,13 @@ pub struct StreamManager {
 
 impl StreamManager {
     pub fn new(timings: IngestTimings, transport: Transport) -> StreamManager {
-        StreamManager { timings, transport, grace: Duration::from_secs(3), streams: HashMap::new(), waker: None }
+        StreamManager {
+            timings,
+            transport,
+            grace: Duration::from_secs(3),
+            streams: HashMap::new(),
+            waker: None,
+        }
     }
 
     /// Called after each new frame or state change of any stream (a repaint request).
@@ -66,16 +72,26 @@ impl StreamManager {
         };
         match LiveStream::open(source, slot.clone(), self.timings) {
             Ok(stream) => {
-                self.streams.insert(key, Entry { stream, last_wanted: now });
+                self.streams.insert(
+                    key,
+                    Entry {
+                        stream,
+                        last_wanted: now,
+                    },
+                );
             }
-            Err(e) => slot.set_state(crate::media::StreamState::Failed { reason: e.to_string() }),
+            Err(e) => slot.set_state(crate::media::StreamState::Failed {
+                reason: e.to_string(),
+            }),
         }
         slot
     }
 
     /// The slot of a stream already open.
     pub fn slot(&self, camera_id: &str, kind: StreamKind) -> Option<&Arc<FrameSlot>> {
-        self.streams.get(&(camera_id.to_owned(), kind)).map(|e| e.stream.slot())
+        self.streams
+            .get(&(camera_id.to_owned(), kind))
+            .map(|e| e.stream.slot())
     }
 
     /// Stops the streams nobody wanted for the grace period.

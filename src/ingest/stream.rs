@@ -18,7 +18,9 @@ use gstreamer_video::prelude::*;
 
 use super::decoder::{VideoCodec, decoder_candidates};
 use crate::config::{Credential, redact_url};
-use crate::media::{Colorimetry, Frame, FramePlanes, FrameSlot, Matrix, PixelFormat, Range, StreamState};
+use crate::media::{
+    Colorimetry, Frame, FramePlanes, FrameSlot, Matrix, PixelFormat, Range, StreamState,
+};
 
 /// RTSP lower transport.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -71,7 +73,10 @@ pub enum IngestError {
     #[error("GStreamer is not usable: {0}")]
     Init(String),
     #[error("{label}: cannot start its thread: {source}")]
-    Thread { label: String, source: std::io::Error },
+    Thread {
+        label: String,
+        source: std::io::Error,
+    },
 }
 
 #[derive(Default)]
@@ -91,7 +96,10 @@ impl Stop {
     /// Sleeps up to `d`; true when stopped meanwhile.
     fn sleep(&self, d: Duration) -> bool {
         let guard = self.flag.lock().unwrap_or_else(|e| e.into_inner());
-        let (guard, _) = self.cv.wait_timeout_while(guard, d, |s| !*s).unwrap_or_else(|e| e.into_inner());
+        let (guard, _) = self
+            .cv
+            .wait_timeout_while(guard, d, |s| !*s)
+            .unwrap_or_else(|e| e.into_inner());
         *guard
     }
 }
@@ -105,7 +113,11 @@ pub struct LiveStream {
 
 impl LiveStream {
     /// Starts decoding `source` into `slot`.
-    pub fn open(source: StreamSource, slot: Arc<FrameSlot>, timings: IngestTimings) -> Result<LiveStream, IngestError> {
+    pub fn open(
+        source: StreamSource,
+        slot: Arc<FrameSlot>,
+        timings: IngestTimings,
+    ) -> Result<LiveStream, IngestError> {
         gst::init().map_err(|e| IngestError::Init(e.to_string()))?;
         let stop = Arc::new(Stop::default());
         let label = source.label.clone();
@@ -114,7 +126,11 @@ impl LiveStream {
             .name(format!("ingest {label}"))
             .spawn(move || supervise(&source, &s, &st, timings))
             .map_err(|source| IngestError::Thread { label, source })?;
-        Ok(LiveStream { slot, stop, thread: Some(thread) })
+        Ok(LiveStream {
+            slot,
+            stop,
+            thread: Some(thread),
+        })
     }
 
     pub fn slot(&self) -> &Arc<FrameSlot> {
@@ -164,8 +180,12 @@ fn supervise(source: &StreamSource, slot: &Arc<FrameSlot>, stop: &Stop, timings:
             // A camera that worked and now refuses is lost, not misconfigured.
             Ended::Failed(reason) if !ever_live => StreamState::Failed { reason },
             Ended::Failed(reason) | Ended::Lost(reason) => {
-                let since = *lost_since.get_or_insert_with(|| chrono::Utc::now().timestamp_millis());
-                StreamState::Lost { since_utc_ms: since, reason }
+                let since =
+                    *lost_since.get_or_insert_with(|| chrono::Utc::now().timestamp_millis());
+                StreamState::Lost {
+                    since_utc_ms: since,
+                    reason,
+                }
             }
         };
         let report = match &state {
@@ -232,7 +252,8 @@ fn make(factory: &str, name: Option<&str>) -> Result<gst::Element, String> {
     if let Some(n) = name {
         b = b.name(n);
     }
-    b.build().map_err(|_| format!("GStreamer element {factory} is missing"))
+    b.build()
+        .map_err(|_| format!("GStreamer element {factory} is missing"))
 }
 
 fn build(
@@ -242,15 +263,20 @@ fn build(
     timings: IngestTimings,
     failed_decoders: &[String],
 ) -> Result<gst::Pipeline, String> {
-    let pipeline = gst::Pipeline::builder().name(format!("live {}", source.label)).build();
+    let pipeline = gst::Pipeline::builder()
+        .name(format!("live {}", source.label))
+        .build();
     let src = make("rtspsrc", Some("src"))?;
     src.set_property("location", &source.url);
     src.set_property("latency", timings.latency_ms);
     src.set_property("drop-on-latency", true);
-    src.set_property_from_str("protocols", match source.transport {
-        Transport::Tcp => "tcp",
-        Transport::Udp => "udp",
-    });
+    src.set_property_from_str(
+        "protocols",
+        match source.transport {
+            Transport::Tcp => "tcp",
+            Transport::Udp => "udp",
+        },
+    );
     if let Some(c) = &source.credential {
         src.set_property("user-id", &c.user);
         src.set_property("user-pw", &c.password);
@@ -263,7 +289,9 @@ fn build(
     let failed: Vec<String> = failed_decoders.to_vec();
     let label = source.label.clone();
     src.connect_pad_added(move |_, pad| {
-        let Some(pipeline) = pipeline_weak.upgrade() else { return };
+        let Some(pipeline) = pipeline_weak.upgrade() else {
+            return;
+        };
         if let Err(reason) = link_video(&pipeline, pad, &slot, &st2, &failed) {
             tracing::debug!(stream = %label, "pad not used: {reason}");
             *st2.fatal.lock().unwrap_or_else(|e| e.into_inner()) = Some(reason);
@@ -288,12 +316,15 @@ fn link_video(
         sink.set_property("sync", false);
         pipeline.add(&sink).map_err(|e| e.to_string())?;
         sink.sync_state_with_parent().map_err(|e| e.to_string())?;
-        pad.link(&sink.static_pad("sink").ok_or("fakesink without pad")?).map_err(|e| e.to_string())?;
+        pad.link(&sink.static_pad("sink").ok_or("fakesink without pad")?)
+            .map_err(|e| e.to_string())?;
         return Ok(());
     }
     let encoding = s.get::<&str>("encoding-name").unwrap_or("?");
     let Some(codec) = VideoCodec::from_encoding_name(encoding) else {
-        return Err(format!("unsupported codec {encoding} (Vigie decodes H.264 and H.265)"));
+        return Err(format!(
+            "unsupported codec {encoding} (Vigie decodes H.264 and H.265)"
+        ));
     };
     let Some(decoder_name) = decoder_candidates(codec, failed).first().copied() else {
         return Err(format!("no working {codec:?} decoder on this machine"));
@@ -302,7 +333,11 @@ fn link_video(
     let parse = make(codec.parser(), None)?;
     let decoder = make(decoder_name, Some("decoder"))?;
     let sink = gst_app::AppSink::builder()
-        .caps(&gst::Caps::builder("video/x-raw").field("format", gst::List::new(["NV12", "I420"])).build())
+        .caps(
+            &gst::Caps::builder("video/x-raw")
+                .field("format", gst::List::new(["NV12", "I420"]))
+                .build(),
+        )
         .max_buffers(1)
         .drop(true)
         .sync(false)
@@ -319,10 +354,12 @@ fn link_video(
                 if cached.as_ref().is_none_or(|(c, ..)| c.as_ref() != caps) {
                     cached = describe(caps).map(|(i, f, c)| (caps.to_owned(), i, f, c));
                 }
-                let (_, info, format, colorimetry) = cached.as_ref().ok_or(gst::FlowError::NotNegotiated)?;
+                let (_, info, format, colorimetry) =
+                    cached.as_ref().ok_or(gst::FlowError::NotNegotiated)?;
                 let buffer = sample.buffer_owned().ok_or(gst::FlowError::Error)?;
                 let pts_ns = buffer.pts().map(|t| t.nseconds());
-                let vf = gst_video::VideoFrame::from_buffer_readable(buffer, info).map_err(|_| gst::FlowError::Error)?;
+                let vf = gst_video::VideoFrame::from_buffer_readable(buffer, info)
+                    .map_err(|_| gst::FlowError::Error)?;
                 let frame = Frame {
                     width: info.width(),
                     height: info.height(),
@@ -333,7 +370,8 @@ fn link_video(
                     capture_utc_ms: chrono::Utc::now().timestamp_millis(),
                     timed_on_arrival: true,
                 };
-                st2.last_frame_ms.store(st2.started.elapsed().as_millis() as i64, Ordering::Relaxed);
+                st2.last_frame_ms
+                    .store(st2.started.elapsed().as_millis() as i64, Ordering::Relaxed);
                 slot2.publish(frame);
                 Ok(gst::FlowSuccess::Ok)
             })
@@ -346,7 +384,8 @@ fn link_video(
     for e in chain {
         e.sync_state_with_parent().map_err(|e| e.to_string())?;
     }
-    pad.link(&depay.static_pad("sink").ok_or("depayloader without pad")?).map_err(|e| format!("{e:?}"))?;
+    pad.link(&depay.static_pad("sink").ok_or("depayloader without pad")?)
+        .map_err(|e| format!("{e:?}"))?;
     st.unlinked_video.store(false, Ordering::SeqCst);
     slot.set_decoder(decoder_name);
     *st.decoder.lock().unwrap_or_else(|e| e.into_inner()) = Some(decoder_name.to_owned());
@@ -362,7 +401,9 @@ fn describe(caps: &gst::CapsRef) -> Option<(gst_video::VideoInfo, PixelFormat, C
     };
     let c = info.colorimetry();
     let matrix = match c.matrix() {
-        gst_video::VideoColorMatrix::Bt601 | gst_video::VideoColorMatrix::Smpte240m | gst_video::VideoColorMatrix::Fcc => Matrix::Bt601,
+        gst_video::VideoColorMatrix::Bt601
+        | gst_video::VideoColorMatrix::Smpte240m
+        | gst_video::VideoColorMatrix::Fcc => Matrix::Bt601,
         gst_video::VideoColorMatrix::Bt709 => Matrix::Bt709,
         // Unknown/RGB/BT.2020: SD sizes are BT.601 by convention, HD BT.709.
         _ if info.height() < 720 => Matrix::Bt601,
@@ -383,15 +424,28 @@ impl FramePlanes for GstPlanes {
         self.0.plane_data(index as u32).unwrap_or(&[])
     }
     fn stride(&self, index: usize) -> usize {
-        self.0.plane_stride().get(index).copied().unwrap_or(0).max(0) as usize
+        self.0
+            .plane_stride()
+            .get(index)
+            .copied()
+            .unwrap_or(0)
+            .max(0) as usize
     }
 }
 
-fn watch(pipeline: &gst::Pipeline, source: &StreamSource, stop: &Stop, st: &AttemptState, timings: IngestTimings) -> Ended {
+fn watch(
+    pipeline: &gst::Pipeline,
+    source: &StreamSource,
+    stop: &Stop,
+    st: &AttemptState,
+    timings: IngestTimings,
+) -> Ended {
     if pipeline.set_state(gst::State::Playing).is_err() {
         return Ended::Lost("cannot start the pipeline".into());
     }
-    let Some(bus) = pipeline.bus() else { return Ended::Lost("pipeline without bus".into()) };
+    let Some(bus) = pipeline.bus() else {
+        return Ended::Lost("pipeline without bus".into());
+    };
     loop {
         if stop.is_set() {
             return Ended::Stopped;
@@ -402,13 +456,21 @@ fn watch(pipeline: &gst::Pipeline, source: &StreamSource, stop: &Stop, st: &Atte
         let elapsed = st.started.elapsed();
         let last = st.last_frame_ms.load(Ordering::Relaxed);
         if last < 0 && elapsed > timings.first_picture {
-            return Ended::Lost(format!("no picture {} s after connecting", timings.first_picture.as_secs()));
+            return Ended::Lost(format!(
+                "no picture {} s after connecting",
+                timings.first_picture.as_secs()
+            ));
         }
         if last >= 0 && elapsed.saturating_sub(Duration::from_millis(last as u64)) > timings.stall {
-            return Ended::Lost(format!("no picture for {:.1} s", timings.stall.as_secs_f32()));
+            return Ended::Lost(format!(
+                "no picture for {:.1} s",
+                timings.stall.as_secs_f32()
+            ));
         }
-        let Some(msg) = bus.timed_pop_filtered(gst::ClockTime::from_mseconds(200), &[gst::MessageType::Error, gst::MessageType::Eos])
-        else {
+        let Some(msg) = bus.timed_pop_filtered(
+            gst::ClockTime::from_mseconds(200),
+            &[gst::MessageType::Error, gst::MessageType::Eos],
+        ) else {
             continue;
         };
         match msg.view() {
@@ -432,7 +494,9 @@ fn classify(err: &gst::glib::Error, from_decoder: bool, source: &StreamSource) -
         return match r {
             R::NotAuthorized => Ended::Failed("the camera refused the credentials (401)".into()),
             R::NotFound => Ended::Failed("no such stream on the camera (404)".into()),
-            R::OpenRead | R::OpenReadWrite | R::Read | R::Write => Ended::Lost("cannot reach the camera".into()),
+            R::OpenRead | R::OpenReadWrite | R::Read | R::Write => {
+                Ended::Lost("cannot reach the camera".into())
+            }
             R::Settings => Ended::Failed("the camera refused the transport or settings".into()),
             _ => Ended::Lost(format!("network error ({r:?})")),
         };
@@ -440,7 +504,10 @@ fn classify(err: &gst::glib::Error, from_decoder: bool, source: &StreamSource) -
     if let Some(gst::CoreError::MissingPlugin) = err.kind::<gst::CoreError>() {
         return Ended::Failed("a GStreamer plugin is missing for this stream".into());
     }
-    if let Some(gst::StreamError::Format | gst::StreamError::CodecNotFound | gst::StreamError::WrongType) = err.kind::<gst::StreamError>() {
+    if let Some(
+        gst::StreamError::Format | gst::StreamError::CodecNotFound | gst::StreamError::WrongType,
+    ) = err.kind::<gst::StreamError>()
+    {
         return Ended::Failed("unsupported stream format".into());
     }
     let _ = source;

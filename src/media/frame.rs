@@ -57,7 +57,10 @@ pub struct Colorimetry {
 impl Default for Colorimetry {
     /// What an H.264 stream without VUI colour data means in practice for SD/HD cameras.
     fn default() -> Self {
-        Colorimetry { matrix: Matrix::Bt709, range: Range::Limited }
+        Colorimetry {
+            matrix: Matrix::Bt709,
+            range: Range::Limited,
+        }
     }
 }
 
@@ -113,14 +116,24 @@ impl Frame {
     }
 
     /// Builds an I420 frame from tightly packed planes (tests, synthetic pictures).
-    pub fn from_i420(width: u32, height: u32, colorimetry: Colorimetry, y: Vec<u8>, u: Vec<u8>, v: Vec<u8>) -> Frame {
+    pub fn from_i420(
+        width: u32,
+        height: u32,
+        colorimetry: Colorimetry,
+        y: Vec<u8>,
+        u: Vec<u8>,
+        v: Vec<u8>,
+    ) -> Frame {
         let cw = width.div_ceil(2) as usize;
         Frame {
             width,
             height,
             format: PixelFormat::I420,
             colorimetry,
-            planes: Arc::new(VecPlanes { planes: vec![y, u, v], strides: vec![width as usize, cw, cw] }),
+            planes: Arc::new(VecPlanes {
+                planes: vec![y, u, v],
+                strides: vec![width as usize, cw, cw],
+            }),
             pts_ns: None,
             capture_utc_ms: 0,
             timed_on_arrival: true,
@@ -128,14 +141,23 @@ impl Frame {
     }
 
     /// Builds an NV12 frame from tightly packed planes (tests, synthetic pictures).
-    pub fn from_nv12(width: u32, height: u32, colorimetry: Colorimetry, y: Vec<u8>, uv: Vec<u8>) -> Frame {
+    pub fn from_nv12(
+        width: u32,
+        height: u32,
+        colorimetry: Colorimetry,
+        y: Vec<u8>,
+        uv: Vec<u8>,
+    ) -> Frame {
         let cw = width.div_ceil(2) as usize * 2;
         Frame {
             width,
             height,
             format: PixelFormat::Nv12,
             colorimetry,
-            planes: Arc::new(VecPlanes { planes: vec![y, uv], strides: vec![width as usize, cw] }),
+            planes: Arc::new(VecPlanes {
+                planes: vec![y, uv],
+                strides: vec![width as usize, cw],
+            }),
             pts_ns: None,
             capture_utc_ms: 0,
             timed_on_arrival: true,

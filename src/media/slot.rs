@@ -157,7 +157,14 @@ mod tests {
     use crate::media::Colorimetry;
 
     fn frame(tag: u8) -> Frame {
-        Frame::from_i420(2, 2, Colorimetry::default(), vec![tag; 4], vec![128], vec![128])
+        Frame::from_i420(
+            2,
+            2,
+            Colorimetry::default(),
+            vec![tag; 4],
+            vec![128],
+            vec![128],
+        )
     }
 
     #[test]
@@ -169,7 +176,14 @@ mod tests {
         let got = slot.take().expect("a frame");
         assert_eq!(got.luma_at(0, 0), 3);
         assert!(slot.take().is_none());
-        assert_eq!(slot.stats(), SlotStats { published: 3, taken: 1, dropped: 2 });
+        assert_eq!(
+            slot.stats(),
+            SlotStats {
+                published: 3,
+                taken: 1,
+                dropped: 2
+            }
+        );
         assert_eq!(slot.last().expect("last").luma_at(1, 1), 3);
         assert_eq!(slot.state(), StreamState::Live);
     }

@@ -56,8 +56,15 @@ mod tests {
         let cams = demo_cameras();
         assert_eq!(cams.len(), 217);
         for c in &cams {
-            assert!((50.33..50.38).contains(&c.latitude) && (3.49..3.57).contains(&c.longitude), "{}", c.id);
+            assert!(
+                (50.33..50.38).contains(&c.latitude) && (3.49..3.57).contains(&c.longitude),
+                "{}",
+                c.id
+            );
         }
-        assert!(cams.iter().any(|c| c.kind == crate::config::CameraKind::Mobile));
+        assert!(
+            cams.iter()
+                .any(|c| c.kind == crate::config::CameraKind::Mobile)
+        );
     }
 }

@@ -17,8 +17,14 @@ impl Clip {
     pub fn encode(number: u32, camera: &Camera, spec: StreamSpec) -> Result<Clip, String> {
         let frames = (2 * spec.fps).max(spec.gop).div_ceil(spec.gop) * spec.gop;
         let (parse, caps) = match spec.codec {
-            Codec::H264 => ("h264parse", "video/x-h264,stream-format=byte-stream,alignment=au"),
-            Codec::H265 => ("h265parse", "video/x-h265,stream-format=byte-stream,alignment=au"),
+            Codec::H264 => (
+                "h264parse",
+                "video/x-h264,stream-format=byte-stream,alignment=au",
+            ),
+            Codec::H265 => (
+                "h265parse",
+                "video/x-h265,stream-format=byte-stream,alignment=au",
+            ),
         };
         let launch = format!(
             "appsrc name=src format=time caps=\"{}\" ! textoverlay name=text halignment=left valignment=bottom \
@@ -37,12 +43,24 @@ impl Clip {
         result
     }
 
-    fn run(pipeline: &gst::Pipeline, number: u32, camera: &Camera, spec: StreamSpec, frames: u32) -> Result<Clip, String> {
+    fn run(
+        pipeline: &gst::Pipeline,
+        number: u32,
+        camera: &Camera,
+        spec: StreamSpec,
+        frames: u32,
+    ) -> Result<Clip, String> {
         let by_name = |n: &str| pipeline.by_name(n).ok_or_else(|| format!("no element {n}"));
         by_name("text")?.set_property("text", format!("{} {} (loop)", camera.id, camera.name));
-        let src = by_name("src")?.downcast::<gst_app::AppSrc>().map_err(|_| "src is not an appsrc")?;
-        let sink = by_name("sink")?.downcast::<gst_app::AppSink>().map_err(|_| "sink is not an appsink")?;
-        pipeline.set_state(gst::State::Playing).map_err(|e| e.to_string())?;
+        let src = by_name("src")?
+            .downcast::<gst_app::AppSrc>()
+            .map_err(|_| "src is not an appsrc")?;
+        let sink = by_name("sink")?
+            .downcast::<gst_app::AppSink>()
+            .map_err(|_| "sink is not an appsink")?;
+        pipeline
+            .set_state(gst::State::Playing)
+            .map_err(|e| e.to_string())?;
 
         let painter = Painter::new(number, spec.width, spec.height, frames);
         let frame_ns = 1_000_000_000 / spec.fps as u64;
@@ -54,13 +72,16 @@ impl Clip {
                 b.set_pts(gst::ClockTime::from_nseconds(i * frame_ns));
                 b.set_duration(gst::ClockTime::from_nseconds(frame_ns));
             }
-            src.push_buffer(buf).map_err(|e| format!("encoding the clip: {e:?}"))?;
+            src.push_buffer(buf)
+                .map_err(|e| format!("encoding the clip: {e:?}"))?;
         }
         src.end_of_stream().map_err(|e| format!("{e:?}"))?;
 
         let mut units = Vec::with_capacity(frames as usize);
         while let Ok(sample) = sink.pull_sample() {
-            let Some(buf) = sample.buffer_owned() else { continue };
+            let Some(buf) = sample.buffer_owned() else {
+                continue;
+            };
             let mut buf = buf.copy();
             if let Some(b) = buf.get_mut() {
                 b.set_pts(gst::ClockTime::NONE);
@@ -70,7 +91,10 @@ impl Clip {
             units.push(buf);
         }
         if units.len() != frames as usize {
-            return Err(format!("the encoder gave {} access units for {frames} pictures", units.len()));
+            return Err(format!(
+                "the encoder gave {} access units for {frames} pictures",
+                units.len()
+            ));
         }
         Ok(Clip { units })
     }

@@ -148,9 +148,15 @@ impl CamSim {
         server.set_thread_pool(Some(&pool));
         let context = glib::MainContext::new();
         let main_loop = glib::MainLoop::new(Some(&context), false);
-        let listen_error = |message: String| SimError::Listen { addr: opts.listen, message };
-        let source = server.attach(Some(&context)).map_err(|e| listen_error(e.to_string()))?;
-        let port = u16::try_from(server.bound_port()).map_err(|_| listen_error("no port was bound".into()))?;
+        let listen_error = |message: String| SimError::Listen {
+            addr: opts.listen,
+            message,
+        };
+        let source = server
+            .attach(Some(&context))
+            .map_err(|e| listen_error(e.to_string()))?;
+        let port = u16::try_from(server.bound_port())
+            .map_err(|_| listen_error("no port was bound".into()))?;
         let addr = SocketAddr::new(opts.listen.ip(), port);
 
         // Port 0 may have been asked for: the cameras' URLs carry the bound one.
@@ -166,11 +172,20 @@ impl CamSim {
                 })
             })
             .collect();
-        let shared = Arc::new(Shared { opts: opts.clone(), cameras, clips: Mutex::new(HashMap::new()) });
-        let mounts = server.mount_points().ok_or_else(|| SimError::Init("no mount points".into()))?;
+        let shared = Arc::new(Shared {
+            opts: opts.clone(),
+            cameras,
+            clips: Mutex::new(HashMap::new()),
+        });
+        let mounts = server
+            .mount_points()
+            .ok_or_else(|| SimError::Init("no mount points".into()))?;
         for cam in &shared.cameras {
             for kind in [StreamKind::Main, StreamKind::Sub] {
-                mounts.add_factory(&mount_path(cam.number, kind), make_factory(&shared, cam, kind));
+                mounts.add_factory(
+                    &mount_path(cam.number, kind),
+                    make_factory(&shared, cam, kind),
+                );
             }
         }
         Self::run(shared, server, context, main_loop, source, addr)
@@ -196,7 +211,13 @@ impl CamSim {
             })
             .map_err(|e| SimError::Init(e.to_string()))?;
         tracing::info!(%addr, cameras = shared.cameras.len(), "camsim serving");
-        Ok(CamSim { shared, server, main_loop, thread: Some(thread), addr })
+        Ok(CamSim {
+            shared,
+            server,
+            main_loop,
+            thread: Some(thread),
+            addr,
+        })
     }
 
     /// The address actually bound.
@@ -206,7 +227,11 @@ impl CamSim {
 
     /// The cameras served, with their URLs.
     pub fn cameras(&self) -> Vec<Camera> {
-        self.shared.cameras.iter().map(|c| c.camera.clone()).collect()
+        self.shared
+            .cameras
+            .iter()
+            .map(|c| c.camera.clone())
+            .collect()
     }
 
     /// URL of one stream of camera `number`.
@@ -217,7 +242,9 @@ impl CamSim {
     /// Simulates a camera failure: its streams end (clients see end-of-stream) and new
     /// connections are refused (404) until [`CamSim::restart_camera`].
     pub fn stop_camera(&self, id: &str) -> bool {
-        let Some(cam) = self.find(id) else { return false };
+        let Some(cam) = self.find(id) else {
+            return false;
+        };
         cam.stopped.store(true, Ordering::SeqCst);
         if let Some(mounts) = self.server.mount_points() {
             for kind in [StreamKind::Main, StreamKind::Sub] {
@@ -230,11 +257,16 @@ impl CamSim {
 
     /// Brings a stopped camera back.
     pub fn restart_camera(&self, id: &str) -> bool {
-        let Some(cam) = self.find(id) else { return false };
+        let Some(cam) = self.find(id) else {
+            return false;
+        };
         cam.stopped.store(false, Ordering::SeqCst);
         if let Some(mounts) = self.server.mount_points() {
             for kind in [StreamKind::Main, StreamKind::Sub] {
-                mounts.add_factory(&mount_path(cam.number, kind), make_factory(&self.shared, &cam, kind));
+                mounts.add_factory(
+                    &mount_path(cam.number, kind),
+                    make_factory(&self.shared, &cam, kind),
+                );
             }
         }
         tracing::info!(camera = id, "camsim: camera restarted");
@@ -242,7 +274,11 @@ impl CamSim {
     }
 
     fn find(&self, id: &str) -> Option<Arc<SimCamera>> {
-        self.shared.cameras.iter().find(|c| c.camera.id == id).cloned()
+        self.shared
+            .cameras
+            .iter()
+            .find(|c| c.camera.id == id)
+            .cloned()
     }
 }
 
@@ -279,7 +315,14 @@ impl StreamSpec {
             StreamKind::Main => (opts.main_size, opts.main_kbps),
             StreamKind::Sub => (opts.sub_size, opts.sub_kbps),
         };
-        StreamSpec { width, height, fps: opts.fps.max(1), gop: opts.gop.max(1), kbps, codec: opts.codec }
+        StreamSpec {
+            width,
+            height,
+            fps: opts.fps.max(1),
+            gop: opts.gop.max(1),
+            kbps,
+            codec: opts.codec,
+        }
     }
 
     fn raw_caps(&self) -> String {
@@ -315,7 +358,11 @@ impl StreamSpec {
     }
 }
 
-fn make_factory(shared: &Arc<Shared>, cam: &Arc<SimCamera>, kind: StreamKind) -> rtsp::RTSPMediaFactory {
+fn make_factory(
+    shared: &Arc<Shared>,
+    cam: &Arc<SimCamera>,
+    kind: StreamKind,
+) -> rtsp::RTSPMediaFactory {
     let spec = StreamSpec::new(&shared.opts, kind);
     let launch = if cam.live {
         format!(
@@ -344,18 +391,27 @@ fn make_factory(shared: &Arc<Shared>, cam: &Arc<SimCamera>, kind: StreamKind) ->
     let shared_weak = Arc::downgrade(shared);
     let cam = cam.clone();
     factory.connect_media_configure(move |_, media| {
-        let Some(shared) = shared_weak.upgrade() else { return };
-        let Some(bin) = media.element().downcast::<gst::Bin>().ok() else { return };
+        let Some(shared) = shared_weak.upgrade() else {
+            return;
+        };
+        let Some(bin) = media.element().downcast::<gst::Bin>().ok() else {
+            return;
+        };
         if let Some(text) = bin.by_name("text") {
             text.set_property("text", format!("{} {}", cam.camera.id, cam.camera.name));
         }
-        let Some(src) = bin.by_name("src").and_then(|e| e.downcast::<gst_app::AppSrc>().ok()) else {
+        let Some(src) = bin
+            .by_name("src")
+            .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
+        else {
             tracing::error!(camera = %cam.camera.id, "camsim: media without appsrc");
             return;
         };
         let cam = cam.clone();
         let name = format!("camsim {}/{}", cam.camera.id, kind.as_str());
-        let spawned = std::thread::Builder::new().name(name).spawn(move || pace(&shared, &cam, kind, spec, &src));
+        let spawned = std::thread::Builder::new()
+            .name(name)
+            .spawn(move || pace(&shared, &cam, kind, spec, &src));
         if let Err(e) = spawned {
             tracing::error!(error = %e, "camsim: cannot start a pacing thread");
         }
@@ -364,18 +420,33 @@ fn make_factory(shared: &Arc<Shared>, cam: &Arc<SimCamera>, kind: StreamKind) ->
 }
 
 /// Pushes one picture per frame interval until the media goes away or the camera is stopped.
-fn pace(shared: &Shared, cam: &SimCamera, kind: StreamKind, spec: StreamSpec, src: &gst_app::AppSrc) {
+fn pace(
+    shared: &Shared,
+    cam: &SimCamera,
+    kind: StreamKind,
+    spec: StreamSpec,
+    src: &gst_app::AppSrc,
+) {
     let clip = if cam.live {
         None
     } else {
         let key = (cam.number, kind);
-        let cached = shared.clips.lock().unwrap_or_else(|e| e.into_inner()).get(&key).cloned();
+        let cached = shared
+            .clips
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+            .cloned();
         match cached {
             Some(c) => Some(c),
             None => match Clip::encode(cam.number, &cam.camera, spec) {
                 Ok(c) => {
                     let c = Arc::new(c);
-                    shared.clips.lock().unwrap_or_else(|e| e.into_inner()).insert(key, c.clone());
+                    shared
+                        .clips
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(key, c.clone());
                     Some(c)
                 }
                 Err(e) => {

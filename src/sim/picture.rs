@@ -41,7 +41,11 @@ pub fn rgb_to_ycbcr709([r, g, b]: [u8; 3]) -> [u8; 3] {
     let cb = (b - y) / (2.0 * (1.0 - kb));
     let cr = (r - y) / (2.0 * (1.0 - kr));
     let q = |t: f64| t.round().clamp(0.0, 255.0) as u8;
-    [q(16.0 + 219.0 * y), q(128.0 + 224.0 * cb), q(128.0 + 224.0 * cr)]
+    [
+        q(16.0 + 219.0 * y),
+        q(128.0 + 224.0 * cb),
+        q(128.0 + 224.0 * cr),
+    ]
 }
 
 /// Paints I420 pictures of one simulated camera into a reused buffer.
@@ -55,7 +59,12 @@ pub struct Painter {
 
 impl Painter {
     pub fn new(number: u32, width: u32, height: u32, period_frames: u32) -> Painter {
-        Painter { width, height, colour: camera_ycbcr(number), period: period_frames.max(2) }
+        Painter {
+            width,
+            height,
+            colour: camera_ycbcr(number),
+            period: period_frames.max(2),
+        }
     }
 
     /// Size in bytes of one I420 picture.
@@ -92,7 +101,11 @@ impl Painter {
         // Timecode stripe.
         let sh = stripe_height(self.height) as usize;
         for k in 0..TIMECODE_CELLS {
-            let value = if (timecode_ms >> (47 - k)) & 1 == 1 { 235 } else { 16 };
+            let value = if (timecode_ms >> (47 - k)) & 1 == 1 {
+                235
+            } else {
+                16
+            };
             let span = cell_span(k, self.width);
             for row in y_plane[..sh * w].chunks_exact_mut(w) {
                 row[span.start as usize..span.end as usize].fill(value);
@@ -112,7 +125,11 @@ mod tests {
     fn colours_are_distinct_for_neighbouring_cameras() {
         for n in 1..217 {
             let (a, b) = (camera_rgb(n), camera_rgb(n + 1));
-            let d: i32 = a.iter().zip(b).map(|(x, y)| (*x as i32 - y as i32).abs()).sum();
+            let d: i32 = a
+                .iter()
+                .zip(b)
+                .map(|(x, y)| (*x as i32 - y as i32).abs())
+                .sum();
             assert!(d > 60, "cam{n:03} and the next are too close: {a:?} {b:?}");
         }
         assert_eq!(camera_rgb(1), [191, 57, 57]);
@@ -124,7 +141,10 @@ mod tests {
         let mut buf = vec![0; p.frame_bytes()];
         let t = 1_790_000_000_123;
         p.paint(7, t, &mut buf);
-        assert_eq!(decode_timecode_luma(640, 360, |x, y| buf[(y * 640 + x) as usize]), t);
+        assert_eq!(
+            decode_timecode_luma(640, 360, |x, y| buf[(y * 640 + x) as usize]),
+            t
+        );
         assert_eq!(buf[640 * 100 + 320], camera_ycbcr(3)[0]);
     }
 }
