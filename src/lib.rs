@@ -8,8 +8,10 @@
 //!
 //! [`cli`] is the command-line front used by `src/main.rs`.
 
+pub mod cli;
 pub mod config;
 pub mod ingest;
 pub mod media;
 pub mod render;
 pub mod sim;
+pub mod ui;

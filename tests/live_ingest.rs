@@ -150,3 +150,27 @@ fn a_wrong_path_is_a_clear_failure_not_a_crash() {
     }
     s.stop_and_join();
 }
+
+#[test]
+fn h265_streams_decode_with_the_h265_decoder() {
+    let sim = CamSim::start(CamSimOptions {
+        cameras: 1,
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        encode: EncodeMode::Live,
+        codec: vigie::sim::Codec::H265,
+        ..CamSimOptions::default()
+    })
+    .expect("camsim");
+    let s = open(&sim, 1, StreamKind::Sub, Transport::Tcp);
+    let f = next_frame(s.slot(), Duration::from_secs(20));
+    assert_eq!(s.slot().decoder(), "avdec_h265");
+    let y = f.luma_at(320, 100) as i32;
+    assert!((y - camera_ycbcr(1)[0] as i32).abs() <= 6, "luma {y}");
+    let t = decode_timecode_luma(f.width, f.height, |x, y| f.luma_at(x, y));
+    assert!(
+        (0..1500).contains(&(f.capture_utc_ms - t)),
+        "stripe {t} arrival {}",
+        f.capture_utc_ms
+    );
+    s.stop_and_join();
+}

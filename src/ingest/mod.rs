@@ -7,6 +7,7 @@
 //! `sim`, `playback` and `record`) touches GStreamer; it knows nothing of egui or wgpu.
 
 mod decoder;
+mod floor;
 mod stream;
 
 use std::collections::HashMap;
@@ -14,6 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use decoder::{VideoCodec, decoder_candidates};
+pub use floor::DecodeFloor;
 pub use stream::{IngestError, IngestTimings, LiveStream, StreamSource, Transport};
 
 use crate::config::{Camera, StreamKind};

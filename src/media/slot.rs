@@ -1,9 +1,12 @@
-//! Latest-frame-wins hand-off between a producer thread and the compositor.
+//! Newest-frame-wins hand-off between a producer thread and the compositor.
 //!
 //! The producer (a GStreamer streaming thread) calls [`FrameSlot::publish`]; it never blocks
-//! beyond a short mutex held only to swap an `Option`. The consumer (the render thread) calls
-//! [`FrameSlot::take`] once per repaint. A frame replaced before it was taken counts as dropped.
+//! beyond a short mutex held only to move a reference. The consumer (the render thread) calls
+//! [`FrameSlot::take`] once per repaint. Up to [`PENDING_DEPTH`] frames wait, so that two
+//! pictures arriving within one screen refresh (network bunching) are both shown, one refresh
+//! apart; past that the oldest waiting frame is replaced and counted as dropped.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -49,11 +52,14 @@ pub struct SlotStats {
     pub dropped: u64,
 }
 
+/// Frames that may wait for the consumer before the oldest is dropped.
+pub const PENDING_DEPTH: usize = 2;
+
 type Waker = Arc<dyn Fn() + Send + Sync>;
 
 #[derive(Default)]
 struct Inner {
-    pending: Option<Frame>,
+    pending: VecDeque<Frame>,
     last: Option<Frame>,
     state: Option<StreamState>,
     decoder: String,
@@ -84,9 +90,11 @@ impl FrameSlot {
     pub fn publish(&self, frame: Frame) {
         let waker = {
             let mut inner = self.lock();
-            if inner.pending.replace(frame.clone()).is_some() {
+            if inner.pending.len() >= PENDING_DEPTH {
+                inner.pending.pop_front();
                 self.dropped.fetch_add(1, Ordering::Relaxed);
             }
+            inner.pending.push_back(frame.clone());
             inner.last = Some(frame);
             if inner.state != Some(StreamState::Live) {
                 inner.state = Some(StreamState::Live);
@@ -101,7 +109,7 @@ impl FrameSlot {
 
     /// Consumer side: the frame published since the last call, if any.
     pub fn take(&self) -> Option<Frame> {
-        let f = self.lock().pending.take();
+        let f = self.lock().pending.pop_front();
         if f.is_some() {
             self.taken.fetch_add(1, Ordering::Relaxed);
         }
@@ -168,22 +176,16 @@ mod tests {
     }
 
     #[test]
-    fn latest_frame_wins_and_replacements_count_as_dropped() {
+    fn newest_frames_win_and_replacements_count_as_dropped() {
         let slot = FrameSlot::new();
         slot.publish(frame(1));
         slot.publish(frame(2));
         slot.publish(frame(3));
-        let got = slot.take().expect("a frame");
-        assert_eq!(got.luma_at(0, 0), 3);
+        assert_eq!(slot.take().expect("a frame").luma_at(0, 0), 2);
+        assert_eq!(slot.take().expect("a frame").luma_at(0, 0), 3);
         assert!(slot.take().is_none());
-        assert_eq!(
-            slot.stats(),
-            SlotStats {
-                published: 3,
-                taken: 1,
-                dropped: 2
-            }
-        );
+        let stats = slot.stats();
+        assert_eq!((stats.published, stats.taken, stats.dropped), (3, 2, 1));
         assert_eq!(slot.last().expect("last").luma_at(1, 1), 3);
         assert_eq!(slot.state(), StreamState::Live);
     }

@@ -68,6 +68,14 @@ impl RgbaImage {
     }
 }
 
+struct Target {
+    texture: wgpu::Texture,
+    view: wgpu::TextureView,
+    readback: wgpu::Buffer,
+    width: u32,
+    height: u32,
+}
+
 const FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8Unorm;
 
 /// A headless device with a compositor and a render target that is resized on demand.
@@ -76,7 +84,7 @@ pub struct Offscreen {
     pub queue: wgpu::Queue,
     pub compositor: Compositor,
     adapter_name: String,
-    target: Option<(wgpu::Texture, wgpu::Buffer, u32, u32)>,
+    target: Option<Target>,
 }
 
 impl Offscreen {
@@ -122,11 +130,10 @@ impl Offscreen {
     /// back (what a screen does each frame).
     pub fn draw(&mut self, width: u32, height: u32, tiles: &[TileDraw]) {
         self.ensure_target(width, height);
-        let Some((texture, ..)) = &self.target else {
+        self.compositor.prepare(&self.device, &self.queue, 0, tiles);
+        let Some(target) = &self.target else {
             return;
         };
-        self.compositor.prepare(&self.device, &self.queue, 0, tiles);
-        let view = texture.create_view(&wgpu::TextureViewDescriptor::default());
         let mut encoder = self
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
@@ -136,7 +143,7 @@ impl Offscreen {
             let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
                 label: Some("vigie offscreen tiles"),
                 color_attachments: &[Some(wgpu::RenderPassColorAttachment {
-                    view: &view,
+                    view: &target.view,
                     depth_slice: None,
                     resolve_target: None,
                     ops: wgpu::Operations {
@@ -167,7 +174,12 @@ impl Offscreen {
         tiles: &[TileDraw],
     ) -> Result<RgbaImage, RenderError> {
         self.draw(width, height, tiles);
-        let Some((texture, buffer, ..)) = &self.target else {
+        let Some(Target {
+            texture,
+            readback: buffer,
+            ..
+        }) = &self.target
+        else {
             return Err(RenderError::Readback("no target".into()));
         };
         let padded = (width * 4).next_multiple_of(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT);
@@ -222,7 +234,7 @@ impl Offscreen {
     }
 
     fn ensure_target(&mut self, width: u32, height: u32) {
-        if matches!(&self.target, Some((_, _, w, h)) if *w == width && *h == height) {
+        if matches!(&self.target, Some(t) if t.width == width && t.height == height) {
             return;
         }
         let texture = self.device.create_texture(&wgpu::TextureDescriptor {
@@ -246,6 +258,13 @@ impl Offscreen {
             usage: wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::MAP_READ,
             mapped_at_creation: false,
         });
-        self.target = Some((texture, buffer, width, height));
+        let view = texture.create_view(&wgpu::TextureViewDescriptor::default());
+        self.target = Some(Target {
+            texture,
+            view,
+            readback: buffer,
+            width,
+            height,
+        });
     }
 }

@@ -1,0 +1,389 @@
+//! `vigie bench live`: the live path against the decode floor, in one run.
+//!
+//! The simulator runs in a child process (its CPU is counted on neither side). CPU figures
+//! are this process's user + system time. On a machine without a GPU, wgpu runs on lavapipe,
+//! whose rasteriser threads ("llvmpipe-N") do the GPU's work on the CPU: their time is reported
+//! apart (`gpu_emulation_cpu_s`) and left out of `vigie_cpu_s`, since a real GPU does that work.
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+use crate::ingest::{DecodeFloor, IngestTimings, LiveStream, StreamSource, Transport};
+use crate::media::{FrameSlot, SlotStats};
+use crate::render::{FULL_UV, Offscreen, StreamId, TileDraw, fit_rect};
+
+const FPS: u32 = 25;
+const TARGET: (u32, u32) = (1920, 1080);
+
+struct SimChild(Child);
+
+impl Drop for SimChild {
+    fn drop(&mut self) {
+        if let Some(stdin) = self.0.stdin.as_mut() {
+            let _ = writeln!(stdin, "quit");
+        }
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn spawn_camsim(cameras: u32) -> anyhow::Result<(SimChild, SocketAddr)> {
+    let addr = SocketAddr::from(([127, 0, 0, 1], free_port()?));
+    let exe = std::env::current_exe().context("finding the vigie binary")?;
+    let child = Command::new(exe)
+        .args([
+            "camsim",
+            "--cameras",
+            &cameras.to_string(),
+            "--listen",
+            &addr.to_string(),
+            "--encode",
+            "loop",
+            "--fps",
+            &FPS.to_string(),
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting vigie camsim")?;
+    let child = SimChild(child);
+    let t0 = Instant::now();
+    while TcpStream::connect(addr).is_err() {
+        if t0.elapsed() > Duration::from_secs(20) {
+            bail!("camsim did not listen on {addr} within 20 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok((child, addr))
+}
+
+/// CPU seconds of this process (all threads, including those that ended).
+fn process_cpu_s() -> f64 {
+    // SAFETY: getrusage writes into the struct we pass.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
+/// CPU seconds of the calling thread.
+fn thread_cpu_s() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the struct we pass.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
+}
+
+/// CPU seconds of this process's threads whose name starts with `prefix`.
+fn threads_cpu_s(prefix: &str) -> f64 {
+    thread_times()
+        .iter()
+        .filter(|(name, _)| name.starts_with(prefix))
+        .map(|(_, t)| t)
+        .sum()
+}
+
+/// CPU seconds per thread group (names with digits and stream labels folded), for the report.
+fn thread_groups() -> std::collections::BTreeMap<String, f64> {
+    let mut groups = std::collections::BTreeMap::new();
+    for (name, t) in thread_times() {
+        let key: String = name
+            .split([' ', '-', ':'])
+            .next()
+            .unwrap_or("")
+            .trim_end_matches(|c: char| c.is_ascii_digit())
+            .to_owned();
+        *groups.entry(key).or_insert(0.0) += t;
+    }
+    groups
+}
+
+/// (name, CPU seconds) of each live thread of this process.
+fn thread_times() -> Vec<(String, f64)> {
+    // SAFETY: sysconf has no preconditions.
+    let tck = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for entry in dir.flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let fields: Vec<&str> = stat[close + 2..].split_whitespace().collect();
+        let ut: f64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+        let st: f64 = fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+        out.push((stat[open + 1..close].to_owned(), (ut + st) / tck));
+    }
+    out
+}
+
+fn rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+/// Tile rectangles of a near-square grid of `n` tiles on the target.
+fn grid(n: u32) -> Vec<[f32; 4]> {
+    let cols = (n as f32).sqrt().ceil().max(1.0) as u32;
+    let rows = n.div_ceil(cols);
+    (0..n)
+        .map(|i| {
+            let (c, r) = (i % cols, i / cols);
+            [
+                c as f32 / cols as f32,
+                r as f32 / rows as f32,
+                1.0 / cols as f32,
+                1.0 / rows as f32,
+            ]
+        })
+        .collect()
+}
+
+fn wait_until(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) -> anyhow::Result<()> {
+    let t0 = Instant::now();
+    while !ok() {
+        if t0.elapsed() > timeout {
+            bail!("{what} within {} s", timeout.as_secs());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
+}
+
+pub fn live(n: u32, seconds: Duration, composite_tiles: u32) -> anyhow::Result<()> {
+    if n == 0 || n > 256 {
+        bail!("--cameras must be 1 to 256");
+    }
+    let (_sim, addr) = spawn_camsim(n)?;
+    let urls: Vec<String> = (1..=n)
+        .map(|i| format!("rtsp://{addr}/cam{i:03}/sub"))
+        .collect();
+    let mut gpu = Offscreen::new()?;
+    eprintln!(
+        "bench live: {n} sub streams (640x360 H.264 {FPS} fps, looped clips), {}s, GPU: {}",
+        seconds.as_secs(),
+        gpu.adapter_name()
+    );
+
+    // Phase 1: the live path.
+    let slots: Vec<Arc<FrameSlot>> = (0..n).map(|_| FrameSlot::new()).collect();
+    let streams: Vec<LiveStream> = urls
+        .iter()
+        .zip(&slots)
+        .enumerate()
+        .map(|(i, (url, slot))| {
+            let source = StreamSource {
+                label: format!("cam{:03}/sub", i + 1),
+                url: url.clone(),
+                credential: None,
+                transport: Transport::Tcp,
+            };
+            LiveStream::open(source, slot.clone(), IngestTimings::default())
+        })
+        .collect::<Result<_, _>>()?;
+    wait_until(
+        "not every stream showed a picture",
+        Duration::from_secs(60),
+        || slots.iter().all(|s| s.stats().published > 0),
+    )?;
+    std::thread::sleep(Duration::from_secs(2));
+
+    let rects = grid(n);
+    let mut sizes = vec![[640u32, 360u32]; n as usize];
+    let tick = Duration::from_micros(16_667); // a 60 Hz screen
+    let stats0: Vec<SlotStats> = slots.iter().map(|s| s.stats()).collect();
+    let (cpu0, gpu_cpu0, groups0) = (process_cpu_s(), threads_cpu_s("llvmpipe"), thread_groups());
+    let t0 = Instant::now();
+    let mut composite_ms = Vec::new();
+    let mut shown = 0u64;
+    let mut next = Instant::now();
+    while t0.elapsed() < seconds {
+        let c0 = thread_cpu_s();
+        let mut any = false;
+        for (i, slot) in slots.iter().enumerate() {
+            if let Some(f) = slot.take() {
+                sizes[i] = [f.width, f.height];
+                gpu.upload(StreamId(i as u64), &f);
+                shown += 1;
+                any = true;
+            }
+        }
+        if any {
+            let tiles: Vec<TileDraw> = rects
+                .iter()
+                .enumerate()
+                .map(|(i, r)| TileDraw {
+                    stream: StreamId(i as u64),
+                    rect: fit_rect(*r, [TARGET.0 as f32, TARGET.1 as f32], sizes[i]),
+                    uv: FULL_UV,
+                    brightness: 1.0,
+                })
+                .collect();
+            gpu.draw(TARGET.0, TARGET.1, &tiles);
+            composite_ms.push((thread_cpu_s() - c0) * 1000.0);
+        }
+        next += tick;
+        let now = Instant::now();
+        if next > now {
+            std::thread::sleep(next - now);
+        } else {
+            next = now;
+        }
+    }
+    gpu.wait_idle();
+    let elapsed = t0.elapsed().as_secs_f64();
+    let gpu_cpu = threads_cpu_s("llvmpipe") - gpu_cpu0;
+    let mut by_thread: Vec<(String, f64)> = thread_groups()
+        .into_iter()
+        .map(|(k, v)| {
+            let d = v - groups0.get(&k).copied().unwrap_or(0.0);
+            (k, d)
+        })
+        .filter(|(_, d)| *d > 0.005)
+        .collect();
+    by_thread.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let vigie_cpu = process_cpu_s() - cpu0 - gpu_cpu;
+    let stats1: Vec<SlotStats> = slots.iter().map(|s| s.stats()).collect();
+    let dropped: u64 = stats1
+        .iter()
+        .zip(&stats0)
+        .map(|(a, b)| a.dropped - b.dropped)
+        .sum();
+    let published: u64 = stats1
+        .iter()
+        .zip(&stats0)
+        .map(|(a, b)| a.published - b.published)
+        .sum();
+    let rss = rss_mb();
+    let frames_expected = (n as f64 * FPS as f64 * elapsed).round() as u64;
+    for s in streams {
+        s.stop_and_join();
+    }
+
+    // Phase 2: the floor, same streams, same process.
+    let floor = DecodeFloor::start(&urls)?;
+    wait_until(
+        "the floor pipelines did not all decode",
+        Duration::from_secs(60),
+        || floor.frames().iter().all(|&f| f > 0),
+    )?;
+    std::thread::sleep(Duration::from_secs(2));
+    let f0: u64 = floor.frames().iter().sum();
+    let cpu0 = process_cpu_s();
+    let t1 = Instant::now();
+    std::thread::sleep(seconds);
+    let floor_elapsed = t1.elapsed().as_secs_f64();
+    let floor_cpu = (process_cpu_s() - cpu0) * elapsed / floor_elapsed;
+    let floor_frames = floor.frames().iter().sum::<u64>() - f0;
+    drop(floor);
+
+    // Phase 3: the compositor alone with a full screen of tiles (CPU per frame).
+    let mut big_ms = Vec::new();
+    let big_rects = grid(composite_tiles.max(1));
+    let big_tiles: Vec<TileDraw> = big_rects
+        .iter()
+        .enumerate()
+        .map(|(i, r)| TileDraw {
+            stream: StreamId((i as u32 % n) as u64),
+            rect: fit_rect(
+                *r,
+                [TARGET.0 as f32, TARGET.1 as f32],
+                sizes[i % n as usize],
+            ),
+            uv: FULL_UV,
+            brightness: 1.0,
+        })
+        .collect();
+    for i in 0..300 {
+        let c0 = thread_cpu_s();
+        gpu.draw(TARGET.0, TARGET.1, &big_tiles);
+        if i >= 20 {
+            big_ms.push((thread_cpu_s() - c0) * 1000.0);
+        }
+        if i % 10 == 0 {
+            gpu.wait_idle();
+        }
+    }
+    gpu.wait_idle();
+
+    composite_ms.sort_by(f64::total_cmp);
+    big_ms.sort_by(f64::total_cmp);
+    let ratio = if floor_cpu > 0.0 {
+        vigie_cpu / floor_cpu
+    } else {
+        0.0
+    };
+    eprintln!(
+        "live path: {vigie_cpu:.2} CPU s in {elapsed:.1} s ({:.1}% of a core per stream), {shown} frames shown of {published} decoded, {dropped} dropped",
+        vigie_cpu / elapsed / n as f64 * 100.0
+    );
+    eprintln!("software GPU (lavapipe) rasteriser: {gpu_cpu:.2} CPU s, not counted above");
+    let list: Vec<String> = by_thread
+        .iter()
+        .map(|(k, v)| format!("{k} {v:.2}"))
+        .collect();
+    eprintln!("CPU s by thread (live path): {}", list.join(", "));
+    eprintln!(
+        "decode floor: {floor_cpu:.2} CPU s scaled to {elapsed:.1} s ({floor_frames} frames decoded)"
+    );
+    eprintln!(
+        "compositor CPU per frame: {n} tiles with uploads p50 {:.3} ms p99 {:.3} ms; {} tiles p50 {:.3} ms p99 {:.3} ms",
+        percentile(&composite_ms, 0.5),
+        percentile(&composite_ms, 0.99),
+        big_tiles.len(),
+        percentile(&big_ms, 0.5),
+        percentile(&big_ms, 0.99)
+    );
+    println!(
+        "{{\"streams\":{n},\"seconds\":{:.1},\"vigie_cpu_s\":{vigie_cpu:.3},\"floor_cpu_s\":{floor_cpu:.3},\"ratio\":{ratio:.3},\
+         \"frames_expected\":{frames_expected},\"frames_decoded\":{published},\"frames_shown\":{shown},\"dropped\":{dropped},\
+         \"composite_cpu_ms_p50\":{:.3},\"composite_cpu_ms_p99\":{:.3},\"composite_tiles\":{},\
+         \"composite_full_cpu_ms_p50\":{:.3},\"composite_full_cpu_ms_p99\":{:.3},\"gpu_emulation_cpu_s\":{gpu_cpu:.3},\"rss_mb\":{rss:.1}}}",
+        elapsed,
+        percentile(&composite_ms, 0.5),
+        percentile(&composite_ms, 0.99),
+        big_tiles.len(),
+        percentile(&big_ms, 0.5),
+        percentile(&big_ms, 0.99),
+    );
+    Ok(())
+}

@@ -1,0 +1,486 @@
+//! Command-line front: parses arguments, sets up logging, runs one command, and turns errors
+//! into a message on stderr and a non-zero exit status. `anyhow` lives here and nowhere below.
+
+mod bench;
+
+use std::io::BufRead;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::config::{CamerasFile, Credential, Layout, builtin_layouts, redact_url};
+use crate::ingest::{IngestTimings, LiveStream, StreamManager, StreamSource, Transport};
+use crate::media::{FrameSlot, StreamState};
+use crate::render::{FULL_UV, Offscreen, StreamId, TileDraw};
+use crate::sim::{CamSim, CamSimOptions, Codec, EncodeMode};
+use crate::ui::LiveWorkspace;
+
+#[derive(Parser)]
+#[command(
+    name = "vigie",
+    version,
+    about = "Vigie: control-room video client (live wall, camera simulator, tools)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Starts the camera simulator with the demo city and opens the live wall on it.
+    Demo {
+        /// Cameras to simulate (the demo city has 217).
+        #[arg(long, default_value_t = 217)]
+        cameras: u32,
+        /// How many of them are encoded live (exact clock); the others loop a clip.
+        #[arg(long, default_value_t = 4)]
+        live_cameras: u32,
+        #[arg(long, default_value = "127.0.0.1:8554")]
+        listen: SocketAddr,
+    },
+    /// Opens the live wall on the cameras of a cameras file.
+    Live {
+        /// Cameras file (TOML).
+        #[arg(long)]
+        cameras: PathBuf,
+        /// Layout: a layout file, or the name of a built-in one ("4x4", "12x8", "1 large + 12 small").
+        #[arg(long)]
+        layout: Option<String>,
+        #[arg(long, value_enum, default_value_t = TransportArg::Tcp)]
+        transport: TransportArg,
+    },
+    /// Serves simulated cameras over RTSP: rtsp://ADDR/camNNN/main and /camNNN/sub.
+    ///
+    /// Reads commands on standard input: `stop camNNN`, `start camNNN`, `quit`.
+    Camsim {
+        #[arg(long, default_value_t = 4)]
+        cameras: u32,
+        #[arg(long, default_value = "127.0.0.1:8554")]
+        listen: SocketAddr,
+        /// live: each picture painted and encoded when sent (exact timecodes, costly);
+        /// loop: pre-encoded clips sent in a loop (cheap, for many cameras).
+        #[arg(long, value_enum, default_value_t = EncodeArg::Live)]
+        encode: EncodeArg,
+        /// With --encode loop: encode the first K cameras live all the same.
+        #[arg(long, default_value_t = 0)]
+        live_cameras: u32,
+        #[arg(long, value_enum, default_value_t = CodecArg::H264)]
+        codec: CodecArg,
+        /// Frames per second.
+        #[arg(long, default_value_t = 25)]
+        fps: u32,
+        /// Frames between keyframes.
+        #[arg(long, default_value_t = 50)]
+        gop: u32,
+        /// Main stream size: 720p (1280x720) or 1080p (1920x1080).
+        #[arg(long, default_value = "720p")]
+        main_resolution: String,
+        /// Main stream bitrate, kbit/s.
+        #[arg(long, default_value_t = 2000)]
+        main_kbps: u32,
+        /// Sub stream bitrate, kbit/s.
+        #[arg(long, default_value_t = 500)]
+        sub_kbps: u32,
+        /// Writes a cameras file for the cameras served, then keeps serving.
+        #[arg(long)]
+        write_config: Option<PathBuf>,
+    },
+    /// Takes the next picture of a stream through the live decode and GPU path into a PNG.
+    Still {
+        /// rtsp:// URL. Credentials: --user, and the password in $VIGIE_CAMERA_PASSWORD.
+        #[arg(long)]
+        url: String,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long)]
+        user: Option<String>,
+        /// Seconds to wait for a picture.
+        #[arg(long, default_value_t = 15)]
+        timeout: u64,
+        #[arg(long, value_enum, default_value_t = TransportArg::Tcp)]
+        transport: TransportArg,
+    },
+    /// Benchmarks.
+    Bench {
+        #[command(subcommand)]
+        which: BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// N sub streams decoded and composited offscreen in one grid, against the decode floor
+    /// (the same streams through rtspsrc..avdec..fakesink). Last line: JSON.
+    Live {
+        #[arg(long, default_value_t = 16)]
+        cameras: u32,
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        /// Also time the compositor alone with this many tiles (CPU per frame).
+        #[arg(long, default_value_t = 96)]
+        composite_tiles: u32,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum TransportArg {
+    Tcp,
+    Udp,
+}
+
+impl From<TransportArg> for Transport {
+    fn from(t: TransportArg) -> Transport {
+        match t {
+            TransportArg::Tcp => Transport::Tcp,
+            TransportArg::Udp => Transport::Udp,
+        }
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum EncodeArg {
+    Live,
+    Loop,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum CodecArg {
+    H264,
+    H265,
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vigie: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Demo {
+            cameras,
+            live_cameras,
+            listen,
+        } => demo(cameras, live_cameras, listen),
+        Command::Live {
+            cameras,
+            layout,
+            transport,
+        } => live(&cameras, layout.as_deref(), transport.into()),
+        Command::Camsim {
+            cameras,
+            listen,
+            encode,
+            live_cameras,
+            codec,
+            fps,
+            gop,
+            main_resolution,
+            main_kbps,
+            sub_kbps,
+            write_config,
+        } => {
+            let main_size = match main_resolution.as_str() {
+                "720p" | "1280x720" => (1280, 720),
+                "1080p" | "1920x1080" => (1920, 1080),
+                other => bail!("--main-resolution: {other:?} is not 720p or 1080p"),
+            };
+            let opts = CamSimOptions {
+                cameras,
+                listen,
+                encode: match encode {
+                    EncodeArg::Live => EncodeMode::Live,
+                    EncodeArg::Loop => EncodeMode::Loop,
+                },
+                live_cameras,
+                codec: match codec {
+                    CodecArg::H264 => Codec::H264,
+                    CodecArg::H265 => Codec::H265,
+                },
+                fps,
+                gop,
+                main_size,
+                sub_size: (640, 360),
+                main_kbps,
+                sub_kbps,
+            };
+            camsim(opts, write_config.as_deref())
+        }
+        Command::Still {
+            url,
+            out,
+            user,
+            timeout,
+            transport,
+        } => still(
+            &url,
+            &out,
+            user,
+            Duration::from_secs(timeout),
+            transport.into(),
+        ),
+        Command::Bench {
+            which:
+                BenchCommand::Live {
+                    cameras,
+                    seconds,
+                    composite_tiles,
+                },
+        } => bench::live(cameras, Duration::from_secs(seconds), composite_tiles),
+    }
+}
+
+fn demo(cameras: u32, live_cameras: u32, listen: SocketAddr) -> anyhow::Result<()> {
+    let opts = CamSimOptions {
+        cameras,
+        listen,
+        encode: EncodeMode::Loop,
+        live_cameras,
+        ..CamSimOptions::default()
+    };
+    let sim = match CamSim::start(opts.clone()) {
+        Ok(s) => s,
+        // The usual port is taken (another simulator?): take any free one.
+        Err(crate::sim::SimError::Listen { .. }) => CamSim::start(CamSimOptions {
+            listen: SocketAddr::new(listen.ip(), 0),
+            ..opts
+        })
+        .context("starting the camera simulator")?,
+        Err(e) => return Err(e).context("starting the camera simulator"),
+    };
+    eprintln!(
+        "vigie demo: {} simulated cameras on rtsp://{}/camNNN/{{main,sub}}",
+        cameras,
+        sim.addr()
+    );
+    let streams = StreamManager::new(IngestTimings::default(), Transport::Tcp);
+    let ws = LiveWorkspace::new(sim.cameras(), None, Box::new(streams));
+    crate::ui::run_live(ws, Some(sim), "Vigie — live wall (demo)")
+        .map_err(|e| anyhow::anyhow!("the window could not open: {e}"))
+}
+
+fn live(cameras: &Path, layout: Option<&str>, transport: Transport) -> anyhow::Result<()> {
+    let file = CamerasFile::load(cameras)?;
+    if file.cameras.is_empty() {
+        bail!("{}: declares no camera", cameras.display());
+    }
+    let layout = match layout {
+        None => None,
+        Some(name) => Some(find_layout(name)?),
+    };
+    let streams = StreamManager::new(IngestTimings::default(), transport);
+    let ws = LiveWorkspace::new(file.cameras, layout, Box::new(streams));
+    crate::ui::run_live(ws, None, "Vigie — live wall")
+        .map_err(|e| anyhow::anyhow!("the window could not open: {e}"))
+}
+
+fn find_layout(name: &str) -> anyhow::Result<Layout> {
+    let path = Path::new(name);
+    if path.exists() {
+        return Ok(Layout::load(path)?);
+    }
+    let all = builtin_layouts();
+    all.iter()
+        .find(|l| l.name == name)
+        .cloned()
+        .with_context(|| {
+            let names: Vec<_> = all.iter().map(|l| l.name.as_str()).collect();
+            format!(
+                "--layout: {name:?} is neither a file nor a built-in layout ({})",
+                names.join(", ")
+            )
+        })
+}
+
+fn camsim(opts: CamSimOptions, write_config: Option<&Path>) -> anyhow::Result<()> {
+    let n = opts.cameras;
+    let sim = CamSim::start(opts)?;
+    if let Some(path) = write_config {
+        std::fs::write(path, CamerasFile::to_toml(&sim.cameras(), None))
+            .with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("camsim: wrote {}", path.display());
+    }
+    eprintln!(
+        "camsim: {n} cameras on rtsp://{}/cam001/main .. /cam{n:03}/sub",
+        sim.addr()
+    );
+    eprintln!("camsim: commands on stdin: stop camNNN | start camNNN | quit");
+    // Commands on stdin; when stdin closes the simulator keeps serving until killed.
+    for line in std::io::stdin().lock().lines() {
+        let Ok(line) = line else { break };
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            ["stop", id] => println!(
+                "{}",
+                if sim.stop_camera(id) {
+                    "ok"
+                } else {
+                    "unknown camera"
+                }
+            ),
+            ["start", id] => println!(
+                "{}",
+                if sim.restart_camera(id) {
+                    "ok"
+                } else {
+                    "unknown camera"
+                }
+            ),
+            ["quit"] => return Ok(()),
+            [] => {}
+            _ => println!("unknown command: stop camNNN | start camNNN | quit"),
+        }
+    }
+    loop {
+        std::thread::park();
+    }
+}
+
+/// Splits `user:password@` out of a URL; the password may come from the environment.
+fn url_credentials(url: &str, user: Option<String>) -> (String, Option<Credential>) {
+    let env_pw = std::env::var("VIGIE_CAMERA_PASSWORD").ok();
+    let (clean, inline) = match url.find("://") {
+        Some(s) => {
+            let rest = &url[s + 3..];
+            let auth_end = rest.find('/').unwrap_or(rest.len());
+            match rest[..auth_end].rfind('@') {
+                Some(at) => {
+                    let userinfo = &rest[..at];
+                    let (u, p) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+                    (
+                        format!("{}{}", &url[..s + 3], &rest[at + 1..]),
+                        Some((u.to_owned(), p.to_owned())),
+                    )
+                }
+                None => (url.to_owned(), None),
+            }
+        }
+        None => (url.to_owned(), None),
+    };
+    let cred = match (user, inline) {
+        (Some(u), _) => Some(Credential {
+            user: u,
+            password: env_pw.unwrap_or_default(),
+        }),
+        (None, Some((u, p))) => Some(Credential {
+            user: u,
+            password: if p.is_empty() {
+                env_pw.unwrap_or_default()
+            } else {
+                p
+            },
+        }),
+        (None, None) => None,
+    };
+    (clean, cred)
+}
+
+fn still(
+    url: &str,
+    out: &Path,
+    user: Option<String>,
+    timeout: Duration,
+    transport: Transport,
+) -> anyhow::Result<()> {
+    let (clean, credential) = url_credentials(url, user);
+    let shown = redact_url(url);
+    let slot = FrameSlot::new();
+    let source = StreamSource {
+        label: "still".into(),
+        url: clean,
+        credential,
+        transport,
+    };
+    let timings = IngestTimings {
+        first_picture: timeout,
+        ..IngestTimings::default()
+    };
+    let stream = LiveStream::open(source, slot.clone(), timings)?;
+    let t0 = Instant::now();
+    let frame = loop {
+        if let Some(f) = slot.take() {
+            break f;
+        }
+        match slot.state() {
+            StreamState::Failed { reason } => {
+                stream.stop_and_join();
+                bail!("{shown}: {reason}");
+            }
+            StreamState::Lost { reason, .. } => {
+                stream.stop_and_join();
+                bail!("{shown}: {reason}");
+            }
+            _ => {}
+        }
+        if t0.elapsed() > timeout {
+            stream.stop_and_join();
+            bail!("{shown}: no picture within {} s", timeout.as_secs());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let decoder = slot.decoder();
+    stream.stop_and_join();
+    let mut gpu = Offscreen::new()?;
+    gpu.upload(StreamId(0), &frame);
+    let img = gpu.render(
+        frame.width,
+        frame.height,
+        &[TileDraw {
+            stream: StreamId(0),
+            rect: [0.0, 0.0, 1.0, 1.0],
+            uv: FULL_UV,
+            brightness: 1.0,
+        }],
+    )?;
+    img.write_png(out)
+        .with_context(|| format!("writing {}", out.display()))?;
+    eprintln!(
+        "still: wrote {} ({}x{}, {decoder}, {})",
+        out.display(),
+        frame.width,
+        frame.height,
+        gpu.adapter_name()
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inline_credentials_leave_the_url() {
+        let (url, cred) = url_credentials("rtsp://admin:pw@10.1.2.3:554/s", None);
+        assert_eq!(url, "rtsp://10.1.2.3:554/s");
+        let cred = cred.expect("credential");
+        assert_eq!(
+            (cred.user.as_str(), cred.password.as_str()),
+            ("admin", "pw")
+        );
+        assert_eq!(
+            url_credentials("rtsp://h/s", None),
+            ("rtsp://h/s".to_owned(), None)
+        );
+    }
+}

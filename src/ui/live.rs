@@ -1,0 +1,600 @@
+//! The live workspace: a camera tree, a wall of tiles in a layout, per-tile overlays.
+//!
+//! Runs on the UI thread and never waits: it asks the [`StreamProvider`] for slots (which
+//! opens streams in the background), takes whatever frame each slot holds, and hands frames
+//! and tile rectangles to one paint callback for the whole wall.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Local, TimeZone, Utc};
+use eframe::egui_wgpu;
+use egui::{Align2, Color32, FontId, Key, Rect, Sense, Stroke, StrokeKind, Vec2, pos2, vec2};
+
+use super::video::VideoCallback;
+use crate::config::{Camera, Layout, StreamKind, builtin_layouts};
+use crate::ingest::StreamManager;
+use crate::media::{FrameSlot, StreamState};
+use crate::render::{FULL_UV, StreamId, TileDraw, fit_rect};
+
+/// Where the workspace gets decoded streams from: the real [`StreamManager`], or prepared
+/// slots in tests.
+pub trait StreamProvider {
+    /// The slot of a stream, opening it if needed; marks it as in use this frame.
+    fn want(&mut self, camera: &Camera, kind: StreamKind) -> Arc<FrameSlot>;
+    /// Stops streams no tile used for a while.
+    fn collect(&mut self);
+    /// Streams being decoded.
+    fn active(&self) -> usize;
+    fn set_waker(&mut self, waker: Arc<dyn Fn() + Send + Sync>);
+}
+
+impl StreamProvider for StreamManager {
+    fn want(&mut self, camera: &Camera, kind: StreamKind) -> Arc<FrameSlot> {
+        StreamManager::want(self, camera, kind)
+    }
+    fn collect(&mut self) {
+        StreamManager::collect(self)
+    }
+    fn active(&self) -> usize {
+        StreamManager::active(self)
+    }
+    fn set_waker(&mut self, waker: Arc<dyn Fn() + Send + Sync>) {
+        StreamManager::set_waker(self, waker)
+    }
+}
+
+/// Tile height in physical pixels from which the main stream is used...
+const MAIN_ABOVE_PX: f32 = 480.0;
+/// ...and below which a tile goes back to the sub stream.
+const SUB_BELOW_PX: f32 = 360.0;
+
+#[derive(Clone, Copy, Default)]
+struct TileState {
+    camera: Option<usize>,
+    main: bool,
+}
+
+/// Source of "now" (a seam for snapshot tests).
+pub type Clock = Box<dyn Fn() -> DateTime<Utc>>;
+
+pub struct LiveWorkspace {
+    cameras: Vec<Camera>,
+    layouts: Vec<Layout>,
+    layout: usize,
+    tiles: Vec<TileState>,
+    selected: usize,
+    maximised: Option<usize>,
+    search: String,
+    streams: Box<dyn StreamProvider>,
+    clock: Clock,
+    waker_installed: bool,
+}
+
+impl LiveWorkspace {
+    /// A wall over `cameras`, first tiles filled with the first cameras.
+    pub fn new(
+        cameras: Vec<Camera>,
+        layout: Option<Layout>,
+        streams: Box<dyn StreamProvider>,
+    ) -> LiveWorkspace {
+        let mut layouts = builtin_layouts();
+        let layout_index = match layout {
+            Some(l) => match layouts.iter().position(|x| *x == l) {
+                Some(i) => i,
+                None => {
+                    layouts.push(l);
+                    layouts.len() - 1
+                }
+            },
+            None => layouts.iter().position(|l| l.name == "4x4").unwrap_or(0),
+        };
+        let cells = layouts.iter().map(|l| l.cells.len()).max().unwrap_or(1);
+        let tiles = (0..cells)
+            .map(|i| TileState {
+                camera: (i < cameras.len()).then_some(i),
+                main: false,
+            })
+            .collect();
+        LiveWorkspace {
+            cameras,
+            layouts,
+            layout: layout_index,
+            tiles,
+            selected: 0,
+            maximised: None,
+            search: String::new(),
+            streams,
+            clock: Box::new(Utc::now),
+            waker_installed: false,
+        }
+    }
+
+    /// Replaces the clock (tests).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Shows `camera_id` on tile `tile` (0-based, reading order).
+    pub fn assign(&mut self, tile: usize, camera_id: &str) -> bool {
+        let Some(ci) = self.cameras.iter().position(|c| c.id == camera_id) else {
+            return false;
+        };
+        match self.tiles.get_mut(tile) {
+            Some(t) => {
+                t.camera = Some(ci);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Camera id shown on tile `tile`.
+    pub fn tile_camera(&self, tile: usize) -> Option<&str> {
+        self.tiles
+            .get(tile)?
+            .camera
+            .map(|ci| self.cameras[ci].id.as_str())
+    }
+
+    pub fn maximised(&self) -> Option<usize> {
+        self.maximised
+    }
+
+    pub fn layout(&self) -> &Layout {
+        &self.layouts[self.layout]
+    }
+
+    /// Selects a layout by name ("4x4", "1 large + 12 small").
+    pub fn set_layout(&mut self, name: &str) -> bool {
+        match self.layouts.iter().position(|l| l.name == name) {
+            Some(i) => {
+                self.layout = i;
+                self.maximised = None;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Draws the workspace.
+    pub fn show(&mut self, ui: &mut egui::Ui) {
+        if !self.waker_installed {
+            let ctx = ui.ctx().clone();
+            self.streams.set_waker(Arc::new(move || {
+                ctx.request_repaint_after(Duration::from_millis(15))
+            }));
+            self.waker_installed = true;
+        }
+        egui::Panel::top("live top bar").show(ui, |ui| self.top_bar(ui));
+        egui::Panel::left("camera tree")
+            .resizable(true)
+            .default_size(250.0)
+            .show(ui, |ui| self.camera_tree(ui));
+        egui::CentralPanel::no_frame().show(ui, |ui| self.wall(ui));
+        self.keyboard(ui.ctx());
+        self.streams.collect();
+    }
+
+    fn top_bar(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            ui.strong("Vigie · Live");
+            ui.separator();
+            let current = self.layouts[self.layout].name.clone();
+            egui::ComboBox::from_label("Layout").selected_text(current).show_ui(ui, |ui| {
+                for i in 0..self.layouts.len() {
+                    let name = self.layouts[i].name.clone();
+                    if ui.selectable_label(i == self.layout, name).clicked() {
+                        self.layout = i;
+                        self.maximised = None;
+                    }
+                }
+            });
+            ui.separator();
+            ui.label(format!("{} streams decoding", self.streams.active()));
+            ui.separator();
+            ui.weak("Arrows: select · Enter: maximise · Esc: back · PgUp/PgDn: cycle camera · Del: clear");
+            ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                ui.monospace(local_time(&(self.clock)(), "%Y-%m-%d %H:%M:%S"));
+            });
+        });
+    }
+
+    fn camera_tree(&mut self, ui: &mut egui::Ui) {
+        ui.add(egui::TextEdit::singleline(&mut self.search).hint_text("Search name, zone, id"));
+        ui.separator();
+        let needle = self.search.to_lowercase();
+        let mut zones: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for (i, c) in self.cameras.iter().enumerate() {
+            let hit = needle.is_empty()
+                || c.name.to_lowercase().contains(&needle)
+                || c.zone.to_lowercase().contains(&needle)
+                || c.id.to_lowercase().contains(&needle);
+            if hit {
+                zones.entry(c.zone.as_str()).or_default().push(i);
+            }
+        }
+        let mut put_on_selected = None;
+        egui::ScrollArea::vertical().show(ui, |ui| {
+            for (zone, list) in &zones {
+                let title = format!(
+                    "{} ({})",
+                    if zone.is_empty() { "No zone" } else { zone },
+                    list.len()
+                );
+                egui::CollapsingHeader::new(title)
+                    .default_open(!needle.is_empty() || zones.len() == 1)
+                    .show(ui, |ui| {
+                        for &ci in list {
+                            let c = &self.cameras[ci];
+                            let text = format!("{}  {}", c.id, c.name);
+                            let r =
+                                ui.dnd_drag_source(ui.scope_id().with(("camera", ci)), ci, |ui| {
+                                    ui.add(egui::Label::new(text).sense(Sense::click()).truncate())
+                                });
+                            if r.inner.double_clicked() {
+                                put_on_selected = Some(ci);
+                            }
+                        }
+                    });
+            }
+        });
+        if let Some(ci) = put_on_selected
+            && let Some(t) = self.tiles.get_mut(self.selected)
+        {
+            t.camera = Some(ci);
+        }
+    }
+
+    fn keyboard(&mut self, ctx: &egui::Context) {
+        if ctx.egui_wants_keyboard_input() {
+            return;
+        }
+        let layout = &self.layouts[self.layout];
+        let n = layout.cells.len();
+        let (enter, esc, left, right, up, down, pgup, pgdn, del) = ctx.input(|i| {
+            (
+                i.key_pressed(Key::Enter),
+                i.key_pressed(Key::Escape),
+                i.key_pressed(Key::ArrowLeft),
+                i.key_pressed(Key::ArrowRight),
+                i.key_pressed(Key::ArrowUp),
+                i.key_pressed(Key::ArrowDown),
+                i.key_pressed(Key::PageUp),
+                i.key_pressed(Key::PageDown),
+                i.key_pressed(Key::Delete),
+            )
+        });
+        if enter {
+            self.maximised = if self.maximised.is_some() {
+                None
+            } else {
+                Some(self.selected)
+            };
+        }
+        if esc {
+            self.maximised = None;
+        }
+        if left || right {
+            self.selected = (self.selected + if right { 1 } else { n - 1 }) % n;
+        }
+        if up || down {
+            // Move to the tile whose cell contains the square above or below.
+            let cell = layout.cells[self.selected.min(n - 1)];
+            let row = if down {
+                cell.row + cell.row_span
+            } else {
+                cell.row.wrapping_sub(1)
+            };
+            if let Some(i) = layout.cells.iter().position(|c| {
+                (c.row..c.row + c.row_span).contains(&row)
+                    && (c.column..c.column + c.column_span).contains(&cell.column)
+            }) {
+                self.selected = i;
+            }
+        }
+        if (pgup || pgdn) && !self.cameras.is_empty() {
+            let len = self.cameras.len();
+            if let Some(t) = self.tiles.get_mut(self.selected) {
+                let cur = t.camera.unwrap_or(len - 1);
+                t.camera = Some(if pgdn {
+                    (cur + 1) % len
+                } else {
+                    (cur + len - 1) % len
+                });
+            }
+        }
+        if del && let Some(t) = self.tiles.get_mut(self.selected) {
+            t.camera = None;
+        }
+    }
+
+    fn wall(&mut self, ui: &mut egui::Ui) {
+        let rect = ui.available_rect_before_wrap();
+        ui.allocate_rect(rect, Sense::hover());
+        let painter = ui.painter_at(rect);
+        painter.rect_filled(rect, 0.0, Color32::BLACK);
+        let video_shape = painter.add(egui::Shape::Noop);
+        let ppp = ui.ctx().pixels_per_point();
+        let grid_px = [rect.width() * ppp, rect.height() * ppp];
+        let now = (self.clock)();
+
+        let layout = &self.layouts[self.layout];
+        if self.tiles.len() < layout.cells.len() {
+            self.tiles.resize(layout.cells.len(), TileState::default());
+        }
+        self.selected = self.selected.min(layout.cells.len() - 1);
+        let placed: Vec<(usize, [f32; 4])> = match self.maximised {
+            Some(m) => vec![(m, [0.0, 0.0, 1.0, 1.0])],
+            None => layout.tile_fractions().enumerate().collect(),
+        };
+
+        let mut sources = Vec::new();
+        let mut draws = Vec::new();
+        let mut overlays = Vec::new();
+        let mut shown = HashSet::new();
+        for (i, frac) in placed {
+            let tile_rect = Rect::from_min_size(
+                rect.min + vec2(frac[0] * rect.width(), frac[1] * rect.height()),
+                vec2(frac[2] * rect.width(), frac[3] * rect.height()),
+            )
+            .shrink(1.0);
+            let resp = ui.interact(tile_rect, ui.scope_id().with(("tile", i)), Sense::click());
+            if resp.clicked() {
+                self.selected = i;
+            }
+            if resp.double_clicked() {
+                self.maximised = if self.maximised.is_some() {
+                    None
+                } else {
+                    Some(i)
+                };
+                self.selected = i;
+            }
+            if let Some(ci) = resp.dnd_release_payload::<usize>() {
+                self.tiles[i].camera = Some(*ci);
+                self.selected = i;
+            }
+            let hovered_by_drag = resp.dnd_hover_payload::<usize>().is_some();
+
+            let Some(ci) = self.tiles[i].camera else {
+                overlays.push(Overlay::empty(
+                    tile_rect,
+                    i == self.selected,
+                    hovered_by_drag,
+                ));
+                continue;
+            };
+            let camera = &self.cameras[ci];
+            let h_px = tile_rect.height() * ppp;
+            let tile = &mut self.tiles[i];
+            if tile.main && h_px < SUB_BELOW_PX {
+                tile.main = false;
+            } else if !tile.main && h_px >= MAIN_ABOVE_PX {
+                tile.main = true;
+            }
+            // A switch to the main stream keeps showing the sub stream until the main
+            // stream's first picture arrives: never a black tile.
+            let (kind, slot) = if tile.main {
+                let main = self.streams.want(camera, StreamKind::Main);
+                if main.last().is_some() {
+                    (StreamKind::Main, main)
+                } else {
+                    (StreamKind::Sub, self.streams.want(camera, StreamKind::Sub))
+                }
+            } else {
+                (StreamKind::Sub, self.streams.want(camera, StreamKind::Sub))
+            };
+            let sid = stream_id(ci, kind);
+            if shown.insert(sid) {
+                sources.push((sid, slot.clone()));
+            }
+            let state = slot.state();
+            let last = slot.last();
+            if let Some(f) = &last {
+                let tile_frac = [
+                    (tile_rect.min.x - rect.min.x) / rect.width(),
+                    (tile_rect.min.y - rect.min.y) / rect.height(),
+                    tile_rect.width() / rect.width(),
+                    tile_rect.height() / rect.height(),
+                ];
+                let brightness = if state == StreamState::Live {
+                    1.0
+                } else {
+                    0.35
+                };
+                draws.push(TileDraw {
+                    stream: sid,
+                    rect: fit_rect(tile_frac, grid_px, [f.width, f.height]),
+                    uv: FULL_UV,
+                    brightness,
+                });
+            }
+            overlays.push(Overlay {
+                rect: tile_rect,
+                selected: i == self.selected,
+                drop_target: hovered_by_drag,
+                title: Some(format!("{} · {}", camera.id, camera.name)),
+                info: format!(
+                    "{} · {} {}{}",
+                    state.label(),
+                    kind.as_str(),
+                    last.as_ref()
+                        .map(|f| format!("{}x{}", f.width, f.height))
+                        .unwrap_or_default(),
+                    match slot.decoder() {
+                        d if d.is_empty() => String::new(),
+                        d => format!(" · {d}"),
+                    }
+                ),
+                banner: banner(&state, last.is_some()),
+            });
+        }
+        painter.set(
+            video_shape,
+            egui_wgpu::Callback::new_paint_callback(
+                rect,
+                VideoCallback {
+                    batch: 0,
+                    sources,
+                    tiles: draws,
+                },
+            ),
+        );
+        let clock = local_time(&now, "%H:%M:%S");
+        for o in overlays {
+            o.paint(&painter, &clock);
+        }
+    }
+}
+
+fn stream_id(camera_index: usize, kind: StreamKind) -> StreamId {
+    StreamId(camera_index as u64 * 2 + (kind == StreamKind::Main) as u64)
+}
+
+fn local_time(t: &DateTime<Utc>, fmt: &str) -> String {
+    Local
+        .from_utc_datetime(&t.naive_utc())
+        .format(fmt)
+        .to_string()
+}
+
+/// The centred message of a tile that is not simply live.
+fn banner(state: &StreamState, has_picture: bool) -> Option<(String, Color32)> {
+    let amber = Color32::from_rgb(255, 176, 32);
+    match state {
+        StreamState::Live => None,
+        StreamState::Connecting if has_picture => None,
+        StreamState::Connecting => Some(("connecting…".into(), Color32::LIGHT_GRAY)),
+        StreamState::Lost { since_utc_ms, .. } => {
+            let since = Utc
+                .timestamp_millis_opt(*since_utc_ms)
+                .single()
+                .map(|t| local_time(&t, "%H:%M:%S"))
+                .unwrap_or_default();
+            Some((format!("signal lost since {since}"), amber))
+        }
+        StreamState::Failed { reason } => Some((reason.clone(), Color32::from_rgb(255, 90, 80))),
+        StreamState::Stopped => Some(("stopped".into(), Color32::GRAY)),
+    }
+}
+
+/// `text` on one line, cut with an ellipsis to fit `width`.
+fn one_line(text: &str, font: FontId, width: f32) -> egui::text::LayoutJob {
+    let mut job = egui::text::LayoutJob::simple_singleline(text.to_owned(), font, Color32::WHITE);
+    job.wrap = egui::text::TextWrapping {
+        max_width: width,
+        max_rows: 1,
+        break_anywhere: true,
+        overflow_character: Some('…'),
+    };
+    job
+}
+
+struct Overlay {
+    rect: Rect,
+    selected: bool,
+    drop_target: bool,
+    title: Option<String>,
+    info: String,
+    banner: Option<(String, Color32)>,
+}
+
+impl Overlay {
+    fn empty(rect: Rect, selected: bool, drop_target: bool) -> Overlay {
+        Overlay {
+            rect,
+            selected,
+            drop_target,
+            title: None,
+            info: String::new(),
+            banner: Some(("drop a camera here".into(), Color32::DARK_GRAY)),
+        }
+    }
+
+    fn paint(&self, painter: &egui::Painter, clock: &str) {
+        let r = self.rect;
+        let size = (r.height() / 14.0).clamp(9.0, 14.0);
+        let font = FontId::proportional(size);
+        let strip = Color32::from_black_alpha(150);
+        if let Some(title) = &self.title {
+            let bar = Rect::from_min_size(r.min, vec2(r.width(), size + 6.0));
+            painter.rect_filled(bar, 0.0, strip);
+            let clock_w = painter
+                .layout_no_wrap(clock.to_owned(), font.clone(), Color32::WHITE)
+                .size()
+                .x;
+            let title_galley = painter.layout_job(one_line(
+                title,
+                font.clone(),
+                (r.width() - clock_w - 14.0).max(10.0),
+            ));
+            painter.galley(
+                pos2(r.min.x + 4.0, r.min.y + 3.0),
+                title_galley,
+                Color32::WHITE,
+            );
+            painter.text(
+                pos2(r.max.x - 4.0, r.min.y + 3.0),
+                Align2::RIGHT_TOP,
+                clock,
+                font.clone(),
+                Color32::WHITE,
+            );
+            let info_pos = pos2(r.min.x + 4.0, r.max.y - 3.0);
+            let g = painter.layout_no_wrap(
+                self.info.clone(),
+                FontId::proportional(size * 0.9),
+                Color32::from_gray(220),
+            );
+            painter.rect_filled(
+                Rect::from_min_size(
+                    info_pos - vec2(2.0, g.size().y + 1.0),
+                    g.size() + Vec2::splat(4.0),
+                ),
+                2.0,
+                strip,
+            );
+            painter.galley(info_pos - vec2(0.0, g.size().y), g, Color32::from_gray(220));
+        }
+        if let Some((text, colour)) = &self.banner {
+            let mut job = egui::text::LayoutJob::simple(
+                text.clone(),
+                FontId::proportional(size * 1.1),
+                *colour,
+                r.width() - 8.0,
+            );
+            job.halign = egui::Align::Center;
+            let g = painter.layout_job(job);
+            painter.galley(
+                pos2(r.center().x, r.center().y - g.size().y / 2.0),
+                g,
+                *colour,
+            );
+        }
+        if self.drop_target {
+            painter.rect_stroke(
+                r,
+                0.0,
+                Stroke::new(3.0, Color32::from_rgb(80, 160, 255)),
+                StrokeKind::Inside,
+            );
+        } else if self.selected {
+            painter.rect_stroke(
+                r,
+                0.0,
+                Stroke::new(2.0, Color32::from_rgb(255, 210, 0)),
+                StrokeKind::Inside,
+            );
+        } else {
+            painter.rect_stroke(
+                r,
+                0.0,
+                Stroke::new(1.0, Color32::from_gray(40)),
+                StrokeKind::Inside,
+            );
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! The live workspace as a person sees it, rendered headless with egui_kittest on wgpu
+//! (lavapipe): prepared pictures in the slots, a fixed clock, real compositor and shaders.
+
+use std::sync::Arc;
+
+use chrono::{TimeZone, Utc};
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use vigie::config::{Camera, StreamKind};
+use vigie::media::{Colorimetry, Frame, FrameSlot, Matrix, Range, StreamState};
+use vigie::sim::{Painter, demo_cameras};
+use vigie::ui::{LiveApp, LiveWorkspace, StreamProvider};
+
+/// Slots filled once with camsim pictures; camera 15 has lost its signal, camera 16 refuses
+/// its credentials.
+struct Prepared {
+    cameras: Vec<Camera>,
+    slots: Vec<Arc<FrameSlot>>,
+}
+
+impl Prepared {
+    fn new(cameras: Vec<Camera>) -> Prepared {
+        let slots = (0..cameras.len())
+            .map(|i| {
+                let slot = FrameSlot::new();
+                let p = Painter::new(i as u32 + 1, 640, 360, 50);
+                let mut buf = vec![0u8; p.frame_bytes()];
+                p.paint(12, 1_795_000_000_000, &mut buf);
+                let (y, c) = buf.split_at(640 * 360);
+                let (u, v) = c.split_at(320 * 180);
+                let col = Colorimetry {
+                    matrix: Matrix::Bt709,
+                    range: Range::Limited,
+                };
+                slot.set_decoder("avdec_h264");
+                match i {
+                    14 => {
+                        slot.publish(Frame::from_i420(
+                            640,
+                            360,
+                            col,
+                            y.to_vec(),
+                            u.to_vec(),
+                            v.to_vec(),
+                        ));
+                        slot.set_state(StreamState::Lost {
+                            since_utc_ms: 1_795_000_000_000,
+                            reason: "the camera ended the stream".into(),
+                        });
+                    }
+                    15 => slot.set_state(StreamState::Failed {
+                        reason: "the camera refused the credentials (401)".into(),
+                    }),
+                    _ => slot.publish(Frame::from_i420(
+                        640,
+                        360,
+                        col,
+                        y.to_vec(),
+                        u.to_vec(),
+                        v.to_vec(),
+                    )),
+                }
+                slot
+            })
+            .collect();
+        Prepared { cameras, slots }
+    }
+}
+
+impl StreamProvider for Prepared {
+    fn want(&mut self, camera: &Camera, _kind: StreamKind) -> Arc<FrameSlot> {
+        let i = self
+            .cameras
+            .iter()
+            .position(|c| c.id == camera.id)
+            .unwrap_or(0);
+        self.slots[i].clone()
+    }
+    fn collect(&mut self) {}
+    fn active(&self) -> usize {
+        self.slots.len()
+    }
+    fn set_waker(&mut self, _waker: Arc<dyn Fn() + Send + Sync>) {}
+}
+
+fn harness(cameras: Vec<Camera>) -> Harness<'static, LiveApp> {
+    // Overlay clocks show local time: pin the zone so the picture is the same everywhere.
+    // SAFETY: set before any other thread of this test reads the environment.
+    unsafe { std::env::set_var("TZ", "Europe/Paris") };
+    let provider = Prepared::new(cameras.clone());
+    let ws = LiveWorkspace::new(cameras, None, Box::new(provider)).with_clock(Box::new(|| {
+        Utc.with_ymd_and_hms(2026, 11, 26, 9, 30, 0)
+            .single()
+            .unwrap_or_default()
+    }));
+    Harness::builder()
+        .with_size([1280.0, 760.0])
+        .wgpu()
+        .build_eframe(move |cc| LiveApp::new(cc, ws, None))
+}
+
+#[test]
+fn live_workspace_4x4_snapshot() {
+    let mut cams = demo_cameras();
+    cams.truncate(20);
+    let mut h = harness(cams);
+    h.run_steps(4);
+    assert_eq!(h.state_mut().workspace().layout().name, "4x4");
+    h.snapshot("live_workspace_4x4");
+}
+
+#[test]
+fn keyboard_maximises_and_drag_and_drop_assigns_a_camera() {
+    let mut cams = demo_cameras();
+    cams.truncate(20);
+    for c in &mut cams {
+        c.zone = "Centre-ville".into(); // one zone: the tree opens by itself
+    }
+    let mut h = harness(cams);
+    h.run_steps(2);
+    h.key_press(egui::Key::ArrowRight);
+    h.key_press(egui::Key::Enter);
+    h.run_steps(2);
+    assert_eq!(h.state_mut().workspace().maximised(), Some(1));
+    h.key_press(egui::Key::Escape);
+    h.run_steps(2);
+    assert_eq!(h.state_mut().workspace().maximised(), None);
+
+    // Drag cam020 from the tree onto the first tile.
+    let from = h.get_by_label_contains("cam020").rect().center();
+    let to = egui::pos2(400.0, 150.0);
+    h.drag_at(from);
+    h.run_steps(1);
+    h.hover_at(egui::pos2(from.x + 30.0, from.y));
+    h.run_steps(1);
+    h.hover_at(to);
+    h.run_steps(1);
+    h.drop_at(to);
+    h.run_steps(2);
+    assert_eq!(h.state_mut().workspace().tile_camera(0), Some("cam020"));
+}
