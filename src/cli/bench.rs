@@ -43,7 +43,7 @@ fn free_port() -> anyhow::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-fn spawn_camsim(cameras: u32) -> anyhow::Result<(SimChild, SocketAddr)> {
+fn spawn_camsim(cameras: u32, mtu: u32) -> anyhow::Result<(SimChild, SocketAddr)> {
     let addr = SocketAddr::from(([127, 0, 0, 1], free_port()?));
     let exe = std::env::current_exe().context("finding the vigie binary")?;
     let child = Command::new(exe)
@@ -57,6 +57,8 @@ fn spawn_camsim(cameras: u32) -> anyhow::Result<(SimChild, SocketAddr)> {
             "loop",
             "--fps",
             &FPS.to_string(),
+            "--mtu",
+            &mtu.to_string(),
         ])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
@@ -189,11 +191,66 @@ fn wait_until(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) -> an
     Ok(())
 }
 
+/// CPU seconds used so far by process `pid`.
+fn pid_cpu_s(pid: u32) -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    let tck = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    let Some(close) = stat.rfind(')') else {
+        return 0.0;
+    };
+    let fields: Vec<&str> = stat[close + 2..].split_whitespace().collect();
+    let f = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (f(11) + f(12)) / tck
+}
+
+/// `vigie bench camsim`: the simulator serving every camera's sub stream (looped clips) to
+/// receive-only clients; its CPU is what it costs to simulate a city.
+pub fn camsim(n: u32, seconds: Duration, mtu: u32) -> anyhow::Result<()> {
+    let (sim, addr) = spawn_camsim(n, mtu)?;
+    let urls: Vec<String> = (1..=n)
+        .map(|i| format!("rtsp://{addr}/cam{i:03}/sub"))
+        .collect();
+    let clients = DecodeFloor::receive_only(&urls)?;
+    eprintln!(
+        "bench camsim: MTU {mtu}, {n} cameras, sub streams to {n} receive-only clients; encoding the loop clips..."
+    );
+    wait_until(
+        "not every stream delivered",
+        Duration::from_secs(180),
+        || clients.frames().iter().all(|&f| f > 0),
+    )?;
+    std::thread::sleep(Duration::from_secs(3));
+    let pid = sim.0.id();
+    let (c0, p0) = (pid_cpu_s(pid), clients.frames().iter().sum::<u64>());
+    let t0 = Instant::now();
+    std::thread::sleep(seconds);
+    let elapsed = t0.elapsed().as_secs_f64();
+    let cpu = pid_cpu_s(pid) - c0;
+    let packets = clients.frames().iter().sum::<u64>() - p0;
+    eprintln!(
+        "camsim: {cpu:.2} CPU s in {elapsed:.1} s = {:.2} cores for {n} streams ({packets} RTP packets delivered)",
+        cpu / elapsed
+    );
+    println!(
+        "{{\"cameras\":{n},\"seconds\":{elapsed:.1},\"camsim_cpu_s\":{cpu:.3},\"camsim_cores\":{:.3},\"mtu\":{mtu},\"rtp_packets\":{packets}}}",
+        cpu / elapsed
+    );
+    Ok(())
+}
+
 pub fn live(n: u32, seconds: Duration, composite_tiles: u32) -> anyhow::Result<()> {
     if n == 0 || n > 256 {
         bail!("--cameras must be 1 to 256");
     }
-    let (_sim, addr) = spawn_camsim(n)?;
+    let (_sim, addr) = spawn_camsim(n, 1400)?;
     let urls: Vec<String> = (1..=n)
         .map(|i| format!("rtsp://{addr}/cam{i:03}/sub"))
         .collect();

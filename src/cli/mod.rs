@@ -86,6 +86,9 @@ enum Command {
         /// Sub stream bitrate, kbit/s.
         #[arg(long, default_value_t = 500)]
         sub_kbps: u32,
+        /// Largest RTP packet, bytes. Larger packets cost the simulator less per frame.
+        #[arg(long, default_value_t = 1400)]
+        mtu: u32,
         /// Writes a cameras file for the cameras served, then keeps serving.
         #[arg(long)]
         write_config: Option<PathBuf>,
@@ -124,6 +127,16 @@ enum BenchCommand {
         /// Also time the compositor alone with this many tiles (CPU per frame).
         #[arg(long, default_value_t = 96)]
         composite_tiles: u32,
+    },
+    /// The simulator's own CPU when every camera's sub stream is played (looped clips).
+    Camsim {
+        #[arg(long, default_value_t = 217)]
+        cameras: u32,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Largest RTP packet the simulator sends.
+        #[arg(long, default_value_t = 1400)]
+        mtu: u32,
     },
 }
 
@@ -199,6 +212,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             main_resolution,
             main_kbps,
             sub_kbps,
+            mtu,
             write_config,
         } => {
             let main_size = match main_resolution.as_str() {
@@ -224,6 +238,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 sub_size: (640, 360),
                 main_kbps,
                 sub_kbps,
+                mtu,
             };
             camsim(opts, write_config.as_deref())
         }
@@ -248,6 +263,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     composite_tiles,
                 },
         } => bench::live(cameras, Duration::from_secs(seconds), composite_tiles),
+        Command::Bench {
+            which:
+                BenchCommand::Camsim {
+                    cameras,
+                    seconds,
+                    mtu,
+                },
+        } => bench::camsim(cameras, Duration::from_secs(seconds), mtu),
     }
 }
 

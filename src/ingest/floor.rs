@@ -17,15 +17,25 @@ pub struct DecodeFloor {
 }
 
 impl DecodeFloor {
-    /// Starts one H.264 pipeline per URL over RTSP/TCP.
+    /// Starts one H.264 decoding pipeline per URL over RTSP/TCP.
     pub fn start(urls: &[String]) -> Result<DecodeFloor, IngestError> {
+        Self::start_with(urls, "rtph264depay ! h264parse ! avdec_h264")
+    }
+
+    /// Starts one pipeline per URL that receives the RTP packets and throws them away (a
+    /// client that costs the server as much as a real one and almost nothing itself).
+    pub fn receive_only(urls: &[String]) -> Result<DecodeFloor, IngestError> {
+        Self::start_with(urls, "identity")
+    }
+
+    fn start_with(urls: &[String], middle: &str) -> Result<DecodeFloor, IngestError> {
         gst::init().map_err(|e| IngestError::Init(e.to_string()))?;
         let mut pipelines = Vec::new();
         let mut frames = Vec::new();
         for url in urls {
             let launch = format!(
-                "rtspsrc location={url} protocols=tcp latency=100 drop-on-latency=true ! rtph264depay ! h264parse \
-                 ! avdec_h264 ! fakesink name=sink sync=false"
+                "rtspsrc location={url} protocols=tcp latency=100 drop-on-latency=true ! {middle} \
+                 ! fakesink name=sink sync=false"
             );
             let p = gst::parse::launch(&launch)
                 .map_err(|e| IngestError::Init(e.to_string()))?
@@ -47,7 +57,7 @@ impl DecodeFloor {
         Ok(DecodeFloor { pipelines, frames })
     }
 
-    /// Frames decoded by each pipeline so far.
+    /// Buffers that reached each pipeline's sink so far (frames, or packets when receiving only).
     pub fn frames(&self) -> Vec<u64> {
         self.frames
             .iter()

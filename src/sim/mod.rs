@@ -67,6 +67,8 @@ pub struct CamSimOptions {
     pub sub_size: (u32, u32),
     pub main_kbps: u32,
     pub sub_kbps: u32,
+    /// Largest RTP packet sent, bytes (RTP over TCP allows up to 65535).
+    pub mtu: u32,
 }
 
 impl Default for CamSimOptions {
@@ -83,6 +85,7 @@ impl Default for CamSimOptions {
             sub_size: (640, 360),
             main_kbps: 2000,
             sub_kbps: 500,
+            mtu: 1400,
         }
     }
 }
@@ -307,6 +310,7 @@ pub(crate) struct StreamSpec {
     pub gop: u32,
     pub kbps: u32,
     pub codec: Codec,
+    pub mtu: u32,
 }
 
 impl StreamSpec {
@@ -322,6 +326,7 @@ impl StreamSpec {
             gop: opts.gop.max(1),
             kbps,
             codec: opts.codec,
+            mtu: opts.mtu.clamp(400, 65000),
         }
     }
 
@@ -336,7 +341,7 @@ impl StreamSpec {
     fn encoder(&self) -> String {
         match self.codec {
             Codec::H264 => format!(
-                "x264enc tune=zerolatency speed-preset=ultrafast key-int-max={} bitrate={} threads=2 ! video/x-h264,profile=constrained-baseline",
+                "x264enc tune=zerolatency speed-preset=ultrafast key-int-max={} bitrate={} threads=1 ! video/x-h264,profile=constrained-baseline",
                 self.gop, self.kbps
             ),
             Codec::H265 => format!(
@@ -346,11 +351,15 @@ impl StreamSpec {
         }
     }
 
-    fn payloader(&self) -> &'static str {
-        match self.codec {
-            Codec::H264 => "rtph264pay name=pay0 pt=96 config-interval=-1",
-            Codec::H265 => "rtph265pay name=pay0 pt=96 config-interval=-1",
-        }
+    fn payloader(&self) -> String {
+        let element = match self.codec {
+            Codec::H264 => "rtph264pay",
+            Codec::H265 => "rtph265pay",
+        };
+        format!(
+            "{element} name=pay0 pt=96 config-interval=-1 aggregate-mode=zero-latency mtu={}",
+            self.mtu
+        )
     }
 
     fn frame_duration(&self) -> Duration {
