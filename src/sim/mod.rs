@@ -375,7 +375,7 @@ fn make_factory(
     let spec = StreamSpec::new(&shared.opts, kind);
     let launch = if cam.live {
         format!(
-            "( appsrc name=src is-live=true format=time do-timestamp=true max-buffers=2 leaky-type=downstream caps=\"{}\" \
+            "( appsrc name=src is-live=true format=time do-timestamp=false max-buffers=2 leaky-type=downstream caps=\"{}\" \
              ! clockoverlay name=text halignment=left valignment=bottom shaded-background=true \
                time-format=\"%Y-%m-%d %H:%M:%S\" font-desc=\"Sans {}\" \
              ! {} ! {} )",
@@ -485,9 +485,23 @@ fn pace(
         let buffer = match &clip {
             Some(clip) => clip.access_unit(index),
             None => {
+                // The stripe's wall-clock time and the buffer's running time are read at the
+                // same instant, so that RTP timestamps (and RTCP sender reports) match the
+                // pictures whatever the scheduling delays after this point.
+                let (Some(clock), Some(base)) = (src.clock(), src.base_time()) else {
+                    index += 1;
+                    continue; // not playing yet
+                };
+                let running = clock.time().saturating_sub(base);
+                let wall_ms = chrono::Utc::now().timestamp_millis();
                 let mut data = vec![0u8; painter.frame_bytes()];
-                painter.paint(index, chrono::Utc::now().timestamp_millis(), &mut data);
-                gst::Buffer::from_mut_slice(data)
+                painter.paint(index, wall_ms, &mut data);
+                let mut buffer = gst::Buffer::from_mut_slice(data);
+                if let Some(b) = buffer.get_mut() {
+                    b.set_pts(running);
+                    b.set_duration(frame_dur.try_into().ok());
+                }
+                buffer
             }
         };
         if src.push_buffer(buffer).is_err() {
