@@ -89,7 +89,11 @@ enum Command {
         /// Largest RTP packet, bytes. Larger packets cost the simulator less per frame.
         #[arg(long, default_value_t = 1400)]
         mtu: u32,
-        /// Writes a cameras file for the cameras served, then keeps serving.
+        /// Asks clients for this user name; the password is read from $VIGIE_CAMSIM_PASSWORD.
+        #[arg(long)]
+        auth_user: Option<String>,
+        /// Writes a cameras file for the cameras served, then keeps serving. With --auth-user,
+        /// the credentials go to a `camsim-credentials.toml` beside it (mode 0600).
         #[arg(long)]
         write_config: Option<PathBuf>,
     },
@@ -213,8 +217,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             main_kbps,
             sub_kbps,
             mtu,
+            auth_user,
             write_config,
         } => {
+            let credential = match auth_user {
+                None => None,
+                Some(user) => {
+                    let password = std::env::var("VIGIE_CAMSIM_PASSWORD")
+                        .context("--auth-user: set the password in $VIGIE_CAMSIM_PASSWORD")?;
+                    Some(Credential { user, password })
+                }
+            };
             let main_size = match main_resolution.as_str() {
                 "720p" | "1280x720" => (1280, 720),
                 "1080p" | "1920x1080" => (1920, 1080),
@@ -239,6 +252,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 main_kbps,
                 sub_kbps,
                 mtu,
+                credential,
             };
             camsim(opts, write_config.as_deref())
         }
@@ -338,11 +352,10 @@ fn find_layout(name: &str) -> anyhow::Result<Layout> {
 
 fn camsim(opts: CamSimOptions, write_config: Option<&Path>) -> anyhow::Result<()> {
     let n = opts.cameras;
+    let credential = opts.credential.clone();
     let sim = CamSim::start(opts)?;
     if let Some(path) = write_config {
-        std::fs::write(path, CamerasFile::to_toml(&sim.cameras(), None))
-            .with_context(|| format!("writing {}", path.display()))?;
-        eprintln!("camsim: wrote {}", path.display());
+        write_cameras_file(path, &sim, credential.as_ref())?;
     }
     eprintln!(
         "camsim: {n} cameras on rtsp://{}/cam001/main .. /cam{n:03}/sub",
@@ -378,6 +391,46 @@ fn camsim(opts: CamSimOptions, write_config: Option<&Path>) -> anyhow::Result<()
     loop {
         std::thread::park();
     }
+}
+
+/// Writes the cameras file for `sim`, and its credentials file when the simulator asks for one.
+fn write_cameras_file(
+    path: &Path,
+    sim: &CamSim,
+    credential: Option<&Credential>,
+) -> anyhow::Result<()> {
+    let mut cameras = sim.cameras();
+    let cred_name = "camsim-credentials.toml";
+    if let Some(c) = credential {
+        let cpath = path.parent().unwrap_or(Path::new(".")).join(cred_name);
+        let mut entry = toml::Table::new();
+        entry.insert("user".into(), c.user.clone().into());
+        entry.insert("password".into(), c.password.clone().into());
+        let mut table = toml::Table::new();
+        table.insert("camsim".into(), entry.into());
+        let text = toml::to_string(&table).context("encoding the credentials")?;
+        write_private(&cpath, &text).with_context(|| format!("writing {}", cpath.display()))?;
+        for cam in &mut cameras {
+            cam.credentials = Some("camsim".into());
+        }
+    }
+    let text = CamerasFile::to_toml(&cameras, credential.map(|_| cred_name));
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+    eprintln!("camsim: wrote {}", path.display());
+    Ok(())
+}
+
+/// Creates `path` readable by its owner only, then writes `text`.
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(text.as_bytes())
 }
 
 /// Splits `user:password@` out of a URL; the password may come from the environment.

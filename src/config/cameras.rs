@@ -157,7 +157,11 @@ impl CamerasFile {
         };
         let raw: RawFile = toml::from_str(text).map_err(|e| {
             let line = e.span().map(|s| line_of(text, s.start)).unwrap_or(1);
-            let field = field_from_message(e.message()).unwrap_or_else(|| "file".into());
+            let field = e
+                .span()
+                .and_then(|sp| key_on_line(text, sp.start))
+                .or_else(|| field_from_message(e.message()))
+                .unwrap_or_else(|| "file".into());
             invalid(line, &field, e.message().trim().to_owned())
         })?;
 
@@ -302,6 +306,16 @@ fn load_credentials(path: &Path) -> Result<BTreeMap<String, Credential>, ConfigE
             .trim()
             .to_owned(),
     })
+}
+
+/// The key of a `key = value` line holding byte offset `pos`.
+fn key_on_line(text: &str, pos: usize) -> Option<String> {
+    let pos = pos.min(text.len());
+    let start = text[..pos].rfind('\n').map_or(0, |i| i + 1);
+    let line = text[start..].lines().next()?;
+    let (key, _) = line.split_once('=')?;
+    let key = key.trim();
+    (!key.is_empty() && !key.starts_with('[')).then(|| key.to_owned())
 }
 
 /// The field named in a serde message ("missing field `name`", "unknown field `foo`").

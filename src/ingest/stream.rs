@@ -377,6 +377,23 @@ fn link_video(
             })
             .build(),
     );
+    // Nothing reaches the decoder before the first keyframe: joining a stream mid-GOP would
+    // otherwise show grey or smeared pictures.
+    if let Some(pad) = parse.static_pad("src") {
+        let seen_keyframe = AtomicBool::new(false);
+        pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            if seen_keyframe.load(Ordering::Relaxed) {
+                return gst::PadProbeReturn::Ok;
+            }
+            match info.buffer() {
+                Some(b) if !b.flags().contains(gst::BufferFlags::DELTA_UNIT) => {
+                    seen_keyframe.store(true, Ordering::Relaxed);
+                    gst::PadProbeReturn::Ok
+                }
+                _ => gst::PadProbeReturn::Drop,
+            }
+        });
+    }
     let sink: gst::Element = sink.upcast();
     let chain = [&depay, &parse, &decoder, &sink];
     pipeline.add_many(chain).map_err(|e| e.to_string())?;

@@ -33,7 +33,7 @@ use gstreamer_rtsp_server::prelude::*;
 pub use catalog::{DEMO_CAMERAS_TOML, demo_cameras, sim_camera};
 pub use picture::{Painter, camera_rgb, camera_ycbcr, rgb_to_ycbcr709};
 
-use crate::config::{Camera, StreamKind};
+use crate::config::{Camera, Credential, StreamKind};
 use clip::Clip;
 
 /// Video codec served.
@@ -69,6 +69,8 @@ pub struct CamSimOptions {
     pub sub_kbps: u32,
     /// Largest RTP packet sent, bytes (RTP over TCP allows up to 65535).
     pub mtu: u32,
+    /// When set, every stream asks for these credentials (HTTP Basic, as most cameras).
+    pub credential: Option<Credential>,
 }
 
 impl Default for CamSimOptions {
@@ -86,6 +88,7 @@ impl Default for CamSimOptions {
             main_kbps: 2000,
             sub_kbps: 500,
             mtu: 1400,
+            credential: None,
         }
     }
 }
@@ -146,6 +149,14 @@ impl CamSim {
         let server = rtsp::RTSPServer::new();
         server.set_address(&opts.listen.ip().to_string());
         server.set_service(&opts.listen.port().to_string());
+        if let Some(c) = &opts.credential {
+            let auth = rtsp::RTSPAuth::new();
+            let token = rtsp::RTSPToken::builder()
+                .field(rtsp::RTSP_TOKEN_MEDIA_FACTORY_ROLE, "viewer")
+                .build();
+            auth.add_basic(&rtsp::RTSPAuth::make_basic(&c.user, &c.password), &token);
+            server.set_auth(Some(&auth));
+        }
         let pool = rtsp::RTSPThreadPool::new();
         pool.set_max_threads(8);
         server.set_thread_pool(Some(&pool));
@@ -395,6 +406,13 @@ fn make_factory(
         )
     };
     let factory = rtsp::RTSPMediaFactory::new();
+    if shared.opts.credential.is_some() {
+        let role = gst::Structure::builder("viewer")
+            .field(rtsp::RTSP_PERM_MEDIA_FACTORY_ACCESS, true)
+            .field(rtsp::RTSP_PERM_MEDIA_FACTORY_CONSTRUCT, true)
+            .build();
+        factory.add_role_from_structure(&role);
+    }
     factory.set_launch(&launch);
     factory.set_shared(true);
     let shared_weak = Arc::downgrade(shared);

@@ -1,0 +1,189 @@
+//! The `vigie` binary as installers and scripts use it: camsim with credentials and
+//! --write-config, `vigie still` through the decode and GPU path, clear errors.
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use vigie::config::CamerasFile;
+use vigie::sim::camera_rgb;
+
+const SECRET: &str = "s3cret-Pw";
+
+struct Sim(Child);
+impl Drop for Sim {
+    fn drop(&mut self) {
+        if let Some(stdin) = self.0.stdin.as_mut() {
+            let _ = writeln!(stdin, "quit");
+        }
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(3) {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn vigie() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_vigie"));
+    c.env("RUST_LOG", "debug");
+    c
+}
+
+fn start_camsim(dir: &Path) -> (Sim, String) {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .expect("port")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let config = dir.join("cameras.toml");
+    let child = vigie()
+        .args([
+            "camsim",
+            "--cameras",
+            "2",
+            "--listen",
+            &addr,
+            "--encode",
+            "live",
+            "--auth-user",
+            "operator",
+        ])
+        .args(["--write-config", config.to_str().expect("utf-8 path")])
+        .env("VIGIE_CAMSIM_PASSWORD", SECRET)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("camsim starts");
+    let sim = Sim(child);
+    let t0 = Instant::now();
+    while !config.exists() || std::net::TcpStream::connect(&addr).is_err() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "camsim did not come up"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    (sim, addr)
+}
+
+fn tempdir(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("vigie-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("temp dir");
+    d
+}
+
+#[test]
+fn camsim_config_and_still_with_credentials() {
+    let dir = tempdir("still");
+    let (_sim, addr) = start_camsim(&dir);
+
+    // The written cameras file loads, references its credentials and holds no password.
+    let text = std::fs::read_to_string(dir.join("cameras.toml")).expect("cameras file");
+    assert!(!text.contains(SECRET));
+    let file = CamerasFile::load(&dir.join("cameras.toml")).expect("valid cameras file");
+    assert_eq!(file.cameras.len(), 2);
+    assert_eq!(
+        file.cameras[1].main_url,
+        format!("rtsp://{addr}/cam002/main")
+    );
+    assert_eq!(
+        file.cameras[1]
+            .credential
+            .as_ref()
+            .map(|c| c.password.as_str()),
+        Some(SECRET)
+    );
+
+    // A still of cam002's main stream, at the stream's resolution, in cam002's colour.
+    let out = dir.join("cam002.png");
+    let r = vigie()
+        .args([
+            "still",
+            "--url",
+            &format!("rtsp://{addr}/cam002/main"),
+            "--user",
+            "operator",
+            "--out",
+        ])
+        .arg(&out)
+        .env("VIGIE_CAMERA_PASSWORD", SECRET)
+        .output()
+        .expect("still runs");
+    let log = String::from_utf8_lossy(&r.stderr);
+    assert!(r.status.success(), "{log}");
+    assert!(!log.contains(SECRET), "the password appeared in the log");
+    let decoder = png::Decoder::new(std::io::BufReader::new(
+        std::fs::File::open(&out).expect("png"),
+    ));
+    let mut reader = decoder.read_info().expect("png header");
+    let mut buf = vec![0; reader.output_buffer_size().expect("size")];
+    let info = reader.next_frame(&mut buf).expect("png data");
+    assert_eq!((info.width, info.height), (1280, 720));
+    let px = |x: usize, y: usize| {
+        let i = (y * 1280 + x) * 3;
+        [buf[i], buf[i + 1], buf[i + 2]]
+    };
+    let got = px(640, 200);
+    let want = camera_rgb(2);
+    for c in 0..3 {
+        assert!(
+            (got[c] as i32 - want[c] as i32).abs() <= 10,
+            "{got:?} vs {want:?}"
+        );
+    }
+
+    // A wrong password is refused with a clear message that does not echo it.
+    let r = vigie()
+        .args([
+            "still",
+            "--url",
+            &format!("rtsp://operator:wrong-Pw@{addr}/cam001/sub"),
+            "--timeout",
+            "10",
+            "--out",
+        ])
+        .arg(dir.join("no.png"))
+        .output()
+        .expect("still runs");
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(!r.status.success());
+    assert!(err.contains("401") && err.contains("credentials"), "{err}");
+    assert!(!err.contains("wrong-Pw") && !err.contains(SECRET), "{err}");
+    assert!(!dir.join("no.png").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bad_input_gets_a_clear_error() {
+    let dir = tempdir("bad");
+    let bad = dir.join("cams.toml");
+    std::fs::write(&bad, "[[camera]]\nid = \"c1\"\nname = \"x\"\nlatitude = 50.0\nlongitude = 3.5\nkind = \"drone\"\nmain_url = \"rtsp://h/x\"\n")
+        .expect("write");
+    let r = vigie()
+        .args(["live", "--cameras"])
+        .arg(&bad)
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(!r.status.success());
+    assert!(err.contains("cams.toml:6") && err.contains("kind"), "{err}");
+
+    let r = vigie()
+        .args(["camsim", "--cameras", "0"])
+        .output()
+        .expect("runs");
+    assert!(!r.status.success());
+    assert!(String::from_utf8_lossy(&r.stderr).contains("--cameras"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
