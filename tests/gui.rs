@@ -1,7 +1,8 @@
 //! The live workspace as a person sees it, rendered headless with egui_kittest on wgpu
 //! (lavapipe): prepared pictures in the slots, a fixed clock, real compositor and shaders.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 
 use chrono::{TimeZone, Utc};
 use egui_kittest::Harness;
@@ -11,11 +12,13 @@ use vigie::media::{Colorimetry, Frame, FrameSlot, Matrix, Range, StreamState};
 use vigie::sim::{Painter, demo_cameras};
 use vigie::ui::{LiveApp, LiveWorkspace, StreamProvider};
 
-/// Slots filled once with camsim pictures; camera 15 has lost its signal, camera 16 refuses
-/// its credentials.
+/// Sub-stream slots filled once with camsim pictures (camera 15 has lost its signal, camera
+/// 16 refuses its credentials); main-stream slots start empty. Records what was asked for.
 struct Prepared {
     cameras: Vec<Camera>,
     slots: Vec<Arc<FrameSlot>>,
+    mains: Vec<Arc<FrameSlot>>,
+    wanted: Arc<Mutex<HashSet<(String, StreamKind)>>>,
 }
 
 impl Prepared {
@@ -63,18 +66,31 @@ impl Prepared {
                 slot
             })
             .collect();
-        Prepared { cameras, slots }
+        let mains = (0..cameras.len()).map(|_| FrameSlot::new()).collect();
+        Prepared {
+            cameras,
+            slots,
+            mains,
+            wanted: Arc::default(),
+        }
     }
 }
 
 impl StreamProvider for Prepared {
-    fn want(&mut self, camera: &Camera, _kind: StreamKind) -> Arc<FrameSlot> {
+    fn want(&mut self, camera: &Camera, kind: StreamKind) -> Arc<FrameSlot> {
         let i = self
             .cameras
             .iter()
             .position(|c| c.id == camera.id)
             .unwrap_or(0);
-        self.slots[i].clone()
+        self.wanted
+            .lock()
+            .expect("lock")
+            .insert((camera.id.clone(), kind));
+        match kind {
+            StreamKind::Sub => self.slots[i].clone(),
+            StreamKind::Main => self.mains[i].clone(),
+        }
     }
     fn collect(&mut self) {}
     fn active(&self) -> usize {
@@ -83,20 +99,76 @@ impl StreamProvider for Prepared {
     fn set_waker(&mut self, _waker: Arc<dyn Fn() + Send + Sync>) {}
 }
 
+type Wanted = Arc<Mutex<HashSet<(String, StreamKind)>>>;
+
 fn harness(cameras: Vec<Camera>) -> Harness<'static, LiveApp> {
+    harness_with(cameras).0
+}
+
+fn harness_with(cameras: Vec<Camera>) -> (Harness<'static, LiveApp>, Vec<Arc<FrameSlot>>, Wanted) {
     // Overlay clocks show local time: pin the zone so the picture is the same everywhere.
     // SAFETY: set before any other thread of this test reads the environment.
     unsafe { std::env::set_var("TZ", "Europe/Paris") };
     let provider = Prepared::new(cameras.clone());
+    let (mains, wanted) = (provider.mains.clone(), provider.wanted.clone());
     let ws = LiveWorkspace::new(cameras, None, Box::new(provider)).with_clock(Box::new(|| {
         Utc.with_ymd_and_hms(2026, 11, 26, 9, 30, 0)
             .single()
             .unwrap_or_default()
     }));
-    Harness::builder()
+    let h = Harness::builder()
         .with_size([1280.0, 760.0])
         .wgpu()
-        .build_eframe(move |cc| LiveApp::new(cc, ws, None))
+        .build_eframe(move |cc| LiveApp::new(cc, ws, None));
+    (h, mains, wanted)
+}
+
+#[test]
+fn a_maximised_tile_switches_to_the_main_stream_without_a_black_frame() {
+    let mut cams = demo_cameras();
+    cams.truncate(16);
+    let (mut h, mains, wanted) = harness_with(cams);
+    h.run_steps(2);
+    assert_eq!(
+        h.state_mut().workspace().tile_stream(0),
+        Some(StreamKind::Sub)
+    );
+    let main_of_cam001 = ("cam001".to_owned(), StreamKind::Main);
+    assert!(
+        !wanted.lock().expect("lock").contains(&main_of_cam001),
+        "small tiles use sub streams"
+    );
+    h.key_press(egui::Key::Enter);
+    h.run_steps(2);
+    assert_eq!(h.state_mut().workspace().maximised(), Some(0));
+    // Large now: the main stream is asked for, the sub picture stays until main has one.
+    assert!(wanted.lock().expect("lock").contains(&main_of_cam001));
+    assert_eq!(
+        h.state_mut().workspace().tile_stream(0),
+        Some(StreamKind::Sub)
+    );
+    let p = Painter::new(1, 1280, 720, 50);
+    let mut buf = vec![0u8; p.frame_bytes()];
+    p.paint(0, 0, &mut buf);
+    let (y, c) = buf.split_at(1280 * 720);
+    let (u, v) = c.split_at(640 * 360);
+    let col = Colorimetry {
+        matrix: Matrix::Bt709,
+        range: Range::Limited,
+    };
+    mains[0].publish(Frame::from_i420(
+        1280,
+        720,
+        col,
+        y.to_vec(),
+        u.to_vec(),
+        v.to_vec(),
+    ));
+    h.run_steps(2);
+    assert_eq!(
+        h.state_mut().workspace().tile_stream(0),
+        Some(StreamKind::Main)
+    );
 }
 
 #[test]

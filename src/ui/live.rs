@@ -70,6 +70,8 @@ pub struct LiveWorkspace {
     streams: Box<dyn StreamProvider>,
     clock: Clock,
     waker_installed: bool,
+    /// Which stream each tile showed in the last frame drawn.
+    shown_kinds: Vec<Option<StreamKind>>,
 }
 
 impl LiveWorkspace {
@@ -108,6 +110,7 @@ impl LiveWorkspace {
             streams,
             clock: Box::new(Utc::now),
             waker_installed: false,
+            shown_kinds: Vec::new(),
         }
     }
 
@@ -137,6 +140,11 @@ impl LiveWorkspace {
             .get(tile)?
             .camera
             .map(|ci| self.cameras[ci].id.as_str())
+    }
+
+    /// The stream tile `tile` showed in the last frame drawn (None: empty or not drawn).
+    pub fn tile_stream(&self, tile: usize) -> Option<StreamKind> {
+        self.shown_kinds.get(tile).copied().flatten()
     }
 
     pub fn maximised(&self) -> Option<usize> {
@@ -332,6 +340,8 @@ impl LiveWorkspace {
         };
 
         let mut sources = Vec::new();
+        self.shown_kinds.clear();
+        self.shown_kinds.resize(self.tiles.len(), None);
         let mut draws = Vec::new();
         let mut overlays = Vec::new();
         let mut shown = HashSet::new();
@@ -388,6 +398,7 @@ impl LiveWorkspace {
                 (StreamKind::Sub, self.streams.want(camera, StreamKind::Sub))
             };
             let sid = stream_id(ci, kind);
+            self.shown_kinds[i] = Some(kind);
             if shown.insert(sid) {
                 sources.push((sid, slot.clone()));
             }
