@@ -2,8 +2,10 @@
 //!
 //! The simulator runs in a child process (its CPU is counted on neither side). CPU figures
 //! are this process's user + system time. On a machine without a GPU, wgpu runs on lavapipe,
-//! whose rasteriser threads ("llvmpipe-N") do the GPU's work on the CPU: their time is reported
+//! whose rasteriser threads ("llvmpipe-N") and unnamed queue thread (which performs the
+//! buffer-to-texture copies of uploads) do the GPU's work on the CPU: their time is reported
 //! apart (`gpu_emulation_cpu_s`) and left out of `vigie_cpu_s`, since a real GPU does that work.
+//! The one CPU copy of each decoded frame (into wgpu's staging memory) stays counted.
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -120,6 +122,15 @@ fn thread_groups() -> std::collections::BTreeMap<String, f64> {
     groups
 }
 
+/// The name given to library threads that were started without one.
+const UNNAMED: &str = "unnamed";
+
+/// CPU seconds of the threads that do a GPU's work when wgpu runs on lavapipe: its
+/// rasteriser ("llvmpipe-N") and the driver's unnamed queue thread.
+fn gpu_emulation_cpu_s() -> f64 {
+    threads_cpu_s("llvmpipe") + threads_cpu_s(UNNAMED)
+}
+
 /// (name, CPU seconds) of each live thread of this process.
 fn thread_times() -> Vec<(String, f64)> {
     // SAFETY: sysconf has no preconditions.
@@ -127,6 +138,11 @@ fn thread_times() -> Vec<(String, f64)> {
     let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
         return Vec::new();
     };
+    let pid = std::process::id();
+    let process = std::fs::read_to_string("/proc/self/comm")
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
     let mut out = Vec::new();
     for entry in dir.flatten() {
         let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
@@ -138,7 +154,21 @@ fn thread_times() -> Vec<(String, f64)> {
         let fields: Vec<&str> = stat[close + 2..].split_whitespace().collect();
         let ut: f64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0);
         let st: f64 = fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
-        out.push((stat[open + 1..close].to_owned(), (ut + st) / tck));
+        let name = &stat[open + 1..close];
+        let tid = entry
+            .file_name()
+            .to_string_lossy()
+            .parse::<u32>()
+            .unwrap_or(0);
+        // Every thread Vigie starts has a name of its own; a thread that still carries the
+        // process's name was started by a library without naming it (the Vulkan driver's queue
+        // thread, on lavapipe the one that copies uploads into textures).
+        let name = if name == process && tid != pid {
+            UNNAMED.to_owned()
+        } else {
+            name.to_owned()
+        };
+        out.push((name, (ut + st) / tck));
     }
     out
 }
@@ -288,9 +318,10 @@ pub fn live(n: u32, seconds: Duration, composite_tiles: u32) -> anyhow::Result<(
     let mut sizes = vec![[640u32, 360u32]; n as usize];
     let tick = Duration::from_micros(16_667); // a 60 Hz screen
     let stats0: Vec<SlotStats> = slots.iter().map(|s| s.stats()).collect();
-    let (cpu0, gpu_cpu0, groups0) = (process_cpu_s(), threads_cpu_s("llvmpipe"), thread_groups());
+    let (cpu0, gpu_cpu0, groups0) = (process_cpu_s(), gpu_emulation_cpu_s(), thread_groups());
     let t0 = Instant::now();
     let mut composite_ms = Vec::new();
+    let mut upload_ms = Vec::new();
     let mut shown = 0u64;
     let mut next = Instant::now();
     while t0.elapsed() < seconds {
@@ -305,6 +336,7 @@ pub fn live(n: u32, seconds: Duration, composite_tiles: u32) -> anyhow::Result<(
             }
         }
         if any {
+            upload_ms.push((thread_cpu_s() - c0) * 1000.0);
             let tiles: Vec<TileDraw> = rects
                 .iter()
                 .enumerate()
@@ -328,7 +360,7 @@ pub fn live(n: u32, seconds: Duration, composite_tiles: u32) -> anyhow::Result<(
     }
     gpu.wait_idle();
     let elapsed = t0.elapsed().as_secs_f64();
-    let gpu_cpu = threads_cpu_s("llvmpipe") - gpu_cpu0;
+    let gpu_cpu = gpu_emulation_cpu_s() - gpu_cpu0;
     let mut by_thread: Vec<(String, f64)> = thread_groups()
         .into_iter()
         .map(|(k, v)| {
@@ -403,6 +435,14 @@ pub fn live(n: u32, seconds: Duration, composite_tiles: u32) -> anyhow::Result<(
     gpu.wait_idle();
 
     composite_ms.sort_by(f64::total_cmp);
+    upload_ms.sort_by(f64::total_cmp);
+    let upload_total_s: f64 = upload_ms.iter().sum::<f64>() / 1000.0;
+    let composite_total_s: f64 = composite_ms.iter().sum::<f64>() / 1000.0;
+    eprintln!(
+        "render thread: {composite_total_s:.2} CPU s over {} repaints, of which uploads {upload_total_s:.2} s (p50 {:.3} ms per repaint)",
+        composite_ms.len(),
+        percentile(&upload_ms, 0.5)
+    );
     big_ms.sort_by(f64::total_cmp);
     let ratio = if floor_cpu > 0.0 {
         vigie_cpu / floor_cpu
@@ -413,7 +453,9 @@ pub fn live(n: u32, seconds: Duration, composite_tiles: u32) -> anyhow::Result<(
         "live path: {vigie_cpu:.2} CPU s in {elapsed:.1} s ({:.1}% of a core per stream), {shown} frames shown of {published} decoded, {dropped} dropped",
         vigie_cpu / elapsed / n as f64 * 100.0
     );
-    eprintln!("software GPU (lavapipe) rasteriser: {gpu_cpu:.2} CPU s, not counted above");
+    eprintln!(
+        "software GPU (lavapipe rasteriser and queue threads): {gpu_cpu:.2} CPU s, not counted above"
+    );
     let list: Vec<String> = by_thread
         .iter()
         .map(|(k, v)| format!("{k} {v:.2}"))
