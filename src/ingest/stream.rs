@@ -493,6 +493,10 @@ fn watch(
         match msg.view() {
             gst::MessageView::Eos(_) => return Ended::Lost("the camera ended the stream".into()),
             gst::MessageView::Error(e) => {
+                // A stream we refused (codec) errors out as unlinked: say why it was refused.
+                if let Some(reason) = st.fatal.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                    return Ended::Failed(reason);
+                }
                 let from_decoder = msg.src().is_some_and(|s| s.name() == "decoder");
                 return classify(&e.error(), from_decoder, source);
             }

@@ -93,9 +93,18 @@ pub struct Compositor {
     max_layers: u32,
     scratch: Vec<Instance>,
     last_draw_calls: usize,
+    belt: wgpu::util::StagingBelt,
 }
 
 const SHADER: &str = include_str!("../../shaders/tiles.wgsl");
+/// Alignment of staging allocations (buffer-to-texture copies want 256-byte rows).
+const ROW_ALIGNMENT: wgpu::BufferSize =
+    match wgpu::BufferSize::new(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT as u64) {
+        Some(n) => n,
+        None => unreachable!(),
+    };
+/// Size of the staging chunks uploads are written into (a few 1080p frames).
+const STAGING_CHUNK: u64 = 8 << 20;
 /// Streams not drawn for this many prepares give their layer back.
 const EVICT_AFTER: u64 = 600;
 
@@ -193,6 +202,7 @@ impl Compositor {
             max_layers,
             scratch: Vec::new(),
             last_draw_calls: 0,
+            belt: wgpu::util::StagingBelt::new(device.clone(), STAGING_CHUNK),
         }
     }
 
@@ -201,15 +211,20 @@ impl Compositor {
         self.streams.contains_key(&stream)
     }
 
-    /// Writes `frame` into `stream`'s layer (allocating one on the stream's first frame or
-    /// when its size changes).
+    /// Records the copy of `frame` into `stream`'s layer (allocating one on the stream's first
+    /// frame or when its size changes) into `encoder`. The planes are copied once, into
+    /// reused staging memory; [`Compositor::prepare`] closes the staging memory for the
+    /// submission of `encoder`.
     pub fn upload(
         &mut self,
         device: &wgpu::Device,
-        queue: &wgpu::Queue,
+        encoder: &mut wgpu::CommandEncoder,
         stream: StreamId,
         frame: &Frame,
     ) {
+        if frame.width == 0 || frame.height == 0 {
+            return;
+        }
         let key = ClassKey {
             width: frame.width,
             height: frame.height,
@@ -219,7 +234,7 @@ impl Compositor {
             Some(s) if s.class == key => s.layer,
             _ => {
                 self.release(stream);
-                let Some(layer) = self.allocate(device, queue, key) else {
+                let Some(layer) = self.allocate(device, encoder, key) else {
                     return;
                 };
                 layer
@@ -241,15 +256,43 @@ impl Compositor {
         let Some(class) = self.classes.get(&key) else {
             return;
         };
+        let belt = &mut self.belt;
         let (cw, ch) = frame.chroma_size();
-        let write = |tex: &wgpu::Texture, plane: usize, w: u32, h: u32, bpp: u32| {
+        let mut copy = |tex: &wgpu::Texture, plane: usize, w: u32, h: u32, bpp: u32| {
             let stride = frame.planes.stride(plane);
             let data = frame.planes.plane(plane);
-            let need = stride * (h as usize - 1) + (w * bpp) as usize;
-            if data.len() < need || stride < (w * bpp) as usize {
+            let row = (w * bpp) as usize;
+            if stride < row || data.len() < stride * (h as usize - 1) + row {
                 return; // a malformed buffer: keep the previous picture
             }
-            queue.write_texture(
+            let padded = (row as u32).next_multiple_of(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT);
+            let Some(size) = wgpu::BufferSize::new(padded as u64 * h as u64) else {
+                return;
+            };
+            let slice = belt.allocate(size, ROW_ALIGNMENT);
+            {
+                let Ok(mut view) = slice.get_mapped_range_mut() else {
+                    return;
+                };
+                if stride == padded as usize {
+                    let n = ((padded * h) as usize).min(data.len());
+                    view.slice(..n).copy_from_slice(&data[..n]);
+                } else {
+                    for (r, src) in data.chunks(stride).take(h as usize).enumerate() {
+                        let at = r * padded as usize;
+                        view.slice(at..at + row).copy_from_slice(&src[..row]);
+                    }
+                }
+            }
+            encoder.copy_buffer_to_texture(
+                wgpu::TexelCopyBufferInfo {
+                    buffer: slice.buffer(),
+                    layout: wgpu::TexelCopyBufferLayout {
+                        offset: slice.offset(),
+                        bytes_per_row: Some(padded),
+                        rows_per_image: Some(h),
+                    },
+                },
                 wgpu::TexelCopyTextureInfo {
                     texture: tex,
                     mip_level: 0,
@@ -260,12 +303,6 @@ impl Compositor {
                     },
                     aspect: wgpu::TextureAspect::All,
                 },
-                &data[..need],
-                wgpu::TexelCopyBufferLayout {
-                    offset: 0,
-                    bytes_per_row: Some(stride as u32),
-                    rows_per_image: Some(h),
-                },
                 wgpu::Extent3d {
                     width: w,
                     height: h,
@@ -273,12 +310,12 @@ impl Compositor {
                 },
             );
         };
-        write(&class.y, 0, frame.width, frame.height, 1);
+        copy(&class.y, 0, frame.width, frame.height, 1);
         if key.nv12 {
-            write(&class.c1, 1, cw, ch, 2);
+            copy(&class.c1, 1, cw, ch, 2);
         } else {
-            write(&class.c1, 1, cw, ch, 1);
-            write(&class.c2, 2, cw, ch, 1);
+            copy(&class.c1, 1, cw, ch, 1);
+            copy(&class.c2, 2, cw, ch, 1);
         }
     }
 
@@ -293,7 +330,7 @@ impl Compositor {
     fn allocate(
         &mut self,
         device: &wgpu::Device,
-        queue: &wgpu::Queue,
+        encoder: &mut wgpu::CommandEncoder,
         key: ClassKey,
     ) -> Option<u32> {
         if !self.classes.contains_key(&key) {
@@ -304,7 +341,8 @@ impl Compositor {
         if let Some(layer) = class.free.pop() {
             return Some(layer);
         }
-        // Full: double the arrays and copy the layers in use on the GPU.
+        // Full: double the arrays and copy the layers in use on the GPU, in the same encoder
+        // as the uploads so that those recorded before land in the copy.
         let old_layers = class.layers;
         let new_layers = (old_layers * 2).min(self.max_layers);
         if new_layers <= old_layers {
@@ -315,10 +353,7 @@ impl Compositor {
             );
             return None;
         }
-        let bigger = self.create_class(device, key, new_layers);
-        let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
-            label: Some("vigie grow tile arrays"),
-        });
+        let mut bigger = self.create_class(device, key, new_layers);
         let class = self.classes.get(&key)?;
         for (from, to) in [
             (&class.y, &bigger.y),
@@ -337,8 +372,6 @@ impl Compositor {
                 );
             }
         }
-        queue.submit([encoder.finish()]);
-        let mut bigger = bigger;
         bigger.free = (old_layers + 1..new_layers).rev().collect();
         self.classes.insert(key, bigger);
         Some(old_layers)
@@ -422,15 +455,20 @@ impl Compositor {
         }
     }
 
-    /// Lays out `tiles` for `batch` (one per screen or offscreen target). Tiles whose stream
-    /// has no picture yet are skipped (the caller draws a placeholder there).
+    /// Lays out `tiles` for `batch` (one per screen or offscreen target), after the uploads
+    /// of this frame were recorded into `encoder`. Tiles whose stream has no picture yet are
+    /// skipped (the caller draws a placeholder there).
     pub fn prepare(
         &mut self,
         device: &wgpu::Device,
         queue: &wgpu::Queue,
+        encoder: &wgpu::CommandEncoder,
         batch: u64,
         tiles: &[TileDraw],
     ) {
+        // The uploads recorded into `encoder` are complete: their staging memory is handed
+        // to the GPU with it, and comes back for reuse once that submission is done.
+        self.belt.finish_and_recall_on_submit(encoder);
         self.tick += 1;
         let tick = self.tick;
         // Group by class so that each class is one draw.

@@ -85,6 +85,8 @@ pub struct Offscreen {
     pub compositor: Compositor,
     adapter_name: String,
     target: Option<Target>,
+    /// Uploads recorded since the last draw; the draw submits them with its pass.
+    encoder: Option<wgpu::CommandEncoder>,
 }
 
 impl Offscreen {
@@ -112,6 +114,7 @@ impl Offscreen {
             compositor,
             adapter_name: format!("{} ({:?})", info.name, info.backend),
             target: None,
+            encoder: None,
         })
     }
 
@@ -122,23 +125,30 @@ impl Offscreen {
 
     /// Uploads a frame for `stream`.
     pub fn upload(&mut self, stream: StreamId, frame: &Frame) {
-        self.compositor
-            .upload(&self.device, &self.queue, stream, frame);
+        let device = &self.device;
+        let encoder = self.encoder.get_or_insert_with(|| {
+            device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("vigie offscreen frame"),
+            })
+        });
+        self.compositor.upload(&self.device, encoder, stream, frame);
     }
 
     /// Draws `tiles` on black into a `width` x `height` target and submits, without reading
     /// back (what a screen does each frame).
     pub fn draw(&mut self, width: u32, height: u32, tiles: &[TileDraw]) {
         self.ensure_target(width, height);
-        self.compositor.prepare(&self.device, &self.queue, 0, tiles);
+        let mut encoder = self.encoder.take().unwrap_or_else(|| {
+            self.device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("vigie offscreen frame"),
+                })
+        });
+        self.compositor
+            .prepare(&self.device, &self.queue, &encoder, 0, tiles);
         let Some(target) = &self.target else {
             return;
         };
-        let mut encoder = self
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("vigie offscreen frame"),
-            });
         {
             let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
                 label: Some("vigie offscreen tiles"),
@@ -159,6 +169,8 @@ impl Offscreen {
             self.compositor.paint(0, &mut pass);
         }
         self.queue.submit([encoder.finish()]);
+        // Lets finished submissions hand their staging memory back (non-blocking).
+        let _ = self.device.poll(wgpu::PollType::Poll);
     }
 
     /// Waits until the GPU has finished what was submitted.

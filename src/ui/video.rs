@@ -35,7 +35,7 @@ impl CallbackTrait for VideoCallback {
         device: &wgpu::Device,
         queue: &wgpu::Queue,
         _screen: &ScreenDescriptor,
-        _encoder: &mut wgpu::CommandEncoder,
+        encoder: &mut wgpu::CommandEncoder,
         resources: &mut CallbackResources,
     ) -> Vec<wgpu::CommandBuffer> {
         if let Some(compositor) = resources.get_mut::<Compositor>() {
@@ -47,10 +47,10 @@ impl CallbackTrait for VideoCallback {
                     None => None,
                 };
                 if let Some(f) = frame {
-                    compositor.upload(device, queue, *id, &f);
+                    compositor.upload(device, encoder, *id, &f);
                 }
             }
-            compositor.prepare(device, queue, self.batch, &self.tiles);
+            compositor.prepare(device, queue, encoder, self.batch, &self.tiles);
         }
         Vec::new()
     }
