@@ -4,15 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packaging/install-deps.sh
-if ! command -v cargo >/dev/null 2>&1; then
-  echo "demo.sh: cargo is missing: install Rust 1.95 or later (https://rustup.rs)" >&2
-  exit 1
-fi
-if [ -z "${XDG_RUNTIME_DIR:-}" ] || [ ! -d "${XDG_RUNTIME_DIR}" ]; then
-  export XDG_RUNTIME_DIR="$(mktemp -d /tmp/vigie-xdg.XXXXXX)"
-  chmod 700 "$XDG_RUNTIME_DIR"
-fi
+. packaging/env.sh
 cargo build --release --locked
 if [ -z "${DISPLAY:-}" ] && [ -z "${WAYLAND_DISPLAY:-}" ]; then
   echo "demo.sh: no display; running on a virtual one (xvfb-run)" >&2

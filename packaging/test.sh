@@ -5,17 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packaging/install-deps.sh
-if ! command -v cargo >/dev/null 2>&1; then
-  echo "test.sh: cargo is missing: install Rust 1.95 or later (https://rustup.rs)" >&2
-  exit 1
-fi
-
-# wgpu wants a private runtime directory even without a display.
-if [ -z "${XDG_RUNTIME_DIR:-}" ] || [ ! -d "${XDG_RUNTIME_DIR}" ]; then
-  export XDG_RUNTIME_DIR="$(mktemp -d /tmp/vigie-xdg.XXXXXX)"
-  chmod 700 "$XDG_RUNTIME_DIR"
-fi
+. packaging/env.sh
 export RUST_BACKTRACE=1
 
 cargo fmt --all -- --check

@@ -8,7 +8,7 @@ use chrono::{TimeZone, Utc};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use vigie::config::{Camera, StreamKind};
-use vigie::media::{Colorimetry, Frame, FrameSlot, Matrix, Range, StreamState};
+use vigie::media::{FrameSlot, StreamState};
 use vigie::sim::{Painter, demo_cameras};
 use vigie::ui::{LiveApp, LiveWorkspace, StreamProvider};
 
@@ -26,26 +26,11 @@ impl Prepared {
         let slots = (0..cameras.len())
             .map(|i| {
                 let slot = FrameSlot::new();
-                let p = Painter::new(i as u32 + 1, 640, 360, 50);
-                let mut buf = vec![0u8; p.frame_bytes()];
-                p.paint(12, 1_795_000_000_000, &mut buf);
-                let (y, c) = buf.split_at(640 * 360);
-                let (u, v) = c.split_at(320 * 180);
-                let col = Colorimetry {
-                    matrix: Matrix::Bt709,
-                    range: Range::Limited,
-                };
+                let frame = Painter::new(i as u32 + 1, 640, 360, 50).frame(12, 1_795_000_000_000);
                 slot.set_decoder("avdec_h264");
                 match i {
                     14 => {
-                        slot.publish(Frame::from_i420(
-                            640,
-                            360,
-                            col,
-                            y.to_vec(),
-                            u.to_vec(),
-                            v.to_vec(),
-                        ));
+                        slot.publish(frame.clone());
                         slot.set_state(StreamState::Lost {
                             since_utc_ms: 1_795_000_000_000,
                             reason: "the camera ended the stream".into(),
@@ -54,14 +39,7 @@ impl Prepared {
                     15 => slot.set_state(StreamState::Failed {
                         reason: "the camera refused the credentials (401)".into(),
                     }),
-                    _ => slot.publish(Frame::from_i420(
-                        640,
-                        360,
-                        col,
-                        y.to_vec(),
-                        u.to_vec(),
-                        v.to_vec(),
-                    )),
+                    _ => slot.publish(frame.clone()),
                 }
                 slot
             })
@@ -147,23 +125,7 @@ fn a_maximised_tile_switches_to_the_main_stream_without_a_black_frame() {
         h.state_mut().workspace().tile_stream(0),
         Some(StreamKind::Sub)
     );
-    let p = Painter::new(1, 1280, 720, 50);
-    let mut buf = vec![0u8; p.frame_bytes()];
-    p.paint(0, 0, &mut buf);
-    let (y, c) = buf.split_at(1280 * 720);
-    let (u, v) = c.split_at(640 * 360);
-    let col = Colorimetry {
-        matrix: Matrix::Bt709,
-        range: Range::Limited,
-    };
-    mains[0].publish(Frame::from_i420(
-        1280,
-        720,
-        col,
-        y.to_vec(),
-        u.to_vec(),
-        v.to_vec(),
-    ));
+    mains[0].publish(Painter::new(1, 1280, 720, 50).frame(0, 0));
     h.run_steps(2);
     assert_eq!(
         h.state_mut().workspace().tile_stream(0),

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::config::{CamerasFile, Credential, Layout, builtin_layouts, redact_url};
+use crate::config::{CamerasFile, Credential, Layout, builtin_layouts, redact_url, split_userinfo};
 use crate::ingest::{IngestTimings, LiveStream, StreamManager, StreamSource, Transport};
 use crate::media::{FrameSlot, StreamState};
 use crate::render::{FULL_UV, Offscreen, StreamId, TileDraw};
@@ -362,27 +362,14 @@ fn camsim(opts: CamSimOptions, write_config: Option<&Path>) -> anyhow::Result<()
         sim.addr()
     );
     eprintln!("camsim: commands on stdin: stop camNNN | start camNNN | quit");
+    let reply = |known: bool| if known { "ok" } else { "unknown camera" };
     // Commands on stdin; when stdin closes the simulator keeps serving until killed.
     for line in std::io::stdin().lock().lines() {
         let Ok(line) = line else { break };
         let words: Vec<&str> = line.split_whitespace().collect();
         match words.as_slice() {
-            ["stop", id] => println!(
-                "{}",
-                if sim.stop_camera(id) {
-                    "ok"
-                } else {
-                    "unknown camera"
-                }
-            ),
-            ["start", id] => println!(
-                "{}",
-                if sim.restart_camera(id) {
-                    "ok"
-                } else {
-                    "unknown camera"
-                }
-            ),
+            ["stop", id] => println!("{}", reply(sim.stop_camera(id))),
+            ["start", id] => println!("{}", reply(sim.restart_camera(id))),
             ["quit"] => return Ok(()),
             [] => {}
             _ => println!("unknown command: stop camNNN | start camNNN | quit"),
@@ -435,38 +422,21 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
 
 /// Splits `user:password@` out of a URL; the password may come from the environment.
 fn url_credentials(url: &str, user: Option<String>) -> (String, Option<Credential>) {
-    let env_pw = std::env::var("VIGIE_CAMERA_PASSWORD").ok();
-    let (clean, inline) = match url.find("://") {
-        Some(s) => {
-            let rest = &url[s + 3..];
-            let auth_end = rest.find('/').unwrap_or(rest.len());
-            match rest[..auth_end].rfind('@') {
-                Some(at) => {
-                    let userinfo = &rest[..at];
-                    let (u, p) = userinfo.split_once(':').unwrap_or((userinfo, ""));
-                    (
-                        format!("{}{}", &url[..s + 3], &rest[at + 1..]),
-                        Some((u.to_owned(), p.to_owned())),
-                    )
-                }
-                None => (url.to_owned(), None),
-            }
+    let env_pw = || std::env::var("VIGIE_CAMERA_PASSWORD").unwrap_or_default();
+    let (clean, userinfo) = split_userinfo(url);
+    let cred = match (user, userinfo) {
+        (Some(user), _) => Some(Credential {
+            user,
+            password: env_pw(),
+        }),
+        (None, Some(info)) => {
+            let (u, p) = info.split_once(':').unwrap_or((info, ""));
+            let password = if p.is_empty() { env_pw() } else { p.to_owned() };
+            Some(Credential {
+                user: u.to_owned(),
+                password,
+            })
         }
-        None => (url.to_owned(), None),
-    };
-    let cred = match (user, inline) {
-        (Some(u), _) => Some(Credential {
-            user: u,
-            password: env_pw.unwrap_or_default(),
-        }),
-        (None, Some((u, p))) => Some(Credential {
-            user: u,
-            password: if p.is_empty() {
-                env_pw.unwrap_or_default()
-            } else {
-                p
-            },
-        }),
         (None, None) => None,
     };
     (clean, cred)

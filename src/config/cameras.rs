@@ -327,14 +327,25 @@ fn field_from_message(message: &str) -> Option<String> {
 
 /// The URL with any `user:password@` replaced by `***@`, for logs and messages.
 pub fn redact_url(url: &str) -> String {
+    match split_userinfo(url) {
+        (clean, Some(_)) => clean.replacen("://", "://***@", 1),
+        (_, None) => url.to_owned(),
+    }
+}
+
+/// Splits `scheme://user:password@host/...` into the URL without its user part and that part.
+pub fn split_userinfo(url: &str) -> (String, Option<&str>) {
     let Some(scheme_end) = url.find("://") else {
-        return url.to_owned();
+        return (url.to_owned(), None);
     };
     let rest = &url[scheme_end + 3..];
     let auth_end = rest.find('/').unwrap_or(rest.len());
     match rest[..auth_end].rfind('@') {
-        Some(at) => format!("{}***@{}", &url[..scheme_end + 3], &rest[at + 1..]),
-        None => url.to_owned(),
+        Some(at) => (
+            format!("{}{}", &url[..scheme_end + 3], &rest[at + 1..]),
+            Some(&rest[..at]),
+        ),
+        None => (url.to_owned(), None),
     }
 }
 

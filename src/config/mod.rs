@@ -9,6 +9,7 @@ mod layout;
 
 pub use cameras::{
     Camera, CameraKind, CamerasFile, ConfigError, Credential, StreamKind, redact_url,
+    split_userinfo,
 };
 pub use layout::{Layout, LayoutCell, builtin_layouts};
 

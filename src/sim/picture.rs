@@ -7,7 +7,7 @@
 //! R'G'B' and then to Y'CbCr with the BT.709 matrix in limited range. [`camera_rgb`] and
 //! [`camera_ycbcr`] compute it; tests compare tiles against it.
 
-use crate::media::{TIMECODE_CELLS, cell_span, stripe_height};
+use crate::media::{Colorimetry, Frame, Matrix, Range, TIMECODE_CELLS, cell_span, stripe_height};
 
 /// The camera's field colour as 8-bit R'G'B'.
 pub fn camera_rgb(number: u32) -> [u8; 3] {
@@ -71,6 +71,24 @@ impl Painter {
     pub fn frame_bytes(&self) -> usize {
         let (w, h) = (self.width as usize, self.height as usize);
         w * h + 2 * w.div_ceil(2) * h.div_ceil(2)
+    }
+
+    /// Frame number `index` carrying `timecode_ms` as a decoded picture would arrive (I420,
+    /// BT.709 limited range), for tests and previews that need no encoder.
+    pub fn frame(&self, index: u64, timecode_ms: i64) -> Frame {
+        let mut buf = vec![0u8; self.frame_bytes()];
+        self.paint(index, timecode_ms, &mut buf);
+        let (w, h) = (self.width as usize, self.height as usize);
+        let mut y = buf;
+        let mut u = y.split_off(w * h);
+        let v = u.split_off(w.div_ceil(2) * h.div_ceil(2));
+        let c = Colorimetry {
+            matrix: Matrix::Bt709,
+            range: Range::Limited,
+        };
+        let mut f = Frame::from_i420(self.width, self.height, c, y, u, v);
+        f.capture_utc_ms = timecode_ms;
+        f
     }
 
     /// Paints frame number `index` carrying `timecode_ms` into `out` (I420, tightly packed).
