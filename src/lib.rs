@@ -14,4 +14,5 @@ pub mod ingest;
 pub mod media;
 pub mod render;
 pub mod sim;
+pub mod store;
 pub mod ui;

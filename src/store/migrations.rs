@@ -1,0 +1,98 @@
+//! Schema versions. Version N of the schema is reached by running steps 1..=N in order on an
+//! empty database; each step is one function, kept forever once released.
+
+use rusqlite::Connection;
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i32 = 1;
+
+const V1: &str = include_str!("schema.sql");
+
+/// Step `n` (1-based): from version `n - 1` to version `n`.
+fn step(conn: &Connection, n: i32) -> rusqlite::Result<()> {
+    match n {
+        1 => conn.execute_batch(V1),
+        _ => Err(rusqlite::Error::InvalidQuery),
+    }
+}
+
+/// What stops a database from being brought to [`SCHEMA_VERSION`].
+#[derive(Debug, thiserror::Error)]
+pub enum MigrationError {
+    #[error(
+        "the index was written by a newer Vigie (schema version {found}, this one knows up to {SCHEMA_VERSION})"
+    )]
+    TooNew { found: i32 },
+    #[error("migrating the index to schema version {to}: {source}")]
+    Step { to: i32, source: rusqlite::Error },
+}
+
+/// Brings `conn` to [`SCHEMA_VERSION`], one transaction per step.
+pub fn migrate(conn: &mut Connection) -> Result<(), MigrationError> {
+    let found: i32 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(|source| MigrationError::Step { to: 1, source })?;
+    if found > SCHEMA_VERSION {
+        return Err(MigrationError::TooNew { found });
+    }
+    for to in found + 1..=SCHEMA_VERSION {
+        let run = |conn: &mut Connection| -> rusqlite::Result<()> {
+            let tx = conn.transaction()?;
+            step(&tx, to)?;
+            tx.pragma_update(None, "user_version", to)?;
+            tx.commit()
+        };
+        run(conn).map_err(|source| MigrationError::Step { to, source })?;
+        tracing::info!(version = to, "index schema migrated");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every schema object, as SQLite stores it.
+    fn dump(conn: &Connection) -> Vec<(String, String, String)> {
+        let mut q = conn
+            .prepare("SELECT type, name, coalesce(sql, '') FROM sqlite_schema ORDER BY type, name")
+            .expect("query");
+        q.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .expect("rows")
+            .map(|r| r.expect("row"))
+            .collect()
+    }
+
+    #[test]
+    fn a_migrated_database_equals_a_fresh_one() {
+        // Fresh: the current schema file as it is.
+        let fresh = Connection::open_in_memory().expect("db");
+        fresh.execute_batch(V1).expect("schema");
+        // Migrated: every step from an empty database (and from each version in between).
+        for start in 0..SCHEMA_VERSION {
+            let mut db = Connection::open_in_memory().expect("db");
+            for n in 1..=start {
+                step(&db, n).expect("step");
+            }
+            db.pragma_update(None, "user_version", start)
+                .expect("version");
+            migrate(&mut db).expect("migrate");
+            assert_eq!(dump(&db), dump(&fresh), "from version {start}");
+            let v: i32 = db
+                .query_row("PRAGMA user_version", [], |r| r.get(0))
+                .expect("version");
+            assert_eq!(v, SCHEMA_VERSION);
+        }
+    }
+
+    #[test]
+    fn a_newer_database_is_refused() {
+        let mut db = Connection::open_in_memory().expect("db");
+        db.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .expect("version");
+        assert!(matches!(
+            migrate(&mut db),
+            Err(MigrationError::TooNew { .. })
+        ));
+    }
+}

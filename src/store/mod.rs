@@ -1,0 +1,434 @@
+//! The index: SQLite (WAL) over the recorder's segment files, and the records kept about them.
+//!
+//! Contract: SQL lives here and nowhere else. One writer ([`IndexWriter`], a thread of its own
+//! named "index writer") batches inserts into transactions; readers open their own [`Store`]
+//! and never block it (WAL). A row is inserted only once its file is durable (create -> write
+//! -> fsync file -> fsync directory -> insert row) and a file is unlinked only after its row
+//! is marked `deleting` (mark -> unlink -> fsync directory -> delete row), so a reader never
+//! sees a row whose file is not there. `synchronous=NORMAL`: a power cut may lose the last
+//! transactions, never corrupt the index; start-up reconciliation re-indexes such files.
+//!
+//! The schema is `schema.sql` (commented); versions and steps are in `migrations`.
+
+mod keyframes;
+mod migrations;
+mod writer;
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+
+pub use keyframes::{
+    Keyframe, KeyframeIndexError, at_or_before, decode as decode_keyframes,
+    encode as encode_keyframes,
+};
+pub use migrations::{MigrationError, SCHEMA_VERSION, migrate};
+pub use writer::{IndexWriter, WriteOp};
+
+/// Longest segment the schema accepts; range queries use it to bound index scans.
+pub const MAX_SEGMENT_NS: i64 = 3_600_000_000_000;
+
+/// A failure of the index, naming the database file.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{path}: {source}")]
+    Sql {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("{path}: {source}")]
+    Migration {
+        path: PathBuf,
+        source: MigrationError,
+    },
+    #[error("{path}: segment {id}: {source}")]
+    Keyframes {
+        path: PathBuf,
+        id: i64,
+        source: KeyframeIndexError,
+    },
+}
+
+/// A camera as the index records it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CameraRow {
+    pub id: String,
+    pub name: String,
+    pub zone: String,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+    pub retention_days: u32,
+}
+
+/// A segment to index.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SegmentRow {
+    pub camera_id: String,
+    pub start_utc_ns: i64,
+    pub end_utc_ns: i64,
+    /// Relative to the data directory.
+    pub path: String,
+    pub bytes: u64,
+    pub sha256: [u8; 32],
+    /// "h264" or "h265".
+    pub codec: String,
+    /// [`encode_keyframes`] of the segment's keyframes.
+    pub keyframes: Vec<u8>,
+}
+
+/// An indexed segment.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Segment {
+    pub id: i64,
+    pub row: SegmentRow,
+}
+
+/// Where to start decoding to show an instant.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SeekPoint {
+    pub segment: Segment,
+    pub keyframe: Keyframe,
+}
+
+/// A span of time on a camera's timeline.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Span {
+    pub start_utc_ns: i64,
+    pub end_utc_ns: i64,
+}
+
+/// What a timeline draws for a camera over a range.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Timeline {
+    /// Recorded spans (segment id, span).
+    pub segments: Vec<(i64, Span)>,
+    /// Gaps and their cause.
+    pub gaps: Vec<(Span, String)>,
+    /// Events: instant and kind.
+    pub events: Vec<(i64, String)>,
+}
+
+/// A connection to the index.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating and migrating as needed) the index at `path`.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let sql = |source| StoreError::Sql {
+            path: path.to_owned(),
+            source,
+        };
+        let mut conn = Connection::open(path).map_err(sql)?;
+        conn.pragma_update(None, "journal_mode", "wal")
+            .map_err(sql)?;
+        conn.pragma_update(None, "synchronous", "normal")
+            .map_err(sql)?;
+        conn.pragma_update(None, "foreign_keys", "on")
+            .map_err(sql)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(sql)?;
+        migrate(&mut conn).map_err(|source| StoreError::Migration {
+            path: path.to_owned(),
+            source,
+        })?;
+        Ok(Store {
+            conn,
+            path: path.to_owned(),
+        })
+    }
+
+    /// Opens an existing index for reading only (the review room, the CLI).
+    pub fn open_readonly(path: &Path) -> Result<Store, StoreError> {
+        let sql = |source| StoreError::Sql {
+            path: path.to_owned(),
+            source,
+        };
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(sql)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(sql)?;
+        Ok(Store {
+            conn,
+            path: path.to_owned(),
+        })
+    }
+
+    fn sql(&self, source: rusqlite::Error) -> StoreError {
+        StoreError::Sql {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    pub fn upsert_camera(&self, c: &CameraRow) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO camera (id, name, zone, latitude, longitude, retention_days) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (id) DO UPDATE SET name = ?2, zone = ?3, latitude = ?4, longitude = ?5, retention_days = ?6",
+                params![c.id, c.name, c.zone, c.latitude, c.longitude, c.retention_days],
+            )
+            .map(|_| ())
+            .map_err(|e| self.sql(e))
+    }
+
+    /// The segment holding `at_utc_ns` and its keyframe at or before that instant.
+    pub fn seek(&self, camera_id: &str, at_utc_ns: i64) -> Result<Option<SeekPoint>, StoreError> {
+        let mut q = self
+            .conn
+            .prepare_cached(
+                "SELECT id, start_utc_ns, end_utc_ns, path, bytes, sha256, codec, keyframes FROM segment
+                 WHERE camera_id = ?1 AND start_utc_ns <= ?2 AND start_utc_ns > ?3 AND deleting = 0
+                 ORDER BY start_utc_ns DESC LIMIT 1",
+            )
+            .map_err(|e| self.sql(e))?;
+        let seg = q
+            .query_row(
+                params![camera_id, at_utc_ns, at_utc_ns - MAX_SEGMENT_NS],
+                |r| segment_from_row(camera_id, r),
+            )
+            .optional()
+            .map_err(|e| self.sql(e))?;
+        let Some(seg) = seg.filter(|s| s.row.end_utc_ns > at_utc_ns) else {
+            return Ok(None);
+        };
+        let offset_90k =
+            ((at_utc_ns - seg.row.start_utc_ns) as i128 * 90_000 / 1_000_000_000) as u64;
+        let key = at_or_before(&seg.row.keyframes, offset_90k).map_err(|source| {
+            StoreError::Keyframes {
+                path: self.path.clone(),
+                id: seg.id,
+                source,
+            }
+        })?;
+        Ok(key.map(|keyframe| SeekPoint {
+            segment: seg,
+            keyframe,
+        }))
+    }
+
+    /// Segments of `camera_id` overlapping `[from, to)`, oldest first.
+    pub fn segments(
+        &self,
+        camera_id: &str,
+        from_utc_ns: i64,
+        to_utc_ns: i64,
+    ) -> Result<Vec<Segment>, StoreError> {
+        let mut q = self
+            .conn
+            .prepare_cached(
+                "SELECT id, start_utc_ns, end_utc_ns, path, bytes, sha256, codec, keyframes FROM segment
+                 WHERE camera_id = ?1 AND start_utc_ns < ?3 AND start_utc_ns > ?2 - ?4 AND end_utc_ns > ?2 AND deleting = 0
+                 ORDER BY start_utc_ns",
+            )
+            .map_err(|e| self.sql(e))?;
+        let rows = q
+            .query_map(
+                params![camera_id, from_utc_ns, to_utc_ns, MAX_SEGMENT_NS],
+                |r| segment_from_row(camera_id, r),
+            )
+            .map_err(|e| self.sql(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.sql(e))
+    }
+
+    /// Everything a timeline shows for `camera_id` over `[from, to)`.
+    pub fn timeline(
+        &self,
+        camera_id: &str,
+        from_utc_ns: i64,
+        to_utc_ns: i64,
+    ) -> Result<Timeline, StoreError> {
+        let mut t = Timeline::default();
+        let mut q = self
+            .conn
+            .prepare_cached(
+                "SELECT id, start_utc_ns, end_utc_ns FROM segment
+                 WHERE camera_id = ?1 AND start_utc_ns < ?3 AND start_utc_ns > ?2 - ?4 AND end_utc_ns > ?2 AND deleting = 0
+                 ORDER BY start_utc_ns",
+            )
+            .map_err(|e| self.sql(e))?;
+        let rows = q
+            .query_map(
+                params![camera_id, from_utc_ns, to_utc_ns, MAX_SEGMENT_NS],
+                |r| {
+                    Ok((
+                        r.get(0)?,
+                        Span {
+                            start_utc_ns: r.get(1)?,
+                            end_utc_ns: r.get(2)?,
+                        },
+                    ))
+                },
+            )
+            .map_err(|e| self.sql(e))?;
+        t.segments = rows.collect::<Result<_, _>>().map_err(|e| self.sql(e))?;
+        let mut q = self
+            .conn
+            .prepare_cached(
+                "SELECT start_utc_ns, end_utc_ns, cause FROM gap
+                 WHERE camera_id = ?1 AND start_utc_ns < ?3 AND end_utc_ns > ?2 ORDER BY start_utc_ns",
+            )
+            .map_err(|e| self.sql(e))?;
+        let rows = q
+            .query_map(params![camera_id, from_utc_ns, to_utc_ns], |r| {
+                Ok((
+                    Span {
+                        start_utc_ns: r.get(0)?,
+                        end_utc_ns: r.get(1)?,
+                    },
+                    r.get(2)?,
+                ))
+            })
+            .map_err(|e| self.sql(e))?;
+        t.gaps = rows.collect::<Result<_, _>>().map_err(|e| self.sql(e))?;
+        let mut q = self
+            .conn
+            .prepare_cached(
+                "SELECT at_utc_ns, kind FROM event WHERE camera_id = ?1 AND at_utc_ns >= ?2 AND at_utc_ns < ?3 ORDER BY at_utc_ns",
+            )
+            .map_err(|e| self.sql(e))?;
+        let rows = q
+            .query_map(params![camera_id, from_utc_ns, to_utc_ns], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .map_err(|e| self.sql(e))?;
+        t.events = rows.collect::<Result<_, _>>().map_err(|e| self.sql(e))?;
+        Ok(t)
+    }
+}
+
+fn segment_from_row(camera_id: &str, r: &rusqlite::Row<'_>) -> rusqlite::Result<Segment> {
+    let sha: Vec<u8> = r.get(5)?;
+    let mut sha256 = [0u8; 32];
+    if sha.len() == 32 {
+        sha256.copy_from_slice(&sha);
+    }
+    Ok(Segment {
+        id: r.get(0)?,
+        row: SegmentRow {
+            camera_id: camera_id.to_owned(),
+            start_utc_ns: r.get(1)?,
+            end_utc_ns: r.get(2)?,
+            path: r.get(3)?,
+            bytes: r.get::<_, i64>(4)?.max(0) as u64,
+            sha256,
+            codec: r.get(6)?,
+            keyframes: r.get(7)?,
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: i64 = 1_000_000_000;
+
+    fn temp_db(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("vigie-store-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        dir.join("index.sqlite3")
+    }
+
+    fn segment(cam: &str, start: i64, secs: i64) -> SegmentRow {
+        let keys: Vec<Keyframe> = (0..secs / 2)
+            .map(|i| Keyframe {
+                time_90k: i as u64 * 180_000,
+                offset: i as u64 * 100_000,
+            })
+            .collect();
+        SegmentRow {
+            camera_id: cam.into(),
+            start_utc_ns: start,
+            end_utc_ns: start + secs * S,
+            path: format!("{cam}/{start}.mp4"),
+            bytes: 1_500_000,
+            sha256: [7; 32],
+            codec: "h264".into(),
+            keyframes: encode_keyframes(&keys),
+        }
+    }
+
+    #[test]
+    fn seek_and_timeline_over_a_real_file() {
+        let path = temp_db("seek");
+        let w = IndexWriter::spawn(&path).expect("writer");
+        let cam = CameraRow {
+            id: "cam001".into(),
+            name: "Place d'Armes".into(),
+            zone: "Centre".into(),
+            latitude: None,
+            longitude: None,
+            retention_days: 30,
+        };
+        assert!(w.send(WriteOp::Camera(cam)));
+        let t0 = 1_790_000_000 * S;
+        for i in 0..10 {
+            assert!(w.send(WriteOp::Segment(segment("cam001", t0 + i * 60 * S, 60))));
+        }
+        // A gap of 5 minutes, then one more segment; an event; a row for an unknown camera.
+        w.send(WriteOp::Gap {
+            camera_id: "cam001".into(),
+            span: Span {
+                start_utc_ns: t0 + 600 * S,
+                end_utc_ns: t0 + 900 * S,
+            },
+            cause: "camera unreachable".into(),
+        });
+        w.send(WriteOp::Segment(segment("cam001", t0 + 900 * S, 60)));
+        w.send(WriteOp::Event {
+            camera_id: Some("cam001".into()),
+            at_utc_ns: t0 + 125 * S,
+            kind: "motion".into(),
+            detail: String::new(),
+        });
+        w.send(WriteOp::Segment(segment("nobody", t0, 60)));
+        assert!(w.flush());
+        assert_eq!(
+            w.close().expect("close"),
+            14,
+            "the unknown camera's row is refused"
+        );
+
+        let store = Store::open_readonly(&path).expect("reader");
+        // 125.3 s in: segment 2 (120..180 s), keyframe at 124 s.
+        let p = store
+            .seek("cam001", t0 + 125 * S + 300_000_000)
+            .expect("seek")
+            .expect("found");
+        assert_eq!(p.segment.row.start_utc_ns, t0 + 120 * S);
+        assert_eq!(p.keyframe.time_90k, 4 * 90_000);
+        assert_eq!(p.keyframe.offset, 200_000);
+        // In the gap: nothing.
+        assert!(store.seek("cam001", t0 + 700 * S).expect("seek").is_none());
+        let tl = store
+            .timeline("cam001", t0 + 30 * S, t0 + 1000 * S)
+            .expect("timeline");
+        assert_eq!(tl.segments.len(), 11);
+        assert_eq!(
+            tl.gaps,
+            vec![(
+                Span {
+                    start_utc_ns: t0 + 600 * S,
+                    end_utc_ns: t0 + 900 * S
+                },
+                "camera unreachable".to_owned()
+            )]
+        );
+        assert_eq!(tl.events, vec![(t0 + 125 * S, "motion".to_owned())]);
+        assert_eq!(
+            store
+                .segments("cam001", t0 + 61 * S, t0 + 119 * S)
+                .expect("segments")
+                .len(),
+            1
+        );
+        let _ = std::fs::remove_dir_all(path.parent().expect("dir"));
+    }
+}
