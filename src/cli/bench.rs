@@ -486,3 +486,155 @@ pub fn live(n: u32, seconds: Duration, composite_tiles: u32) -> anyhow::Result<(
     );
     Ok(())
 }
+
+/// `vigie bench index`: a synthetic index of `cameras` x `days` of 60 s segments (30
+/// keyframes each), two gaps and twenty events per camera-day, inserted through the writer
+/// thread in recording order; then random seek lookups and camera-day timelines.
+pub fn index(cameras: u32, days: u32, dir: Option<&std::path::Path>) -> anyhow::Result<()> {
+    use crate::store::{
+        CameraRow, IndexWriter, Keyframe, SegmentRow, Span, Store, WriteOp, encode_keyframes,
+    };
+    const S: i64 = 1_000_000_000;
+    const DAY: i64 = 86_400 * S;
+    let tmp;
+    let dir = match dir {
+        Some(d) => d.to_owned(),
+        None => {
+            tmp = std::env::temp_dir().join(format!("vigie-bench-index-{}", std::process::id()));
+            tmp.clone()
+        }
+    };
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join("index.sqlite3");
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    let keyframes = encode_keyframes(
+        &(0..30)
+            .map(|i| Keyframe {
+                time_90k: i * 180_000,
+                offset: 48 + i * 125_000,
+            })
+            .collect::<Vec<_>>(),
+    );
+    let t0 = 1_790_000_000 * S / DAY * DAY;
+    let ids: Vec<String> = (1..=cameras).map(|i| format!("cam{i:03}")).collect();
+
+    eprintln!(
+        "bench index: {cameras} cameras x {days} days of 60 s segments into {}",
+        path.display()
+    );
+    let writer = IndexWriter::spawn(&path)?;
+    for id in &ids {
+        writer.send(WriteOp::Camera(CameraRow {
+            id: id.clone(),
+            name: id.clone(),
+            zone: String::new(),
+            latitude: None,
+            longitude: None,
+            retention_days: 30,
+        }));
+    }
+    let mut rng = fastrand::Rng::with_seed(217);
+    let started = Instant::now();
+    let mut rows = 0u64;
+    for day in 0..days as i64 {
+        for minute in 0..1440i64 {
+            let start = t0 + day * DAY + minute * 60 * S;
+            for id in &ids {
+                writer.send(WriteOp::Segment(SegmentRow {
+                    camera_id: id.clone(),
+                    start_utc_ns: start,
+                    end_utc_ns: start + 60 * S,
+                    path: format!("{id}/{}.mp4", start / S),
+                    bytes: 15_000_000,
+                    sha256: [0x5a; 32],
+                    codec: "h264".into(),
+                    keyframes: keyframes.clone(),
+                }));
+                rows += 1;
+                if minute % 72 == 0 {
+                    // Twenty events a camera-day.
+                    writer.send(WriteOp::Event {
+                        camera_id: Some(id.clone()),
+                        at_utc_ns: start + rng.i64(0..60 * S),
+                        kind: "motion".into(),
+                        detail: String::new(),
+                    });
+                    rows += 1;
+                }
+                if minute % 720 == 360 {
+                    // Two short gaps a camera-day.
+                    writer.send(WriteOp::Gap {
+                        camera_id: id.clone(),
+                        span: Span {
+                            start_utc_ns: start + 60 * S,
+                            end_utc_ns: start + 62 * S,
+                        },
+                        cause: "camera unreachable".into(),
+                    });
+                    rows += 1;
+                }
+            }
+        }
+    }
+    writer.flush();
+    let insert_s = started.elapsed().as_secs_f64();
+    writer.close()?;
+    let store = Store::open(&path)?;
+    store.checkpoint()?;
+    let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    let insert_rate = rows as f64 / insert_s;
+    eprintln!(
+        "inserted {rows} rows in {insert_s:.1} s ({insert_rate:.0} rows/s), index {:.1} MB",
+        bytes as f64 / 1e6
+    );
+
+    let span = days as i64 * DAY;
+    let mut seek_ms = Vec::new();
+    let mut found = 0;
+    for _ in 0..5000 {
+        let id = &ids[rng.usize(0..ids.len())];
+        let at = t0 + rng.i64(0..span);
+        let t = Instant::now();
+        let p = store.seek(id, at)?;
+        seek_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        found += p.is_some() as u32;
+    }
+    let mut day_ms = Vec::new();
+    for _ in 0..1000 {
+        let id = &ids[rng.usize(0..ids.len())];
+        let from = t0 + rng.i64(0..days as i64) * DAY;
+        let t = Instant::now();
+        let tl = store.timeline(id, from, from + DAY)?;
+        day_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        anyhow::ensure!(
+            tl.segments.len() >= 1439,
+            "a camera-day timeline has {} segments",
+            tl.segments.len()
+        );
+    }
+    seek_ms.sort_by(f64::total_cmp);
+    day_ms.sort_by(f64::total_cmp);
+    let per_day = bytes as f64 / (cameras as f64 * days as f64);
+    eprintln!(
+        "seek lookups: {found}/5000 found, p50 {:.3} ms p99 {:.3} ms; camera-day timelines: p50 {:.3} ms p99 {:.3} ms; {per_day:.0} bytes per camera-day",
+        percentile(&seek_ms, 0.5),
+        percentile(&seek_ms, 0.99),
+        percentile(&day_ms, 0.5),
+        percentile(&day_ms, 0.99)
+    );
+    println!(
+        "{{\"cameras\":{cameras},\"days\":{days},\"rows\":{rows},\"seek_lookup_ms_p50\":{:.4},\"seek_lookup_ms_p99\":{:.4},\
+         \"timeline_day_ms_p50\":{:.3},\"timeline_day_ms_p99\":{:.3},\"insert_rows_per_s\":{insert_rate:.0},\"bytes_per_camera_day\":{per_day:.0}}}",
+        percentile(&seek_ms, 0.5),
+        percentile(&seek_ms, 0.99),
+        percentile(&day_ms, 0.5),
+        percentile(&day_ms, 0.99)
+    );
+    drop(store);
+    if dir.starts_with(std::env::temp_dir()) {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    Ok(())
+}

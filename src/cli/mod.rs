@@ -132,6 +132,17 @@ enum BenchCommand {
         #[arg(long, default_value_t = 96)]
         composite_tiles: u32,
     },
+    /// The recording index: insert rate, seek lookups and camera-day timelines over a
+    /// synthetic index of N cameras x D days of 60 s segments. Last line: JSON.
+    Index {
+        #[arg(long, default_value_t = 217)]
+        cameras: u32,
+        #[arg(long, default_value_t = 30)]
+        days: u32,
+        /// Where to build the index (default: a temporary folder, removed afterwards).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// The simulator's own CPU when every camera's sub stream is played (looped clips).
     Camsim {
         #[arg(long, default_value_t = 217)]
@@ -285,6 +296,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     mtu,
                 },
         } => bench::camsim(cameras, Duration::from_secs(seconds), mtu),
+        Command::Bench {
+            which: BenchCommand::Index { cameras, days, dir },
+        } => bench::index(cameras, days, dir.as_deref()),
     }
 }
 

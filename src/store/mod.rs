@@ -128,6 +128,9 @@ impl Store {
             .map_err(sql)?;
         conn.pragma_update(None, "foreign_keys", "on")
             .map_err(sql)?;
+        // 64 MiB of page cache: the (camera, time) index of a busy day stays in memory.
+        conn.pragma_update(None, "cache_size", -65536)
+            .map_err(sql)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(sql)?;
         migrate(&mut conn).map_err(|source| StoreError::Migration {
@@ -164,6 +167,13 @@ impl Store {
             path: self.path.clone(),
             source,
         }
+    }
+
+    /// Folds the write-ahead log into the database file (for size measurements, backups).
+    pub fn checkpoint(&self) -> Result<(), StoreError> {
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .map_err(|e| self.sql(e))
     }
 
     pub fn upsert_camera(&self, c: &CameraRow) -> Result<(), StoreError> {

@@ -38,7 +38,8 @@ CREATE TABLE segment (
     -- Set while a retention or disk-budget deletion is under way (mark -> unlink -> delete).
     deleting        INTEGER NOT NULL DEFAULT 0 CHECK (deleting IN (0, 1))
 ) STRICT;
-CREATE INDEX segment_by_camera_time ON segment (camera_id, start_utc_ns);
+-- Covering for timelines: a camera-day of spans is read from this index alone, in order.
+CREATE INDEX segment_by_camera_time ON segment (camera_id, start_utc_ns, end_utc_ns, deleting);
 
 -- A span with no footage, and why (camera unreachable, disk full, recorder stopped, ...).
 CREATE TABLE gap (
