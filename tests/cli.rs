@@ -187,3 +187,108 @@ fn bad_input_gets_a_clear_error() {
     assert!(String::from_utf8_lossy(&r.stderr).contains("--cameras"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn recordings_lists_a_cameras_segments_as_json() {
+    use vigie::store::{
+        CameraRow, INDEX_FILE, IndexWriter, Keyframe, SegmentRow, WriteOp, encode_keyframes,
+    };
+    let dir = tempdir("recordings");
+    let w = IndexWriter::spawn(&dir.join(INDEX_FILE)).expect("index");
+    for id in ["cam001", "cam002"] {
+        w.send(WriteOp::Camera(CameraRow {
+            id: id.into(),
+            name: id.into(),
+            zone: String::new(),
+            latitude: None,
+            longitude: None,
+            retention_days: 30,
+        }));
+    }
+    // 2026-11-26T10:00:00Z, three 60 s segments of cam001 and one of cam002.
+    let t0: i64 = 1_795_687_200 * 1_000_000_000;
+    for (cam, i) in [("cam001", 0), ("cam001", 1), ("cam001", 2), ("cam002", 0)] {
+        let start = t0 + i * 60_000_000_000;
+        w.send(WriteOp::Segment(SegmentRow {
+            camera_id: cam.into(),
+            start_utc_ns: start,
+            end_utc_ns: start + 60_000_000_000,
+            path: format!("{cam}/{i}.mp4"),
+            bytes: 1000 + i as u64,
+            sha256: [0xab; 32],
+            codec: "h264".into(),
+            keyframes: encode_keyframes(&[Keyframe {
+                time_90k: 0,
+                offset: 40,
+            }]),
+        }));
+    }
+    assert!(w.flush());
+    drop(w);
+    let r = vigie()
+        .args([
+            "recordings",
+            "--camera",
+            "cam001",
+            "--from",
+            "2026-11-26T10:00:30Z",
+            "--to",
+            "2026-11-26T11:00:00+01:00",
+            "--json",
+            "--data",
+        ])
+        .arg(&dir)
+        .output()
+        .expect("runs");
+    // 11:00+01:00 is 10:00Z, before --from: refused, with the reason.
+    assert!(!r.status.success());
+    assert!(String::from_utf8_lossy(&r.stderr).contains("--from must be before --to"));
+    let r = vigie()
+        .args([
+            "recordings",
+            "--camera",
+            "cam001",
+            "--from",
+            "2026-11-26T10:00:30Z",
+            "--to",
+            "2026-11-26T10:02:00Z",
+            "--json",
+            "--data",
+        ])
+        .arg(&dir)
+        .output()
+        .expect("runs");
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&r.stdout).expect("JSON array");
+    let starts: Vec<&str> = rows
+        .iter()
+        .map(|v| v["start"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        starts,
+        ["2026-11-26T10:00:00.000Z", "2026-11-26T10:01:00.000Z"]
+    );
+    assert_eq!(rows[1]["end"], "2026-11-26T10:02:00.000Z");
+    assert_eq!(rows[1]["bytes"], 1001);
+    assert_eq!(rows[1]["sha256"], "ab".repeat(32));
+    assert_eq!(rows[0]["path"], "cam001/0.mp4");
+
+    let r = vigie()
+        .args([
+            "recordings",
+            "--camera",
+            "cam001",
+            "--from",
+            "yesterday",
+            "--data",
+        ])
+        .arg(&dir)
+        .output()
+        .expect("runs");
+    assert!(!r.status.success());
+    assert!(
+        String::from_utf8_lossy(&r.stderr).contains("--from"),
+        "{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -112,6 +112,23 @@ enum Command {
         #[arg(long, value_enum, default_value_t = TransportArg::Tcp)]
         transport: TransportArg,
     },
+    /// Lists the recorded segments of a camera (from the recorder's index).
+    Recordings {
+        /// The recorder's data folder (holds index.sqlite3).
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        camera: String,
+        /// RFC 3339 instant (default: 30 days ago).
+        #[arg(long)]
+        from: Option<String>,
+        /// RFC 3339 instant (default: now).
+        #[arg(long)]
+        to: Option<String>,
+        /// One JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Benchmarks.
     Bench {
         #[command(subcommand)]
@@ -299,7 +316,87 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench {
             which: BenchCommand::Index { cameras, days, dir },
         } => bench::index(cameras, days, dir.as_deref()),
+        Command::Recordings {
+            data,
+            camera,
+            from,
+            to,
+            json,
+        } => recordings(&data, &camera, from.as_deref(), to.as_deref(), json),
     }
+}
+
+/// Parses an RFC 3339 instant given for `flag` into UTC nanoseconds.
+fn parse_instant(flag: &str, text: &str) -> anyhow::Result<i64> {
+    let t = chrono::DateTime::parse_from_rfc3339(text).with_context(|| {
+        format!("{flag}: {text:?} is not an RFC 3339 instant (like 2026-11-26T14:03:00Z)")
+    })?;
+    t.timestamp_nanos_opt()
+        .with_context(|| format!("{flag}: {text:?} is out of range"))
+}
+
+fn rfc3339(utc_ns: i64) -> String {
+    chrono::DateTime::from_timestamp_nanos(utc_ns)
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+fn recordings(
+    data: &Path,
+    camera: &str,
+    from: Option<&str>,
+    to: Option<&str>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let index = data.join(crate::store::INDEX_FILE);
+    if !index.exists() {
+        bail!(
+            "{}: no recording index here ({} is missing)",
+            data.display(),
+            crate::store::INDEX_FILE
+        );
+    }
+    let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
+    let to = match to {
+        Some(t) => parse_instant("--to", t)?,
+        None => now,
+    };
+    let from = match from {
+        Some(t) => parse_instant("--from", t)?,
+        None => to - 30 * 86_400 * 1_000_000_000,
+    };
+    if from >= to {
+        bail!("--from must be before --to");
+    }
+    let store = crate::store::Store::open_readonly(&index)?;
+    let segments = store.segments(camera, from, to)?;
+    if json {
+        let rows: Vec<serde_json::Value> = segments
+            .iter()
+            .map(|s| {
+                serde_json::json!({
+                    "camera": s.row.camera_id,
+                    "start": rfc3339(s.row.start_utc_ns),
+                    "end": rfc3339(s.row.end_utc_ns),
+                    "path": s.row.path,
+                    "bytes": s.row.bytes,
+                    "sha256": s.row.sha256.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::Value::Array(rows));
+    } else {
+        for s in &segments {
+            println!(
+                "{}  {}  {:>12}  {}",
+                rfc3339(s.row.start_utc_ns),
+                rfc3339(s.row.end_utc_ns),
+                s.row.bytes,
+                s.row.path
+            );
+        }
+        eprintln!("{} segments of {camera}", segments.len());
+    }
+    Ok(())
 }
 
 fn demo(cameras: u32, live_cameras: u32, listen: SocketAddr) -> anyhow::Result<()> {

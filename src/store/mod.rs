@@ -25,6 +25,9 @@ pub use keyframes::{
 pub use migrations::{MigrationError, SCHEMA_VERSION, migrate};
 pub use writer::{IndexWriter, WriteOp};
 
+/// Name of the index file inside a data folder.
+pub const INDEX_FILE: &str = "index.sqlite3";
+
 /// Longest segment the schema accepts; range queries use it to bound index scans.
 pub const MAX_SEGMENT_NS: i64 = 3_600_000_000_000;
 
