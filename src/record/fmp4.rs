@@ -1,0 +1,351 @@
+//! A fragmented MP4 writer for recorded video, without re-encoding: an init segment (`ftyp`,
+//! `moov`) then one `moof` + `mdat` fragment per group of pictures. A file cut short by a crash
+//! stays playable up to its last complete fragment.
+//!
+//! Input samples are length-prefixed NAL units (4-byte lengths, as in `avcC`/`hvcC` streams,
+//! what RTSP depacketisers and `h264parse ! stream-format=avc` produce), with parameter sets in
+//! the decoder configuration record. Times are in 90 kHz ticks, the RTP video clock.
+
+use std::io::{self, Write};
+
+/// Codec of the track.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VideoCodec {
+    /// `avc1` sample entry with an `avcC` record.
+    H264,
+    /// `hvc1` sample entry with an `hvcC` record.
+    H265,
+}
+
+/// What the init segment describes.
+#[derive(Clone, Debug)]
+pub struct TrackConfig {
+    pub codec: VideoCodec,
+    pub width: u16,
+    pub height: u16,
+    /// The AVCDecoderConfigurationRecord or HEVCDecoderConfigurationRecord.
+    pub decoder_config: Vec<u8>,
+}
+
+/// One access unit.
+#[derive(Clone, Debug)]
+pub struct Sample<'a> {
+    pub data: &'a [u8],
+    pub duration_90k: u32,
+    pub keyframe: bool,
+}
+
+const TIMESCALE: u32 = 90_000;
+
+/// Builds boxes: a size placeholder, then the payload, then the size patched in.
+struct Boxes {
+    buf: Vec<u8>,
+    open: Vec<usize>,
+}
+
+impl Boxes {
+    fn new() -> Boxes {
+        Boxes {
+            buf: Vec::with_capacity(1024),
+            open: Vec::new(),
+        }
+    }
+    fn begin(&mut self, fourcc: &[u8; 4]) {
+        self.open.push(self.buf.len());
+        self.buf.extend_from_slice(&[0, 0, 0, 0]);
+        self.buf.extend_from_slice(fourcc);
+    }
+    fn full(&mut self, fourcc: &[u8; 4], version: u8, flags: u32) {
+        self.begin(fourcc);
+        self.u32((version as u32) << 24 | (flags & 0xff_ffff));
+    }
+    fn end(&mut self) {
+        if let Some(start) = self.open.pop() {
+            let size = (self.buf.len() - start) as u32;
+            self.buf[start..start + 4].copy_from_slice(&size.to_be_bytes());
+        }
+    }
+    fn u16(&mut self, v: u16) {
+        self.buf.extend_from_slice(&v.to_be_bytes());
+    }
+    fn u32(&mut self, v: u32) {
+        self.buf.extend_from_slice(&v.to_be_bytes());
+    }
+    fn u64(&mut self, v: u64) {
+        self.buf.extend_from_slice(&v.to_be_bytes());
+    }
+    fn bytes(&mut self, b: &[u8]) {
+        self.buf.extend_from_slice(b);
+    }
+    fn zeros(&mut self, n: usize) {
+        self.buf.resize(self.buf.len() + n, 0);
+    }
+    /// The unity transformation matrix of `mvhd` and `tkhd`.
+    fn matrix(&mut self) {
+        for v in [0x0001_0000u32, 0, 0, 0, 0x0001_0000, 0, 0, 0, 0x4000_0000] {
+            self.u32(v);
+        }
+    }
+}
+
+/// The init segment (`ftyp` + `moov`) for `track`.
+pub fn init_segment(track: &TrackConfig) -> Vec<u8> {
+    let mut b = Boxes::new();
+    b.begin(b"ftyp");
+    b.bytes(b"iso6");
+    b.u32(0);
+    for brand in [
+        b"iso6",
+        b"isom",
+        b"mp41",
+        if track.codec == VideoCodec::H264 {
+            b"avc1"
+        } else {
+            b"hvc1"
+        },
+    ] {
+        b.bytes(brand);
+    }
+    b.end();
+
+    b.begin(b"moov");
+    b.full(b"mvhd", 0, 0);
+    b.u32(0); // creation time
+    b.u32(0); // modification time
+    b.u32(TIMESCALE);
+    b.u32(0); // duration: unknown, fragments follow
+    b.u32(0x0001_0000); // rate 1.0
+    b.u16(0x0100); // volume 1.0
+    b.zeros(10);
+    b.matrix();
+    b.zeros(24);
+    b.u32(2); // next track id
+    b.end();
+
+    b.begin(b"trak");
+    b.full(b"tkhd", 0, 0x3); // enabled, in movie
+    b.u32(0);
+    b.u32(0);
+    b.u32(1); // track id
+    b.u32(0);
+    b.u32(0); // duration
+    b.zeros(8);
+    b.u16(0); // layer
+    b.u16(0); // alternate group
+    b.u16(0); // volume (video)
+    b.u16(0);
+    b.matrix();
+    b.u32((track.width as u32) << 16);
+    b.u32((track.height as u32) << 16);
+    b.end();
+
+    b.begin(b"mdia");
+    b.full(b"mdhd", 0, 0);
+    b.u32(0);
+    b.u32(0);
+    b.u32(TIMESCALE);
+    b.u32(0);
+    b.u16(0x55c4); // language "und"
+    b.u16(0);
+    b.end();
+    b.full(b"hdlr", 0, 0);
+    b.u32(0);
+    b.bytes(b"vide");
+    b.zeros(12);
+    b.bytes(b"Vigie video\0");
+    b.end();
+    b.begin(b"minf");
+    b.full(b"vmhd", 0, 1);
+    b.zeros(8);
+    b.end();
+    b.begin(b"dinf");
+    b.full(b"dref", 0, 0);
+    b.u32(1);
+    b.full(b"url ", 0, 1); // media in this file
+    b.end();
+    b.end();
+    b.end();
+    b.begin(b"stbl");
+    b.full(b"stsd", 0, 0);
+    b.u32(1);
+    b.begin(if track.codec == VideoCodec::H264 {
+        b"avc1"
+    } else {
+        b"hvc1"
+    });
+    b.zeros(6);
+    b.u16(1); // data reference index
+    b.zeros(16);
+    b.u16(track.width);
+    b.u16(track.height);
+    b.u32(0x0048_0000); // 72 dpi
+    b.u32(0x0048_0000);
+    b.u32(0);
+    b.u16(1); // frame count
+    b.zeros(32); // compressor name
+    b.u16(0x0018); // depth
+    b.u16(0xffff); // pre-defined -1
+    b.begin(if track.codec == VideoCodec::H264 {
+        b"avcC"
+    } else {
+        b"hvcC"
+    });
+    b.bytes(&track.decoder_config);
+    b.end();
+    b.end(); // sample entry
+    b.end(); // stsd
+    for empty in [b"stts", b"stsc", b"stco"] {
+        b.full(empty, 0, 0);
+        b.u32(0);
+        b.end();
+    }
+    b.full(b"stsz", 0, 0);
+    b.u32(0);
+    b.u32(0);
+    b.end();
+    b.end(); // stbl
+    b.end(); // minf
+    b.end(); // mdia
+    b.end(); // trak
+
+    b.begin(b"mvex");
+    b.full(b"trex", 0, 0);
+    b.u32(1); // track id
+    b.u32(1); // default sample description
+    b.u32(0);
+    b.u32(0);
+    b.u32(0);
+    b.end();
+    b.end();
+    b.end(); // moov
+    b.buf
+}
+
+/// Sample flags: a sync sample depends on nothing; others depend on earlier ones.
+const KEY_FLAGS: u32 = 0x0200_0000;
+const DELTA_FLAGS: u32 = 0x0101_0000;
+
+/// The `moof` + `mdat` of one fragment starting at `decode_time_90k`.
+pub fn fragment(sequence: u32, decode_time_90k: u64, samples: &[Sample<'_>]) -> Vec<u8> {
+    let mut b = Boxes::new();
+    b.begin(b"moof");
+    b.full(b"mfhd", 0, 0);
+    b.u32(sequence);
+    b.end();
+    b.begin(b"traf");
+    b.full(b"tfhd", 0, 0x02_0000); // default-base-is-moof
+    b.u32(1);
+    b.end();
+    b.full(b"tfdt", 1, 0);
+    b.u64(decode_time_90k);
+    b.end();
+    // data offset, per-sample duration, size and flags
+    b.full(b"trun", 0, 0x000001 | 0x000100 | 0x000200 | 0x000400);
+    b.u32(samples.len() as u32);
+    let offset_at = b.buf.len();
+    b.u32(0); // data offset, patched below
+    for s in samples {
+        b.u32(s.duration_90k);
+        b.u32(s.data.len() as u32);
+        b.u32(if s.keyframe { KEY_FLAGS } else { DELTA_FLAGS });
+    }
+    b.end(); // trun
+    b.end(); // traf
+    b.end(); // moof
+    let data_offset = (b.buf.len() + 8) as u32;
+    b.buf[offset_at..offset_at + 4].copy_from_slice(&data_offset.to_be_bytes());
+    let payload: usize = samples.iter().map(|s| s.data.len()).sum();
+    b.u32((payload + 8) as u32);
+    b.bytes(b"mdat");
+    for s in samples {
+        b.bytes(s.data);
+    }
+    b.buf
+}
+
+/// Length of the playable prefix of a fragmented MP4 file: up to the end of its last complete
+/// `moof` + `mdat` pair (or of the init segment when no fragment is complete). A recorder
+/// truncates a file cut by a crash to this length before indexing it.
+pub fn complete_length(data: &[u8]) -> u64 {
+    let mut pos = 0usize;
+    let mut good = 0usize;
+    let mut pending_moof = false;
+    while pos + 8 <= data.len() {
+        let size =
+            u32::from_be_bytes([data[pos], data[pos + 1], data[pos + 2], data[pos + 3]]) as usize;
+        let kind = &data[pos + 4..pos + 8];
+        if size < 8 || pos + size > data.len() {
+            break;
+        }
+        match kind {
+            b"moof" => pending_moof = true,
+            b"mdat" if pending_moof => {
+                pending_moof = false;
+                good = pos + size;
+            }
+            b"ftyp" | b"moov" if !pending_moof => good = pos + size,
+            _ => {}
+        }
+        pos += size;
+    }
+    good as u64
+}
+
+/// Writes an init segment then fragments to `out`, tracking what a segment index needs.
+pub struct Fmp4Writer<W: Write> {
+    out: W,
+    sequence: u32,
+    decode_time_90k: u64,
+    bytes: u64,
+    /// (time from the start in 90 kHz ticks, byte offset of the fragment) per fragment.
+    keyframes: Vec<(u64, u64)>,
+}
+
+impl<W: Write> Fmp4Writer<W> {
+    pub fn new(mut out: W, track: &TrackConfig) -> io::Result<Fmp4Writer<W>> {
+        let init = init_segment(track);
+        out.write_all(&init)?;
+        Ok(Fmp4Writer {
+            out,
+            sequence: 0,
+            decode_time_90k: 0,
+            bytes: init.len() as u64,
+            keyframes: Vec::new(),
+        })
+    }
+
+    /// Writes one fragment (normally a GOP starting with its keyframe).
+    pub fn write_fragment(&mut self, samples: &[Sample<'_>]) -> io::Result<()> {
+        if samples.is_empty() {
+            return Ok(());
+        }
+        self.sequence += 1;
+        if samples[0].keyframe {
+            self.keyframes.push((self.decode_time_90k, self.bytes));
+        }
+        let frag = fragment(self.sequence, self.decode_time_90k, samples);
+        self.out.write_all(&frag)?;
+        self.bytes += frag.len() as u64;
+        self.decode_time_90k += samples.iter().map(|s| s.duration_90k as u64).sum::<u64>();
+        Ok(())
+    }
+
+    /// Bytes written so far.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Duration written so far, 90 kHz ticks.
+    pub fn duration_90k(&self) -> u64 {
+        self.decode_time_90k
+    }
+
+    /// (time, byte offset) of each fragment that starts with a keyframe.
+    pub fn keyframes(&self) -> &[(u64, u64)] {
+        &self.keyframes
+    }
+
+    pub fn into_inner(self) -> W {
+        self.out
+    }
+}
