@@ -10,8 +10,14 @@ use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 use vigie::record::fmp4::{Fmp4Writer, Sample, TrackConfig, VideoCodec, complete_length};
 
-/// (decoder config, width, height, access units with keyframe flags) of 75 pictures in GOPs of 25.
-fn encode(codec: VideoCodec) -> (Vec<u8>, u16, u16, Vec<(Vec<u8>, bool)>) {
+/// 75 encoded pictures in GOPs of 25.
+struct Encoded {
+    decoder_config: Vec<u8>,
+    /// Access units (length-prefixed NAL units) and whether each is a keyframe.
+    units: Vec<(Vec<u8>, bool)>,
+}
+
+fn encode(codec: VideoCodec) -> Encoded {
     gst::init().expect("gstreamer");
     let (enc, parse, caps) = match codec {
         VideoCodec::H264 => (
@@ -58,7 +64,10 @@ fn encode(codec: VideoCodec) -> (Vec<u8>, u16, u16, Vec<(Vec<u8>, bool)>) {
         ));
     }
     p.set_state(gst::State::Null).expect("stop");
-    (config, 320, 240, units)
+    Encoded {
+        decoder_config: config,
+        units,
+    }
 }
 
 fn probe(path: &Path) -> String {
@@ -81,7 +90,10 @@ fn probe(path: &Path) -> String {
 }
 
 fn write_and_check(codec: VideoCodec, name: &str) {
-    let (config, w, h, units) = encode(codec);
+    let Encoded {
+        decoder_config,
+        units,
+    } = encode(codec);
     assert_eq!(units.len(), 75);
     assert!(
         units[0].1 && units[25].1 && units[50].1,
@@ -92,9 +104,9 @@ fn write_and_check(codec: VideoCodec, name: &str) {
     let path = dir.join("segment.mp4");
     let track = TrackConfig {
         codec,
-        width: w,
-        height: h,
-        decoder_config: config,
+        width: 320,
+        height: 240,
+        decoder_config,
     };
     let mut writer =
         Fmp4Writer::new(std::fs::File::create(&path).expect("file"), &track).expect("init");
