@@ -292,3 +292,106 @@ fn recordings_lists_a_cameras_segments_as_json() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn check_finds_every_broken_invariant() {
+    use vigie::record::check::sha256_file;
+    use vigie::record::fmp4::{Fmp4Writer, Sample, TrackConfig, VideoCodec};
+    use vigie::store::{CameraRow, INDEX_FILE, IndexWriter, SegmentRow, WriteOp, encode_keyframes};
+    let dir = tempdir("check");
+    std::fs::create_dir_all(dir.join("cam001")).expect("dir");
+    let w = IndexWriter::spawn(&dir.join(INDEX_FILE)).expect("index");
+    w.send(WriteOp::Camera(CameraRow {
+        id: "cam001".into(),
+        name: "cam001".into(),
+        zone: String::new(),
+        latitude: None,
+        longitude: None,
+        retention_days: 30,
+    }));
+    let track = TrackConfig {
+        codec: VideoCodec::H264,
+        width: 64,
+        height: 64,
+        decoder_config: vec![1, 0x42, 0, 0x1e, 0xff, 0xe0, 0],
+    };
+    let t0: i64 = 1_795_687_200 * 1_000_000_000;
+    for i in 0..3i64 {
+        let rel = format!("cam001/{i}.mp4");
+        let mut f = Fmp4Writer::new(std::fs::File::create(dir.join(&rel)).expect("file"), &track)
+            .expect("init");
+        let data = vec![i as u8; 4000];
+        for _ in 0..2 {
+            let samples: Vec<Sample<'_>> = (0..25)
+                .map(|k| Sample {
+                    data: &data,
+                    duration_90k: 3600,
+                    keyframe: k == 0,
+                })
+                .collect();
+            f.write_fragment(&samples).expect("fragment");
+        }
+        let bytes = f.bytes();
+        drop(f.into_inner());
+        w.send(WriteOp::Segment(SegmentRow {
+            camera_id: "cam001".into(),
+            start_utc_ns: t0 + i * 4_000_000_000,
+            end_utc_ns: t0 + (i + 1) * 4_000_000_000,
+            path: rel.clone(),
+            bytes,
+            sha256: sha256_file(&dir.join(&rel)).expect("hash"),
+            codec: "h264".into(),
+            keyframes: encode_keyframes(&[]),
+        }));
+    }
+    assert!(w.flush());
+    drop(w);
+    let run = |hash: bool| {
+        let mut c = vigie();
+        c.args(["check", "--data"]).arg(&dir);
+        if hash {
+            c.arg("--hash");
+        }
+        c.output().expect("runs")
+    };
+    let ok = run(true);
+    assert!(
+        ok.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&ok.stdout),
+        String::from_utf8_lossy(&ok.stderr)
+    );
+
+    // Break everything: one file gone, one byte flipped, one cut mid-fragment, one stray file.
+    std::fs::remove_file(dir.join("cam001/0.mp4")).expect("rm");
+    let mut b = std::fs::read(dir.join("cam001/1.mp4")).expect("read");
+    let n = b.len() - 10;
+    b[n] ^= 0xff;
+    std::fs::write(dir.join("cam001/1.mp4"), &b).expect("write");
+    let b = std::fs::read(dir.join("cam001/2.mp4")).expect("read");
+    std::fs::write(dir.join("cam001/2.mp4"), &b[..b.len() - 1000]).expect("write");
+    std::fs::write(dir.join("cam001/stray.mp4"), b"x").expect("write");
+
+    let r = run(false);
+    let out = String::from_utf8_lossy(&r.stdout);
+    assert!(!r.status.success());
+    assert!(out.contains("cam001/0.mp4 is missing"), "{out}");
+    assert!(
+        out.contains("cam001/2.mp4 has") && out.contains("incomplete fragment"),
+        "{out}"
+    );
+    assert!(
+        out.contains("cam001/stray.mp4 is not in the index"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("1.mp4"),
+        "a flipped byte is only seen with --hash: {out}"
+    );
+    let out = String::from_utf8_lossy(&run(true).stdout).into_owned();
+    assert!(
+        out.contains("cam001/1.mp4 does not match its indexed SHA-256"),
+        "{out}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -112,6 +112,14 @@ enum Command {
         #[arg(long, value_enum, default_value_t = TransportArg::Tcp)]
         transport: TransportArg,
     },
+    /// Verifies the recorder's index against its files; exits non-zero naming what is wrong.
+    Check {
+        #[arg(long)]
+        data: PathBuf,
+        /// Also recompute every file's SHA-256.
+        #[arg(long)]
+        hash: bool,
+    },
     /// Lists the recorded segments of a camera (from the recorder's index).
     Recordings {
         /// The recorder's data folder (holds index.sqlite3).
@@ -316,6 +324,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench {
             which: BenchCommand::Index { cameras, days, dir },
         } => bench::index(cameras, days, dir.as_deref()),
+        Command::Check { data, hash } => check(&data, hash),
         Command::Recordings {
             data,
             camera,
@@ -397,6 +406,38 @@ fn recordings(
         eprintln!("{} segments of {camera}", segments.len());
     }
     Ok(())
+}
+
+fn check(data: &Path, hash: bool) -> anyhow::Result<()> {
+    if !data.join(crate::store::INDEX_FILE).exists() {
+        bail!(
+            "{}: no recording index here ({} is missing)",
+            data.display(),
+            crate::store::INDEX_FILE
+        );
+    }
+    let report = crate::record::check::check(data, hash)?;
+    for p in &report.problems {
+        println!("{p}");
+    }
+    let what = if hash {
+        "sizes, fragments and hashes"
+    } else {
+        "sizes and fragments"
+    };
+    if report.problems.is_empty() {
+        eprintln!(
+            "check: {} segments, {} bytes: {what} all good",
+            report.segments, report.bytes
+        );
+        Ok(())
+    } else {
+        bail!(
+            "{} problem(s) in {} segments ({what} checked)",
+            report.problems.len(),
+            report.segments
+        )
+    }
 }
 
 fn demo(cameras: u32, live_cameras: u32, listen: SocketAddr) -> anyhow::Result<()> {

@@ -1,7 +1,8 @@
 //! Recording without transcoding: the camera's packets remuxed into segment files.
 //!
 //! Contract: nothing here decodes video or knows egui/wgpu. So far this holds the fragmented
-//! MP4 writer ([`fmp4`]); the recorder service that drives it is described in ARCHITECTURE.md
-//! (status: proposed).
+//! MP4 writer ([`fmp4`]) and the index/file checker ([`check`]); the recorder service that
+//! drives them is described in ARCHITECTURE.md (status: proposed).
 
+pub mod check;
 pub mod fmp4;

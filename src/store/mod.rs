@@ -315,6 +315,23 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Every segment row, in id order (for `vigie check` and reconciliation).
+    pub fn all_segments(&self) -> Result<Vec<Segment>, StoreError> {
+        let mut q = self
+            .conn
+            .prepare("SELECT id, start_utc_ns, end_utc_ns, path, bytes, sha256, codec, keyframes, camera_id FROM segment ORDER BY id")
+            .map_err(|e| self.sql(e))?;
+        let rows = q
+            .query_map([], |r| {
+                let camera: String = r.get(8)?;
+                segment_from_row(&camera, r)
+            })
+            .map_err(|e| self.sql(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.sql(e))
+    }
+}
+
 fn segment_from_row(camera_id: &str, r: &rusqlite::Row<'_>) -> rusqlite::Result<Segment> {
     let sha: Vec<u8> = r.get(5)?;
     let mut sha256 = [0u8; 32];
