@@ -6,3 +6,4 @@
 
 pub mod check;
 pub mod fmp4;
+pub mod segment;
