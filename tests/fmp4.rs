@@ -7,7 +7,7 @@ use std::process::Command;
 
 mod common;
 
-use common::{Encoded, encode};
+use common::{Encoded, encode_clip};
 use vigie::record::fmp4::{Fmp4Writer, Sample, TrackConfig, VideoCodec, complete_length};
 
 fn probe(path: &Path) -> String {
@@ -33,7 +33,7 @@ fn write_and_check(codec: VideoCodec, name: &str) {
     let Encoded {
         decoder_config,
         units,
-    } = encode(codec);
+    } = encode_clip(codec, 75, 25);
     assert_eq!(units.len(), 75);
     assert!(
         units[0].1 && units[25].1 && units[50].1,

@@ -12,11 +12,6 @@ pub struct Encoded {
     pub units: Vec<(Vec<u8>, bool)>,
 }
 
-/// 75 pictures in GOPs of 25.
-pub fn encode(codec: VideoCodec) -> Encoded {
-    encode_clip(codec, 75, 25)
-}
-
 /// `frames` pictures of 320x240 at 25 fps in GOPs of `gop`.
 pub fn encode_clip(codec: VideoCodec, frames: u32, gop: u32) -> Encoded {
     gst::init().expect("gstreamer");
