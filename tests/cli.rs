@@ -196,14 +196,7 @@ fn recordings_lists_a_cameras_segments_as_json() {
     let dir = tempdir("recordings");
     let w = IndexWriter::spawn(&dir.join(INDEX_FILE)).expect("index");
     for id in ["cam001", "cam002"] {
-        w.send(WriteOp::Camera(CameraRow {
-            id: id.into(),
-            name: id.into(),
-            zone: String::new(),
-            latitude: None,
-            longitude: None,
-            retention_days: 30,
-        }));
+        w.send(WriteOp::Camera(CameraRow::new(id, id)));
     }
     // 2026-11-26T10:00:00Z, three 60 s segments of cam001 and one of cam002.
     let t0: i64 = 1_795_687_200 * 1_000_000_000;
@@ -301,14 +294,7 @@ fn check_finds_every_broken_invariant() {
     let dir = tempdir("check");
     std::fs::create_dir_all(dir.join("cam001")).expect("dir");
     let w = IndexWriter::spawn(&dir.join(INDEX_FILE)).expect("index");
-    w.send(WriteOp::Camera(CameraRow {
-        id: "cam001".into(),
-        name: "cam001".into(),
-        zone: String::new(),
-        latitude: None,
-        longitude: None,
-        retention_days: 30,
-    }));
+    w.send(WriteOp::Camera(CameraRow::new("cam001", "cam001")));
     let track = TrackConfig {
         codec: VideoCodec::H264,
         width: 64,

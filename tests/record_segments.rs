@@ -18,14 +18,7 @@ fn segments_rotate_on_keyframes_index_contiguously_and_check_clean() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("dir");
     let index = IndexWriter::spawn(&dir.join(INDEX_FILE)).expect("index");
-    index.send(WriteOp::Camera(CameraRow {
-        id: "cam001".into(),
-        name: "cam001".into(),
-        zone: String::new(),
-        latitude: None,
-        longitude: None,
-        retention_days: 30,
-    }));
+    index.send(WriteOp::Camera(CameraRow::new("cam001", "cam001")));
     let track = TrackConfig {
         codec: VideoCodec::H264,
         width: 320,

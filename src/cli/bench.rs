@@ -526,14 +526,7 @@ pub fn index(cameras: u32, days: u32, dir: Option<&std::path::Path>) -> anyhow::
     );
     let writer = IndexWriter::spawn(&path)?;
     for id in &ids {
-        writer.send(WriteOp::Camera(CameraRow {
-            id: id.clone(),
-            name: id.clone(),
-            zone: String::new(),
-            latitude: None,
-            longitude: None,
-            retention_days: 30,
-        }));
+        writer.send(WriteOp::Camera(CameraRow::new(id, id)));
     }
     let mut rng = fastrand::Rng::with_seed(217);
     let started = Instant::now();

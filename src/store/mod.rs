@@ -63,6 +63,20 @@ pub struct CameraRow {
     pub retention_days: u32,
 }
 
+impl CameraRow {
+    /// A camera with no zone or position and the legal maximum retention.
+    pub fn new(id: &str, name: &str) -> CameraRow {
+        CameraRow {
+            id: id.to_owned(),
+            name: name.to_owned(),
+            zone: String::new(),
+            latitude: None,
+            longitude: None,
+            retention_days: 30,
+        }
+    }
+}
+
 /// A segment to index.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SegmentRow {
