@@ -112,6 +112,17 @@ enum Command {
         #[arg(long, value_enum, default_value_t = TransportArg::Tcp)]
         transport: TransportArg,
     },
+    /// Records every camera's main stream into segment files indexed in DIR/index.sqlite3.
+    /// Runs until SIGTERM or SIGINT, then closes every segment cleanly and exits 0.
+    Recorder {
+        #[arg(long)]
+        cameras: PathBuf,
+        #[arg(long)]
+        data: PathBuf,
+        /// Segment length (segments end at the first keyframe past it).
+        #[arg(long, default_value_t = 60)]
+        segment_seconds: u64,
+    },
     /// Verifies the recorder's index against its files; exits non-zero naming what is wrong.
     Check {
         #[arg(long)]
@@ -325,6 +336,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             which: BenchCommand::Index { cameras, days, dir },
         } => bench::index(cameras, days, dir.as_deref()),
         Command::Check { data, hash } => check(&data, hash),
+        Command::Recorder {
+            cameras,
+            data,
+            segment_seconds,
+        } => recorder(&cameras, &data, segment_seconds),
         Command::Recordings {
             data,
             camera,
@@ -405,6 +421,46 @@ fn recordings(
         }
         eprintln!("{} segments of {camera}", segments.len());
     }
+    Ok(())
+}
+
+static STOP_REQUESTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn on_stop_signal(_: libc::c_int) {
+    STOP_REQUESTED.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+fn recorder(cameras: &Path, data: &Path, segment_seconds: u64) -> anyhow::Result<()> {
+    let file = CamerasFile::load(cameras)?;
+    if !(1..=3600).contains(&segment_seconds) {
+        bail!("--segment-seconds must be 1 to 3600");
+    }
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    unsafe {
+        libc::signal(
+            libc::SIGTERM,
+            on_stop_signal as *const () as libc::sighandler_t,
+        );
+        libc::signal(
+            libc::SIGINT,
+            on_stop_signal as *const () as libc::sighandler_t,
+        );
+    }
+    let rec = crate::record::recorder::Recorder::start(
+        &file.cameras,
+        data,
+        Duration::from_secs(segment_seconds),
+    )?;
+    eprintln!(
+        "recorder: {} cameras into {}",
+        file.cameras.len(),
+        data.display()
+    );
+    while !STOP_REQUESTED.load(std::sync::atomic::Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!("recorder: stopping, closing segments");
+    rec.stop();
     Ok(())
 }
 

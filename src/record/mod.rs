@@ -6,4 +6,5 @@
 
 pub mod check;
 pub mod fmp4;
+pub mod recorder;
 pub mod segment;

@@ -1,0 +1,121 @@
+//! `vigie recorder` against camsim: segments of every camera, a gap when a camera stops, a
+//! clean `vigie check --hash` after SIGTERM, every segment playable on its own.
+
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use vigie::config::CamerasFile;
+use vigie::sim::{CamSim, CamSimOptions, EncodeMode};
+use vigie::store::{INDEX_FILE, Store};
+
+#[test]
+fn recorder_records_segments_and_gaps_and_stops_cleanly() {
+    let sim = CamSim::start(CamSimOptions {
+        cameras: 2,
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        encode: EncodeMode::Loop,
+        gop: 25,
+        ..CamSimOptions::default()
+    })
+    .expect("camsim");
+    let dir = std::env::temp_dir().join(format!("vigie-recorder-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let cameras = dir.join("cameras.toml");
+    std::fs::write(&cameras, CamerasFile::to_toml(&sim.cameras(), None)).expect("cameras file");
+    let data = dir.join("data");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vigie"))
+        .args(["recorder", "--segment-seconds", "2", "--cameras"])
+        .arg(&cameras)
+        .arg("--data")
+        .arg(&data)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("recorder starts");
+    std::thread::sleep(Duration::from_secs(7));
+    assert!(sim.stop_camera("cam002"));
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(sim.restart_camera("cam002"));
+    std::thread::sleep(Duration::from_secs(7));
+    // SAFETY: signals the child we started, by its id.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().expect("recorder exits");
+    assert!(status.success(), "recorder exit status {status}");
+
+    let check = Command::new(env!("CARGO_BIN_EXE_vigie"))
+        .args(["check", "--hash", "--data"])
+        .arg(&data)
+        .output()
+        .expect("check");
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+
+    let store = Store::open_readonly(&data.join(INDEX_FILE)).expect("index");
+    let (from, to) = (0, i64::MAX / 2);
+    for cam in ["cam001", "cam002"] {
+        let segs = store.segments(cam, from, to).expect("segments");
+        assert!(segs.len() >= 4, "{cam}: {} segments", segs.len());
+        for s in &segs {
+            let out = Command::new("ffprobe")
+                .args([
+                    "-v",
+                    "error",
+                    "-count_frames",
+                    "-show_entries",
+                    "stream=codec_name,width,nb_read_frames",
+                    "-of",
+                    "csv=p=0",
+                ])
+                .arg(data.join(&s.row.path))
+                .output()
+                .expect("ffprobe");
+            let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+            assert!(text.starts_with("h264,1280,"), "{}: {text}", s.row.path);
+            let frames: u64 = text
+                .rsplit(',')
+                .next()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0);
+            let expected = (s.row.end_utc_ns - s.row.start_utc_ns) as u64 / 40_000_000;
+            // Loop-mode pictures are timestamped when sent, so intervals jitter a little.
+            assert!(
+                frames.abs_diff(expected) <= 1 + expected / 20,
+                "{}: {frames} frames for {expected} frame intervals",
+                s.row.path
+            );
+        }
+        for w in segs.windows(2) {
+            assert!(
+                w[0].row.end_utc_ns <= w[1].row.start_utc_ns,
+                "{cam}: segments overlap"
+            );
+        }
+    }
+    let tl = store.timeline("cam002", from, to).expect("timeline");
+    assert_eq!(
+        tl.gaps.len(),
+        1,
+        "one gap for the stopped camera: {:?}",
+        tl.gaps
+    );
+    let (gap, cause) = &tl.gaps[0];
+    assert!(
+        gap.end_utc_ns - gap.start_utc_ns >= 2_000_000_000,
+        "gap of {} ms",
+        (gap.end_utc_ns - gap.start_utc_ns) / 1_000_000
+    );
+    assert!(!cause.is_empty());
+    assert!(
+        store
+            .timeline("cam001", from, to)
+            .expect("timeline")
+            .gaps
+            .is_empty()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
