@@ -8,7 +8,7 @@ use std::process::Command;
 mod common;
 
 use common::{Encoded, encode_clip};
-use vigie::record::fmp4::{Fmp4Writer, Sample, TrackConfig, VideoCodec, complete_length};
+use vigie::record::fmp4::{Fmp4Writer, Sample, TrackConfig, VideoCodec, complete_length, scan};
 
 fn probe(path: &Path) -> String {
     let out = Command::new("ffprobe")
@@ -116,6 +116,15 @@ fn write_and_check(codec: VideoCodec, name: &str) {
         );
     }
     assert_eq!(complete_length(&full), full.len() as u64);
+    // What a recorder reads back from a file it finds without an index row.
+    let found = scan(&full[..full.len() - 500]).expect("scan");
+    assert_eq!(found.codec, codec);
+    assert_eq!(found.complete_len, fragment_starts[2]);
+    assert_eq!(found.duration_90k, 50 * 3600);
+    assert_eq!(
+        found.keyframes,
+        [(0, fragment_starts[0]), (90_000, fragment_starts[1])]
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

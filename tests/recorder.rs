@@ -119,3 +119,88 @@ fn recorder_records_segments_and_gaps_and_stops_cleanly() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn kill_9_at_random_moments_loses_at_most_the_last_fragment() {
+    let sim = CamSim::start(CamSimOptions {
+        cameras: 2,
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        encode: EncodeMode::Loop,
+        gop: 25,
+        ..CamSimOptions::default()
+    })
+    .expect("camsim");
+    let dir = std::env::temp_dir().join(format!("vigie-recorder-kill-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let cameras = dir.join("cameras.toml");
+    std::fs::write(&cameras, CamerasFile::to_toml(&sim.cameras(), None)).expect("cameras file");
+    let data = dir.join("data");
+    let start = || {
+        Command::new(env!("CARGO_BIN_EXE_vigie"))
+            .args(["recorder", "--segment-seconds", "2", "--cameras"])
+            .arg(&cameras)
+            .arg("--data")
+            .arg(&data)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("recorder starts")
+    };
+    let mut rng = fastrand::Rng::with_seed(9);
+    let kills = 5;
+    for _ in 0..kills {
+        let mut child = start();
+        std::thread::sleep(Duration::from_millis(rng.u64(2500..5000)));
+        child.kill().expect("kill -9");
+        child.wait().expect("reaped");
+    }
+    // A last run reconciles what the kills left, records a little, and stops cleanly.
+    let mut child = start();
+    std::thread::sleep(Duration::from_secs(4));
+    // SAFETY: signals the child we started, by its id.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert!(child.wait().expect("exit").success());
+
+    let check = Command::new(env!("CARGO_BIN_EXE_vigie"))
+        .args(["check", "--hash", "--data"])
+        .arg(&data)
+        .output()
+        .expect("check");
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+    let store = Store::open_readonly(&data.join(INDEX_FILE)).expect("index");
+    for cam in ["cam001", "cam002"] {
+        let segs = store.segments(cam, 0, i64::MAX / 2).expect("segments");
+        // Every run recorded at least one segment, and every indexed segment plays.
+        assert!(
+            segs.len() > kills,
+            "{cam}: {} segments after {kills} kills",
+            segs.len()
+        );
+        for s in &segs {
+            let out = Command::new("ffprobe")
+                .args([
+                    "-v",
+                    "error",
+                    "-count_frames",
+                    "-show_entries",
+                    "stream=nb_read_frames",
+                    "-of",
+                    "csv=p=0",
+                ])
+                .arg(data.join(&s.row.path))
+                .output()
+                .expect("ffprobe");
+            let frames: u64 = String::from_utf8_lossy(&out.stdout)
+                .trim()
+                .parse()
+                .unwrap_or(0);
+            assert!(frames >= 20, "{}: {frames} frames", s.row.path);
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

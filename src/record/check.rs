@@ -143,7 +143,10 @@ pub fn check(data: &Path, hash: bool) -> Result<Report, StoreError> {
         for e in entries.flatten() {
             let p = e.path();
             if p.is_dir() {
-                stack.push(p);
+                // Files reconciliation set aside are known and not segments.
+                if p.file_name().is_none_or(|n| n != "lost+found") {
+                    stack.push(p);
+                }
             } else if p.extension().is_some_and(|x| x == "mp4") {
                 let rel = p.strip_prefix(data).unwrap_or(&p).to_owned();
                 if !indexed.contains(&rel) {

@@ -291,6 +291,124 @@ pub fn complete_length(data: &[u8]) -> u64 {
     good as u64
 }
 
+/// What a scan of a fragmented MP4 file found in its complete prefix.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Scan {
+    pub codec: VideoCodec,
+    /// Bytes up to the end of the last complete fragment.
+    pub complete_len: u64,
+    /// Sum of the sample durations of the complete fragments, 90 kHz ticks.
+    pub duration_90k: u64,
+    /// (decode time, byte offset) of each complete fragment that starts with a keyframe.
+    pub keyframes: Vec<(u64, u64)>,
+}
+
+fn be32(d: &[u8], at: usize) -> Option<u32> {
+    d.get(at..at + 4)
+        .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+/// Children of a box payload: (fourcc, payload start, payload end).
+fn children(d: &[u8], start: usize, end: usize) -> Vec<([u8; 4], usize, usize)> {
+    let mut out = Vec::new();
+    let mut pos = start;
+    while pos + 8 <= end {
+        let Some(size) = be32(d, pos).map(|s| s as usize) else {
+            break;
+        };
+        if size < 8 || pos + size > end {
+            break;
+        }
+        let mut kind = [0u8; 4];
+        kind.copy_from_slice(&d[pos + 4..pos + 8]);
+        out.push((kind, pos + 8, pos + size));
+        pos += size;
+    }
+    out
+}
+
+/// (duration of all samples, first sample is a keyframe) of a `moof`.
+fn moof_summary(d: &[u8], start: usize, end: usize) -> Option<(u64, bool)> {
+    let traf = children(d, start, end)
+        .into_iter()
+        .find(|c| &c.0 == b"traf")?;
+    let trun = children(d, traf.1, traf.2)
+        .into_iter()
+        .find(|c| &c.0 == b"trun")?;
+    let flags = be32(d, trun.1)? & 0xff_ffff;
+    let count = be32(d, trun.1 + 4)? as usize;
+    let mut pos = trun.1 + 8;
+    if flags & 0x1 != 0 {
+        pos += 4;
+    }
+    let mut first_flags = None;
+    if flags & 0x4 != 0 {
+        first_flags = be32(d, pos);
+        pos += 4;
+    }
+    let per = 4 * [0x100, 0x200, 0x400, 0x800]
+        .iter()
+        .filter(|f| flags & **f != 0)
+        .count();
+    let mut total = 0u64;
+    for i in 0..count {
+        let mut at = pos + i * per;
+        if flags & 0x100 != 0 {
+            total += be32(d, at)? as u64;
+            at += 4;
+        }
+        if flags & 0x200 != 0 {
+            at += 4;
+        }
+        if i == 0 && flags & 0x400 != 0 {
+            first_flags = be32(d, at);
+        }
+    }
+    let key = first_flags.is_none_or(|f| f & 0x0001_0000 == 0);
+    Some((total, key))
+}
+
+/// Reads what a recorder needs to index a file it finds without a row (after a crash).
+/// None when the file has no init segment of a known codec.
+pub fn scan(d: &[u8]) -> Option<Scan> {
+    let complete_len = complete_length(d) as usize;
+    let mut codec = None;
+    let mut duration_90k = 0u64;
+    let mut keyframes = Vec::new();
+    let mut moof: Option<(usize, usize, usize)> = None;
+    for (kind, start, end) in children(d, 0, complete_len) {
+        match &kind {
+            b"moov" => {
+                let moov = &d[start..end];
+                codec = if moov.windows(4).any(|w| w == b"avcC") {
+                    Some(VideoCodec::H264)
+                } else if moov.windows(4).any(|w| w == b"hvcC") {
+                    Some(VideoCodec::H265)
+                } else {
+                    None
+                };
+            }
+            b"moof" => moof = Some((start - 8, start, end)),
+            b"mdat" => {
+                if let Some((at, s, e)) = moof.take() {
+                    let (dur, key) = moof_summary(d, s, e)?;
+                    if key {
+                        keyframes.push((duration_90k, at as u64));
+                    }
+                    duration_90k += dur;
+                }
+            }
+            _ => {}
+        }
+    }
+    Some(Scan {
+        codec: codec?,
+        complete_len: complete_len as u64,
+        duration_90k,
+        keyframes,
+    })
+}
+
 /// Writes an init segment then fragments to `out`, tracking what a segment index needs.
 pub struct Fmp4Writer<W: Write> {
     out: W,

@@ -6,5 +6,6 @@
 
 pub mod check;
 pub mod fmp4;
+pub mod reconcile;
 pub mod recorder;
 pub mod segment;

@@ -20,9 +20,10 @@ use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 
 use super::fmp4::{TrackConfig, VideoCodec};
+use super::reconcile::{Repairs, reconcile};
 use super::segment::SegmentWriter;
 use crate::config::{Camera, StreamKind, redact_url};
-use crate::store::{CameraRow, INDEX_FILE, IndexWriter, Span, StoreError, WriteOp};
+use crate::store::{CameraRow, INDEX_FILE, IndexWriter, Span, Store, StoreError, WriteOp};
 
 /// Why the recorder could not start.
 #[derive(Debug, thiserror::Error)]
@@ -57,16 +58,31 @@ impl Recorder {
             path: data.to_owned(),
             source,
         })?;
-        let index = Arc::new(IndexWriter::spawn(&data.join(INDEX_FILE))?);
-        let stop = Arc::new(AtomicBool::new(false));
-        let mut threads = Vec::new();
+        // Cameras first, then the index is brought in line with the files (a previous run may
+        // have died mid-segment), then recording starts.
+        let store = Store::open(&data.join(INDEX_FILE))?;
         for cam in cameras {
             let mut row = CameraRow::new(&cam.id, &cam.name);
             row.zone = cam.zone.clone();
             row.latitude = Some(cam.latitude);
             row.longitude = Some(cam.longitude);
             row.retention_days = cam.retention_days.unwrap_or(30);
-            index.send(WriteOp::Camera(row));
+            store.apply(&WriteOp::Camera(row))?;
+        }
+        let repairs = reconcile(data, &store)?;
+        if repairs != Repairs::default() {
+            tracing::warn!(
+                removed = repairs.rows_removed.len(),
+                indexed = repairs.indexed.len(),
+                moved_aside = repairs.moved_aside.len(),
+                "index reconciled with the files"
+            );
+        }
+        drop(store);
+        let index = Arc::new(IndexWriter::spawn(&data.join(INDEX_FILE))?);
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut threads = Vec::new();
+        for cam in cameras {
             let name = format!("record {}", cam.id);
             let (cam, data, index, stop) =
                 (cam.clone(), data.to_owned(), index.clone(), stop.clone());

@@ -193,14 +193,30 @@ impl Store {
             .map_err(|e| self.sql(e))
     }
 
-    pub fn upsert_camera(&self, c: &CameraRow) -> Result<(), StoreError> {
-        self.conn
-            .execute(
-                "INSERT INTO camera (id, name, zone, latitude, longitude, retention_days) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT (id) DO UPDATE SET name = ?2, zone = ?3, latitude = ?4, longitude = ?5, retention_days = ?6",
-                params![c.id, c.name, c.zone, c.latitude, c.longitude, c.retention_days],
-            )
+    /// Applies one change directly (start-up work done before the [`IndexWriter`] starts).
+    pub fn apply(&self, op: &WriteOp) -> Result<(), StoreError> {
+        writer::apply(&self.conn, op)
             .map(|_| ())
+            .map_err(|e| self.sql(e))
+    }
+
+    /// Removes a segment's row (its file is already gone or moved aside).
+    pub fn delete_segment(&self, id: i64) -> Result<(), StoreError> {
+        self.conn
+            .execute("DELETE FROM segment WHERE id = ?1", params![id])
+            .map(|_| ())
+            .map_err(|e| self.sql(e))
+    }
+
+    /// Whether a camera row exists.
+    pub fn has_camera(&self, id: &str) -> Result<bool, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT count(*) FROM camera WHERE id = ?1",
+                params![id],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n > 0)
             .map_err(|e| self.sql(e))
     }
 

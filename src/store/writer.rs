@@ -104,38 +104,7 @@ fn run(mut store: Store, rx: &mpsc::Receiver<WriteOp>) -> Result<u64, StoreError
         })?;
         let mut waiting = Vec::new();
         for op in batch.drain(..) {
-            let r = match &op {
-                WriteOp::Camera(c) => tx
-                    .prepare_cached(
-                        "INSERT INTO camera (id, name, zone, latitude, longitude, retention_days) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                         ON CONFLICT (id) DO UPDATE SET name = ?2, zone = ?3, latitude = ?4, longitude = ?5, retention_days = ?6",
-                    )
-                    .and_then(|mut q| q.execute(params![c.id, c.name, c.zone, c.latitude, c.longitude, c.retention_days])),
-                WriteOp::Segment(s) => tx
-                    .prepare_cached(
-                        "INSERT INTO segment (camera_id, start_utc_ns, end_utc_ns, path, bytes, sha256, codec, keyframes)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                    )
-                    .and_then(|mut q| {
-                        q.execute(params![
-                            s.camera_id,
-                            s.start_utc_ns,
-                            s.end_utc_ns,
-                            s.path,
-                            s.bytes as i64,
-                            &s.sha256[..],
-                            s.codec,
-                            s.keyframes
-                        ])
-                    }),
-                WriteOp::Gap { camera_id, span, cause } => tx
-                    .prepare_cached("INSERT INTO gap (camera_id, start_utc_ns, end_utc_ns, cause) VALUES (?1, ?2, ?3, ?4)")
-                    .and_then(|mut q| q.execute(params![camera_id, span.start_utc_ns, span.end_utc_ns, cause])),
-                WriteOp::Event { camera_id, at_utc_ns, kind, detail } => tx
-                    .prepare_cached("INSERT INTO event (camera_id, at_utc_ns, kind, detail) VALUES (?1, ?2, ?3, ?4)")
-                    .and_then(|mut q| q.execute(params![camera_id, at_utc_ns, kind, detail])),
-                WriteOp::Flush(_) => Ok(0),
-            };
+            let r = apply(&tx, &op);
             match r {
                 Ok(n) => written += n as u64,
                 Err(e) => {
@@ -155,4 +124,40 @@ fn run(mut store: Store, rx: &mpsc::Receiver<WriteOp>) -> Result<u64, StoreError
         }
     }
     Ok(written)
+}
+
+/// Applies one operation on `conn` (inside the caller's transaction). Returns the rows changed.
+pub(super) fn apply(conn: &rusqlite::Connection, op: &WriteOp) -> rusqlite::Result<usize> {
+    match op {
+        WriteOp::Camera(c) => conn
+            .prepare_cached(
+                "INSERT INTO camera (id, name, zone, latitude, longitude, retention_days) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (id) DO UPDATE SET name = ?2, zone = ?3, latitude = ?4, longitude = ?5, retention_days = ?6",
+            )
+            .and_then(|mut q| q.execute(params![c.id, c.name, c.zone, c.latitude, c.longitude, c.retention_days])),
+        WriteOp::Segment(s) => conn
+            .prepare_cached(
+                "INSERT INTO segment (camera_id, start_utc_ns, end_utc_ns, path, bytes, sha256, codec, keyframes)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )
+            .and_then(|mut q| {
+                q.execute(params![
+                    s.camera_id,
+                    s.start_utc_ns,
+                    s.end_utc_ns,
+                    s.path,
+                    s.bytes as i64,
+                    &s.sha256[..],
+                    s.codec,
+                    s.keyframes
+                ])
+            }),
+        WriteOp::Gap { camera_id, span, cause } => conn
+            .prepare_cached("INSERT INTO gap (camera_id, start_utc_ns, end_utc_ns, cause) VALUES (?1, ?2, ?3, ?4)")
+            .and_then(|mut q| q.execute(params![camera_id, span.start_utc_ns, span.end_utc_ns, cause])),
+        WriteOp::Event { camera_id, at_utc_ns, kind, detail } => conn
+            .prepare_cached("INSERT INTO event (camera_id, at_utc_ns, kind, detail) VALUES (?1, ?2, ?3, ?4)")
+            .and_then(|mut q| q.execute(params![camera_id, at_utc_ns, kind, detail])),
+        WriteOp::Flush(_) => Ok(0),
+    }
 }
