@@ -123,6 +123,11 @@ enum Command {
         #[arg(long, default_value_t = 60)]
         segment_seconds: u64,
     },
+    /// Legal holds: footage that retention and the disk budget never delete.
+    Hold {
+        #[command(subcommand)]
+        action: HoldCommand,
+    },
     /// Verifies the recorder's index against its files; exits non-zero naming what is wrong.
     Check {
         #[arg(long)]
@@ -152,6 +157,45 @@ enum Command {
     Bench {
         #[command(subcommand)]
         which: BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum HoldCommand {
+    /// Holds a camera's range for a procedure.
+    Add {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        camera: String,
+        /// RFC 3339 instants.
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        to: String,
+        /// Procedure (requisition) number.
+        #[arg(long)]
+        procedure: String,
+        #[arg(long)]
+        reason: String,
+        /// RFC 3339 instant when the hold lapses.
+        #[arg(long)]
+        expires: String,
+        /// Who asks (default: the login name).
+        #[arg(long)]
+        author: Option<String>,
+    },
+    /// Lists holds, newest first.
+    List {
+        #[arg(long)]
+        data: PathBuf,
+    },
+    /// Ends a hold before it lapses.
+    Release {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        id: i64,
     },
 }
 
@@ -336,6 +380,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             which: BenchCommand::Index { cameras, days, dir },
         } => bench::index(cameras, days, dir.as_deref()),
         Command::Check { data, hash } => check(&data, hash),
+        Command::Hold { action } => hold(action),
         Command::Recorder {
             cameras,
             data,
@@ -422,6 +467,107 @@ fn recordings(
         eprintln!("{} segments of {camera}", segments.len());
     }
     Ok(())
+}
+
+fn open_index(data: &Path) -> anyhow::Result<crate::store::Store> {
+    let index = data.join(crate::store::INDEX_FILE);
+    if !index.exists() {
+        bail!(
+            "{}: no recording index here ({} is missing)",
+            data.display(),
+            crate::store::INDEX_FILE
+        );
+    }
+    Ok(crate::store::Store::open(&index)?)
+}
+
+fn hold(action: HoldCommand) -> anyhow::Result<()> {
+    let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0);
+    match action {
+        HoldCommand::Add {
+            data,
+            camera,
+            from,
+            to,
+            procedure,
+            reason,
+            expires,
+            author,
+        } => {
+            let store = open_index(&data)?;
+            if !store.has_camera(&camera)? {
+                bail!(
+                    "--camera: {camera:?} is not in the index of {}",
+                    data.display()
+                );
+            }
+            let (start, end, expires) = (
+                parse_instant("--from", &from)?,
+                parse_instant("--to", &to)?,
+                parse_instant("--expires", &expires)?,
+            );
+            if start >= end {
+                bail!("--from must be before --to");
+            }
+            if expires <= now {
+                bail!("--expires must be in the future");
+            }
+            if procedure.trim().is_empty() || reason.trim().is_empty() {
+                bail!("--procedure and --reason must not be empty");
+            }
+            let author = author
+                .or_else(|| std::env::var("USER").ok())
+                .unwrap_or_else(|| "unknown".into());
+            let id = store.add_hold(&crate::store::Hold {
+                id: 0,
+                camera_id: camera.clone(),
+                span: crate::store::Span {
+                    start_utc_ns: start,
+                    end_utc_ns: end,
+                },
+                procedure,
+                reason,
+                author,
+                created_utc_ns: now,
+                expires_utc_ns: expires,
+                released_utc_ns: None,
+            })?;
+            println!(
+                "hold {id}: {camera} {} .. {} until {}",
+                rfc3339(start),
+                rfc3339(end),
+                rfc3339(expires)
+            );
+            Ok(())
+        }
+        HoldCommand::List { data } => {
+            for h in open_index(&data)?.holds()? {
+                let state = match h.released_utc_ns {
+                    Some(t) => format!("released {}", rfc3339(t)),
+                    None if h.expires_utc_ns <= now => "lapsed".to_owned(),
+                    None => format!("in force until {}", rfc3339(h.expires_utc_ns)),
+                };
+                println!(
+                    "{}  {}  {} .. {}  procedure {}  by {}  {state}  ({})",
+                    h.id,
+                    h.camera_id,
+                    rfc3339(h.span.start_utc_ns),
+                    rfc3339(h.span.end_utc_ns),
+                    h.procedure,
+                    h.author,
+                    h.reason
+                );
+            }
+            Ok(())
+        }
+        HoldCommand::Release { data, id } => {
+            if !open_index(&data)?.release_hold(id, now)? {
+                bail!("--id: no hold {id} in force");
+            }
+            println!("hold {id} released");
+            Ok(())
+        }
+    }
 }
 
 static STOP_REQUESTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);

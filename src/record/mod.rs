@@ -8,4 +8,5 @@ pub mod check;
 pub mod fmp4;
 pub mod reconcile;
 pub mod recorder;
+pub mod retention;
 pub mod segment;

@@ -21,6 +21,7 @@ use gstreamer_app as gst_app;
 
 use super::fmp4::{TrackConfig, VideoCodec};
 use super::reconcile::{Repairs, reconcile};
+use super::retention::apply_retention;
 use super::segment::SegmentWriter;
 use crate::config::{Camera, StreamKind, redact_url};
 use crate::store::{CameraRow, INDEX_FILE, IndexWriter, Span, Store, StoreError, WriteOp};
@@ -95,6 +96,16 @@ impl Recorder {
                 })?;
             threads.push(t);
         }
+        // Retention runs beside recording, on a connection of its own.
+        let (rdata, rstop) = (data.to_owned(), stop.clone());
+        let t = std::thread::Builder::new()
+            .name("retention".into())
+            .spawn(move || retention_loop(&rdata, &rstop))
+            .map_err(|source| RecorderError::Io {
+                path: PathBuf::from("retention thread"),
+                source,
+            })?;
+        threads.push(t);
         Ok(Recorder {
             stop,
             threads,
@@ -114,6 +125,26 @@ impl Recorder {
             let _ = t.join();
         }
         self.index.flush();
+    }
+}
+
+/// Applies retention every minute until stopped.
+fn retention_loop(data: &Path, stop: &AtomicBool) {
+    let mut next = Instant::now();
+    while !stop.load(Ordering::SeqCst) {
+        if Instant::now() >= next {
+            next = Instant::now() + Duration::from_secs(60);
+            let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0);
+            match Store::open(&data.join(INDEX_FILE)) {
+                Ok(mut store) => {
+                    if let Err(e) = apply_retention(data, &mut store, now) {
+                        tracing::error!("retention pass failed: {e}");
+                    }
+                }
+                Err(e) => tracing::error!("retention: {e}"),
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
     }
 }
 

@@ -345,7 +345,159 @@ impl Store {
     }
 }
 
+/// A legal hold on a camera's range.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Hold {
+    pub id: i64,
+    pub camera_id: String,
+    pub span: Span,
+    pub procedure: String,
+    pub reason: String,
+    pub author: String,
+    pub created_utc_ns: i64,
+    pub expires_utc_ns: i64,
+    pub released_utc_ns: Option<i64>,
+}
+
 impl Store {
+    /// Records a hold; returns its id.
+    pub fn add_hold(&self, h: &Hold) -> Result<i64, StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO hold (camera_id, start_utc_ns, end_utc_ns, procedure, reason, author, created_utc_ns, expires_utc_ns)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![h.camera_id, h.span.start_utc_ns, h.span.end_utc_ns, h.procedure, h.reason, h.author, h.created_utc_ns, h.expires_utc_ns],
+            )
+            .map_err(|e| self.sql(e))?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Every hold, newest first.
+    pub fn holds(&self) -> Result<Vec<Hold>, StoreError> {
+        let mut q = self
+            .conn
+            .prepare(
+                "SELECT id, camera_id, start_utc_ns, end_utc_ns, procedure, reason, author, created_utc_ns, expires_utc_ns, released_utc_ns
+                 FROM hold ORDER BY id DESC",
+            )
+            .map_err(|e| self.sql(e))?;
+        let rows = q
+            .query_map([], |r| {
+                Ok(Hold {
+                    id: r.get(0)?,
+                    camera_id: r.get(1)?,
+                    span: Span {
+                        start_utc_ns: r.get(2)?,
+                        end_utc_ns: r.get(3)?,
+                    },
+                    procedure: r.get(4)?,
+                    reason: r.get(5)?,
+                    author: r.get(6)?,
+                    created_utc_ns: r.get(7)?,
+                    expires_utc_ns: r.get(8)?,
+                    released_utc_ns: r.get(9)?,
+                })
+            })
+            .map_err(|e| self.sql(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.sql(e))
+    }
+
+    /// Ends a hold early; false when there is no such active hold.
+    pub fn release_hold(&self, id: i64, at_utc_ns: i64) -> Result<bool, StoreError> {
+        self.conn
+            .execute(
+                "UPDATE hold SET released_utc_ns = ?2 WHERE id = ?1 AND released_utc_ns IS NULL",
+                params![id, at_utc_ns],
+            )
+            .map(|n| n > 0)
+            .map_err(|e| self.sql(e))
+    }
+
+    /// Segments past their camera's retention at `now`, oldest first, that no hold in force
+    /// covers.
+    pub fn expired_segments(
+        &self,
+        now_utc_ns: i64,
+        limit: usize,
+    ) -> Result<Vec<Segment>, StoreError> {
+        let mut q = self
+            .conn
+            .prepare_cached(
+                "SELECT s.id, s.start_utc_ns, s.end_utc_ns, s.path, s.bytes, s.sha256, s.codec, s.keyframes, s.camera_id
+                 FROM segment s JOIN camera c ON c.id = s.camera_id
+                 WHERE s.end_utc_ns <= ?1 - c.retention_days * 86400000000000
+                   AND NOT EXISTS (SELECT 1 FROM hold h WHERE h.camera_id = s.camera_id
+                                   AND h.start_utc_ns < s.end_utc_ns AND h.end_utc_ns > s.start_utc_ns
+                                   AND h.released_utc_ns IS NULL AND h.expires_utc_ns > ?1)
+                 ORDER BY s.end_utc_ns LIMIT ?2",
+            )
+            .map_err(|e| self.sql(e))?;
+        let rows = q
+            .query_map(params![now_utc_ns, limit as i64], |r| {
+                let camera: String = r.get(8)?;
+                segment_from_row(&camera, r)
+            })
+            .map_err(|e| self.sql(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.sql(e))
+    }
+
+    /// First step of a deletion: the row is marked, so readers stop offering it.
+    pub fn mark_deleting(&self, id: i64) -> Result<(), StoreError> {
+        self.conn
+            .execute("UPDATE segment SET deleting = 1 WHERE id = ?1", params![id])
+            .map(|_| ())
+            .map_err(|e| self.sql(e))
+    }
+
+    /// Last step of a deletion (after unlink and directory fsync): the row goes and the
+    /// register keeps a line of it, in one transaction.
+    pub fn finish_deletion(
+        &mut self,
+        seg: &Segment,
+        at_utc_ns: i64,
+        reason: &str,
+        author: &str,
+    ) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let sql = |source| StoreError::Sql {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(sql)?;
+        tx.execute(
+            "INSERT INTO register (at_utc_ns, action, camera_id, start_utc_ns, end_utc_ns, reason, author, detail)
+             VALUES (?1, 'deleted', ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![at_utc_ns, seg.row.camera_id, seg.row.start_utc_ns, seg.row.end_utc_ns, reason, author, seg.row.path],
+        )
+        .map_err(sql)?;
+        tx.execute("DELETE FROM segment WHERE id = ?1", params![seg.id])
+            .map_err(sql)?;
+        tx.commit().map_err(sql)
+    }
+
+    /// Register lines (deletions, exports), oldest first: (at, action, camera, span, reason).
+    pub fn register(&self) -> Result<Vec<(i64, String, String, Span, String)>, StoreError> {
+        let mut q = self
+            .conn
+            .prepare("SELECT at_utc_ns, action, camera_id, start_utc_ns, end_utc_ns, reason FROM register ORDER BY id")
+            .map_err(|e| self.sql(e))?;
+        let rows = q
+            .query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    Span {
+                        start_utc_ns: r.get(3)?,
+                        end_utc_ns: r.get(4)?,
+                    },
+                    r.get(5)?,
+                ))
+            })
+            .map_err(|e| self.sql(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.sql(e))
+    }
+
     /// Every segment row, in id order (for `vigie check` and reconciliation).
     pub fn all_segments(&self) -> Result<Vec<Segment>, StoreError> {
         let mut q = self

@@ -1,0 +1,167 @@
+//! Retention with a test clock 31 days ahead: expired footage goes (file, row, register line),
+//! footage under a legal hold stays until the hold is released; holds through the CLI.
+
+use std::process::Command;
+
+use vigie::record::retention::apply_retention;
+use vigie::store::{
+    CameraRow, INDEX_FILE, IndexWriter, SegmentRow, Store, WriteOp, encode_keyframes,
+};
+
+const S: i64 = 1_000_000_000;
+const DAY: i64 = 86_400 * S;
+
+fn rfc3339(ns: i64) -> String {
+    chrono::DateTime::from_timestamp_nanos(ns).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+#[test]
+fn expired_footage_goes_held_footage_stays() {
+    let dir = std::env::temp_dir().join(format!("vigie-retention-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("cam001")).expect("dir");
+    let w = IndexWriter::spawn(&dir.join(INDEX_FILE)).expect("index");
+    w.send(WriteOp::Camera(CameraRow::new("cam001", "cam001")));
+    let mut short = CameraRow::new("cam002", "cam002");
+    short.retention_days = 7;
+    w.send(WriteOp::Camera(short));
+    // Four minutes of cam001 a little more than 30 days ago... relative to t0 + 31 days.
+    let t0 = chrono::Utc::now().timestamp_nanos_opt().expect("now") - DAY;
+    let mut paths = Vec::new();
+    for (cam, i) in [
+        ("cam001", 0),
+        ("cam001", 1),
+        ("cam001", 2),
+        ("cam001", 3),
+        ("cam002", 0),
+    ] {
+        let rel = format!("cam001/{cam}-{i}.mp4");
+        std::fs::write(dir.join(&rel), b"segment").expect("file");
+        let start = t0 + i * 60 * S;
+        w.send(WriteOp::Segment(SegmentRow {
+            camera_id: cam.into(),
+            start_utc_ns: start,
+            end_utc_ns: start + 60 * S,
+            path: rel.clone(),
+            bytes: 7,
+            sha256: [0; 32],
+            codec: "h264".into(),
+            keyframes: encode_keyframes(&[]),
+        }));
+        paths.push(rel);
+    }
+    assert!(w.flush());
+    drop(w);
+
+    // A hold on minute 1 (through the CLI), and one on minute 2 that has lapsed by then.
+    let vigie = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_vigie"))
+            .args(args)
+            .arg("--data")
+            .arg(&dir)
+            .output()
+            .expect("runs");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let (ok, out) = vigie(&[
+        "hold",
+        "add",
+        "--camera",
+        "cam001",
+        "--from",
+        &rfc3339(t0 + 70 * S),
+        "--to",
+        &rfc3339(t0 + 80 * S),
+        "--procedure",
+        "PV-2026-0412",
+        "--reason",
+        "réquisition judiciaire",
+        "--expires",
+        &rfc3339(t0 + 60 * DAY),
+        "--author",
+        "chef de salle",
+    ]);
+    assert!(ok, "{out}");
+    let (ok, out) = vigie(&[
+        "hold",
+        "add",
+        "--camera",
+        "cam001",
+        "--from",
+        &rfc3339(t0 + 130 * S),
+        "--to",
+        &rfc3339(t0 + 140 * S),
+        "--procedure",
+        "PV-2026-0413",
+        "--reason",
+        "test",
+        "--expires",
+        &rfc3339(t0 + 20 * DAY),
+    ]);
+    assert!(ok, "{out}");
+    let (ok, out) = vigie(&[
+        "hold",
+        "add",
+        "--camera",
+        "cam404",
+        "--from",
+        &rfc3339(t0),
+        "--to",
+        &rfc3339(t0 + S),
+        "--procedure",
+        "x",
+        "--reason",
+        "x",
+        "--expires",
+        &rfc3339(t0 + 2 * DAY),
+    ]);
+    assert!(!ok && out.contains("cam404"), "{out}");
+    let (_, list) = vigie(&["hold", "list"]);
+    assert!(
+        list.contains("PV-2026-0412")
+            && list.contains("chef de salle")
+            && list.contains("in force"),
+        "{list}"
+    );
+
+    // 31 days later.
+    let mut store = Store::open(&dir.join(INDEX_FILE)).expect("index");
+    let now = t0 + 31 * DAY;
+    assert_eq!(
+        apply_retention(&dir, &mut store, now).expect("retention"),
+        4
+    );
+    let left: Vec<String> = store
+        .all_segments()
+        .expect("segments")
+        .into_iter()
+        .map(|s| s.row.path)
+        .collect();
+    assert_eq!(left, [paths[1].clone()], "only the held minute is left");
+    assert!(
+        dir.join(&paths[1]).exists()
+            && !dir.join(&paths[0]).exists()
+            && !dir.join(&paths[4]).exists()
+    );
+    let register = store.register().expect("register");
+    assert_eq!(register.len(), 4);
+    assert!(register.iter().all(|(at, action, _, _, reason)| *at == now
+        && action == "deleted"
+        && reason.contains("retention")));
+
+    // Released, the held minute goes at the next pass.
+    let (ok, out) = vigie(&["hold", "release", "--id", "1"]);
+    assert!(ok, "{out}");
+    assert_eq!(
+        apply_retention(&dir, &mut store, now).expect("retention"),
+        1
+    );
+    assert!(store.all_segments().expect("segments").is_empty());
+    let (ok, _) = vigie(&["hold", "release", "--id", "1"]);
+    assert!(!ok, "a released hold cannot be released again");
+    let _ = std::fs::remove_dir_all(&dir);
+}
