@@ -345,6 +345,18 @@ impl Store {
     }
 }
 
+/// A line of the register of deletions and exports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegisterLine {
+    pub at_utc_ns: i64,
+    /// "deleted" or "exported".
+    pub action: String,
+    pub camera_id: String,
+    pub span: Span,
+    pub reason: String,
+    pub author: String,
+}
+
 /// A legal hold on a camera's range.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Hold {
@@ -475,24 +487,25 @@ impl Store {
         tx.commit().map_err(sql)
     }
 
-    /// Register lines (deletions, exports), oldest first: (at, action, camera, span, reason).
-    pub fn register(&self) -> Result<Vec<(i64, String, String, Span, String)>, StoreError> {
+    /// Register lines (deletions, exports), oldest first.
+    pub fn register(&self) -> Result<Vec<RegisterLine>, StoreError> {
         let mut q = self
             .conn
-            .prepare("SELECT at_utc_ns, action, camera_id, start_utc_ns, end_utc_ns, reason FROM register ORDER BY id")
+            .prepare("SELECT at_utc_ns, action, camera_id, start_utc_ns, end_utc_ns, reason, author FROM register ORDER BY id")
             .map_err(|e| self.sql(e))?;
         let rows = q
             .query_map([], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    Span {
+                Ok(RegisterLine {
+                    at_utc_ns: r.get(0)?,
+                    action: r.get(1)?,
+                    camera_id: r.get(2)?,
+                    span: Span {
                         start_utc_ns: r.get(3)?,
                         end_utc_ns: r.get(4)?,
                     },
-                    r.get(5)?,
-                ))
+                    reason: r.get(5)?,
+                    author: r.get(6)?,
+                })
             })
             .map_err(|e| self.sql(e))?;
         rows.collect::<Result<_, _>>().map_err(|e| self.sql(e))
