@@ -149,9 +149,11 @@ fn expired_footage_goes_held_footage_stays() {
     );
     let register = store.register().expect("register");
     assert_eq!(register.len(), 4);
-    assert!(register.iter().all(|(at, action, _, _, reason)| *at == now
-        && action == "deleted"
-        && reason.contains("retention")));
+    assert!(
+        register
+            .iter()
+            .all(|l| l.at_utc_ns == now && l.action == "deleted" && l.reason.contains("retention"))
+    );
 
     // Released, the held minute goes at the next pass.
     let (ok, out) = vigie(&["hold", "release", "--id", "1"]);
