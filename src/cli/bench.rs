@@ -631,3 +631,109 @@ pub fn index(cameras: u32, days: u32, dir: Option<&std::path::Path>) -> anyhow::
     }
     Ok(())
 }
+
+/// `vigie bench record`: the recorder against ffmpeg's stream copy (`-c copy -f segment`) on
+/// the same camsim main streams, in the same run. The recorder runs in this process; each
+/// ffmpeg in its own, and their CPU is added up.
+pub fn record(n: u32, seconds: Duration) -> anyhow::Result<()> {
+    use crate::record::recorder::Recorder;
+    let (_sim, addr) = spawn_camsim(n, 1400)?;
+    let cameras: Vec<crate::config::Camera> = {
+        let demo = crate::sim::demo_cameras();
+        (1..=n)
+            .map(|i| crate::sim::sim_camera(i, &addr.to_string(), &demo))
+            .collect()
+    };
+    let dir = std::env::temp_dir().join(format!("vigie-bench-record-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    eprintln!(
+        "bench record: {n} main streams (1280x720 H.264 2 Mbit/s, looped clips), {} s each side",
+        seconds.as_secs()
+    );
+
+    // Vigie.
+    let rec = Recorder::start(&cameras, &dir.join("vigie"), Duration::from_secs(60))?;
+    std::thread::sleep(Duration::from_secs(5)); // connections, first keyframes
+    let cpu0 = process_cpu_s();
+    std::thread::sleep(seconds);
+    let vigie_cpu = process_cpu_s() - cpu0;
+    rec.stop();
+    let vigie_bytes = dir_bytes(&dir.join("vigie"));
+    let segments =
+        crate::store::Store::open_readonly(&dir.join("vigie").join(crate::store::INDEX_FILE))?
+            .all_segments()?
+            .len();
+
+    // ffmpeg.
+    let out = dir.join("ffmpeg");
+    std::fs::create_dir_all(&out)?;
+    let mut children = Vec::new();
+    for c in &cameras {
+        let child = Command::new("ffmpeg")
+            .args([
+                "-nostdin",
+                "-loglevel",
+                "error",
+                "-rtsp_transport",
+                "tcp",
+                "-i",
+                &c.main_url,
+                "-c",
+                "copy",
+                "-f",
+                "segment",
+            ])
+            .args(["-segment_time", "60", "-reset_timestamps", "1"])
+            .arg(out.join(format!("{}-%03d.mp4", c.id)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting ffmpeg (apt-get install ffmpeg)")?;
+        children.push(child);
+    }
+    std::thread::sleep(Duration::from_secs(5));
+    let f0: f64 = children.iter().map(|c| pid_cpu_s(c.id())).sum();
+    std::thread::sleep(seconds);
+    let ffmpeg_cpu = children.iter().map(|c| pid_cpu_s(c.id())).sum::<f64>() - f0;
+    for mut c in children {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    let ffmpeg_bytes = dir_bytes(&out);
+    let _ = std::fs::remove_dir_all(&dir);
+    let ratio = if ffmpeg_cpu > 0.0 {
+        vigie_cpu / ffmpeg_cpu
+    } else {
+        0.0
+    };
+    eprintln!(
+        "recorder: {vigie_cpu:.2} CPU s ({:.2} % of a core per stream), {vigie_bytes} bytes; ffmpeg: {ffmpeg_cpu:.2} CPU s ({:.2} % per stream), {ffmpeg_bytes} bytes",
+        vigie_cpu / seconds.as_secs_f64() / n as f64 * 100.0,
+        ffmpeg_cpu / seconds.as_secs_f64() / n as f64 * 100.0
+    );
+    println!(
+        "{{\"streams\":{n},\"seconds\":{},\"vigie_cpu_s\":{vigie_cpu:.3},\"ffmpeg_cpu_s\":{ffmpeg_cpu:.3},\"ratio\":{ratio:.3},\"bytes_written\":{vigie_bytes},\"segments\":{segments}}}",
+        seconds.as_secs()
+    );
+    Ok(())
+}
+
+fn dir_bytes(dir: &std::path::Path) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "mp4") {
+                total += e.metadata().map(|m| m.len()).unwrap_or(0);
+            }
+        }
+    }
+    total
+}

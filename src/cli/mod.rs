@@ -223,6 +223,14 @@ enum BenchCommand {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// The recorder's CPU against ffmpeg's stream copy on the same N main streams. Last
+    /// line: JSON.
+    Record {
+        #[arg(long, default_value_t = 8)]
+        cameras: u32,
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+    },
     /// The simulator's own CPU when every camera's sub stream is played (looped clips).
     Camsim {
         #[arg(long, default_value_t = 217)]
@@ -379,6 +387,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench {
             which: BenchCommand::Index { cameras, days, dir },
         } => bench::index(cameras, days, dir.as_deref()),
+        Command::Bench {
+            which: BenchCommand::Record { cameras, seconds },
+        } => bench::record(cameras, Duration::from_secs(seconds)),
         Command::Check { data, hash } => check(&data, hash),
         Command::Hold { action } => hold(action),
         Command::Recorder {
