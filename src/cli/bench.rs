@@ -652,7 +652,7 @@ pub fn record(n: u32, seconds: Duration) -> anyhow::Result<()> {
     );
 
     // Vigie.
-    let rec = Recorder::start(&cameras, &dir.join("vigie"), Duration::from_secs(60))?;
+    let rec = Recorder::start(&cameras, &dir.join("vigie"), Duration::from_secs(60), 0)?;
     std::thread::sleep(Duration::from_secs(5)); // connections, first keyframes
     let cpu0 = process_cpu_s();
     std::thread::sleep(seconds);

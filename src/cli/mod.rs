@@ -122,6 +122,10 @@ enum Command {
         /// Segment length (segments end at the first keyframe past it).
         #[arg(long, default_value_t = 60)]
         segment_seconds: u64,
+        /// Free space to keep on the data file system, MiB: below it the oldest unheld
+        /// footage is deleted and an alarm raised.
+        #[arg(long, default_value_t = 1024)]
+        reserve_mb: u64,
     },
     /// Legal holds: footage that retention and the disk budget never delete.
     Hold {
@@ -396,7 +400,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             cameras,
             data,
             segment_seconds,
-        } => recorder(&cameras, &data, segment_seconds),
+            reserve_mb,
+        } => recorder(&cameras, &data, segment_seconds, reserve_mb),
         Command::Recordings {
             data,
             camera,
@@ -587,7 +592,12 @@ extern "C" fn on_stop_signal(_: libc::c_int) {
     STOP_REQUESTED.store(true, std::sync::atomic::Ordering::SeqCst);
 }
 
-fn recorder(cameras: &Path, data: &Path, segment_seconds: u64) -> anyhow::Result<()> {
+fn recorder(
+    cameras: &Path,
+    data: &Path,
+    segment_seconds: u64,
+    reserve_mb: u64,
+) -> anyhow::Result<()> {
     let file = CamerasFile::load(cameras)?;
     if !(1..=3600).contains(&segment_seconds) {
         bail!("--segment-seconds must be 1 to 3600");
@@ -607,6 +617,7 @@ fn recorder(cameras: &Path, data: &Path, segment_seconds: u64) -> anyhow::Result
         &file.cameras,
         data,
         Duration::from_secs(segment_seconds),
+        reserve_mb << 20,
     )?;
     eprintln!(
         "recorder: {} cameras into {}",

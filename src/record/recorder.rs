@@ -21,7 +21,7 @@ use gstreamer_app as gst_app;
 
 use super::fmp4::{TrackConfig, VideoCodec};
 use super::reconcile::{Repairs, reconcile};
-use super::retention::apply_retention;
+use super::retention::{apply_disk_budget, apply_retention};
 use super::segment::SegmentWriter;
 use crate::config::{Camera, StreamKind, redact_url};
 use crate::store::{CameraRow, INDEX_FILE, IndexWriter, Span, Store, StoreError, WriteOp};
@@ -53,6 +53,7 @@ impl Recorder {
         cameras: &[Camera],
         data: &Path,
         segment: Duration,
+        reserve_bytes: u64,
     ) -> Result<Recorder, RecorderError> {
         gst::init().map_err(|e| RecorderError::Init(e.to_string()))?;
         std::fs::create_dir_all(data).map_err(|source| RecorderError::Io {
@@ -100,7 +101,7 @@ impl Recorder {
         let (rdata, rstop) = (data.to_owned(), stop.clone());
         let t = std::thread::Builder::new()
             .name("retention".into())
-            .spawn(move || retention_loop(&rdata, &rstop))
+            .spawn(move || retention_loop(&rdata, reserve_bytes, &rstop))
             .map_err(|source| RecorderError::Io {
                 path: PathBuf::from("retention thread"),
                 source,
@@ -128,17 +129,30 @@ impl Recorder {
     }
 }
 
-/// Applies retention every minute until stopped.
-fn retention_loop(data: &Path, stop: &AtomicBool) {
-    let mut next = Instant::now();
+/// Applies the disk budget every two seconds and retention every minute until stopped.
+fn retention_loop(data: &Path, reserve_bytes: u64, stop: &AtomicBool) {
+    let mut next_retention = Instant::now();
+    let mut next_budget = Instant::now();
     while !stop.load(Ordering::SeqCst) {
-        if Instant::now() >= next {
-            next = Instant::now() + Duration::from_secs(60);
-            let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0);
+        let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0);
+        let (retention, budget) = (
+            Instant::now() >= next_retention,
+            Instant::now() >= next_budget,
+        );
+        if retention || budget {
             match Store::open(&data.join(INDEX_FILE)) {
                 Ok(mut store) => {
-                    if let Err(e) = apply_retention(data, &mut store, now) {
-                        tracing::error!("retention pass failed: {e}");
+                    if budget {
+                        next_budget = Instant::now() + Duration::from_secs(2);
+                        if let Err(e) = apply_disk_budget(data, &mut store, now, reserve_bytes) {
+                            tracing::error!("disk budget pass failed: {e}");
+                        }
+                    }
+                    if retention {
+                        next_retention = Instant::now() + Duration::from_secs(60);
+                        if let Err(e) = apply_retention(data, &mut store, now) {
+                            tracing::error!("retention pass failed: {e}");
+                        }
                     }
                 }
                 Err(e) => tracing::error!("retention: {e}"),
@@ -183,6 +197,18 @@ fn record_camera(
             std::thread::sleep(Duration::from_millis(50));
         }
         backoff = (backoff * 2).min(Duration::from_secs(30));
+    }
+    // A gap still open at shutdown is recorded up to now.
+    if let Some((since, cause)) = gap_since {
+        let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(since);
+        index.send(WriteOp::Gap {
+            camera_id: cam.id.clone(),
+            span: Span {
+                start_utc_ns: since,
+                end_utc_ns: now.max(since),
+            },
+            cause,
+        });
     }
 }
 
@@ -297,11 +323,28 @@ fn pump(
     let mut track: Option<TrackConfig> = None;
     let mut last_sample = Instant::now();
     let mut recorded = false;
-    let close = |w: SegmentWriter| match w.finish() {
-        Ok(row) => {
-            index.send(WriteOp::Segment(row));
+    let close = |w: SegmentWriter| {
+        let rel = w.rel_path().to_owned();
+        let span = Span {
+            start_utc_ns: w.start_utc_ns(),
+            end_utc_ns: w.start_utc_ns() + w.duration_ns(),
+        };
+        match w.finish() {
+            Ok(row) => {
+                index.send(WriteOp::Segment(row));
+            }
+            Err(e) => {
+                // Typically a full disk: the segment is dropped whole rather than left
+                // unindexed; the gap that follows says why.
+                tracing::error!(camera = %cam.id, segment = %rel, "closing a segment failed, segment dropped: {e}");
+                let _ = std::fs::remove_file(data.join(&rel));
+                index.send(WriteOp::Gap {
+                    camera_id: cam.id.clone(),
+                    span,
+                    cause: format!("segment lost: {e}"),
+                });
+            }
         }
-        Err(e) => tracing::error!(camera = %cam.id, "closing a segment failed: {e}"),
     };
     let result = loop {
         if stop.load(Ordering::SeqCst) {

@@ -425,11 +425,12 @@ impl Store {
             .map_err(|e| self.sql(e))
     }
 
-    /// Segments past their camera's retention at `now`, oldest first, that no hold in force
-    /// covers.
-    pub fn expired_segments(
+    /// Segments that no hold in force at `now` covers, oldest first: with `only_expired`, only
+    /// those past their camera's retention (retention); without, any (the disk budget).
+    pub fn deletable_segments(
         &self,
         now_utc_ns: i64,
+        only_expired: bool,
         limit: usize,
     ) -> Result<Vec<Segment>, StoreError> {
         let mut q = self
@@ -437,7 +438,7 @@ impl Store {
             .prepare_cached(
                 "SELECT s.id, s.start_utc_ns, s.end_utc_ns, s.path, s.bytes, s.sha256, s.codec, s.keyframes, s.camera_id
                  FROM segment s JOIN camera c ON c.id = s.camera_id
-                 WHERE s.end_utc_ns <= ?1 - c.retention_days * 86400000000000
+                 WHERE (?3 = 0 OR s.end_utc_ns <= ?1 - c.retention_days * 86400000000000)
                    AND NOT EXISTS (SELECT 1 FROM hold h WHERE h.camera_id = s.camera_id
                                    AND h.start_utc_ns < s.end_utc_ns AND h.end_utc_ns > s.start_utc_ns
                                    AND h.released_utc_ns IS NULL AND h.expires_utc_ns > ?1)
@@ -445,10 +446,13 @@ impl Store {
             )
             .map_err(|e| self.sql(e))?;
         let rows = q
-            .query_map(params![now_utc_ns, limit as i64], |r| {
-                let camera: String = r.get(8)?;
-                segment_from_row(&camera, r)
-            })
+            .query_map(
+                params![now_utc_ns, limit as i64, only_expired as i64],
+                |r| {
+                    let camera: String = r.get(8)?;
+                    segment_from_row(&camera, r)
+                },
+            )
             .map_err(|e| self.sql(e))?;
         rows.collect::<Result<_, _>>().map_err(|e| self.sql(e))
     }
@@ -485,6 +489,23 @@ impl Store {
         tx.execute("DELETE FROM segment WHERE id = ?1", params![seg.id])
             .map_err(sql)?;
         tx.commit().map_err(sql)
+    }
+
+    /// Events of a kind, oldest first: (at, camera, detail).
+    pub fn events_of_kind(
+        &self,
+        kind: &str,
+    ) -> Result<Vec<(i64, Option<String>, String)>, StoreError> {
+        let mut q = self
+            .conn
+            .prepare(
+                "SELECT at_utc_ns, camera_id, detail FROM event WHERE kind = ?1 ORDER BY at_utc_ns",
+            )
+            .map_err(|e| self.sql(e))?;
+        let rows = q
+            .query_map(params![kind], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .map_err(|e| self.sql(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.sql(e))
     }
 
     /// Register lines (deletions, exports), oldest first.

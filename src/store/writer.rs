@@ -61,10 +61,11 @@ impl IndexWriter {
         self.tx.as_ref().is_some_and(|tx| tx.send(op).is_ok())
     }
 
-    /// Waits until everything sent so far is committed.
+    /// Waits until everything sent so far is committed (at most 30 s: a full disk may hold
+    /// commits back; false then).
     pub fn flush(&self) -> bool {
         let (tx, rx) = mpsc::channel();
-        self.send(WriteOp::Flush(tx)) && rx.recv().is_ok()
+        self.send(WriteOp::Flush(tx)) && rx.recv_timeout(std::time::Duration::from_secs(30)).is_ok()
     }
 
     /// Commits what is queued, stops the thread, and returns the number of rows written.
@@ -88,41 +89,78 @@ impl Drop for IndexWriter {
 
 fn run(mut store: Store, rx: &mpsc::Receiver<WriteOp>) -> Result<u64, StoreError> {
     let mut written = 0u64;
-    let mut batch = Vec::with_capacity(BATCH);
-    while let Ok(first) = rx.recv() {
-        batch.push(first);
-        while batch.len() < BATCH {
-            match rx.try_recv() {
-                Ok(op) => batch.push(op),
+    let mut batch: Vec<WriteOp> = Vec::with_capacity(BATCH);
+    let mut failures = 0u32;
+    loop {
+        // A batch that could not be committed (disk full) is kept and retried with what
+        // arrives meanwhile; the writer never gives up while its senders live.
+        if batch.is_empty() {
+            match rx.recv() {
+                Ok(first) => batch.push(first),
                 Err(_) => break,
             }
         }
-        let path = store.path.clone();
-        let tx = store.conn.transaction().map_err(|source| StoreError::Sql {
-            path: path.clone(),
-            source,
-        })?;
-        let mut waiting = Vec::new();
-        for op in batch.drain(..) {
-            let r = apply(&tx, &op);
-            match r {
-                Ok(n) => written += n as u64,
-                Err(e) => {
-                    tracing::error!(index = %path.display(), "index write refused: {e}: {op:?}")
+        let mut closed = false;
+        while batch.len() < BATCH {
+            match rx.try_recv() {
+                Ok(op) => batch.push(op),
+                Err(mpsc::TryRecvError::Empty) => break,
+                Err(mpsc::TryRecvError::Disconnected) => {
+                    closed = true;
+                    break;
                 }
             }
-            if let WriteOp::Flush(reply) = op {
-                waiting.push(reply);
+        }
+        match commit(&mut store, &batch) {
+            Ok(n) => {
+                failures = 0;
+                written += n;
+                for op in batch.drain(..) {
+                    if let WriteOp::Flush(reply) = op {
+                        let _ = reply.send(());
+                    }
+                }
+            }
+            Err(e) => {
+                failures += 1;
+                if closed && failures >= 10 {
+                    // Shutting down and the disk stays full: the files these rows describe
+                    // are indexed by the next start-up's reconciliation.
+                    tracing::error!(
+                        "index commit failed at shutdown, {} operations left to reconciliation: {e}",
+                        batch.len()
+                    );
+                    break;
+                }
+                tracing::error!("index commit failed, retrying: {e}");
+                std::thread::sleep(std::time::Duration::from_millis(500));
             }
         }
-        tx.commit().map_err(|source| StoreError::Sql {
-            path: path.clone(),
-            source,
-        })?;
-        for reply in waiting {
-            let _ = reply.send(());
+    }
+    Ok(written)
+}
+
+/// Applies `batch` in one transaction; a row that breaks a constraint is logged and skipped.
+fn commit(store: &mut Store, batch: &[WriteOp]) -> Result<u64, StoreError> {
+    let path = store.path.clone();
+    let sql = |source| StoreError::Sql {
+        path: path.clone(),
+        source,
+    };
+    let tx = store.conn.transaction().map_err(sql)?;
+    let mut written = 0;
+    for op in batch {
+        match apply(&tx, op) {
+            Ok(n) => written += n as u64,
+            Err(e @ rusqlite::Error::SqliteFailure(f, _))
+                if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                tracing::error!(index = %path.display(), "index write refused: {e}: {op:?}")
+            }
+            Err(e) => return Err(sql(e)),
         }
     }
+    tx.commit().map_err(sql)?;
     Ok(written)
 }
 

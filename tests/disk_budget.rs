@@ -1,0 +1,194 @@
+//! A full disk, for real: the recorder on a small tmpfs. With a reserve it rolls off the oldest
+//! unheld footage and raises an alarm, keeping held footage; with none it meets ENOSPC and
+//! neither crashes nor leaves the index inconsistent. Needs root (mount); says so otherwise.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use vigie::config::CamerasFile;
+use vigie::sim::{CamSim, CamSimOptions, EncodeMode};
+use vigie::store::{INDEX_FILE, Store};
+
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(name: &str, mb: u32) -> Option<Tmpfs> {
+        let dir = std::env::temp_dir().join(format!("vigie-tmpfs-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).ok()?;
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={mb}m"), "tmpfs"])
+            .arg(&dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then_some(Tmpfs(dir))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn camsim() -> CamSim {
+    CamSim::start(CamSimOptions {
+        cameras: 2,
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        encode: EncodeMode::Loop,
+        gop: 25,
+        ..CamSimOptions::default()
+    })
+    .expect("camsim")
+}
+
+fn recorder(cameras: &Path, data: &Path, reserve_mb: u32) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_vigie"))
+        .args([
+            "recorder",
+            "--segment-seconds",
+            "2",
+            "--reserve-mb",
+            &reserve_mb.to_string(),
+            "--cameras",
+        ])
+        .arg(cameras)
+        .arg("--data")
+        .arg(data)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("recorder starts")
+}
+
+fn stop(mut child: Child) {
+    assert!(
+        child.try_wait().expect("status").is_none(),
+        "the recorder died"
+    );
+    // SAFETY: signals the child we started, by its id.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert!(
+        child.wait().expect("exit").success(),
+        "the recorder did not stop cleanly"
+    );
+}
+
+fn check(data: &Path) {
+    let out = Command::new(env!("CARGO_BIN_EXE_vigie"))
+        .args(["check", "--hash", "--data"])
+        .arg(data)
+        .output()
+        .expect("check");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+fn rfc3339(ns: i64) -> String {
+    chrono::DateTime::from_timestamp_nanos(ns).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+#[test]
+fn the_reserve_rolls_off_unheld_footage_and_raises_an_alarm() {
+    let Some(fs) = Tmpfs::mount("budget", 12) else {
+        eprintln!("cannot mount a tmpfs (not root?): disk budget test not run");
+        return;
+    };
+    let sim = camsim();
+    let cameras = fs.0.join("cameras.toml");
+    std::fs::write(&cameras, CamerasFile::to_toml(&sim.cameras(), None)).expect("cameras file");
+    let data = fs.0.join("data");
+    let t0 = chrono::Utc::now().timestamp_nanos_opt().expect("now");
+    let child = recorder(&cameras, &data, 8);
+    std::thread::sleep(Duration::from_secs(3));
+    // Hold cam001's first seconds.
+    let out = Command::new(env!("CARGO_BIN_EXE_vigie"))
+        .args([
+            "hold",
+            "add",
+            "--camera",
+            "cam001",
+            "--from",
+            &rfc3339(t0 - 10_000_000_000),
+            "--to",
+            &rfc3339(t0 + 3_000_000_000),
+        ])
+        .args([
+            "--procedure",
+            "PV-1",
+            "--reason",
+            "test",
+            "--expires",
+            &rfc3339(t0 + 86_400_000_000_000),
+            "--data",
+        ])
+        .arg(&data)
+        .output()
+        .expect("hold");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The two streams (about 0.75 Mbit/s each: flat pictures) fill the 4 MiB above the reserve
+    // in about 22 s.
+    std::thread::sleep(Duration::from_secs(35));
+    stop(child);
+    check(&data);
+    let store = Store::open_readonly(&data.join(INDEX_FILE)).expect("index");
+    let register = store.register().expect("register");
+    assert!(
+        register.iter().any(|l| l.reason.contains("disk budget")),
+        "{register:?}"
+    );
+    assert!(
+        !store
+            .events_of_kind("alarm: disk budget")
+            .expect("events")
+            .is_empty()
+    );
+    let held = store
+        .segments("cam001", t0 - 10_000_000_000, t0 + 3_000_000_000)
+        .expect("segments");
+    assert!(!held.is_empty(), "held footage was deleted");
+    assert!(held.iter().all(|s| data.join(&s.row.path).exists()));
+    // cam001's oldest unheld footage went first: what is left of it is recent.
+    let left = store.segments("cam002", 0, i64::MAX / 2).expect("segments");
+    assert!(
+        left.first()
+            .is_some_and(|s| s.row.start_utc_ns > t0 + 5_000_000_000),
+        "cam002's oldest footage was kept"
+    );
+}
+
+#[test]
+fn enospc_neither_crashes_nor_corrupts() {
+    let Some(fs) = Tmpfs::mount("enospc", 4) else {
+        eprintln!("cannot mount a tmpfs (not root?): ENOSPC test not run");
+        return;
+    };
+    let sim = camsim();
+    let cameras = fs.0.join("cameras.toml");
+    std::fs::write(&cameras, CamerasFile::to_toml(&sim.cameras(), None)).expect("cameras file");
+    let data = fs.0.join("data");
+    let child = recorder(&cameras, &data, 0);
+    std::thread::sleep(Duration::from_secs(35)); // 4 MiB are full after about 22 s
+    stop(child);
+    check(&data);
+    let store = Store::open_readonly(&data.join(INDEX_FILE)).expect("index");
+    assert!(!store.all_segments().expect("segments").is_empty());
+    let gaps = store
+        .timeline("cam001", 0, i64::MAX / 2)
+        .expect("timeline")
+        .gaps;
+    assert!(
+        gaps.iter()
+            .any(|(_, cause)| cause.contains("No space left") || cause.contains("space")),
+        "{gaps:?}"
+    );
+}
