@@ -20,6 +20,8 @@ fn the_demo_window_opens_and_runs() {
         );
         return;
     }
+    let data = std::env::temp_dir().join(format!("vigie-demo-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
     let mut child = Command::new(env!("CARGO_BIN_EXE_vigie"))
         .args([
             "demo",
@@ -29,7 +31,11 @@ fn the_demo_window_opens_and_runs() {
             "0",
             "--listen",
             "127.0.0.1:0",
+            "--record-cameras",
+            "2",
+            "--data",
         ])
+        .arg(&data)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -57,6 +63,11 @@ fn the_demo_window_opens_and_runs() {
         child.try_wait().expect("status").is_none(),
         "the window closed by itself"
     );
+    // The demo started the recorder beside it.
+    assert!(
+        data.join("index.sqlite3").exists(),
+        "the demo's recorder did not start"
+    );
     // SAFETY: kill with the id of the child we started.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let t1 = Instant::now();
@@ -67,4 +78,31 @@ fn the_demo_window_opens_and_runs() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+    // The recorder follows the demo: it stops (cleanly) when the demo goes, and its index is sound.
+    let t2 = Instant::now();
+    loop {
+        let running = Command::new("pgrep")
+            .args(["-f", &format!("recorder.*{}", data.display())])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !running {
+            let check = Command::new(env!("CARGO_BIN_EXE_vigie"))
+                .args(["check", "--data"])
+                .arg(&data)
+                .output()
+                .expect("check");
+            assert!(
+                check.status.success(),
+                "{}",
+                String::from_utf8_lossy(&check.stdout)
+            );
+            break;
+        }
+        assert!(
+            t2.elapsed() < Duration::from_secs(10),
+            "the demo's recorder outlived the demo"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let _ = std::fs::remove_dir_all(&data);
 }

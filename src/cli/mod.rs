@@ -42,6 +42,13 @@ enum Command {
         live_cameras: u32,
         #[arg(long, default_value = "127.0.0.1:8554")]
         listen: SocketAddr,
+        /// The recorder (its own process) records this many cameras' main streams.
+        #[arg(long, default_value_t = 4)]
+        record_cameras: u32,
+        /// The recorder's data folder (default: $XDG_DATA_HOME/vigie/demo or
+        /// ~/.local/share/vigie/demo).
+        #[arg(long)]
+        data: Option<PathBuf>,
     },
     /// Opens the live wall on the cameras of a cameras file.
     Live {
@@ -302,7 +309,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             cameras,
             live_cameras,
             listen,
-        } => demo(cameras, live_cameras, listen),
+            record_cameras,
+            data,
+        } => demo(cameras, live_cameras, listen, record_cameras, data),
         Command::Live {
             cameras,
             layout,
@@ -664,7 +673,72 @@ fn check(data: &Path, hash: bool) -> anyhow::Result<()> {
     }
 }
 
-fn demo(cameras: u32, live_cameras: u32, listen: SocketAddr) -> anyhow::Result<()> {
+/// The demo's recorder: `vigie recorder` in a process of its own (a crash of the window never
+/// stops recording), stopped with SIGTERM when the window closes.
+struct DemoRecorder(std::process::Child);
+
+impl DemoRecorder {
+    fn start(
+        sim: &CamSim,
+        count: u32,
+        data: Option<PathBuf>,
+    ) -> anyhow::Result<Option<DemoRecorder>> {
+        if count == 0 {
+            return Ok(None);
+        }
+        let data = match data {
+            Some(d) => d,
+            None => std::env::var_os("XDG_DATA_HOME")
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+                .context("no HOME: pass --data")?
+                .join("vigie/demo"),
+        };
+        std::fs::create_dir_all(&data).with_context(|| format!("creating {}", data.display()))?;
+        let cameras: Vec<_> = sim.cameras().into_iter().take(count as usize).collect();
+        let file = data.join("demo-cameras.toml");
+        std::fs::write(&file, CamerasFile::to_toml(&cameras, None))
+            .with_context(|| format!("writing {}", file.display()))?;
+        let exe = std::env::current_exe().context("finding the vigie binary")?;
+        let mut cmd = std::process::Command::new(exe);
+        cmd.args(["recorder", "--cameras"])
+            .arg(&file)
+            .arg("--data")
+            .arg(&data)
+            .stdin(std::process::Stdio::null());
+        // The demo's recorder follows the demo: whatever way the demo ends, the recorder gets
+        // SIGTERM and closes its segments. (The installed recorder is a service of its own.)
+        // SAFETY: prctl is async-signal-safe and touches only the child being set up.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().context("starting the recorder")?;
+        eprintln!(
+            "vigie demo: recording {count} cameras into {}",
+            data.display()
+        );
+        Ok(Some(DemoRecorder(child)))
+    }
+}
+
+impl Drop for DemoRecorder {
+    fn drop(&mut self) {
+        // SAFETY: signals the child this process started, by its id.
+        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
+        let _ = self.0.wait();
+    }
+}
+
+fn demo(
+    cameras: u32,
+    live_cameras: u32,
+    listen: SocketAddr,
+    record_cameras: u32,
+    data: Option<PathBuf>,
+) -> anyhow::Result<()> {
     let opts = CamSimOptions {
         cameras,
         listen,
@@ -687,6 +761,7 @@ fn demo(cameras: u32, live_cameras: u32, listen: SocketAddr) -> anyhow::Result<(
         cameras,
         sim.addr()
     );
+    let _recorder = DemoRecorder::start(&sim, record_cameras.min(cameras), data)?;
     let streams = StreamManager::new(IngestTimings::default(), Transport::Tcp);
     let ws = LiveWorkspace::new(sim.cameras(), None, Box::new(streams));
     crate::ui::run_live(ws, Some(sim), "Vigie — live wall (demo)")
