@@ -135,26 +135,11 @@ pub fn check(data: &Path, hash: bool) -> Result<Report, StoreError> {
             report.problems.push(Problem::Hash { id, path: rel });
         }
     }
-    let mut stack = vec![data.to_owned()];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                // Files reconciliation set aside are known and not segments.
-                if p.file_name().is_none_or(|n| n != "lost+found") {
-                    stack.push(p);
-                }
-            } else if p.extension().is_some_and(|x| x == "mp4") {
-                let rel = p.strip_prefix(data).unwrap_or(&p).to_owned();
-                if !indexed.contains(&rel) {
-                    report.problems.push(Problem::Unindexed {
-                        path: rel.display().to_string(),
-                    });
-                }
-            }
+    for rel in super::segment_files(data) {
+        if !indexed.contains(&rel) {
+            report.problems.push(Problem::Unindexed {
+                path: rel.display().to_string(),
+            });
         }
     }
     Ok(report)

@@ -59,27 +59,10 @@ pub fn reconcile(data: &Path, store: &Store) -> Result<Repairs, StoreError> {
         repairs.rows_removed.push(seg.row.path);
     }
 
-    let mut stack = vec![data.to_owned()];
-    let mut files = Vec::new();
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                if p.file_name().is_none_or(|n| n != "lost+found") {
-                    stack.push(p);
-                }
-            } else if p.extension().is_some_and(|x| x == "mp4") {
-                let rel = p.strip_prefix(data).unwrap_or(&p).to_owned();
-                if !indexed.contains(&rel) {
-                    files.push(rel);
-                }
-            }
-        }
-    }
-    files.sort();
+    let files: Vec<PathBuf> = super::segment_files(data)
+        .into_iter()
+        .filter(|rel| !indexed.contains(rel))
+        .collect();
     for rel in files {
         let rel_s = rel.to_string_lossy().into_owned();
         match index_orphan(data, &rel, store) {
