@@ -214,6 +214,7 @@ fn recordings_lists_a_cameras_segments_as_json() {
                 time_90k: 0,
                 offset: 40,
             }]),
+            time_source: vigie::store::TimeSource::Rtcp,
         }));
     }
     assert!(w.flush());
@@ -328,6 +329,7 @@ fn check_finds_every_broken_invariant() {
             sha256: sha256_file(&dir.join(&rel)).expect("hash"),
             codec: "h264".into(),
             keyframes: encode_keyframes(&[]),
+            time_source: vigie::store::TimeSource::Rtcp,
         }));
     }
     assert!(w.flush());

@@ -9,7 +9,7 @@ use std::process::Command;
 use common::encode_clip;
 use vigie::record::fmp4::{TrackConfig, VideoCodec};
 use vigie::record::segment::SegmentWriter;
-use vigie::store::{CameraRow, INDEX_FILE, IndexWriter, Store, WriteOp};
+use vigie::store::{CameraRow, INDEX_FILE, IndexWriter, Store, TimeSource, WriteOp};
 
 #[test]
 fn segments_rotate_on_keyframes_index_contiguously_and_check_clean() {
@@ -26,13 +26,15 @@ fn segments_rotate_on_keyframes_index_contiguously_and_check_clean() {
         decoder_config: clip.decoder_config.clone(),
     };
     let t0: i64 = 1_795_687_200 * 1_000_000_000;
-    let mut seg = SegmentWriter::create(&dir, "cam001", t0, &track).expect("segment");
+    let mut seg =
+        SegmentWriter::create(&dir, "cam001", t0, &track, TimeSource::Rtcp).expect("segment");
     let mut rows = Vec::new();
     for (data, key) in &clip.units {
         // Rotate at the first keyframe past 2 s.
         if *key && seg.duration_ns() >= 2_000_000_000 {
             let start = seg.start_utc_ns() + seg.duration_ns();
-            let next = SegmentWriter::create(&dir, "cam001", start, &track).expect("segment");
+            let next = SegmentWriter::create(&dir, "cam001", start, &track, TimeSource::Rtcp)
+                .expect("segment");
             let row = std::mem::replace(&mut seg, next).finish().expect("finish");
             index.send(WriteOp::Segment(row.clone()));
             rows.push(row);

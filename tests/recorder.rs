@@ -181,7 +181,7 @@ fn kill_9_at_random_moments_loses_at_most_the_last_fragment() {
             "{cam}: {} segments after {kills} kills",
             segs.len()
         );
-        for s in &segs {
+        for (i, s) in segs.iter().enumerate() {
             let out = Command::new("ffprobe")
                 .args([
                     "-v",
@@ -199,7 +199,9 @@ fn kill_9_at_random_moments_loses_at_most_the_last_fragment() {
                 .trim()
                 .parse()
                 .unwrap_or(0);
-            assert!(frames >= 20, "{}: {frames} frames", s.row.path);
+            // Each segment holds at least a GOP, but the one SIGTERM ended may be shorter.
+            let least = if i + 1 == segs.len() { 1 } else { 20 };
+            assert!(frames >= least, "{}: {frames} frames", s.row.path);
         }
     }
     let _ = std::fs::remove_dir_all(&dir);

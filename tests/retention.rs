@@ -47,6 +47,7 @@ fn expired_footage_goes_held_footage_stays() {
             sha256: [0; 32],
             codec: "h264".into(),
             keyframes: encode_keyframes(&[]),
+            time_source: vigie::store::TimeSource::Rtcp,
         }));
         paths.push(rel);
     }

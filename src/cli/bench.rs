@@ -544,6 +544,7 @@ pub fn index(cameras: u32, days: u32, dir: Option<&std::path::Path>) -> anyhow::
                     sha256: [0x5a; 32],
                     codec: "h264".into(),
                     keyframes: keyframes.clone(),
+                    time_source: crate::store::TimeSource::Rtcp,
                 }));
                 rows += 1;
                 if minute % 72 == 0 {
@@ -652,7 +653,11 @@ pub fn record(n: u32, seconds: Duration) -> anyhow::Result<()> {
     );
 
     // Vigie.
-    let rec = Recorder::start(&cameras, &dir.join("vigie"), Duration::from_secs(60), 0)?;
+    let rec = Recorder::start(
+        &cameras,
+        &dir.join("vigie"),
+        &crate::record::recorder::RecorderOptions::default(),
+    )?;
     std::thread::sleep(Duration::from_secs(5)); // connections, first keyframes
     let cpu0 = process_cpu_s();
     std::thread::sleep(seconds);

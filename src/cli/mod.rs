@@ -133,6 +133,14 @@ enum Command {
         /// footage is deleted and an alarm raised.
         #[arg(long, default_value_t = 1024)]
         reserve_mb: u64,
+        /// A camera whose clock (RTCP sender reports) disagrees with the local clock by more
+        /// than this is flagged and timed on arrival.
+        #[arg(long, default_value_t = 2000)]
+        max_clock_skew_ms: u64,
+        /// Test clock: a file holding milliseconds added to the wall clock, re-read every
+        /// second.
+        #[arg(long, hide = true)]
+        clock_offset_file: Option<PathBuf>,
     },
     /// Legal holds: footage that retention and the disk budget never delete.
     Hold {
@@ -410,7 +418,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             data,
             segment_seconds,
             reserve_mb,
-        } => recorder(&cameras, &data, segment_seconds, reserve_mb),
+            max_clock_skew_ms,
+            clock_offset_file,
+        } => recorder(
+            &cameras,
+            &data,
+            segment_seconds,
+            reserve_mb,
+            max_clock_skew_ms,
+            clock_offset_file,
+        ),
         Command::Recordings {
             data,
             camera,
@@ -606,6 +623,8 @@ fn recorder(
     data: &Path,
     segment_seconds: u64,
     reserve_mb: u64,
+    max_clock_skew_ms: u64,
+    clock_offset_file: Option<PathBuf>,
 ) -> anyhow::Result<()> {
     let file = CamerasFile::load(cameras)?;
     if !(1..=3600).contains(&segment_seconds) {
@@ -622,12 +641,13 @@ fn recorder(
             on_stop_signal as *const () as libc::sighandler_t,
         );
     }
-    let rec = crate::record::recorder::Recorder::start(
-        &file.cameras,
-        data,
-        Duration::from_secs(segment_seconds),
-        reserve_mb << 20,
-    )?;
+    let opts = crate::record::recorder::RecorderOptions {
+        segment: Duration::from_secs(segment_seconds),
+        reserve_bytes: reserve_mb << 20,
+        max_clock_skew: Duration::from_millis(max_clock_skew_ms),
+        clock_offset_file,
+    };
+    let rec = crate::record::recorder::Recorder::start(&file.cameras, data, &opts)?;
     eprintln!(
         "recorder: {} cameras into {}",
         file.cameras.len(),

@@ -443,6 +443,9 @@ impl<W: Write> Fmp4Writer<W> {
         }
         let frag = fragment(self.sequence, self.decode_time_90k, samples);
         self.out.write_all(&frag)?;
+        // Handed to the kernel at once: a crash of the process loses at most the GOP being
+        // gathered (the file is fsynced when the segment ends).
+        self.out.flush()?;
         self.bytes += frag.len() as u64;
         self.decode_time_90k += samples.iter().map(|s| s.duration_90k as u64).sum::<u64>();
         Ok(())

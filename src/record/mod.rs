@@ -10,6 +10,7 @@ pub mod reconcile;
 pub mod recorder;
 pub mod retention;
 pub mod segment;
+pub mod timing;
 
 /// Segment files (`.mp4`) under `data`, relative to it, leaving out `lost+found/` (files that
 /// reconciliation set aside are known and not segments).

@@ -169,6 +169,8 @@ fn index_orphan(data: &Path, rel: &Path, store: &Store) -> Result<Option<Segment
                 .map(|&(time_90k, offset)| Keyframe { time_90k, offset })
                 .collect::<Vec<_>>(),
         ),
+        // Found without its row: how it was timed is unknown, so the weaker claim.
+        time_source: crate::store::TimeSource::Arrival,
     };
     store.apply(&WriteOp::Segment(row.clone()))?;
     Ok(Some(row))

@@ -1,35 +1,42 @@
 //! `vigie recorder`: every camera's main stream remuxed into segment files and indexed.
 //!
-//! Threads: one per camera ("record cam001") pulls access units from a receive-only pipeline
-//! (`rtspsrc ! depay ! parse ! appsink`, no decoder), feeds a [`SegmentWriter`], rotates at the
-//! first keyframe past the segment length, and sends each finished segment's row (after the
-//! file and folder are fsynced) and each gap to the [`IndexWriter`]. A lost camera closes its
-//! segment, reconnects with backoff (1 s to 30 s, jittered) and records the gap with its cause.
+//! The lean path: one process, one small async runtime, one task per camera. Each task speaks
+//! RTSP itself (interleaved over TCP, through the `retina` client), takes the depacketised
+//! access units (length-prefixed NAL units, parameter sets in the `avcC`/`hvcC` record) and
+//! feeds them to a [`SegmentWriter`]; nothing is decoded and no media framework runs. A
+//! segment ends at the first keyframe past the segment length or when the stream's parameters
+//! change; closing it (fsync of file and folder) runs on the blocking pool and only then is its
+//! row sent to the [`IndexWriter`]. A lost camera closes its segment, reconnects with backoff
+//! (1 s to 30 s, jittered) and records the gap with its cause.
 //!
-//! Frame times: the first picture of a connection is timed on arrival (wall clock) and the
-//! following ones by their stream timestamps from there. RTCP sender-report timing and the
-//! lean recording path (ARCHITECTURE.md, status: proposed) replace this.
+//! Frame times come from [`super::timing`]: the camera's RTCP sender reports, checked against
+//! the local clock, else arrival time; wall-clock steps are recorded as `clock_step` events and
+//! never make segments of a camera overlap.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use gstreamer as gst;
-use gstreamer::prelude::*;
-use gstreamer_app as gst_app;
+use futures_util::StreamExt;
+use retina::client::{
+    Credentials, PlayOptions, SessionOptions, SetupOptions, TcpTransportOptions, Transport,
+};
+use retina::codec::{CodecItem, FrameFormat, ParametersRef, VideoFrame};
+use tokio::sync::watch;
 
 use super::fmp4::{TrackConfig, VideoCodec};
 use super::reconcile::{Repairs, reconcile};
 use super::retention::{apply_disk_budget, apply_retention};
 use super::segment::SegmentWriter;
+use super::timing::{self, Anchor, AnchorNote, LocalClock, SenderReport};
 use crate::config::{Camera, StreamKind, redact_url};
 use crate::store::{CameraRow, INDEX_FILE, IndexWriter, Span, Store, StoreError, WriteOp};
 
 /// Why the recorder could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum RecorderError {
-    #[error("GStreamer is not usable: {0}")]
+    #[error("cannot start the recorder's runtime: {0}")]
     Init(String),
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -40,22 +47,55 @@ pub enum RecorderError {
     },
 }
 
+/// How the recorder runs.
+#[derive(Clone, Debug)]
+pub struct RecorderOptions {
+    /// Segments end at the first keyframe past this length.
+    pub segment: Duration,
+    /// Free space the disk budget keeps (0: no budget).
+    pub reserve_bytes: u64,
+    /// A camera whose clock disagrees with the local one by more than this is timed on
+    /// arrival instead.
+    pub max_clock_skew: Duration,
+    /// A test clock: a file holding milliseconds added to the wall clock.
+    pub clock_offset_file: Option<PathBuf>,
+}
+
+impl Default for RecorderOptions {
+    fn default() -> Self {
+        RecorderOptions {
+            segment: Duration::from_secs(60),
+            reserve_bytes: 0,
+            max_clock_skew: Duration::from_secs(2),
+            clock_offset_file: None,
+        }
+    }
+}
+
 /// A running recorder. [`Recorder::stop`] closes every segment cleanly.
 pub struct Recorder {
     stop: Arc<AtomicBool>,
+    runtime: tokio::runtime::Runtime,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
     threads: Vec<std::thread::JoinHandle<()>>,
     index: Arc<IndexWriter>,
 }
 
+/// What every camera task shares.
+struct Shared {
+    data: PathBuf,
+    opts: RecorderOptions,
+    index: Arc<IndexWriter>,
+    clock: Arc<LocalClock>,
+}
+
 impl Recorder {
-    /// Starts recording `cameras` into `data` with segments of about `segment` length.
+    /// Starts recording `cameras` into `data`.
     pub fn start(
         cameras: &[Camera],
         data: &Path,
-        segment: Duration,
-        reserve_bytes: u64,
+        opts: &RecorderOptions,
     ) -> Result<Recorder, RecorderError> {
-        gst::init().map_err(|e| RecorderError::Init(e.to_string()))?;
         std::fs::create_dir_all(data).map_err(|source| RecorderError::Io {
             path: data.to_owned(),
             source,
@@ -80,35 +120,62 @@ impl Recorder {
                 "index reconciled with the files"
             );
         }
+        // Where each camera's footage ends: nothing recorded from now on goes before it.
+        let mut last_ends = Vec::with_capacity(cameras.len());
+        for cam in cameras {
+            last_ends.push(store.last_segment_end(&cam.id)?);
+        }
         drop(store);
         let index = Arc::new(IndexWriter::spawn(&data.join(INDEX_FILE))?);
+        let clock = Arc::new(LocalClock::new(opts.clock_offset_file.clone()));
+        let shared = Arc::new(Shared {
+            data: data.to_owned(),
+            opts: opts.clone(),
+            index: index.clone(),
+            clock: clock.clone(),
+        });
         let stop = Arc::new(AtomicBool::new(false));
-        let mut threads = Vec::new();
-        for cam in cameras {
-            let name = format!("record {}", cam.id);
-            let (cam, data, index, stop) =
-                (cam.clone(), data.to_owned(), index.clone(), stop.clone());
-            let t = std::thread::Builder::new()
-                .name(name.clone())
-                .spawn(move || record_camera(&cam, &data, segment, &index, &stop))
-                .map_err(|source| RecorderError::Io {
-                    path: PathBuf::from(name),
-                    source,
-                })?;
-            threads.push(t);
+        // Two workers: receiving and remuxing cost little; fsyncs go to the blocking pool.
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("recorder")
+            .enable_all()
+            .build()
+            .map_err(|e| RecorderError::Init(e.to_string()))?;
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let mut tasks = Vec::new();
+        for (cam, last_end) in cameras.iter().zip(last_ends) {
+            let (cam, shared, stop_rx) = (cam.clone(), shared.clone(), stop_rx.clone());
+            tasks.push(runtime.spawn(async move {
+                record_camera(&cam, &shared, last_end, stop_rx).await;
+            }));
         }
+        let mut threads = Vec::new();
+        // The stop flag (set by signal handlers) wakes the tasks; the wall clock is watched.
+        let (wstop, wclock, windex) = (stop.clone(), clock.clone(), index.clone());
+        threads.push(spawn_thread("clock watch", move || {
+            let mut next_check = Instant::now();
+            while !wstop.load(Ordering::SeqCst) {
+                if Instant::now() >= next_check {
+                    next_check += Duration::from_secs(1);
+                    if let Some(step) = wclock.check() {
+                        clock_stepped(&windex, wclock.now_ns(), step);
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = stop_tx.send(true);
+        })?);
         // Retention runs beside recording, on a connection of its own.
-        let (rdata, rstop) = (data.to_owned(), stop.clone());
-        let t = std::thread::Builder::new()
-            .name("retention".into())
-            .spawn(move || retention_loop(&rdata, reserve_bytes, &rstop))
-            .map_err(|source| RecorderError::Io {
-                path: PathBuf::from("retention thread"),
-                source,
-            })?;
-        threads.push(t);
+        let (rdata, rstop, rclock) = (data.to_owned(), stop.clone(), clock);
+        let reserve = opts.reserve_bytes;
+        threads.push(spawn_thread("retention", move || {
+            retention_loop(&rdata, reserve, &rstop, &rclock)
+        })?);
         Ok(Recorder {
             stop,
+            runtime,
+            tasks,
             threads,
             index,
         })
@@ -125,16 +192,50 @@ impl Recorder {
         for t in self.threads {
             let _ = t.join();
         }
+        let tasks = self.tasks;
+        self.runtime.block_on(async {
+            for t in tasks {
+                let _ = t.await;
+            }
+        });
+        self.runtime.shutdown_timeout(Duration::from_secs(30));
         self.index.flush();
     }
 }
 
+fn spawn_thread(
+    name: &str,
+    f: impl FnOnce() + Send + 'static,
+) -> Result<std::thread::JoinHandle<()>, RecorderError> {
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(f)
+        .map_err(|source| RecorderError::Io {
+            path: PathBuf::from(name),
+            source,
+        })
+}
+
+fn clock_stepped(index: &IndexWriter, now_ns: i64, step_ns: i64) {
+    let detail = format!(
+        "the local wall clock stepped by {:+.3} s; recording continues on the stream clocks",
+        step_ns as f64 / 1e9
+    );
+    tracing::warn!("{detail}");
+    index.send(WriteOp::Event {
+        camera_id: None,
+        at_utc_ns: now_ns,
+        kind: "clock_step".into(),
+        detail,
+    });
+}
+
 /// Applies the disk budget every two seconds and retention every minute until stopped.
-fn retention_loop(data: &Path, reserve_bytes: u64, stop: &AtomicBool) {
+fn retention_loop(data: &Path, reserve_bytes: u64, stop: &AtomicBool, clock: &LocalClock) {
     let mut next_retention = Instant::now();
     let mut next_budget = Instant::now();
     while !stop.load(Ordering::SeqCst) {
-        let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0);
+        let now = clock.now_ns();
         let (retention, budget) = (
             Instant::now() >= next_retention,
             Instant::now() >= next_budget,
@@ -162,295 +263,527 @@ fn retention_loop(data: &Path, reserve_bytes: u64, stop: &AtomicBool) {
     }
 }
 
-/// The stream's time base for this connection: wall time of the first picture and its PTS.
-struct Clock {
-    utc0: i64,
-    pts0: u64,
+/// What a camera's task keeps across connections.
+struct CameraState {
+    /// End of the camera's last segment: footage never starts before it.
+    last_end: Option<i64>,
+    /// An open gap: since when, and why.
+    gap: Option<(i64, String)>,
+    /// Segments being closed on the blocking pool.
+    closing: Vec<tokio::task::JoinHandle<()>>,
 }
 
-fn record_camera(
+async fn record_camera(
     cam: &Camera,
-    data: &Path,
-    segment: Duration,
-    index: &IndexWriter,
-    stop: &AtomicBool,
+    shared: &Arc<Shared>,
+    last_end: Option<i64>,
+    mut stop: watch::Receiver<bool>,
 ) {
+    let mut st = CameraState {
+        last_end,
+        gap: None,
+        closing: Vec::new(),
+    };
+    if let Some(end) = last_end {
+        // The recorder was not running since the camera's last segment.
+        st.gap = Some((end, "the recorder was not running".into()));
+    }
     let mut backoff = Duration::from_secs(1);
-    let mut gap_since: Option<(i64, String)> = None;
-    while !stop.load(Ordering::SeqCst) {
-        let outcome = connection(cam, data, segment, index, stop, &mut gap_since);
-        let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0);
+    while !*stop.borrow() {
+        let (recorded, outcome) = connection(cam, shared, &mut st, &mut stop).await;
+        let now = shared.clock.now_ns();
+        if recorded {
+            backoff = Duration::from_secs(1);
+        }
         match outcome {
-            Ok(true) => backoff = Duration::from_secs(1),
-            Ok(false) => {}
+            Ok(()) => {}
             Err(cause) => {
                 tracing::warn!(camera = %cam.id, url = %redact_url(cam.url(StreamKind::Main)), "recording interrupted: {cause}");
-                gap_since.get_or_insert((now, cause));
+                st.gap
+                    .get_or_insert((st.last_end.unwrap_or(now).min(now), cause));
             }
         }
-        if stop.load(Ordering::SeqCst) {
+        if *stop.borrow() {
             break;
         }
-        gap_since.get_or_insert((now, "the camera stopped sending".into()));
-        let deadline = Instant::now() + backoff.mul_f64(0.8 + 0.4 * fastrand::f64());
-        while Instant::now() < deadline && !stop.load(Ordering::SeqCst) {
-            std::thread::sleep(Duration::from_millis(50));
+        st.gap.get_or_insert((
+            st.last_end.unwrap_or(now).min(now),
+            "the camera stopped sending".into(),
+        ));
+        let wait = backoff.mul_f64(0.8 + 0.4 * fastrand::f64());
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = stop.changed() => break,
         }
         backoff = (backoff * 2).min(Duration::from_secs(30));
     }
+    for h in st.closing.drain(..) {
+        let _ = h.await;
+    }
     // A gap still open at shutdown is recorded up to now.
-    if let Some((since, cause)) = gap_since {
-        let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(since);
-        index.send(WriteOp::Gap {
-            camera_id: cam.id.clone(),
-            span: Span {
-                start_utc_ns: since,
-                end_utc_ns: now.max(since),
-            },
-            cause,
-        });
+    if let Some((since, cause)) = st.gap.take() {
+        let now = shared.clock.now_ns();
+        if now > since {
+            shared.index.send(WriteOp::Gap {
+                camera_id: cam.id.clone(),
+                span: Span {
+                    start_utc_ns: since,
+                    end_utc_ns: now,
+                },
+                cause,
+            });
+        }
     }
 }
 
-/// One connection: returns Ok(true) if it recorded something, Err(cause) when it failed.
-fn connection(
-    cam: &Camera,
-    data: &Path,
-    segment: Duration,
-    index: &IndexWriter,
-    stop: &AtomicBool,
-    gap_since: &mut Option<(i64, String)>,
-) -> Result<bool, String> {
-    let pipeline = gst::Pipeline::builder()
-        .name(format!("record {}", cam.id))
-        .build();
-    let src = gst::ElementFactory::make("rtspsrc")
-        .build()
-        .map_err(|_| "rtspsrc is missing".to_string())?;
-    src.set_property("location", cam.url(StreamKind::Main));
-    src.set_property_from_str("protocols", "tcp");
-    src.set_property("latency", 200u32);
-    if let Some(c) = &cam.credential {
-        src.set_property("user-id", &c.user);
-        src.set_property("user-pw", &c.password);
+/// RTCP packet type of a BYE: the sender leaves.
+const RTCP_BYE: u8 = 203;
+/// Bounds each RTSP request of the connection's set-up.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// A playing stream silent for this long is dropped and reconnected.
+const SILENCE_TIMEOUT: Duration = Duration::from_secs(5);
+
+async fn step<T>(
+    what: &str,
+    f: impl std::future::Future<Output = Result<T, retina::Error>>,
+) -> Result<T, String> {
+    match tokio::time::timeout(REQUEST_TIMEOUT, f).await {
+        Err(_) => Err(format!(
+            "{what}: no answer in {} s",
+            REQUEST_TIMEOUT.as_secs()
+        )),
+        Ok(Err(e)) => Err(format!("{what}: {}", describe_error(&e))),
+        Ok(Ok(v)) => Ok(v),
     }
-    let sink = gst_app::AppSink::builder()
-        .caps(
-            &gst::Caps::builder("video/x-h264")
-                .field("stream-format", "avc")
-                .field("alignment", "au")
-                .build()
-                .iter()
-                .chain(
-                    gst::Caps::builder("video/x-h265")
-                        .field("stream-format", "hvc1")
-                        .field("alignment", "au")
-                        .build()
-                        .iter(),
-                )
-                .map(|s| s.to_owned())
-                .collect::<gst::Caps>(),
-        )
-        .max_buffers(500)
-        .sync(false)
-        .build();
-    pipeline
-        .add_many([&src, sink.upcast_ref()])
-        .map_err(|e| e.to_string())?;
-    let pw = pipeline.downgrade();
-    let sink_el: gst::Element = sink.clone().upcast();
-    src.connect_pad_added(move |_, pad| {
-        let Some(pipeline) = pw.upgrade() else { return };
-        let Some(caps) = pad.current_caps() else {
-            return;
-        };
-        let Some(s) = caps.structure(0) else { return };
-        if s.get::<&str>("media").ok() != Some("video") {
-            if let Ok(f) = gst::ElementFactory::make("fakesink").build() {
-                let _ = pipeline.add(&f);
-                let _ = f.sync_state_with_parent();
-                if let Some(p) = f.static_pad("sink") {
-                    let _ = pad.link(&p);
+}
+
+/// retina's errors in a line (they carry addresses and contexts, never credentials: the URL
+/// given to it holds none).
+fn describe_error(e: &retina::Error) -> String {
+    let s = e.to_string();
+    if s.contains("401") {
+        return "401 Unauthorized: the camera refused the credentials".into();
+    }
+    s.lines().next().unwrap_or("").to_owned()
+}
+
+/// One connection: whether it recorded something, and why it ended if not by a stop.
+async fn connection(
+    cam: &Camera,
+    shared: &Arc<Shared>,
+    st: &mut CameraState,
+    stop: &mut watch::Receiver<bool>,
+) -> (bool, Result<(), String>) {
+    let mut rec = Recording::new(cam, shared);
+    let result = play(cam, &mut rec, st, stop).await;
+    let recorded = rec.recorded;
+    rec.close(st);
+    st.closing.retain(|h| !h.is_finished());
+    (recorded, result)
+}
+
+async fn play(
+    cam: &Camera,
+    rec: &mut Recording<'_>,
+    st: &mut CameraState,
+    stop: &mut watch::Receiver<bool>,
+) -> Result<(), String> {
+    let url = url::Url::parse(cam.url(StreamKind::Main))
+        .map_err(|e| format!("main_url is not a URL: {e}"))?;
+    let creds = cam.credential.as_ref().map(|c| Credentials {
+        username: c.user.clone(),
+        password: c.password.clone(),
+    });
+    let options = SessionOptions::default()
+        .creds(creds)
+        .user_agent(format!("Vigie/{} recorder", env!("CARGO_PKG_VERSION")));
+    let mut session = step("DESCRIBE", retina::client::Session::describe(url, options)).await?;
+    let Some(video) = session.streams().iter().position(|s| {
+        s.media() == "video"
+            && (s.encoding_name().eq_ignore_ascii_case("h264")
+                || s.encoding_name().eq_ignore_ascii_case("h265"))
+    }) else {
+        let offered: Vec<String> = session
+            .streams()
+            .iter()
+            .map(|s| format!("{}/{}", s.media(), s.encoding_name()))
+            .collect();
+        return Err(format!(
+            "unsupported codec: no H.264 or H.265 video stream (offered: {})",
+            offered.join(", ")
+        ));
+    };
+    let setup = SetupOptions::default()
+        .transport(Transport::Tcp(TcpTransportOptions::default()))
+        .frame_format(FrameFormat::MP4);
+    step("SETUP", session.setup(video, setup)).await?;
+    let playing = step("PLAY", session.play(PlayOptions::default())).await?;
+    let mut demuxed = playing
+        .demuxed()
+        .map_err(|e| format!("stream: {}", describe_error(&e)))?;
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut last_rx = Instant::now();
+    loop {
+        tokio::select! {
+            biased;
+            _ = stop.changed() => break Ok(()),
+            item = demuxed.next() => {
+                last_rx = Instant::now();
+                match item {
+                    None => break Err("the camera ended the stream".to_string()),
+                    Some(Err(e)) => break Err(format!("stream: {}", describe_error(&e))),
+                    Some(Ok(CodecItem::VideoFrame(f))) => {
+                        let params = if f.has_new_parameters() || rec.track.is_none() {
+                            match demuxed.streams()[video].parameters() {
+                                Some(ParametersRef::Video(v)) => track_config(v),
+                                _ => None,
+                            }
+                        } else {
+                            None
+                        };
+                        if let Err(e) = rec.frame(f, params, st) {
+                            break Err(e);
+                        }
+                    }
+                    Some(Ok(CodecItem::Rtcp(r))) => {
+                        if let Err(e) = rec.rtcp(&r, st) {
+                            break Err(e);
+                        }
+                    }
+                    Some(Ok(_)) => {}
                 }
             }
-            return;
+            _ = tick.tick() => {
+                if last_rx.elapsed() > SILENCE_TIMEOUT {
+                    break Err(format!("no data for {} s", SILENCE_TIMEOUT.as_secs()));
+                }
+                if let Err(e) = rec.tick(st) {
+                    break Err(e);
+                }
+            }
         }
-        let (depay, parse) = match s.get::<&str>("encoding-name").unwrap_or("") {
-            "H264" => ("rtph264depay", "h264parse"),
-            "H265" => ("rtph265depay", "h265parse"),
-            _ => return,
-        };
-        let (Ok(d), Ok(p)) = (
-            gst::ElementFactory::make(depay).build(),
-            gst::ElementFactory::make(parse).build(),
-        ) else {
-            return;
-        };
-        if pipeline.add_many([&d, &p]).is_err()
-            || gst::Element::link_many([&d, &p, &sink_el]).is_err()
-        {
-            return;
-        }
-        let _ = d.sync_state_with_parent();
-        let _ = p.sync_state_with_parent();
-        if let Some(sp) = d.static_pad("sink") {
-            let _ = pad.link(&sp);
-        }
-    });
-    pipeline
-        .set_state(gst::State::Playing)
-        .map_err(|e| e.to_string())?;
-    let result = pump(cam, data, segment, index, stop, &sink, &pipeline, gap_since);
-    let _ = pipeline.set_state(gst::State::Null);
-    result
+    }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn pump(
-    cam: &Camera,
-    data: &Path,
-    segment: Duration,
-    index: &IndexWriter,
-    stop: &AtomicBool,
-    sink: &gst_app::AppSink,
-    pipeline: &gst::Pipeline,
-    gap_since: &mut Option<(i64, String)>,
-) -> Result<bool, String> {
-    let bus = pipeline.bus().ok_or("pipeline without bus")?;
-    let mut writer: Option<SegmentWriter> = None;
-    let mut clock: Option<Clock> = None;
-    let mut pending: Option<(gst::Buffer, bool)> = None;
-    let mut track: Option<TrackConfig> = None;
-    let mut last_sample = Instant::now();
-    let mut recorded = false;
-    let close = |w: SegmentWriter| {
-        let rel = w.rel_path().to_owned();
-        let span = Span {
-            start_utc_ns: w.start_utc_ns(),
-            end_utc_ns: w.start_utc_ns() + w.duration_ns(),
+/// The stream's parameters as the MP4 track needs them.
+fn track_config(v: &retina::codec::VideoParameters) -> Option<TrackConfig> {
+    let rfc = v.rfc6381_codec();
+    let codec = if rfc.starts_with("avc1") {
+        VideoCodec::H264
+    } else if rfc.starts_with("hvc1") || rfc.starts_with("hev1") {
+        VideoCodec::H265
+    } else {
+        return None;
+    };
+    let (w, h) = v.pixel_dimensions();
+    Some(TrackConfig {
+        codec,
+        width: w.min(u16::MAX as u32) as u16,
+        height: h.min(u16::MAX as u32) as u16,
+        decoder_config: v.extra_data().to_vec(),
+    })
+}
+
+/// An access unit waiting for its duration (known when the next one arrives).
+struct Pending {
+    data: Vec<u8>,
+    rtp: i64,
+    keyframe: bool,
+    /// Local UTC of its arrival.
+    arrival_ns: i64,
+    /// The stream's parameters changed at this picture.
+    new_track: Option<TrackConfig>,
+}
+
+/// One connection's recording: timing, the open segment, the picture awaiting its duration.
+struct Recording<'a> {
+    cam: &'a Camera,
+    shared: &'a Arc<Shared>,
+    track: Option<TrackConfig>,
+    anchor: Option<Anchor>,
+    report: Option<SenderReport>,
+    clock_rate: u32,
+    /// Pictures received before the connection's time base was known.
+    early: Vec<Pending>,
+    pending: Option<Pending>,
+    writer: Option<SegmentWriter>,
+    /// Last picture duration (90 kHz), for the final picture of a segment.
+    last_duration_90k: u32,
+    recorded: bool,
+}
+
+impl<'a> Recording<'a> {
+    fn new(cam: &'a Camera, shared: &'a Arc<Shared>) -> Recording<'a> {
+        Recording {
+            cam,
+            shared,
+            track: None,
+            anchor: None,
+            report: None,
+            clock_rate: 90_000,
+            early: Vec::new(),
+            pending: None,
+            writer: None,
+            last_duration_90k: 3_600,
+            recorded: false,
+        }
+    }
+
+    fn rtcp(
+        &mut self,
+        pkt: &retina::rtcp::ReceivedCompoundPacket,
+        st: &mut CameraState,
+    ) -> Result<(), String> {
+        if pkt.pkts().any(|p| p.payload_type() == RTCP_BYE) {
+            return Err("the camera ended the stream (RTCP BYE)".into());
+        }
+        let Some(rtp) = pkt.rtp_timestamp() else {
+            return Ok(());
         };
-        match w.finish() {
-            Ok(row) => {
-                index.send(WriteOp::Segment(row));
+        let Some(Ok(Some(sr))) = pkt.pkts().next().map(|p| p.as_sender_report()) else {
+            return Ok(());
+        };
+        self.report = Some(SenderReport {
+            rtp: rtp.timestamp(),
+            utc_ns: timing::ntp_to_utc_ns(sr.ntp_timestamp().0),
+        });
+        if self.anchor.is_none() && !self.early.is_empty() {
+            self.settle(st);
+            return self.flush_early(st);
+        }
+        Ok(())
+    }
+
+    /// Waits for a sender report no longer than [`timing::SR_WAIT`].
+    fn tick(&mut self, st: &mut CameraState) -> Result<(), String> {
+        if self.anchor.is_none()
+            && let Some(first) = self.early.first()
+            && self.shared.clock.now_ns() - first.arrival_ns >= timing::SR_WAIT.as_nanos() as i64
+        {
+            self.settle(st);
+            return self.flush_early(st);
+        }
+        Ok(())
+    }
+
+    fn frame(
+        &mut self,
+        f: VideoFrame,
+        params: Option<TrackConfig>,
+        st: &mut CameraState,
+    ) -> Result<(), String> {
+        let ts = f.timestamp();
+        self.clock_rate = ts.clock_rate().get();
+        let arrival_ns = self.shared.clock.at_ns(f.start_ctx().received());
+        let keyframe = f.is_random_access_point();
+        if let Some(t) = &params {
+            self.track = Some(t.clone());
+        }
+        if self.track.is_none() {
+            return Ok(()); // no parameters yet: nothing can be written
+        }
+        let p = Pending {
+            rtp: ts.timestamp(),
+            keyframe,
+            arrival_ns,
+            new_track: params,
+            data: f.into_data(),
+        };
+        if self.anchor.is_none() {
+            if self.early.is_empty() && !p.keyframe {
+                return Ok(()); // a recording starts at a keyframe
             }
-            Err(e) => {
-                // Typically a full disk: the segment is dropped whole rather than left
-                // unindexed; the gap that follows says why.
-                tracing::error!(camera = %cam.id, segment = %rel, "closing a segment failed, segment dropped: {e}");
-                let _ = std::fs::remove_file(data.join(&rel));
-                index.send(WriteOp::Gap {
-                    camera_id: cam.id.clone(),
+            self.early.push(p);
+            if self.report.is_some() {
+                self.settle(st);
+                return self.flush_early(st);
+            }
+            return Ok(());
+        }
+        self.push(p, st)
+    }
+
+    /// Fixes the connection's time base on its first picture.
+    fn settle(&mut self, st: &mut CameraState) {
+        let Some(first) = self.early.first() else {
+            return;
+        };
+        let max_skew = self.shared.opts.max_clock_skew.as_nanos() as i64;
+        let (mut anchor, note) = timing::anchor(
+            first.rtp,
+            self.clock_rate,
+            first.arrival_ns,
+            self.report,
+            max_skew,
+        );
+        let cam = &self.cam.id;
+        let first_ns = anchor.utc_ns(first.rtp);
+        match note {
+            AnchorNote::Reported => {
+                tracing::debug!(camera = %cam, "timed by the camera's sender reports")
+            }
+            AnchorNote::NoReports => {
+                let detail = format!(
+                    "no RTCP sender report within {} s: timed on arrival",
+                    timing::SR_WAIT.as_secs()
+                );
+                self.event("camera_clock", first_ns, detail);
+            }
+            AnchorNote::ClockOff { skew_ns } => {
+                let detail = format!(
+                    "the camera's clock is {:+.3} s off the local clock (bound {:.3} s): timed on arrival",
+                    skew_ns as f64 / 1e9,
+                    max_skew as f64 / 1e9
+                );
+                self.event("camera_clock", first_ns, detail);
+            }
+        }
+        let moved = timing::clamp_after(&mut anchor, first.rtp, st.last_end);
+        if moved > 0 {
+            let detail = format!(
+                "footage placed {:.3} s later than its clock says, after the previous segment (the clock went back)",
+                moved as f64 / 1e9
+            );
+            self.event("clock_clamp", anchor.utc_ns(first.rtp), detail);
+        }
+        self.anchor = Some(anchor);
+    }
+
+    fn event(&self, kind: &str, at_ns: i64, detail: String) {
+        tracing::warn!(camera = %self.cam.id, "{detail}");
+        self.shared.index.send(WriteOp::Event {
+            camera_id: Some(self.cam.id.clone()),
+            at_utc_ns: at_ns,
+            kind: kind.into(),
+            detail,
+        });
+    }
+
+    fn flush_early(&mut self, st: &mut CameraState) -> Result<(), String> {
+        for p in std::mem::take(&mut self.early) {
+            self.push(p, st)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the pending picture (its duration now known) and makes `p` pending, opening a
+    /// new segment first when `p` starts one.
+    fn push(&mut self, p: Pending, st: &mut CameraState) -> Result<(), String> {
+        let Some(anchor) = self.anchor else {
+            return Ok(());
+        };
+        if let Some(prev) = self.pending.take() {
+            let ticks = p.rtp - prev.rtp;
+            let d90k = (ticks as i128 * 90_000 / self.clock_rate as i128) as i64;
+            // A jump backwards or of more than 10 s is a discontinuity of the camera's
+            // timestamps: the picture gets the last normal duration.
+            let d90k = if (1..=900_000).contains(&d90k) {
+                self.last_duration_90k = d90k as u32;
+                d90k as u32
+            } else {
+                self.last_duration_90k
+            };
+            self.write(&prev, d90k)?;
+        }
+        // Half a picture of slack: a keyframe due at the segment length (its timestamp a
+        // hair early) ends the segment rather than the next one.
+        let slack = timing::ticks_to_ns(self.last_duration_90k as i64 / 2, 90_000);
+        let rotate = self.writer.as_ref().is_none_or(|w| {
+            w.duration_ns() + slack >= self.shared.opts.segment.as_nanos() as i64
+                || p.new_track.is_some()
+        });
+        if p.keyframe && rotate {
+            self.close(st);
+            let start = anchor.utc_ns(p.rtp).max(st.last_end.unwrap_or(i64::MIN));
+            if let Some((since, cause)) = st.gap.take()
+                && start > since
+            {
+                self.shared.index.send(WriteOp::Gap {
+                    camera_id: self.cam.id.clone(),
+                    span: Span {
+                        start_utc_ns: since,
+                        end_utc_ns: start,
+                    },
+                    cause,
+                });
+            }
+            let Some(track) = self.track.as_ref() else {
+                return Ok(());
+            };
+            let w =
+                SegmentWriter::create(&self.shared.data, &self.cam.id, start, track, anchor.source)
+                    .map_err(|e| format!("creating a segment: {e}"))?;
+            self.writer = Some(w);
+            self.recorded = true;
+        }
+        if self.writer.is_some() {
+            self.pending = Some(p);
+        }
+        Ok(())
+    }
+
+    fn write(&mut self, p: &Pending, duration_90k: u32) -> Result<(), String> {
+        if let Some(w) = self.writer.as_mut()
+            && let Err(e) = w.push(&p.data, duration_90k, p.keyframe)
+        {
+            let msg = format!("writing {}: {e}", w.rel_path());
+            // The segment cannot be completed: dropped, and the gap says why.
+            if let Some(w) = self.writer.take() {
+                let rel = w.rel_path().to_owned();
+                let span = Span {
+                    start_utc_ns: w.start_utc_ns(),
+                    end_utc_ns: w.start_utc_ns() + w.duration_ns().max(1),
+                };
+                drop(w);
+                let _ = std::fs::remove_file(self.shared.data.join(&rel));
+                self.shared.index.send(WriteOp::Gap {
+                    camera_id: self.cam.id.clone(),
                     span,
                     cause: format!("segment lost: {e}"),
                 });
             }
+            return Err(msg);
         }
-    };
-    let result = loop {
-        if stop.load(Ordering::SeqCst) {
-            break Ok(recorded);
+        Ok(())
+    }
+
+    /// Ends the open segment: the pending picture gets the last duration, then the file is
+    /// made durable and indexed on the blocking pool.
+    fn close(&mut self, st: &mut CameraState) {
+        if let Some(p) = self.pending.take()
+            && self.write(&p, self.last_duration_90k).is_err()
+        {
+            return;
         }
-        if let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error, gst::MessageType::Eos]) {
-            break Err(match msg.view() {
-                gst::MessageView::Error(e) => format!("stream error: {}", e.error().message()),
-                _ => "the camera ended the stream".into(),
-            });
-        }
-        let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_mseconds(200)) else {
-            if last_sample.elapsed() > Duration::from_secs(5) {
-                break Err("no data for 5 s".into());
-            }
-            continue;
+        let Some(w) = self.writer.take() else {
+            return;
         };
-        last_sample = Instant::now();
-        let (Some(buffer), Some(caps)) = (sample.buffer_owned(), sample.caps()) else {
-            continue;
-        };
-        let Some(pts) = buffer.pts().map(|t| t.nseconds()) else {
-            continue;
-        };
-        let keyframe = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
-        if track.is_none() {
-            if !keyframe {
-                continue; // start at a keyframe
-            }
-            track = track_config(caps);
-            if track.is_none() {
-                break Err("unsupported stream (H.264 or H.265 expected)".into());
-            }
-        }
-        let clk = clock.get_or_insert_with(|| Clock {
-            utc0: chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0),
-            pts0: pts,
-        });
-        let at_utc = clk.utc0 + pts.saturating_sub(clk.pts0) as i64;
-        // The previous access unit's duration is known now.
-        if let Some((prev, prev_key)) = pending.take() {
-            let prev_pts = prev.pts().map(|t| t.nseconds()).unwrap_or(pts);
-            let dur_90k = (pts.saturating_sub(prev_pts) as u128 * 90_000 / 1_000_000_000) as u32;
-            if let Some(w) = writer.as_mut() {
-                let map = prev
-                    .map_readable()
-                    .map_err(|_| "unreadable buffer".to_string())?;
-                if let Err(e) = w.push(&map, dur_90k.max(1), prev_key) {
-                    break Err(format!("writing {}: {e}", w.rel_path()));
+        let end = w.start_utc_ns() + w.duration_ns().max(1);
+        st.last_end = Some(st.last_end.map_or(end, |e| e.max(end)));
+        let (shared, cam) = (self.shared.clone(), self.cam.id.clone());
+        st.closing.retain(|h| !h.is_finished());
+        st.closing.push(tokio::task::spawn_blocking(move || {
+            let rel = w.rel_path().to_owned();
+            let span = Span {
+                start_utc_ns: w.start_utc_ns(),
+                end_utc_ns: end,
+            };
+            match w.finish() {
+                Ok(row) => {
+                    shared.index.send(WriteOp::Segment(row));
                 }
-            }
-        }
-        if keyframe {
-            let rotate = writer
-                .as_ref()
-                .is_some_and(|w| w.duration_ns() >= segment.as_nanos() as i64);
-            if writer.is_none() || rotate {
-                if let Some(w) = writer.take() {
-                    close(w);
-                }
-                if let Some((since, cause)) = gap_since.take() {
-                    index.send(WriteOp::Gap {
-                        camera_id: cam.id.clone(),
-                        span: Span {
-                            start_utc_ns: since,
-                            end_utc_ns: at_utc.max(since),
-                        },
-                        cause,
+                Err(e) => {
+                    // Typically a full disk: the segment is dropped whole rather than left
+                    // unindexed; the gap says why.
+                    tracing::error!(camera = %cam, segment = %rel, "closing a segment failed, segment dropped: {e}");
+                    let _ = std::fs::remove_file(shared.data.join(&rel));
+                    shared.index.send(WriteOp::Gap {
+                        camera_id: cam,
+                        span,
+                        cause: format!("segment lost: {e}"),
                     });
                 }
-                let Some(t) = track.as_ref() else { continue };
-                match SegmentWriter::create(data, &cam.id, at_utc, t) {
-                    Ok(w) => writer = Some(w),
-                    Err(e) => break Err(format!("creating a segment: {e}")),
-                }
-                recorded = true;
             }
-        }
-        pending = Some((buffer, keyframe));
-    };
-    if let Some((prev, prev_key)) = pending.take()
-        && let Some(w) = writer.as_mut()
-        && let Ok(map) = prev.map_readable()
-    {
-        let _ = w.push(&map, 3600, prev_key);
+        }));
     }
-    if let Some(w) = writer.take() {
-        close(w);
-    }
-    result
-}
-
-/// The track described by parsed caps (`avc` / `hvc1` with `codec_data`).
-fn track_config(caps: &gst::CapsRef) -> Option<TrackConfig> {
-    let s = caps.structure(0)?;
-    let codec = match s.name().as_str() {
-        "video/x-h264" => VideoCodec::H264,
-        "video/x-h265" => VideoCodec::H265,
-        _ => return None,
-    };
-    let config = s.get::<gst::Buffer>("codec_data").ok()?;
-    let decoder_config = config.map_readable().ok()?.to_vec();
-    Some(TrackConfig {
-        codec,
-        width: s.get::<i32>("width").ok()?.clamp(0, u16::MAX as i32) as u16,
-        height: s.get::<i32>("height").ok()?.clamp(0, u16::MAX as i32) as u16,
-        decoder_config,
-    })
 }

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use super::fmp4::{Fmp4Writer, Sample, TrackConfig, VideoCodec};
-use crate::store::{Keyframe, SegmentRow, encode_keyframes};
+use crate::store::{Keyframe, SegmentRow, TimeSource, encode_keyframes};
 
 /// Hashes what passes through.
 struct Hashing<W: Write> {
@@ -40,6 +40,7 @@ pub struct SegmentWriter {
     camera_id: String,
     codec: VideoCodec,
     start_utc_ns: i64,
+    time_source: TimeSource,
     mp4: Fmp4Writer<Hashing<BufWriter<File>>>,
     /// The GOP being gathered: (data, duration, keyframe).
     gop: Vec<(Vec<u8>, u32, bool)>,
@@ -52,6 +53,7 @@ impl SegmentWriter {
         camera_id: &str,
         start_utc_ns: i64,
         track: &TrackConfig,
+        time_source: TimeSource,
     ) -> io::Result<SegmentWriter> {
         let day = chrono::DateTime::from_timestamp_nanos(start_utc_ns)
             .format("%Y-%m-%d")
@@ -64,7 +66,7 @@ impl SegmentWriter {
             .create_new(true)
             .open(data_dir.join(&rel_path))?;
         let out = Hashing {
-            inner: BufWriter::with_capacity(1 << 20, file),
+            inner: BufWriter::with_capacity(64 << 10, file),
             hasher: Sha256::new(),
         };
         let mp4 = Fmp4Writer::new(out, track)?;
@@ -74,6 +76,7 @@ impl SegmentWriter {
             camera_id: camera_id.to_owned(),
             codec: track.codec,
             start_utc_ns,
+            time_source,
             mp4,
             gop: Vec::new(),
         })
@@ -155,6 +158,7 @@ impl SegmentWriter {
                 VideoCodec::H265 => "h265".into(),
             },
             keyframes: encode_keyframes(&keyframes),
+            time_source: self.time_source,
         })
     }
 }

@@ -401,7 +401,7 @@ fn make_factory(
             Codec::H265 => "video/x-h265,stream-format=byte-stream,alignment=au",
         };
         format!(
-            "( appsrc name=src is-live=true format=time do-timestamp=true max-buffers=4 leaky-type=downstream caps=\"{caps}\" ! {} )",
+            "( appsrc name=src is-live=true format=time do-timestamp=false max-buffers=4 leaky-type=downstream caps=\"{caps}\" ! {} )",
             spec.payloader()
         )
     };
@@ -500,28 +500,29 @@ fn pace(
             // Fell behind (machine overloaded): skip ahead rather than burst.
             index = ((now - start).as_nanos() / frame_dur.as_nanos()) as u64;
         }
-        let buffer = match &clip {
-            Some(clip) => clip.access_unit(index),
+        // The picture's wall-clock time (its stripe) and its running time (its PTS, hence its
+        // RTP timestamp and the RTCP sender reports) are read at the same instant, so that they
+        // match whatever the scheduling delays after this point.
+        let (Some(clock), Some(base)) = (src.clock(), src.base_time()) else {
+            index += 1;
+            continue; // not playing yet
+        };
+        let running = clock.time().saturating_sub(base);
+        let mut buffer = match &clip {
+            // A shallow copy: the clip's buffers are shared and keep no timestamps.
+            Some(clip) => clip.access_unit(index).copy(),
             None => {
-                // The stripe's wall-clock time and the buffer's running time are read at the
-                // same instant, so that RTP timestamps (and RTCP sender reports) match the
-                // pictures whatever the scheduling delays after this point.
-                let (Some(clock), Some(base)) = (src.clock(), src.base_time()) else {
-                    index += 1;
-                    continue; // not playing yet
-                };
-                let running = clock.time().saturating_sub(base);
                 let wall_ms = chrono::Utc::now().timestamp_millis();
                 let mut data = vec![0u8; painter.frame_bytes()];
                 painter.paint(index, wall_ms, &mut data);
-                let mut buffer = gst::Buffer::from_mut_slice(data);
-                if let Some(b) = buffer.get_mut() {
-                    b.set_pts(running);
-                    b.set_duration(frame_dur.try_into().ok());
-                }
-                buffer
+                gst::Buffer::from_mut_slice(data)
             }
         };
+        if let Some(b) = buffer.get_mut() {
+            b.set_pts(running);
+            b.set_dts(gst::ClockTime::NONE);
+            b.set_duration(frame_dur.try_into().ok());
+        }
         if src.push_buffer(buffer).is_err() {
             return; // the media was shut down
         }

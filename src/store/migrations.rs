@@ -4,14 +4,20 @@
 use rusqlite::Connection;
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 
-const V1: &str = include_str!("schema.sql");
+/// The current schema, what a new index is made from.
+const CURRENT: &str = include_str!("schema.sql");
 
 /// Step `n` (1-based): from version `n - 1` to version `n`.
 fn step(conn: &Connection, n: i32) -> rusqlite::Result<()> {
     match n {
-        1 => conn.execute_batch(V1),
+        1 => conn.execute_batch(include_str!("schema_v1.sql")),
+        // Segments say how their times were established; older ones were timed on arrival.
+        2 => conn.execute_batch(
+            "ALTER TABLE segment ADD COLUMN
+    time_source     TEXT NOT NULL DEFAULT 'arrival' CHECK (time_source IN ('rtcp', 'arrival'))",
+        ),
         _ => Err(rusqlite::Error::InvalidQuery),
     }
 }
@@ -35,6 +41,20 @@ pub fn migrate(conn: &mut Connection) -> Result<(), MigrationError> {
     if found > SCHEMA_VERSION {
         return Err(MigrationError::TooNew { found });
     }
+    if found == 0 {
+        // A new index: made from the current schema in one step.
+        let tx = conn
+            .transaction()
+            .map_err(|source| MigrationError::Step { to: 1, source })?;
+        tx.execute_batch(CURRENT)
+            .and_then(|_| tx.pragma_update(None, "user_version", SCHEMA_VERSION))
+            .and_then(|_| tx.commit())
+            .map_err(|source| MigrationError::Step {
+                to: SCHEMA_VERSION,
+                source,
+            })?;
+        return Ok(());
+    }
     for to in found + 1..=SCHEMA_VERSION {
         let run = |conn: &mut Connection| -> rusqlite::Result<()> {
             let tx = conn.transaction()?;
@@ -52,24 +72,41 @@ pub fn migrate(conn: &mut Connection) -> Result<(), MigrationError> {
 mod tests {
     use super::*;
 
-    /// Every schema object, as SQLite stores it.
+    /// Every schema object, as SQLite stores it, its SQL without comments and with spaces
+    /// normalised (an `ALTER TABLE ... ADD COLUMN` keeps the text it was given).
     fn dump(conn: &Connection) -> Vec<(String, String, String)> {
         let mut q = conn
             .prepare("SELECT type, name, coalesce(sql, '') FROM sqlite_schema ORDER BY type, name")
             .expect("query");
-        q.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .expect("rows")
-            .map(|r| r.expect("row"))
-            .collect()
+        q.query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, normalise(&r.get::<_, String>(2)?)))
+        })
+        .expect("rows")
+        .map(|r| r.expect("row"))
+        .collect()
+    }
+
+    fn normalise(sql: &str) -> String {
+        let no_comments: Vec<&str> = sql
+            .lines()
+            .map(|l| l.split("--").next().unwrap_or(""))
+            .collect();
+        let words = no_comments.join(" ");
+        let words: Vec<&str> = words.split_whitespace().collect();
+        words
+            .join(" ")
+            .replace("( ", "(")
+            .replace(" )", ")")
+            .replace(" ,", ",")
     }
 
     #[test]
     fn a_migrated_database_equals_a_fresh_one() {
         // Fresh: the current schema file as it is.
-        let fresh = Connection::open_in_memory().expect("db");
-        fresh.execute_batch(V1).expect("schema");
-        // Migrated: every step from an empty database (and from each version in between).
-        for start in 0..SCHEMA_VERSION {
+        let mut fresh = Connection::open_in_memory().expect("db");
+        migrate(&mut fresh).expect("fresh");
+        // Migrated: every step from version 1 (and from each version in between).
+        for start in 1..SCHEMA_VERSION {
             let mut db = Connection::open_in_memory().expect("db");
             for n in 1..=start {
                 step(&db, n).expect("step");

@@ -91,6 +91,36 @@ pub struct SegmentRow {
     pub codec: String,
     /// [`encode_keyframes`] of the segment's keyframes.
     pub keyframes: Vec<u8>,
+    /// How its times were established.
+    pub time_source: TimeSource,
+}
+
+/// How a segment's times were established.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimeSource {
+    /// RTP timestamps mapped through the camera's RTCP sender reports.
+    Rtcp,
+    /// RTP timestamps from the local arrival time of the connection's first picture.
+    Arrival,
+}
+
+impl TimeSource {
+    /// The value stored in the index.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TimeSource::Rtcp => "rtcp",
+            TimeSource::Arrival => "arrival",
+        }
+    }
+
+    /// Reads a stored value.
+    pub fn parse(s: &str) -> Option<TimeSource> {
+        match s {
+            "rtcp" => Some(TimeSource::Rtcp),
+            "arrival" => Some(TimeSource::Arrival),
+            _ => None,
+        }
+    }
 }
 
 /// An indexed segment.
@@ -225,7 +255,7 @@ impl Store {
         let mut q = self
             .conn
             .prepare_cached(
-                "SELECT id, start_utc_ns, end_utc_ns, path, bytes, sha256, codec, keyframes FROM segment
+                "SELECT id, start_utc_ns, end_utc_ns, path, bytes, sha256, codec, keyframes, time_source FROM segment
                  WHERE camera_id = ?1 AND start_utc_ns <= ?2 AND start_utc_ns > ?3 AND deleting = 0
                  ORDER BY start_utc_ns DESC LIMIT 1",
             )
@@ -265,7 +295,7 @@ impl Store {
         let mut q = self
             .conn
             .prepare_cached(
-                "SELECT id, start_utc_ns, end_utc_ns, path, bytes, sha256, codec, keyframes FROM segment
+                "SELECT id, start_utc_ns, end_utc_ns, path, bytes, sha256, codec, keyframes, time_source FROM segment
                  WHERE camera_id = ?1 AND start_utc_ns < ?3 AND start_utc_ns > ?2 - ?4 AND end_utc_ns > ?2 AND deleting = 0
                  ORDER BY start_utc_ns",
             )
@@ -436,7 +466,7 @@ impl Store {
         let mut q = self
             .conn
             .prepare_cached(
-                "SELECT s.id, s.start_utc_ns, s.end_utc_ns, s.path, s.bytes, s.sha256, s.codec, s.keyframes, s.camera_id
+                "SELECT s.id, s.start_utc_ns, s.end_utc_ns, s.path, s.bytes, s.sha256, s.codec, s.keyframes, s.time_source, s.camera_id
                  FROM segment s JOIN camera c ON c.id = s.camera_id
                  WHERE (?3 = 0 OR s.end_utc_ns <= ?1 - c.retention_days * 86400000000000)
                    AND NOT EXISTS (SELECT 1 FROM hold h WHERE h.camera_id = s.camera_id
@@ -449,7 +479,7 @@ impl Store {
             .query_map(
                 params![now_utc_ns, limit as i64, only_expired as i64],
                 |r| {
-                    let camera: String = r.get(8)?;
+                    let camera: String = r.get(9)?;
                     segment_from_row(&camera, r)
                 },
             )
@@ -532,15 +562,26 @@ impl Store {
         rows.collect::<Result<_, _>>().map_err(|e| self.sql(e))
     }
 
+    /// Where the camera's latest segment ends, if it has one.
+    pub fn last_segment_end(&self, camera_id: &str) -> Result<Option<i64>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT max(end_utc_ns) FROM segment WHERE camera_id = ?1",
+                params![camera_id],
+                |r| r.get::<_, Option<i64>>(0),
+            )
+            .map_err(|e| self.sql(e))
+    }
+
     /// Every segment row, in id order (for `vigie check` and reconciliation).
     pub fn all_segments(&self) -> Result<Vec<Segment>, StoreError> {
         let mut q = self
             .conn
-            .prepare("SELECT id, start_utc_ns, end_utc_ns, path, bytes, sha256, codec, keyframes, camera_id FROM segment ORDER BY id")
+            .prepare("SELECT id, start_utc_ns, end_utc_ns, path, bytes, sha256, codec, keyframes, time_source, camera_id FROM segment ORDER BY id")
             .map_err(|e| self.sql(e))?;
         let rows = q
             .query_map([], |r| {
-                let camera: String = r.get(8)?;
+                let camera: String = r.get(9)?;
                 segment_from_row(&camera, r)
             })
             .map_err(|e| self.sql(e))?;
@@ -565,6 +606,7 @@ fn segment_from_row(camera_id: &str, r: &rusqlite::Row<'_>) -> rusqlite::Result<
             sha256,
             codec: r.get(6)?,
             keyframes: r.get(7)?,
+            time_source: TimeSource::parse(&r.get::<_, String>(8)?).unwrap_or(TimeSource::Arrival),
         },
     })
 }
@@ -598,6 +640,7 @@ mod tests {
             sha256: [7; 32],
             codec: "h264".into(),
             keyframes: encode_keyframes(&keys),
+            time_source: TimeSource::Rtcp,
         }
     }
 

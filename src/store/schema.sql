@@ -6,8 +6,9 @@
 -- * A row exists only for data that is durable on disk (see the store module's docs for the
 --   write and delete orders).
 -- * Every table is STRICT; CHECK constraints state the invariants that `vigie check` relies on.
--- * The schema version is PRAGMA user_version; one migration function per step in
---   migrations.rs, and a test that a migrated database equals a fresh one.
+-- * The schema version is PRAGMA user_version; one migration step per version in
+--   migrations.rs (schema_v1.sql is step 1, frozen), and a test that a migrated database
+--   equals a fresh one made from this file.
 
 -- Cameras as the recorder knew them (the cameras file is the source; this keeps history).
 CREATE TABLE camera (
@@ -36,7 +37,10 @@ CREATE TABLE segment (
     -- from the segment start) and of its byte offset in the file, both from the previous one.
     keyframes       BLOB NOT NULL,
     -- Set while a retention or disk-budget deletion is under way (mark -> unlink -> delete).
-    deleting        INTEGER NOT NULL DEFAULT 0 CHECK (deleting IN (0, 1))
+    deleting        INTEGER NOT NULL DEFAULT 0 CHECK (deleting IN (0, 1)),
+    -- How the times were established (version 2): 'rtcp' = the camera's RTCP sender reports,
+    -- 'arrival' = local arrival time (no reports, or the camera's clock was off).
+    time_source     TEXT NOT NULL DEFAULT 'arrival' CHECK (time_source IN ('rtcp', 'arrival'))
 ) STRICT;
 -- Covering for timelines: a camera-day of spans is read from this index alone, in order.
 CREATE INDEX segment_by_camera_time ON segment (camera_id, start_utc_ns, end_utc_ns, deleting);

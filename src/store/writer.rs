@@ -175,8 +175,8 @@ pub(super) fn apply(conn: &rusqlite::Connection, op: &WriteOp) -> rusqlite::Resu
             .and_then(|mut q| q.execute(params![c.id, c.name, c.zone, c.latitude, c.longitude, c.retention_days])),
         WriteOp::Segment(s) => conn
             .prepare_cached(
-                "INSERT INTO segment (camera_id, start_utc_ns, end_utc_ns, path, bytes, sha256, codec, keyframes)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT INTO segment (camera_id, start_utc_ns, end_utc_ns, path, bytes, sha256, codec, keyframes, time_source)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )
             .and_then(|mut q| {
                 q.execute(params![
@@ -187,7 +187,8 @@ pub(super) fn apply(conn: &rusqlite::Connection, op: &WriteOp) -> rusqlite::Resu
                     s.bytes as i64,
                     &s.sha256[..],
                     s.codec,
-                    s.keyframes
+                    s.keyframes,
+                    s.time_source.as_str()
                 ])
             }),
         WriteOp::Gap { camera_id, span, cause } => conn

@@ -1,0 +1,101 @@
+-- Vigie index, schema version 1 as released: step 1 of the migrations. Never edit this file;
+-- schema.sql is the current schema, and later steps are in migrations.rs.
+--
+-- Conventions (status: in force):
+-- * Times are UTC, integer nanoseconds since the Unix epoch, in columns named *_utc_ns.
+--   Durations inside a segment are in 90 kHz ticks (*_90k), the unit of RTP video clocks.
+-- * A row exists only for data that is durable on disk (see the store module's docs for the
+--   write and delete orders).
+-- * Every table is STRICT; CHECK constraints state the invariants that `vigie check` relies on.
+-- * The schema version is PRAGMA user_version; one migration function per step in
+--   migrations.rs, and a test that a migrated database equals a fresh one.
+
+-- Cameras as the recorder knew them (the cameras file is the source; this keeps history).
+CREATE TABLE camera (
+    id              TEXT PRIMARY KEY NOT NULL CHECK (length(id) BETWEEN 1 AND 64),
+    name            TEXT NOT NULL,
+    zone            TEXT NOT NULL DEFAULT '',
+    latitude        REAL,
+    longitude       REAL,
+    retention_days  INTEGER NOT NULL DEFAULT 30 CHECK (retention_days BETWEEN 1 AND 30)
+) STRICT;
+
+-- One file of footage of one camera, as recorded (no transcoding).
+CREATE TABLE segment (
+    id              INTEGER PRIMARY KEY,
+    camera_id       TEXT NOT NULL REFERENCES camera (id),
+    start_utc_ns    INTEGER NOT NULL,
+    -- At most an hour long: range queries rely on it to use the (camera, start) index.
+    end_utc_ns      INTEGER NOT NULL
+                    CHECK (end_utc_ns > start_utc_ns AND end_utc_ns - start_utc_ns <= 3600000000000),
+    -- Relative to the data directory.
+    path            TEXT NOT NULL UNIQUE,
+    bytes           INTEGER NOT NULL CHECK (bytes >= 0),
+    sha256          BLOB NOT NULL CHECK (length(sha256) = 32),
+    codec           TEXT NOT NULL CHECK (codec IN ('h264', 'h265')),
+    -- Keyframes for seeking: LEB128 varints, per keyframe the delta of its time (90 kHz,
+    -- from the segment start) and of its byte offset in the file, both from the previous one.
+    keyframes       BLOB NOT NULL,
+    -- Set while a retention or disk-budget deletion is under way (mark -> unlink -> delete).
+    deleting        INTEGER NOT NULL DEFAULT 0 CHECK (deleting IN (0, 1))
+) STRICT;
+-- Covering for timelines: a camera-day of spans is read from this index alone, in order.
+CREATE INDEX segment_by_camera_time ON segment (camera_id, start_utc_ns, end_utc_ns, deleting);
+
+-- A span with no footage, and why (camera unreachable, disk full, recorder stopped, ...).
+CREATE TABLE gap (
+    id              INTEGER PRIMARY KEY,
+    camera_id       TEXT NOT NULL REFERENCES camera (id),
+    start_utc_ns    INTEGER NOT NULL,
+    end_utc_ns      INTEGER NOT NULL CHECK (end_utc_ns >= start_utc_ns),
+    cause           TEXT NOT NULL
+) STRICT;
+CREATE INDEX gap_by_camera_time ON gap (camera_id, start_utc_ns);
+
+-- Something that happened at an instant on a camera (alarm, motion, clock step, ...).
+CREATE TABLE event (
+    id              INTEGER PRIMARY KEY,
+    camera_id       TEXT REFERENCES camera (id),
+    at_utc_ns       INTEGER NOT NULL,
+    kind            TEXT NOT NULL,
+    detail          TEXT NOT NULL DEFAULT ''
+) STRICT;
+CREATE INDEX event_by_camera_time ON event (camera_id, at_utc_ns);
+
+-- A reviewer's mark on a camera's timeline.
+CREATE TABLE bookmark (
+    id              INTEGER PRIMARY KEY,
+    camera_id       TEXT NOT NULL REFERENCES camera (id),
+    at_utc_ns       INTEGER NOT NULL,
+    note            TEXT NOT NULL,
+    author          TEXT NOT NULL,
+    created_utc_ns  INTEGER NOT NULL
+) STRICT;
+
+-- A legal hold: footage of a camera's range that retention and the disk budget never delete.
+CREATE TABLE hold (
+    id              INTEGER PRIMARY KEY,
+    camera_id       TEXT NOT NULL REFERENCES camera (id),
+    start_utc_ns    INTEGER NOT NULL,
+    end_utc_ns      INTEGER NOT NULL CHECK (end_utc_ns > start_utc_ns),
+    procedure       TEXT NOT NULL CHECK (length(procedure) > 0),
+    reason          TEXT NOT NULL CHECK (length(reason) > 0),
+    author          TEXT NOT NULL,
+    created_utc_ns  INTEGER NOT NULL,
+    expires_utc_ns  INTEGER NOT NULL,
+    released_utc_ns INTEGER
+) STRICT;
+CREATE INDEX hold_by_camera ON hold (camera_id, start_utc_ns);
+
+-- The register: every deletion and every export, kept after the footage is gone.
+CREATE TABLE register (
+    id              INTEGER PRIMARY KEY,
+    at_utc_ns       INTEGER NOT NULL,
+    action          TEXT NOT NULL CHECK (action IN ('deleted', 'exported')),
+    camera_id       TEXT NOT NULL,
+    start_utc_ns    INTEGER NOT NULL,
+    end_utc_ns      INTEGER NOT NULL,
+    reason          TEXT NOT NULL,
+    author          TEXT NOT NULL,
+    detail          TEXT NOT NULL DEFAULT ''
+) STRICT;

@@ -1,0 +1,282 @@
+//! Recorder timing against camsim: segments start when their first picture was captured (the
+//! timecode stripe camsim burns in), wall-clock steps leave no overlap, a camera whose clock
+//! disagrees is flagged and timed on arrival, and a camera restarted again and again is
+//! recorded after each restart with its gaps.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use vigie::config::CamerasFile;
+use vigie::media::decode_timecode_luma;
+use vigie::sim::{CamSim, CamSimOptions, EncodeMode};
+use vigie::store::{INDEX_FILE, Segment, Store, TimeSource};
+
+const FRAME_NS: i64 = 40_000_000;
+
+struct Run {
+    dir: PathBuf,
+    data: PathBuf,
+    clock: PathBuf,
+    cameras: PathBuf,
+}
+
+impl Run {
+    fn new(name: &str, sim: &CamSim) -> Run {
+        let dir = std::env::temp_dir().join(format!("vigie-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let cameras = dir.join("cameras.toml");
+        std::fs::write(&cameras, CamerasFile::to_toml(&sim.cameras(), None)).expect("cameras");
+        let clock = dir.join("clock-offset-ms");
+        std::fs::write(&clock, "0").expect("clock");
+        Run {
+            data: dir.join("data"),
+            dir,
+            clock,
+            cameras,
+        }
+    }
+
+    fn recorder(&self) -> Child {
+        Command::new(env!("CARGO_BIN_EXE_vigie"))
+            .args(["recorder", "--segment-seconds", "2", "--cameras"])
+            .arg(&self.cameras)
+            .arg("--data")
+            .arg(&self.data)
+            .arg("--clock-offset-file")
+            .arg(&self.clock)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("recorder starts")
+    }
+
+    fn set_clock_offset_ms(&self, ms: i64) {
+        std::fs::write(&self.clock, ms.to_string()).expect("clock");
+    }
+
+    /// SIGTERM, a clean exit, and a clean `vigie check --hash`.
+    fn stop_and_check(&self, mut child: Child) -> Store {
+        // SAFETY: signals the child we started, by its id.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        assert!(child.wait().expect("exit").success(), "recorder exit");
+        let check = Command::new(env!("CARGO_BIN_EXE_vigie"))
+            .args(["check", "--hash", "--data"])
+            .arg(&self.data)
+            .output()
+            .expect("check");
+        assert!(
+            check.status.success(),
+            "{}",
+            String::from_utf8_lossy(&check.stdout)
+        );
+        Store::open_readonly(&self.data.join(INDEX_FILE)).expect("index")
+    }
+}
+
+impl Drop for Run {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// Frames in a segment file, decoded in full.
+fn decoded_frames(path: &Path) -> u64 {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-count_frames",
+            "-show_entries",
+            "stream=nb_read_frames",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(path)
+        .output()
+        .expect("ffprobe");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0)
+}
+
+/// The capture time (ms) in the stripe of a segment file's first picture.
+fn first_stripe_ms(path: &Path, (w, h): (u32, u32)) -> i64 {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args(["-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "gray", "-"])
+        .output()
+        .expect("ffmpeg");
+    assert_eq!(out.stdout.len(), (w * h) as usize, "{}", path.display());
+    decode_timecode_luma(w, h, |x, y| out.stdout[(y * w + x) as usize])
+}
+
+fn segments(store: &Store, cam: &str) -> Vec<Segment> {
+    store.segments(cam, 0, i64::MAX / 2).expect("segments")
+}
+
+#[test]
+fn segments_start_at_their_first_pictures_capture_time_through_clock_steps() {
+    let sim = CamSim::start(CamSimOptions {
+        cameras: 2,
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        encode: EncodeMode::Live,
+        gop: 25,
+        main_size: (640, 360),
+        main_kbps: 800,
+        ..CamSimOptions::default()
+    })
+    .expect("camsim");
+    let run = Run::new("rec-timing", &sim);
+    let child = run.recorder();
+    std::thread::sleep(Duration::from_secs(9));
+    // The local wall clock is set an hour ahead, then back.
+    run.set_clock_offset_ms(3_600_000);
+    std::thread::sleep(Duration::from_secs(5));
+    run.set_clock_offset_ms(0);
+    std::thread::sleep(Duration::from_secs(6));
+    let store = run.stop_and_check(child);
+
+    for cam in ["cam001", "cam002"] {
+        let segs = segments(&store, cam);
+        assert!(segs.len() >= 8, "{cam}: {} segments", segs.len());
+        for s in &segs {
+            let path = run.data.join(&s.row.path);
+            assert_eq!(s.row.time_source, TimeSource::Rtcp, "{}", s.row.path);
+            // Every segment decodes in full: one picture per frame interval.
+            let expected = (s.row.end_utc_ns - s.row.start_utc_ns) / FRAME_NS;
+            let frames = decoded_frames(&path) as i64;
+            assert!(
+                (frames - expected).abs() <= 1,
+                "{}: {frames} frames decoded for {expected} frame intervals",
+                s.row.path
+            );
+            // Its indexed start is its first picture's capture time, within a frame interval.
+            let stripe_ns = first_stripe_ms(&path, (640, 360)) * 1_000_000;
+            assert!(
+                (stripe_ns - s.row.start_utc_ns).abs() <= FRAME_NS,
+                "{}: indexed start {} ms, first picture captured at {} ms",
+                s.row.path,
+                s.row.start_utc_ns / 1_000_000,
+                stripe_ns / 1_000_000
+            );
+        }
+        // One connection: contiguous, whatever the local clock did.
+        for w in segs.windows(2) {
+            let gap = w[1].row.start_utc_ns - w[0].row.end_utc_ns;
+            assert!(
+                (0..=1_000_000).contains(&gap),
+                "{cam}: {} then {}: {gap} ns apart",
+                w[0].row.path,
+                w[1].row.path
+            );
+        }
+    }
+    let steps = store.events_of_kind("clock_step").expect("events");
+    assert_eq!(steps.len(), 2, "two clock steps logged: {steps:?}");
+    let details: Vec<&str> = steps.iter().map(|s| s.2.as_str()).collect();
+    assert!(
+        details.iter().any(|d| d.contains("by +3600.")),
+        "{details:?}"
+    );
+    assert!(
+        details.iter().any(|d| d.contains("by -3600.")),
+        "{details:?}"
+    );
+}
+
+#[test]
+fn a_camera_whose_clock_disagrees_is_flagged_and_timed_on_arrival() {
+    let sim = CamSim::start(CamSimOptions {
+        cameras: 1,
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        encode: EncodeMode::Loop,
+        gop: 25,
+        ..CamSimOptions::default()
+    })
+    .expect("camsim");
+    let run = Run::new("rec-skew", &sim);
+    // Here it is an hour later than the camera says.
+    run.set_clock_offset_ms(3_600_000);
+    let child = run.recorder();
+    std::thread::sleep(Duration::from_secs(6));
+    let store = run.stop_and_check(child);
+    let segs = segments(&store, "cam001");
+    assert!(!segs.is_empty());
+    let hour_ahead = chrono::Utc::now().timestamp_nanos_opt().unwrap() + 3_590_000_000_000;
+    for s in &segs {
+        assert_eq!(s.row.time_source, TimeSource::Arrival, "{}", s.row.path);
+        assert!(
+            s.row.start_utc_ns > hour_ahead - 20_000_000_000,
+            "timed on local arrival"
+        );
+    }
+    let flags = store.events_of_kind("camera_clock").expect("events");
+    assert_eq!(flags.len(), 1, "{flags:?}");
+    assert!(
+        flags[0].2.contains("-3600.") && flags[0].2.contains("timed on arrival"),
+        "{}",
+        flags[0].2
+    );
+}
+
+#[test]
+fn a_camera_restarted_again_and_again_is_recorded_after_each_restart() {
+    let sim = CamSim::start(CamSimOptions {
+        cameras: 1,
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        encode: EncodeMode::Loop,
+        gop: 25,
+        ..CamSimOptions::default()
+    })
+    .expect("camsim");
+    let run = Run::new("rec-restarts", &sim);
+    let child = run.recorder();
+    let restarts = 4;
+    let mut restarted_at = Vec::new();
+    std::thread::sleep(Duration::from_secs(4));
+    for _ in 0..restarts {
+        assert!(sim.stop_camera("cam001"));
+        std::thread::sleep(Duration::from_secs(2));
+        assert!(sim.restart_camera("cam001"));
+        restarted_at.push(chrono::Utc::now().timestamp_nanos_opt().unwrap());
+        std::thread::sleep(Duration::from_secs(9));
+    }
+    let store = run.stop_and_check(child);
+    let segs = segments(&store, "cam001");
+    let tl = store.timeline("cam001", 0, i64::MAX / 2).expect("timeline");
+    assert_eq!(
+        tl.gaps.len(),
+        restarts,
+        "one gap per failure: {:?}",
+        tl.gaps
+    );
+    for (i, (gap, cause)) in tl.gaps.iter().enumerate() {
+        assert!(!cause.is_empty());
+        // The gap covers the time the camera was down, and recording resumed after it.
+        assert!(
+            gap.end_utc_ns > restarted_at[i] - 1_000_000_000,
+            "gap {i}: {gap:?}"
+        );
+        assert!(
+            segs.iter().any(|s| s.row.start_utc_ns == gap.end_utc_ns),
+            "recording resumes where gap {i} ends"
+        );
+    }
+    for w in segs.windows(2) {
+        assert!(w[0].row.end_utc_ns <= w[1].row.start_utc_ns, "overlap");
+    }
+    for s in &segs {
+        assert!(
+            decoded_frames(&run.data.join(&s.row.path)) >= 10,
+            "{}",
+            s.row.path
+        );
+    }
+}
