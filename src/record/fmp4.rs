@@ -227,6 +227,15 @@ const DELTA_FLAGS: u32 = 0x0101_0000;
 
 /// The `moof` + `mdat` of one fragment starting at `decode_time_90k`.
 pub fn fragment(sequence: u32, decode_time_90k: u64, samples: &[Sample<'_>]) -> Vec<u8> {
+    let mut b = fragment_header(sequence, decode_time_90k, samples);
+    for s in samples {
+        b.extend_from_slice(s.data);
+    }
+    b
+}
+
+/// The `moof` and the `mdat` header of a fragment: the samples' bytes follow it as they are.
+pub fn fragment_header(sequence: u32, decode_time_90k: u64, samples: &[Sample<'_>]) -> Vec<u8> {
     let mut b = Boxes::new();
     b.begin(b"moof");
     b.full(b"mfhd", 0, 0);
@@ -257,10 +266,21 @@ pub fn fragment(sequence: u32, decode_time_90k: u64, samples: &[Sample<'_>]) -> 
     let payload: usize = samples.iter().map(|s| s.data.len()).sum();
     b.u32((payload + 8) as u32);
     b.bytes(b"mdat");
-    for s in samples {
-        b.bytes(s.data);
-    }
     b.buf
+}
+
+/// Writes every slice of `bufs` with as few system calls as the writer allows.
+fn write_all_vectored(out: &mut impl Write, mut bufs: &mut [io::IoSlice<'_>]) -> io::Result<()> {
+    io::IoSlice::advance_slices(&mut bufs, 0);
+    while !bufs.is_empty() {
+        match out.write_vectored(bufs) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => io::IoSlice::advance_slices(&mut bufs, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// Length of the playable prefix of a fragmented MP4 file: up to the end of its last complete
@@ -441,12 +461,17 @@ impl<W: Write> Fmp4Writer<W> {
         if samples[0].keyframe {
             self.keyframes.push((self.decode_time_90k, self.bytes));
         }
-        let frag = fragment(self.sequence, self.decode_time_90k, samples);
-        self.out.write_all(&frag)?;
-        // Handed to the kernel at once: a crash of the process loses at most the GOP being
-        // gathered (the file is fsynced when the segment ends).
+        let header = fragment_header(self.sequence, self.decode_time_90k, samples);
+        // One vectored write, straight from the samples' buffers, handed to the kernel at
+        // once: a crash of the process loses at most the GOP being gathered (the file is
+        // fsynced when the segment ends).
+        let mut bufs: Vec<io::IoSlice<'_>> = std::iter::once(io::IoSlice::new(&header))
+            .chain(samples.iter().map(|s| io::IoSlice::new(s.data)))
+            .collect();
+        write_all_vectored(&mut self.out, &mut bufs)?;
         self.out.flush()?;
-        self.bytes += frag.len() as u64;
+        let payload: usize = samples.iter().map(|s| s.data.len()).sum();
+        self.bytes += (header.len() + payload) as u64;
         self.decode_time_90k += samples.iter().map(|s| s.duration_90k as u64).sum::<u64>();
         Ok(())
     }

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use retina::client::{
     Credentials, PlayOptions, SessionOptions, SetupOptions, TcpTransportOptions, Transport,
 };
@@ -87,6 +87,8 @@ struct Shared {
     opts: RecorderOptions,
     index: Arc<IndexWriter>,
     clock: Arc<LocalClock>,
+    /// Origin of the beat on which every camera's connection is read.
+    epoch: Instant,
 }
 
 impl Recorder {
@@ -133,11 +135,14 @@ impl Recorder {
             opts: opts.clone(),
             index: index.clone(),
             clock: clock.clone(),
+            epoch: Instant::now(),
         });
         let stop = Arc::new(AtomicBool::new(false));
-        // Two workers: receiving and remuxing cost little; fsyncs go to the blocking pool.
+        // One worker: receiving and remuxing a camera costs a few microseconds a picture, and
+        // one thread polling every socket wakes far less than several stealing work; fsyncs
+        // go to the blocking pool.
         let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
+            .worker_threads(1)
             .thread_name("recorder")
             .enable_all()
             .build()
@@ -234,29 +239,37 @@ fn clock_stepped(index: &IndexWriter, now_ns: i64, step_ns: i64) {
 fn retention_loop(data: &Path, reserve_bytes: u64, stop: &AtomicBool, clock: &LocalClock) {
     let mut next_retention = Instant::now();
     let mut next_budget = Instant::now();
+    let mut store: Option<Store> = None;
     while !stop.load(Ordering::SeqCst) {
         let now = clock.now_ns();
         let (retention, budget) = (
             Instant::now() >= next_retention,
             Instant::now() >= next_budget,
         );
-        if retention || budget {
+        if (retention || budget) && store.is_none() {
             match Store::open(&data.join(INDEX_FILE)) {
-                Ok(mut store) => {
-                    if budget {
-                        next_budget = Instant::now() + Duration::from_secs(2);
-                        if let Err(e) = apply_disk_budget(data, &mut store, now, reserve_bytes) {
-                            tracing::error!("disk budget pass failed: {e}");
-                        }
-                    }
-                    if retention {
-                        next_retention = Instant::now() + Duration::from_secs(60);
-                        if let Err(e) = apply_retention(data, &mut store, now) {
-                            tracing::error!("retention pass failed: {e}");
-                        }
-                    }
-                }
+                Ok(s) => store = Some(s),
                 Err(e) => tracing::error!("retention: {e}"),
+            }
+        }
+        if let Some(s) = store.as_mut() {
+            let mut failed = false;
+            if budget {
+                next_budget = Instant::now() + Duration::from_secs(2);
+                if let Err(e) = apply_disk_budget(data, s, now, reserve_bytes) {
+                    tracing::error!("disk budget pass failed: {e}");
+                    failed = true;
+                }
+            }
+            if retention {
+                next_retention = Instant::now() + Duration::from_secs(60);
+                if let Err(e) = apply_retention(data, s, now) {
+                    tracing::error!("retention pass failed: {e}");
+                    failed = true;
+                }
+            }
+            if failed {
+                store = None; // opened afresh next time
             }
         }
         std::thread::sleep(Duration::from_millis(200));
@@ -421,48 +434,53 @@ async fn play(
     let mut demuxed = playing
         .demuxed()
         .map_err(|e| format!("stream: {}", describe_error(&e)))?;
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut last_rx = Instant::now();
     loop {
-        tokio::select! {
-            biased;
-            _ = stop.changed() => break Ok(()),
-            item = demuxed.next() => {
-                last_rx = Instant::now();
-                match item {
-                    None => break Err("the camera ended the stream".to_string()),
-                    Some(Err(e)) => break Err(format!("stream: {}", describe_error(&e))),
-                    Some(Ok(CodecItem::VideoFrame(f))) => {
-                        let params = if f.has_new_parameters() || rec.track.is_none() {
-                            match demuxed.streams()[video].parameters() {
-                                Some(ParametersRef::Video(v)) => track_config(v),
-                                _ => None,
-                            }
-                        } else {
-                            None
-                        };
-                        if let Err(e) = rec.frame(f, params, st) {
-                            break Err(e);
+        // Everything the camera sent since the last turn, without waiting.
+        let mut received = false;
+        while let Some(item) = demuxed.next().now_or_never() {
+            received = true;
+            match item {
+                None => return Err("the camera ended the stream".to_string()),
+                Some(Err(e)) => return Err(format!("stream: {}", describe_error(&e))),
+                Some(Ok(CodecItem::VideoFrame(f))) => {
+                    let params = if f.has_new_parameters() || rec.track.is_none() {
+                        match demuxed.streams()[video].parameters() {
+                            Some(ParametersRef::Video(v)) => track_config(v),
+                            _ => None,
                         }
-                    }
-                    Some(Ok(CodecItem::Rtcp(r))) => {
-                        if let Err(e) = rec.rtcp(&r, st) {
-                            break Err(e);
-                        }
-                    }
-                    Some(Ok(_)) => {}
+                    } else {
+                        None
+                    };
+                    rec.frame(f, params, st)?;
                 }
-            }
-            _ = tick.tick() => {
-                if last_rx.elapsed() > SILENCE_TIMEOUT {
-                    break Err(format!("no data for {} s", SILENCE_TIMEOUT.as_secs()));
-                }
-                if let Err(e) = rec.tick(st) {
-                    break Err(e);
-                }
+                Some(Ok(CodecItem::Rtcp(r))) => rec.rtcp(&r, st)?,
+                Some(Ok(_)) => {}
             }
         }
+        if received {
+            last_rx = Instant::now();
+        } else if last_rx.elapsed() > SILENCE_TIMEOUT {
+            return Err(format!("no data for {} s", SILENCE_TIMEOUT.as_secs()));
+        }
+        rec.tick(st)?;
+        // Every camera's task wakes on the same beat, so the whole recorder wakes once a beat
+        // whatever the number of cameras; meanwhile the kernel buffers what arrives.
+        tokio::select! {
+            biased;
+            _ = stop.changed() => return Ok(()),
+            _ = tokio::time::sleep_until(next_beat(rec.shared.epoch).into()) => {}
+        }
     }
+}
+
+/// How often the recorder reads its cameras' connections.
+const BEAT: Duration = Duration::from_millis(100);
+
+/// The next beat after now, beats counted from `epoch`.
+fn next_beat(epoch: Instant) -> Instant {
+    let beats = (epoch.elapsed().as_nanos() / BEAT.as_nanos()) as u32 + 1;
+    epoch + BEAT * beats
 }
 
 /// The stream's parameters as the MP4 track needs them.
@@ -683,7 +701,7 @@ impl<'a> Recording<'a> {
             } else {
                 self.last_duration_90k
             };
-            self.write(&prev, d90k)?;
+            self.write(prev, d90k)?;
         }
         // Half a picture of slack: a keyframe due at the segment length (its timestamp a
         // hair early) ends the segment rather than the next one.
@@ -722,9 +740,9 @@ impl<'a> Recording<'a> {
         Ok(())
     }
 
-    fn write(&mut self, p: &Pending, duration_90k: u32) -> Result<(), String> {
+    fn write(&mut self, p: Pending, duration_90k: u32) -> Result<(), String> {
         if let Some(w) = self.writer.as_mut()
-            && let Err(e) = w.push(&p.data, duration_90k, p.keyframe)
+            && let Err(e) = w.push_owned(p.data, duration_90k, p.keyframe)
         {
             let msg = format!("writing {}: {e}", w.rel_path());
             // The segment cannot be completed: dropped, and the gap says why.
@@ -751,7 +769,7 @@ impl<'a> Recording<'a> {
     /// made durable and indexed on the blocking pool.
     fn close(&mut self, st: &mut CameraState) {
         if let Some(p) = self.pending.take()
-            && self.write(&p, self.last_duration_90k).is_err()
+            && self.write(p, self.last_duration_90k).is_err()
         {
             return;
         }

@@ -8,7 +8,7 @@
 //! prefix ([`super::fmp4::complete_length`]) and indexes.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -28,6 +28,19 @@ impl<W: Write> Write for Hashing<W> {
         self.hasher.update(&buf[..n]);
         Ok(n)
     }
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        let n = self.inner.write_vectored(bufs)?;
+        let mut left = n;
+        for b in bufs {
+            let take = left.min(b.len());
+            self.hasher.update(&b[..take]);
+            left -= take;
+            if left == 0 {
+                break;
+            }
+        }
+        Ok(n)
+    }
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
     }
@@ -41,7 +54,7 @@ pub struct SegmentWriter {
     codec: VideoCodec,
     start_utc_ns: i64,
     time_source: TimeSource,
-    mp4: Fmp4Writer<Hashing<BufWriter<File>>>,
+    mp4: Fmp4Writer<Hashing<File>>,
     /// The GOP being gathered: (data, duration, keyframe).
     gop: Vec<(Vec<u8>, u32, bool)>,
 }
@@ -66,7 +79,7 @@ impl SegmentWriter {
             .create_new(true)
             .open(data_dir.join(&rel_path))?;
         let out = Hashing {
-            inner: BufWriter::with_capacity(64 << 10, file),
+            inner: file,
             hasher: Sha256::new(),
         };
         let mp4 = Fmp4Writer::new(out, track)?;
@@ -85,10 +98,20 @@ impl SegmentWriter {
     /// Adds one access unit (length-prefixed NAL units). A keyframe closes the GOP before it,
     /// which is written as one fragment.
     pub fn push(&mut self, data: &[u8], duration_90k: u32, keyframe: bool) -> io::Result<()> {
+        self.push_owned(data.to_vec(), duration_90k, keyframe)
+    }
+
+    /// [`SegmentWriter::push`] without a copy.
+    pub fn push_owned(
+        &mut self,
+        data: Vec<u8>,
+        duration_90k: u32,
+        keyframe: bool,
+    ) -> io::Result<()> {
         if keyframe && !self.gop.is_empty() {
             self.write_gop()?;
         }
-        self.gop.push((data.to_vec(), duration_90k, keyframe));
+        self.gop.push((data, duration_90k, keyframe));
         Ok(())
     }
 
@@ -140,7 +163,7 @@ impl SegmentWriter {
         let mut out = self.mp4.into_inner();
         out.flush()?;
         let sha256: [u8; 32] = out.hasher.finalize().into();
-        let file = out.inner.into_inner().map_err(|e| e.into_error())?;
+        let file = out.inner;
         file.sync_all()?;
         let path = self.data_dir.join(&self.rel_path);
         if let Some(dir) = path.parent() {
