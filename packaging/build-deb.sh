@@ -1,0 +1,9 @@
+#!/bin/sh
+# Builds the Debian package (target/debian/vigie_VERSION_amd64.deb): release build, stripped
+# binary, the vigie-recorder systemd unit, its maintainer scripts, the desktop entry and icon.
+set -eu
+cd "$(dirname "$0")/.."
+. packaging/env.sh
+command -v cargo-deb >/dev/null 2>&1 || cargo install cargo-deb --locked
+cargo build --release --locked
+cargo deb --no-build --strip "$@"
