@@ -280,3 +280,46 @@ fn a_camera_restarted_again_and_again_is_recorded_after_each_restart() {
         );
     }
 }
+
+#[test]
+fn the_recorder_deletes_expired_footage_by_its_own_clock() {
+    let sim = CamSim::start(CamSimOptions {
+        cameras: 1,
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        encode: EncodeMode::Loop,
+        gop: 25,
+        ..CamSimOptions::default()
+    })
+    .expect("camsim");
+    let run = Run::new("rec-retention", &sim);
+    let child = run.recorder();
+    std::thread::sleep(Duration::from_secs(5));
+    let recorded = segments(&run.stop_and_check(child), "cam001");
+    assert!(!recorded.is_empty());
+    // The recorder comes back 31 days later (by its clock): the 30-day-old footage goes.
+    run.set_clock_offset_ms(31 * 86_400_000);
+    let child = run.recorder();
+    std::thread::sleep(Duration::from_secs(4));
+    let store = run.stop_and_check(child);
+    let left = segments(&store, "cam001");
+    for s in &recorded {
+        assert!(
+            !left.iter().any(|l| l.row.path == s.row.path),
+            "{} kept",
+            s.row.path
+        );
+        assert!(
+            !run.data.join(&s.row.path).exists(),
+            "{} still on disk",
+            s.row.path
+        );
+    }
+    let register = store.register().expect("register");
+    let deleted: Vec<_> = register.iter().filter(|l| l.action == "deleted").collect();
+    assert_eq!(deleted.len(), recorded.len(), "{register:?}");
+    assert!(
+        deleted
+            .iter()
+            .all(|l| l.camera_id == "cam001" && !l.reason.is_empty())
+    );
+}
