@@ -303,7 +303,7 @@ fn check_finds_every_broken_invariant() {
         decoder_config: vec![1, 0x42, 0, 0x1e, 0xff, 0xe0, 0],
     };
     let t0: i64 = 1_795_687_200 * 1_000_000_000;
-    for i in 0..3i64 {
+    let segment = |w: &IndexWriter, i: i64, start: i64| {
         let rel = format!("cam001/{i}.mp4");
         let mut f = Fmp4Writer::new(std::fs::File::create(dir.join(&rel)).expect("file"), &track)
             .expect("init");
@@ -322,8 +322,8 @@ fn check_finds_every_broken_invariant() {
         drop(f.into_inner());
         w.send(WriteOp::Segment(SegmentRow {
             camera_id: "cam001".into(),
-            start_utc_ns: t0 + i * 4_000_000_000,
-            end_utc_ns: t0 + (i + 1) * 4_000_000_000,
+            start_utc_ns: start,
+            end_utc_ns: start + 4_000_000_000,
             path: rel.clone(),
             bytes,
             sha256: sha256_file(&dir.join(&rel)).expect("hash"),
@@ -331,6 +331,9 @@ fn check_finds_every_broken_invariant() {
             keyframes: encode_keyframes(&[]),
             time_source: vigie::store::TimeSource::Rtcp,
         }));
+    };
+    for i in 0..3i64 {
+        segment(&w, i, t0 + i * 4_000_000_000);
     }
     assert!(w.flush());
     drop(w);
@@ -359,6 +362,11 @@ fn check_finds_every_broken_invariant() {
     let b = std::fs::read(dir.join("cam001/2.mp4")).expect("read");
     std::fs::write(dir.join("cam001/2.mp4"), &b[..b.len() - 1000]).expect("write");
     std::fs::write(dir.join("cam001/stray.mp4"), b"x").expect("write");
+    // And a segment overlapping the third by one second.
+    let w = IndexWriter::spawn(&dir.join(INDEX_FILE)).expect("index");
+    segment(&w, 3, t0 + 11_000_000_000);
+    assert!(w.flush());
+    drop(w);
 
     let r = run(false);
     let out = String::from_utf8_lossy(&r.stdout);
@@ -370,6 +378,10 @@ fn check_finds_every_broken_invariant() {
     );
     assert!(
         out.contains("cam001/stray.mp4 is not in the index"),
+        "{out}"
+    );
+    assert!(
+        out.contains("camera cam001: cam001/3.mp4 starts 1000.000 ms before cam001/2.mp4 ends"),
         "{out}"
     );
     assert!(

@@ -2,7 +2,8 @@
 //!
 //! For each indexed segment: the file exists, has the indexed size, is a complete fragmented
 //! MP4 (nothing after its last complete fragment), and (with `hash`) has the indexed SHA-256.
-//! Files under the data folder that no row names are reported too.
+//! No two segments of a camera overlap. Files under the data folder that no row names are
+//! reported too.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -43,6 +44,13 @@ pub enum Problem {
         path: String,
         error: String,
     },
+    /// Two segments of one camera cover the same instant.
+    Overlap {
+        camera_id: String,
+        first: String,
+        second: String,
+        overlap_ns: i64,
+    },
 }
 
 impl std::fmt::Display for Problem {
@@ -76,6 +84,16 @@ impl std::fmt::Display for Problem {
             }
             Problem::Unindexed { path } => write!(f, "{path} is not in the index"),
             Problem::Unreadable { path, error } => write!(f, "{path}: cannot be read: {error}"),
+            Problem::Overlap {
+                camera_id,
+                first,
+                second,
+                overlap_ns,
+            } => write!(
+                f,
+                "camera {camera_id}: {second} starts {:.3} ms before {first} ends",
+                *overlap_ns as f64 / 1e6
+            ),
         }
     }
 }
@@ -93,7 +111,22 @@ pub fn check(data: &Path, hash: bool) -> Result<Report, StoreError> {
     let store = Store::open_readonly(&data.join(INDEX_FILE))?;
     let mut report = Report::default();
     let mut indexed = std::collections::HashSet::new();
-    for seg in store.all_segments()? {
+    let mut all = store.all_segments()?;
+    all.sort_by(|a, b| {
+        (&a.row.camera_id, a.row.start_utc_ns).cmp(&(&b.row.camera_id, b.row.start_utc_ns))
+    });
+    for w in all.windows(2) {
+        let (a, b) = (&w[0].row, &w[1].row);
+        if a.camera_id == b.camera_id && b.start_utc_ns < a.end_utc_ns {
+            report.problems.push(Problem::Overlap {
+                camera_id: a.camera_id.clone(),
+                first: a.path.clone(),
+                second: b.path.clone(),
+                overlap_ns: a.end_utc_ns - b.start_utc_ns,
+            });
+        }
+    }
+    for seg in all {
         report.segments += 1;
         let (id, rel) = (seg.id, seg.row.path.clone());
         indexed.insert(PathBuf::from(&rel));
