@@ -12,6 +12,7 @@ pub mod cli;
 pub mod config;
 pub mod ingest;
 pub mod media;
+pub mod playback;
 pub mod record;
 pub mod render;
 pub mod sim;

@@ -106,9 +106,18 @@ enum Command {
     },
     /// Takes the next picture of a stream through the live decode and GPU path into a PNG.
     Still {
-        /// rtsp:// URL. Credentials: --user, and the password in $VIGIE_CAMERA_PASSWORD.
+        /// rtsp:// URL (a live picture). Credentials: --user, and the password in
+        /// $VIGIE_CAMERA_PASSWORD.
+        #[arg(long, required_unless_present = "data", conflicts_with = "data")]
+        url: Option<String>,
+        /// A recorder's data folder: the recorded picture of --camera shown at --at.
+        #[arg(long, requires_all = ["camera", "at"])]
+        data: Option<PathBuf>,
         #[arg(long)]
-        url: String,
+        camera: Option<String>,
+        /// RFC 3339 instant: the picture whose frame interval contains it.
+        #[arg(long)]
+        at: Option<String>,
         #[arg(long)]
         out: PathBuf,
         #[arg(long)]
@@ -377,11 +386,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             camsim(opts, write_config.as_deref())
         }
         Command::Still {
-            url,
+            url: Some(url),
             out,
             user,
             timeout,
             transport,
+            ..
         } => still(
             &url,
             &out,
@@ -389,6 +399,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Duration::from_secs(timeout),
             transport.into(),
         ),
+        Command::Still {
+            data: Some(data),
+            camera: Some(camera),
+            at: Some(at),
+            out,
+            ..
+        } => recorded_still(&data, &camera, &at, &out),
+        Command::Still { .. } => Err(anyhow::anyhow!(
+            "still: give --url, or --data with --camera and --at"
+        )),
         Command::Bench {
             which:
                 BenchCommand::Live {
@@ -911,6 +931,38 @@ fn url_credentials(url: &str, user: Option<String>) -> (String, Option<Credentia
         (None, None) => None,
     };
     (clean, cred)
+}
+
+/// `vigie still --data`: the recorded picture shown at an instant, through the playback and
+/// GPU paths.
+fn recorded_still(data: &Path, camera: &str, at: &str, out: &Path) -> anyhow::Result<()> {
+    let at_ns = parse_instant("--at", at)?;
+    let mut player = crate::playback::Player::open(data, camera)?;
+    let shown = player.frame_at(at_ns)?;
+    let frame = &shown.frame;
+    let mut gpu = Offscreen::new()?;
+    gpu.upload(StreamId(0), frame);
+    let img = gpu.render(
+        frame.width,
+        frame.height,
+        &[TileDraw {
+            stream: StreamId(0),
+            rect: [0.0, 0.0, 1.0, 1.0],
+            uv: FULL_UV,
+            brightness: 1.0,
+        }],
+    )?;
+    img.write_png(out)
+        .with_context(|| format!("writing {}", out.display()))?;
+    eprintln!(
+        "still: wrote {} ({}x{}, {camera}, frame {} to {})",
+        out.display(),
+        frame.width,
+        frame.height,
+        crate::playback::rfc3339(shown.start_utc_ns),
+        crate::playback::rfc3339(shown.end_utc_ns)
+    );
+    Ok(())
 }
 
 fn still(

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 pub use decoder::{VideoCodec, decoder_candidates};
 pub use floor::DecodeFloor;
+pub(crate) use stream::{GstPlanes, describe};
 pub use stream::{IngestError, IngestTimings, LiveStream, StreamSource, Transport};
 
 use crate::config::{Camera, StreamKind};

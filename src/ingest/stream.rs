@@ -409,7 +409,10 @@ fn link_video(
     Ok(())
 }
 
-fn describe(caps: &gst::CapsRef) -> Option<(gst_video::VideoInfo, PixelFormat, Colorimetry)> {
+/// Pixel layout and colorimetry of decoded caps (what the compositor needs to draw them).
+pub(crate) fn describe(
+    caps: &gst::CapsRef,
+) -> Option<(gst_video::VideoInfo, PixelFormat, Colorimetry)> {
     let info = gst_video::VideoInfo::from_caps(caps).ok()?;
     let format = match info.format() {
         gst_video::VideoFormat::Nv12 => PixelFormat::Nv12,
@@ -434,7 +437,7 @@ fn describe(caps: &gst::CapsRef) -> Option<(gst_video::VideoInfo, PixelFormat, C
 }
 
 /// Planes of a mapped decoded buffer: the frame reaches the GPU upload with no CPU copy.
-struct GstPlanes(gst_video::VideoFrame<gst_video::video_frame::Readable>);
+pub(crate) struct GstPlanes(pub(crate) gst_video::VideoFrame<gst_video::video_frame::Readable>);
 
 impl FramePlanes for GstPlanes {
     fn plane(&self, index: usize) -> &[u8] {

@@ -429,6 +429,172 @@ pub fn scan(d: &[u8]) -> Option<Scan> {
     })
 }
 
+/// One sample of a recorded file, located for reading.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SampleInfo {
+    /// Byte offset of its data in the file.
+    pub offset: u64,
+    pub size: u32,
+    /// Decode time from the file's start, 90 kHz ticks.
+    pub time_90k: u64,
+    pub duration_90k: u32,
+    pub keyframe: bool,
+}
+
+/// What playback needs of a recorded file: its track and every sample of its complete
+/// fragments, in decode order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SampleTable {
+    pub codec: VideoCodec,
+    /// The avcC or hvcC record.
+    pub decoder_config: Vec<u8>,
+    pub width: u16,
+    pub height: u16,
+    pub samples: Vec<SampleInfo>,
+}
+
+/// Reads the sample table of a file written by [`Fmp4Writer`] (per-sample durations, sizes and
+/// flags in each `trun`, data offsets from the `moof`). None when the file has no init segment
+/// of a known codec; samples of an incomplete last fragment are left out.
+pub fn sample_table(d: &[u8]) -> Option<SampleTable> {
+    let complete_len = complete_length(d) as usize;
+    let mut track: Option<(VideoCodec, Vec<u8>, u16, u16)> = None;
+    let mut samples = Vec::new();
+    let mut time_90k = 0u64;
+    for (kind, start, end) in children(d, 0, complete_len) {
+        match &kind {
+            b"moov" => track = sample_entry(d, start, end),
+            b"moof" => {
+                let traf = children(d, start, end)
+                    .into_iter()
+                    .find(|c| &c.0 == b"traf")?;
+                let trun = children(d, traf.1, traf.2)
+                    .into_iter()
+                    .find(|c| &c.0 == b"trun")?;
+                let flags = be32(d, trun.1)? & 0xff_ffff;
+                // What this reader knows: data offset and per-sample duration, size, flags.
+                if flags & 0x701 != 0x701 {
+                    return None;
+                }
+                let count = be32(d, trun.1 + 4)? as usize;
+                let data_offset = be32(d, trun.1 + 8)? as u64;
+                let mut at = trun.1 + 12 + if flags & 0x4 != 0 { 4 } else { 0 };
+                let mut offset = (start - 8) as u64 + data_offset;
+                for _ in 0..count {
+                    let duration = be32(d, at)?;
+                    let size = be32(d, at + 4)?;
+                    let sflags = be32(d, at + 8)?;
+                    at += 12 + if flags & 0x800 != 0 { 4 } else { 0 };
+                    if offset + size as u64 > complete_len as u64 {
+                        return None;
+                    }
+                    samples.push(SampleInfo {
+                        offset,
+                        size,
+                        time_90k,
+                        duration_90k: duration,
+                        keyframe: sflags & 0x0001_0000 == 0,
+                    });
+                    offset += size as u64;
+                    time_90k += duration as u64;
+                }
+            }
+            _ => {}
+        }
+    }
+    let (codec, decoder_config, width, height) = track?;
+    Some(SampleTable {
+        codec,
+        decoder_config,
+        width,
+        height,
+        samples,
+    })
+}
+
+/// The track of a file from its first bytes (`ftyp` + `moov`, a few hundred bytes): codec,
+/// decoder configuration record, width and height.
+pub fn read_track(d: &[u8]) -> Option<(VideoCodec, Vec<u8>, u16, u16)> {
+    let moov = children(d, 0, d.len())
+        .into_iter()
+        .find(|c| &c.0 == b"moov")?;
+    sample_entry(d, moov.1, moov.2)
+}
+
+/// One fragment read at its `moof`: the samples (offsets in the file, times from the file's
+/// start) and where its `mdat` payload lies. `head` holds the file's bytes from `moof_offset`
+/// on, at least the whole `moof` and the `mdat` header.
+pub fn read_fragment(head: &[u8], moof_offset: u64) -> Option<(Vec<SampleInfo>, u64, u64)> {
+    let moof_size = be32(head, 0)? as usize;
+    if head.get(4..8)? != b"moof" || moof_size < 8 || head.len() < moof_size + 8 {
+        return None;
+    }
+    let traf = children(head, 8, moof_size)
+        .into_iter()
+        .find(|c| &c.0 == b"traf")?;
+    let boxes = children(head, traf.1, traf.2);
+    let tfdt = boxes.iter().find(|c| &c.0 == b"tfdt")?;
+    let mut time_90k = if head[tfdt.1] == 1 {
+        (be32(head, tfdt.1 + 4)? as u64) << 32 | be32(head, tfdt.1 + 8)? as u64
+    } else {
+        be32(head, tfdt.1 + 4)? as u64
+    };
+    let trun = boxes.iter().find(|c| &c.0 == b"trun")?;
+    let flags = be32(head, trun.1)? & 0xff_ffff;
+    if flags & 0x701 != 0x701 {
+        return None;
+    }
+    let count = be32(head, trun.1 + 4)? as usize;
+    let mut offset = moof_offset + be32(head, trun.1 + 8)? as u64;
+    let mut at = trun.1 + 12 + if flags & 0x4 != 0 { 4 } else { 0 };
+    let mut samples = Vec::with_capacity(count);
+    for _ in 0..count {
+        let (duration, size, sflags) = (be32(head, at)?, be32(head, at + 4)?, be32(head, at + 8)?);
+        at += 12 + if flags & 0x800 != 0 { 4 } else { 0 };
+        samples.push(SampleInfo {
+            offset,
+            size,
+            time_90k,
+            duration_90k: duration,
+            keyframe: sflags & 0x0001_0000 == 0,
+        });
+        offset += size as u64;
+        time_90k += duration as u64;
+    }
+    if head.get(moof_size + 4..moof_size + 8)? != b"mdat" {
+        return None;
+    }
+    let mdat_len = be32(head, moof_size)? as u64;
+    let payload_at = moof_offset + moof_size as u64 + 8;
+    Some((samples, payload_at, mdat_len.saturating_sub(8)))
+}
+
+/// Codec, decoder configuration record and size from the `avc1`/`hvc1` entry under `moov`.
+fn sample_entry(d: &[u8], start: usize, end: usize) -> Option<(VideoCodec, Vec<u8>, u16, u16)> {
+    let mut range = (start, end);
+    for path in [b"trak", b"mdia", b"minf", b"stbl", b"stsd"] {
+        let c = children(d, range.0, range.1)
+            .into_iter()
+            .find(|c| &c.0 == path)?;
+        range = (c.1, c.2);
+    }
+    // stsd: version/flags and entry count, then the sample entries.
+    let (kind, s, e) = children(d, range.0 + 8, range.1).into_iter().next()?;
+    let (codec, config_box) = match &kind {
+        b"avc1" => (VideoCodec::H264, b"avcC"),
+        b"hvc1" | b"hev1" => (VideoCodec::H265, b"hvcC"),
+        _ => return None,
+    };
+    // VisualSampleEntry: 6 reserved, data reference index, 16 pre-defined/reserved, then
+    // width and height; its child boxes start 78 bytes in.
+    let width = u16::from_be_bytes([*d.get(s + 24)?, *d.get(s + 25)?]);
+    let height = u16::from_be_bytes([*d.get(s + 26)?, *d.get(s + 27)?]);
+    let config = children(d, s + 78, e)
+        .into_iter()
+        .find(|c| &c.0 == config_box)?;
+    Some((codec, d[config.1..config.2].to_vec(), width, height))
+}
+
 /// Writes an init segment then fragments to `out`, tracking what a segment index needs.
 pub struct Fmp4Writer<W: Write> {
     out: W,

@@ -1,0 +1,215 @@
+//! Playback of recorded footage against the timecodes camsim burns into its pictures: a few
+//! seconds recorded from a live-encoded camera, then seeks to random instants, frame steps
+//! forward and backward across segment boundaries, and `vigie still --data`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use vigie::config::CamerasFile;
+use vigie::media::{Frame, decode_timecode_luma};
+use vigie::playback::{Player, Shown, rfc3339};
+use vigie::sim::{CamSim, CamSimOptions, EncodeMode};
+use vigie::store::{INDEX_FILE, Store};
+
+const FRAME_NS: i64 = 40_000_000;
+
+struct Recording {
+    data: PathBuf,
+    /// Recorded span of cam001.
+    from: i64,
+    to: i64,
+    /// Where its segments meet.
+    boundaries: Vec<i64>,
+}
+
+/// Ten seconds of cam001 (live-encoded, 640x360, 25 fps, a keyframe a second) in 3 s segments,
+/// recorded once for every test of this file.
+fn recording() -> &'static Recording {
+    static REC: OnceLock<Recording> = OnceLock::new();
+    REC.get_or_init(|| {
+        let sim = CamSim::start(CamSimOptions {
+            cameras: 1,
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            encode: EncodeMode::Live,
+            gop: 25,
+            main_size: (640, 360),
+            main_kbps: 800,
+            ..CamSimOptions::default()
+        })
+        .expect("camsim");
+        let dir = std::env::temp_dir().join(format!("vigie-playback-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let cameras = dir.join("cameras.toml");
+        std::fs::write(&cameras, CamerasFile::to_toml(&sim.cameras(), None)).expect("cameras");
+        let data = dir.join("data");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_vigie"))
+            .args(["recorder", "--segment-seconds", "3", "--cameras"])
+            .arg(&cameras)
+            .arg("--data")
+            .arg(&data)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("recorder");
+        std::thread::sleep(Duration::from_secs(12));
+        // SAFETY: signals the child we started, by its id.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        assert!(child.wait().expect("exit").success());
+        let store = Store::open_readonly(&data.join(INDEX_FILE)).expect("index");
+        let segs = store.segments("cam001", 0, i64::MAX / 2).expect("segments");
+        assert!(segs.len() >= 3, "{} segments", segs.len());
+        Recording {
+            from: segs[0].row.start_utc_ns,
+            to: segs.last().unwrap().row.end_utc_ns,
+            boundaries: segs[1..].iter().map(|s| s.row.start_utc_ns).collect(),
+            data,
+        }
+    })
+}
+
+fn stripe_ns(f: &Frame) -> i64 {
+    decode_timecode_luma(f.width, f.height, |x, y| f.luma_at(x, y)) * 1_000_000
+}
+
+/// The picture shown is the one captured at the start of its interval (its stripe says so).
+fn assert_consistent(s: &Shown) {
+    let d = stripe_ns(&s.frame) - s.start_utc_ns;
+    assert!(
+        d.abs() < FRAME_NS / 2,
+        "picture captured at {} shown for the interval starting {}",
+        rfc3339(stripe_ns(&s.frame)),
+        rfc3339(s.start_utc_ns)
+    );
+    assert!(s.end_utc_ns > s.start_utc_ns);
+}
+
+#[test]
+fn a_seek_shows_the_picture_whose_interval_holds_the_instant() {
+    let rec = recording();
+    let mut player = Player::open(&rec.data, "cam001").expect("player");
+    let mut rng = fastrand::Rng::with_seed(4);
+    for _ in 0..40 {
+        let at = rng.i64(rec.from..rec.to);
+        let s = player.frame_at(at).expect("picture");
+        assert!(
+            s.start_utc_ns <= at && at < s.end_utc_ns,
+            "{} not in [{}, {})",
+            rfc3339(at),
+            rfc3339(s.start_utc_ns),
+            rfc3339(s.end_utc_ns)
+        );
+        assert_consistent(&s);
+        // The picture's own timecode is within a frame interval before the instant.
+        let captured = stripe_ns(&s.frame);
+        assert!(
+            (at - captured) < FRAME_NS + FRAME_NS / 2 && captured <= at + FRAME_NS / 2,
+            "asked {}, shown captured {}",
+            rfc3339(at),
+            rfc3339(captured)
+        );
+    }
+    // Outside the recording: a clear error, no picture.
+    let err = player
+        .frame_at(rec.to + 60_000_000_000)
+        .err()
+        .expect("nothing there");
+    assert!(err.to_string().contains("nothing recorded"), "{err}");
+}
+
+#[test]
+fn stepping_moves_one_frame_either_way_across_segment_boundaries() {
+    let rec = recording();
+    let mut player = Player::open(&rec.data, "cam001").expect("player");
+    let boundary = rec.boundaries[0];
+    // Forward, from a second before the first boundary to a second after it.
+    let mut s = player.frame_at(boundary - 1_000_000_000).expect("start");
+    let first_segment = s.segment_id;
+    for _ in 0..50 {
+        let next = player.next(&s).expect("decode").expect("a next picture");
+        assert_consistent(&next);
+        let step = stripe_ns(&next.frame) - stripe_ns(&s.frame);
+        assert!(
+            (step - FRAME_NS).abs() <= 2_000_000,
+            "forward step of {} ms at {}",
+            step / 1_000_000,
+            rfc3339(s.start_utc_ns)
+        );
+        assert_eq!(next.start_utc_ns, s.end_utc_ns, "no gap, no overlap");
+        s = next;
+    }
+    assert_ne!(s.segment_id, first_segment, "the boundary was crossed");
+    // Backward over the same span: decreasing timecodes, one frame at a time.
+    for _ in 0..50 {
+        let prev = player
+            .previous(&s)
+            .expect("decode")
+            .expect("a previous picture");
+        assert_consistent(&prev);
+        let step = stripe_ns(&s.frame) - stripe_ns(&prev.frame);
+        assert!(
+            (step - FRAME_NS).abs() <= 2_000_000,
+            "backward step of {} ms at {}",
+            step / 1_000_000,
+            rfc3339(s.start_utc_ns)
+        );
+        s = prev;
+    }
+    assert_eq!(s.segment_id, first_segment);
+    // The ends of the recording.
+    let first = player.frame_at(rec.from).expect("first");
+    assert!(player.previous(&first).expect("decode").is_none());
+}
+
+#[test]
+fn still_renders_the_recorded_picture_at_an_instant() {
+    let rec = recording();
+    let at = rec.from + (rec.to - rec.from) / 2 + 7_000_000;
+    let out = rec.data.with_file_name("still.png");
+    let run = Command::new(env!("CARGO_BIN_EXE_vigie"))
+        .args(["still", "--data"])
+        .arg(&rec.data)
+        .args(["--camera", "cam001", "--at", &rfc3339(at), "--out"])
+        .arg(&out)
+        .output()
+        .expect("still");
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let decoder = png::Decoder::new(std::io::BufReader::new(
+        std::fs::File::open(&out).expect("png"),
+    ));
+    let mut reader = decoder.read_info().expect("png header");
+    let mut buf = vec![0; reader.output_buffer_size().expect("size")];
+    let info = reader.next_frame(&mut buf).expect("png frame");
+    assert_eq!((info.width, info.height), (640, 360));
+    let ch = info.color_type.samples();
+    let captured = decode_timecode_luma(info.width, info.height, |x, y| {
+        buf[(y * info.width + x) as usize * ch]
+    }) * 1_000_000;
+    assert!(
+        captured <= at + FRAME_NS / 2 && at - captured < FRAME_NS + FRAME_NS / 2,
+        "asked {}, rendered picture captured {}",
+        rfc3339(at),
+        rfc3339(captured)
+    );
+    // A camera with no footage: a clear error naming it.
+    let run = Command::new(env!("CARGO_BIN_EXE_vigie"))
+        .args(["still", "--data"])
+        .arg(&rec.data)
+        .args(["--camera", "cam404", "--at", &rfc3339(at), "--out"])
+        .arg(&out)
+        .output()
+        .expect("still");
+    assert!(!run.status.success());
+    assert!(
+        String::from_utf8_lossy(&run.stderr).contains("camera cam404: nothing recorded"),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+}
