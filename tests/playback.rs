@@ -13,6 +13,7 @@ use vigie::media::{Frame, decode_timecode_luma};
 use vigie::playback::{Player, Shown, rfc3339};
 use vigie::sim::{CamSim, CamSimOptions, EncodeMode};
 use vigie::store::{INDEX_FILE, Store};
+use vigie::ui::ReviewWorkspace;
 
 const FRAME_NS: i64 = 40_000_000;
 
@@ -25,13 +26,13 @@ struct Recording {
     boundaries: Vec<i64>,
 }
 
-/// Ten seconds of cam001 (live-encoded, 640x360, 25 fps, a keyframe a second) in 3 s segments,
-/// recorded once for every test of this file.
+/// Ten seconds of four cameras (live-encoded, 640x360, 25 fps, a keyframe a second) in 3 s
+/// segments, recorded once for every test of this file.
 fn recording() -> &'static Recording {
     static REC: OnceLock<Recording> = OnceLock::new();
     REC.get_or_init(|| {
         let sim = CamSim::start(CamSimOptions {
-            cameras: 1,
+            cameras: 4,
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             encode: EncodeMode::Live,
             gop: 25,
@@ -131,11 +132,15 @@ fn stepping_moves_one_frame_either_way_across_segment_boundaries() {
     for _ in 0..50 {
         let next = player.next(&s).expect("decode").expect("a next picture");
         assert_consistent(&next);
+        // One picture on: the timecodes differ by the interval of the picture left (40 ms,
+        // or what the simulator's pacing made of it under load).
         let step = stripe_ns(&next.frame) - stripe_ns(&s.frame);
+        let interval = next.start_utc_ns - s.start_utc_ns;
         assert!(
-            (step - FRAME_NS).abs() <= 2_000_000,
-            "forward step of {} ms at {}",
+            (0..2 * FRAME_NS).contains(&interval) && (step - interval).abs() <= 2_000_000,
+            "forward step: timecodes {} ms apart for an interval of {} ms at {}",
             step / 1_000_000,
+            interval / 1_000_000,
             rfc3339(s.start_utc_ns)
         );
         assert_eq!(next.start_utc_ns, s.end_utc_ns, "no gap, no overlap");
@@ -150,10 +155,23 @@ fn stepping_moves_one_frame_either_way_across_segment_boundaries() {
             .expect("a previous picture");
         assert_consistent(&prev);
         let step = stripe_ns(&s.frame) - stripe_ns(&prev.frame);
+        let interval = s.start_utc_ns - prev.start_utc_ns;
+        assert_eq!(
+            prev.end_utc_ns,
+            s.start_utc_ns,
+            "no gap, no overlap: {} [{}, {}) then {} [{}, {})",
+            prev.segment_id,
+            prev.start_utc_ns,
+            prev.end_utc_ns,
+            s.segment_id,
+            s.start_utc_ns,
+            s.end_utc_ns
+        );
         assert!(
-            (step - FRAME_NS).abs() <= 2_000_000,
-            "backward step of {} ms at {}",
+            (0..2 * FRAME_NS).contains(&interval) && (step - interval).abs() <= 2_000_000,
+            "backward step: timecodes {} ms apart for an interval of {} ms at {}",
             step / 1_000_000,
+            interval / 1_000_000,
             rfc3339(s.start_utc_ns)
         );
         s = prev;
@@ -211,5 +229,93 @@ fn still_renders_the_recorded_picture_at_an_instant() {
         String::from_utf8_lossy(&run.stderr).contains("camera cam404: nothing recorded"),
         "{}",
         String::from_utf8_lossy(&run.stderr)
+    );
+}
+
+#[test]
+fn a_synced_grid_shows_the_same_instant_on_every_tile() {
+    let rec = recording();
+    let mut ws = ReviewWorkspace::open(&rec.data, rec.from + 2_000_000_000).expect("workspace");
+    for (i, cam) in ["cam001", "cam002", "cam003", "cam004"].iter().enumerate() {
+        assert!(ws.assign(i, cam));
+    }
+    let settle = |ws: &mut ReviewWorkspace| {
+        let t0 = std::time::Instant::now();
+        loop {
+            ws.tick();
+            if ws.settled() {
+                break;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(20),
+                "tiles never settled"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    };
+    let agree = |ws: &ReviewWorkspace| -> i64 {
+        let stripes: Vec<i64> = (0..4)
+            .map(|i| stripe_ns(&ws.tile_frame(i).expect("a picture")))
+            .collect();
+        // Each tile shows the picture whose interval holds the playhead, captured when its
+        // interval starts; so the tiles are apart by less than a frame interval (40 ms, or
+        // the longest interval shown when the simulator's pacing stretched one).
+        let shown = ws.shown();
+        let mut longest = FRAME_NS;
+        for ((cam, s), stripe) in shown.iter().zip(&stripes) {
+            let (a, b) = s.expect("a picture");
+            assert!((a..b).contains(&ws.playhead()), "{cam}");
+            assert!(
+                (stripe - a).abs() < FRAME_NS / 2,
+                "{cam}: picture and interval differ"
+            );
+            longest = longest.max(b - a);
+        }
+        let spread = stripes.iter().max().unwrap() - stripes.iter().min().unwrap();
+        assert!(
+            spread < longest,
+            "tiles {} ms apart at {}",
+            spread / 1_000_000,
+            rfc3339(ws.playhead())
+        );
+        stripes[0]
+    };
+    let mut rng = fastrand::Rng::with_seed(7);
+    for _ in 0..8 {
+        ws.seek(rng.i64(rec.from + 500_000_000..rec.to - 500_000_000));
+        settle(&mut ws);
+        agree(&ws);
+    }
+    // Playing forward at 2x, then backward at 1x: still in step, time going the right way.
+    ws.seek(rec.from + 3_000_000_000);
+    settle(&mut ws);
+    let before = agree(&ws);
+    ws.play(4, false);
+    let t0 = std::time::Instant::now();
+    while t0.elapsed() < Duration::from_millis(1500) {
+        ws.tick();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    ws.pause();
+    settle(&mut ws);
+    let after = agree(&ws);
+    assert!(
+        after > before + 2_000_000_000,
+        "2x for 1.5 s moved {} ms",
+        (after - before) / 1_000_000
+    );
+    ws.play(3, true);
+    let t0 = std::time::Instant::now();
+    while t0.elapsed() < Duration::from_millis(1000) {
+        ws.tick();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    ws.pause();
+    settle(&mut ws);
+    let back = agree(&ws);
+    assert!(
+        back < after - 500_000_000,
+        "reverse moved {} ms",
+        (back - after) / 1_000_000
     );
 }

@@ -128,6 +128,21 @@ enum Command {
         #[arg(long, value_enum, default_value_t = TransportArg::Tcp)]
         transport: TransportArg,
     },
+    /// The review workspace over a recorder's data folder: synced playback, timelines,
+    /// bookmarks and holds.
+    Review {
+        #[arg(long)]
+        data: PathBuf,
+        /// Cameras to open in the grid, comma-separated ids.
+        #[arg(long, value_delimiter = ',')]
+        cameras: Vec<String>,
+        /// RFC 3339 instant to start at (default: 10 s before the end of the recordings).
+        #[arg(long)]
+        at: Option<String>,
+        /// Grid size: 1 to 4 (1, 2x2, 3x3, 4x4).
+        #[arg(long, default_value_t = 2)]
+        grid: usize,
+    },
     /// Records every camera's main stream into segment files indexed in DIR/index.sqlite3.
     /// Runs until SIGTERM or SIGINT, then closes every segment cleanly and exits 0.
     Recorder {
@@ -432,6 +447,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             which: BenchCommand::Record { cameras, seconds },
         } => bench::record(cameras, Duration::from_secs(seconds)),
         Command::Check { data, hash } => check(&data, hash),
+        Command::Review {
+            data,
+            cameras,
+            at,
+            grid,
+        } => review(&data, &cameras, at.as_deref(), grid),
         Command::Hold { action } => hold(action),
         Command::Recorder {
             cameras,
@@ -931,6 +952,37 @@ fn url_credentials(url: &str, user: Option<String>) -> (String, Option<Credentia
         (None, None) => None,
     };
     (clean, cred)
+}
+
+fn review(data: &Path, cameras: &[String], at: Option<&str>, grid: usize) -> anyhow::Result<()> {
+    if !data.join(crate::store::INDEX_FILE).exists() {
+        bail!(
+            "{}: no recording index here ({} is missing)",
+            data.display(),
+            crate::store::INDEX_FILE
+        );
+    }
+    let store = crate::store::Store::open_readonly(&data.join(crate::store::INDEX_FILE))?;
+    let at_ns = match at {
+        Some(t) => parse_instant("--at", t)?,
+        None => {
+            let mut last = None;
+            for c in store.cameras()? {
+                last = last.max(store.last_segment_end(&c.id)?);
+            }
+            last.map(|end| end - 10_000_000_000)
+                .unwrap_or_else(|| chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0))
+        }
+    };
+    let mut ws = crate::ui::ReviewWorkspace::open(data, at_ns)?;
+    ws.set_grid(grid);
+    for (i, cam) in cameras.iter().enumerate() {
+        if !ws.assign(i, cam) {
+            bail!("--cameras: {cam} has no recordings in {}", data.display());
+        }
+    }
+    crate::ui::run_review(ws, "Vigie — review")
+        .map_err(|e| anyhow::anyhow!("the review window failed: {e}"))
 }
 
 /// `vigie still --data`: the recorded picture shown at an instant, through the playback and

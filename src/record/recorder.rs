@@ -527,6 +527,8 @@ struct Recording<'a> {
     writer: Option<SegmentWriter>,
     /// Last picture duration (90 kHz), for the final picture of a segment.
     last_duration_90k: u32,
+    /// Ticks given to pictures stamped alike, to take back from the following durations.
+    owed_90k: i64,
     recorded: bool,
 }
 
@@ -543,6 +545,7 @@ impl<'a> Recording<'a> {
             pending: None,
             writer: None,
             last_duration_90k: 3_600,
+            owed_90k: 0,
             recorded: false,
         }
     }
@@ -693,12 +696,20 @@ impl<'a> Recording<'a> {
         if let Some(prev) = self.pending.take() {
             let ticks = p.rtp - prev.rtp;
             let d90k = (ticks as i128 * 90_000 / self.clock_rate as i128) as i64;
-            // A jump backwards or of more than 10 s is a discontinuity of the camera's
-            // timestamps: the picture gets the last normal duration.
-            let d90k = if (1..=900_000).contains(&d90k) {
-                self.last_duration_90k = d90k as u32;
-                d90k as u32
+            let d90k = if (0..=900_000).contains(&d90k) {
+                // Two pictures stamped (nearly) alike get a tick each, taken back from the
+                // next ones, so that the file's times stay those of the camera.
+                let owed = self.owed_90k.min((d90k - 1).max(0));
+                self.owed_90k += (1 - d90k).max(0) - owed;
+                let d = (d90k - owed).max(1);
+                if d90k > 0 {
+                    self.last_duration_90k = d90k as u32;
+                }
+                d as u32
             } else {
+                // A jump backwards or of more than 10 s is a discontinuity of the camera's
+                // timestamps: the picture gets the last normal duration.
+                self.owed_90k = 0;
                 self.last_duration_90k
             };
             self.write(prev, d90k)?;

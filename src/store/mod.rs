@@ -270,8 +270,10 @@ impl Store {
         let Some(seg) = seg.filter(|s| s.row.end_utc_ns > at_utc_ns) else {
             return Ok(None);
         };
-        let offset_90k =
-            ((at_utc_ns - seg.row.start_utc_ns) as i128 * 90_000 / 1_000_000_000) as u64;
+        // The last tick whose instant, floored to the nanosecond as everywhere else, is not
+        // after `at`: a keyframe exactly at `at` is found whatever the rounding.
+        let rel = (at_utc_ns - seg.row.start_utc_ns) as i128;
+        let offset_90k = (((rel + 1) * 90_000 + 999_999_999) / 1_000_000_000 - 1).max(0) as u64;
         let key = at_or_before(&seg.row.keyframes, offset_90k).map_err(|source| {
             StoreError::Keyframes {
                 path: self.path.clone(),
@@ -385,6 +387,17 @@ pub struct RegisterLine {
     pub span: Span,
     pub reason: String,
     pub author: String,
+}
+
+/// A reviewer's mark on a camera's timeline.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Bookmark {
+    pub id: i64,
+    pub camera_id: String,
+    pub at_utc_ns: i64,
+    pub note: String,
+    pub author: String,
+    pub created_utc_ns: i64,
 }
 
 /// A legal hold on a camera's range.
@@ -562,6 +575,71 @@ impl Store {
         rows.collect::<Result<_, _>>().map_err(|e| self.sql(e))
     }
 
+    /// Every camera the recorder has known, by id.
+    pub fn cameras(&self) -> Result<Vec<CameraRow>, StoreError> {
+        let mut q = self
+            .conn
+            .prepare_cached(
+                "SELECT id, name, zone, latitude, longitude, retention_days FROM camera ORDER BY id",
+            )
+            .map_err(|e| self.sql(e))?;
+        let rows = q
+            .query_map([], |r| {
+                Ok(CameraRow {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    zone: r.get(2)?,
+                    latitude: r.get(3)?,
+                    longitude: r.get(4)?,
+                    retention_days: r.get(5)?,
+                })
+            })
+            .map_err(|e| self.sql(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.sql(e))
+    }
+
+    /// Adds a reviewer's bookmark; returns its id.
+    pub fn add_bookmark(&self, b: &Bookmark) -> Result<i64, StoreError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO bookmark (camera_id, at_utc_ns, note, author, created_utc_ns) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .and_then(|mut q| {
+                q.execute(params![b.camera_id, b.at_utc_ns, b.note, b.author, b.created_utc_ns])
+            })
+            .map_err(|e| self.sql(e))?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Bookmarks of `camera_id` in `[from, to)`, oldest first.
+    pub fn bookmarks(
+        &self,
+        camera_id: &str,
+        from_utc_ns: i64,
+        to_utc_ns: i64,
+    ) -> Result<Vec<Bookmark>, StoreError> {
+        let mut q = self
+            .conn
+            .prepare_cached(
+                "SELECT id, camera_id, at_utc_ns, note, author, created_utc_ns FROM bookmark
+                 WHERE camera_id = ?1 AND at_utc_ns >= ?2 AND at_utc_ns < ?3 ORDER BY at_utc_ns",
+            )
+            .map_err(|e| self.sql(e))?;
+        let rows = q
+            .query_map(params![camera_id, from_utc_ns, to_utc_ns], |r| {
+                Ok(Bookmark {
+                    id: r.get(0)?,
+                    camera_id: r.get(1)?,
+                    at_utc_ns: r.get(2)?,
+                    note: r.get(3)?,
+                    author: r.get(4)?,
+                    created_utc_ns: r.get(5)?,
+                })
+            })
+            .map_err(|e| self.sql(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.sql(e))
+    }
+
     /// Where the camera's latest segment ends, if it has one.
     pub fn last_segment_end(&self, camera_id: &str) -> Result<Option<i64>, StoreError> {
         self.conn
@@ -642,6 +720,42 @@ mod tests {
             keyframes: encode_keyframes(&keys),
             time_source: TimeSource::Rtcp,
         }
+    }
+
+    #[test]
+    fn a_keyframe_is_found_at_its_own_instant_whatever_the_rounding() {
+        let path = temp_db("seek-rounding");
+        let w = IndexWriter::spawn(&path).expect("writer");
+        w.send(WriteOp::Camera(CameraRow::new("cam001", "cam001")));
+        let t0 = 1_790_000_000 * S;
+        let mut row = segment("cam001", t0, 60);
+        // Keyframes at 0 and at 3601 ticks (40 011 111.1 ns from the start).
+        row.keyframes = encode_keyframes(&[
+            Keyframe {
+                time_90k: 0,
+                offset: 0,
+            },
+            Keyframe {
+                time_90k: 3601,
+                offset: 9_000,
+            },
+        ]);
+        w.send(WriteOp::Segment(row));
+        assert!(w.flush());
+        drop(w);
+        let store = Store::open_readonly(&path).expect("reader");
+        let key_at = |at: i64| {
+            store
+                .seek("cam001", at)
+                .expect("seek")
+                .expect("found")
+                .keyframe
+                .time_90k
+        };
+        assert_eq!(key_at(t0 + 40_011_111), 3601);
+        assert_eq!(key_at(t0 + 40_011_110), 0);
+        assert_eq!(key_at(t0), 0);
+        let _ = std::fs::remove_dir_all(path.parent().expect("dir"));
     }
 
     #[test]

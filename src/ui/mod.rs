@@ -3,9 +3,11 @@
 //! compositor's paint callback ([`video`]).
 
 mod live;
+pub mod review;
 pub mod video;
 
 pub use live::{Clock, LiveWorkspace, StreamProvider};
+pub use review::{ReviewApp, ReviewWorkspace, run_review};
 
 use crate::sim::CamSim;
 

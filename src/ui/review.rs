@@ -1,0 +1,1044 @@
+//! The review workspace ("centre de relecture"): recorded cameras in a synced grid, a
+//! zoomable timeline per camera (recorded spans, gaps and their causes, events, bookmarks,
+//! holds), transport controls, bookmarks and legal holds.
+//!
+//! Threads: each tile's pictures come from a [`TileWorker`] (its own thread, file and decoder);
+//! timelines are read and bookmarks and holds written by one "review index" thread. The UI
+//! thread only reads their latest results.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use eframe::egui_wgpu;
+use egui::{Align2, Color32, FontId, Rect, Sense, Stroke, StrokeKind, pos2, vec2};
+
+use super::video::VideoCallback;
+use crate::playback::worker::{Request, TileWorker};
+use crate::render::{FULL_UV, StreamId, TileDraw, fit_rect};
+use crate::store::{Bookmark, CameraRow, Hold, INDEX_FILE, Span, Store, Timeline};
+
+/// Playback speeds offered, as multiples of real time.
+pub const SPEEDS: [f64; 8] = [0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0];
+
+const NS: i64 = 1_000_000_000;
+const DAY_NS: i64 = 86_400 * NS;
+
+/// Offset of Paris local time from UTC at `utc_ns`, in seconds: CET (+1 h), and CEST (+2 h)
+/// from the last Sunday of March 01:00 UTC to the last Sunday of October 01:00 UTC (the EU
+/// rule in force since 1996).
+pub fn paris_offset_s(utc_ns: i64) -> i64 {
+    use chrono::{Datelike, NaiveDate, Weekday};
+    let t = chrono::DateTime::from_timestamp_nanos(utc_ns);
+    let last_sunday = |month: u32| {
+        let first_next = if month == 12 {
+            NaiveDate::from_ymd_opt(t.year() + 1, 1, 1)
+        } else {
+            NaiveDate::from_ymd_opt(t.year(), month + 1, 1)
+        }
+        .unwrap_or_default();
+        let mut d = first_next.pred_opt().unwrap_or(first_next);
+        while d.weekday() != Weekday::Sun {
+            d = d.pred_opt().unwrap_or(d);
+        }
+        d.and_hms_opt(1, 0, 0).unwrap_or_default().and_utc()
+    };
+    if t >= last_sunday(3) && t < last_sunday(10) {
+        7200
+    } else {
+        3600
+    }
+}
+
+/// `utc_ns` as Paris local time with `fmt` (chrono format).
+pub fn paris(utc_ns: i64, fmt: &str) -> String {
+    let local = utc_ns + paris_offset_s(utc_ns) * NS;
+    chrono::DateTime::from_timestamp_nanos(local)
+        .naive_utc()
+        .format(fmt)
+        .to_string()
+}
+
+/// Parses "YYYY-MM-DD HH:MM[:SS[.mmm]]" in Paris local time into UTC ns.
+pub fn parse_paris(text: &str) -> Option<i64> {
+    let text = text.trim();
+    let naive = [
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%d %H:%M",
+    ]
+    .iter()
+    .find_map(|f| chrono::NaiveDateTime::parse_from_str(text, f).ok())?;
+    let as_utc = naive.and_utc().timestamp_nanos_opt()?;
+    // The offset of the instant itself (an hour is ambiguous once a year: the first wins).
+    let guess = as_utc - paris_offset_s(as_utc) * NS;
+    Some(as_utc - paris_offset_s(guess) * NS)
+}
+
+/// What the timeline draws of a camera over the visible range.
+#[derive(Clone, Debug, Default)]
+pub struct TimelineData {
+    pub range: (i64, i64),
+    pub timeline: Timeline,
+    pub bookmarks: Vec<Bookmark>,
+    pub holds: Vec<Hold>,
+}
+
+enum IndexJob {
+    Timeline { camera: String, from: i64, to: i64 },
+    Bookmark(Bookmark),
+    Hold(Hold),
+}
+
+/// The review workspace's thread on the index.
+struct IndexThread {
+    tx: mpsc::Sender<IndexJob>,
+    results: Arc<Mutex<HashMap<String, TimelineData>>>,
+    /// The last error, shown in the status line.
+    error: Arc<Mutex<Option<String>>>,
+}
+
+impl IndexThread {
+    fn start(data: &Path, repaint: Arc<dyn Fn() + Send + Sync>) -> IndexThread {
+        let (tx, rx) = mpsc::channel::<IndexJob>();
+        let results: Arc<Mutex<HashMap<String, TimelineData>>> = Arc::default();
+        let error: Arc<Mutex<Option<String>>> = Arc::default();
+        let (r2, e2, path) = (results.clone(), error.clone(), data.join(INDEX_FILE));
+        let _ = std::thread::Builder::new()
+            .name("review index".into())
+            .spawn(move || {
+                let store = match Store::open(&path) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        *e2.lock().unwrap_or_else(|e| e.into_inner()) = Some(e.to_string());
+                        return;
+                    }
+                };
+                while let Ok(job) = rx.recv() {
+                    let outcome = match job {
+                        IndexJob::Timeline { camera, from, to } => (|| {
+                            let data = TimelineData {
+                                range: (from, to),
+                                timeline: store.timeline(&camera, from, to)?,
+                                bookmarks: store.bookmarks(&camera, from, to)?,
+                                holds: store
+                                    .holds()?
+                                    .into_iter()
+                                    .filter(|h| {
+                                        h.camera_id == camera
+                                            && h.span.start_utc_ns < to
+                                            && h.span.end_utc_ns > from
+                                    })
+                                    .collect(),
+                            };
+                            r2.lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .insert(camera, data);
+                            Ok(())
+                        })(),
+                        IndexJob::Bookmark(b) => store.add_bookmark(&b).map(|_| ()),
+                        IndexJob::Hold(h) => store.add_hold(&h).map(|_| ()),
+                    };
+                    if let Err(e) = outcome {
+                        *e2.lock().unwrap_or_else(|e| e.into_inner()) = Some(e.to_string());
+                    }
+                    repaint();
+                }
+            });
+        IndexThread { tx, results, error }
+    }
+}
+
+/// A tile of the grid.
+struct Tile {
+    worker: TileWorker,
+    /// The playhead last asked for.
+    asked: Option<i64>,
+}
+
+/// The review workspace.
+pub struct ReviewWorkspace {
+    data: PathBuf,
+    cameras: Vec<CameraRow>,
+    search: String,
+    /// Columns (and rows) of the grid: 1 to 4.
+    grid: usize,
+    tiles: Vec<Option<Tile>>,
+    selected: usize,
+    /// The instant shown, UTC ns.
+    playhead: i64,
+    playing: bool,
+    speed: usize,
+    reverse: bool,
+    last_tick: Option<Instant>,
+    /// Visible timeline range.
+    view: (i64, i64),
+    /// A range picked on the timeline (shift-drag), for holds and, later, exports.
+    selection: Option<(i64, i64)>,
+    index: Option<IndexThread>,
+    fetched: HashMap<String, (i64, i64, Instant)>,
+    jump: String,
+    note: String,
+    procedure: String,
+    reason: String,
+    hold_days: u32,
+    author: String,
+    message: Option<String>,
+}
+
+impl ReviewWorkspace {
+    /// A workspace over the recorder data folder `data`, the playhead at `at_utc_ns`.
+    pub fn open(data: &Path, at_utc_ns: i64) -> Result<ReviewWorkspace, crate::store::StoreError> {
+        let store = Store::open_readonly(&data.join(INDEX_FILE))?;
+        let cameras = store.cameras()?;
+        Ok(ReviewWorkspace {
+            data: data.to_owned(),
+            cameras,
+            search: String::new(),
+            grid: 2,
+            tiles: (0..16).map(|_| None).collect(),
+            selected: 0,
+            playhead: at_utc_ns,
+            playing: false,
+            speed: 3,
+            reverse: false,
+            last_tick: None,
+            view: (at_utc_ns - 5 * 60 * NS, at_utc_ns + 5 * 60 * NS),
+            selection: None,
+            index: None,
+            fetched: HashMap::new(),
+            jump: paris(at_utc_ns, "%Y-%m-%d %H:%M:%S"),
+            note: String::new(),
+            procedure: String::new(),
+            reason: String::new(),
+            hold_days: 365,
+            author: std::env::var("USER").unwrap_or_else(|_| "reviewer".into()),
+            message: None,
+        })
+    }
+
+    /// Puts `camera` in tile `tile`; false if it is unknown to the index.
+    pub fn assign(&mut self, tile: usize, camera: &str) -> bool {
+        if tile >= self.tiles.len() || !self.cameras.iter().any(|c| c.id == camera) {
+            return false;
+        }
+        match TileWorker::start(&self.data, camera) {
+            Ok(worker) => {
+                self.tiles[tile] = Some(Tile {
+                    worker,
+                    asked: None,
+                });
+                true
+            }
+            Err(e) => {
+                self.message = Some(e.to_string());
+                false
+            }
+        }
+    }
+
+    pub fn set_grid(&mut self, n: usize) {
+        self.grid = n.clamp(1, 4);
+    }
+
+    pub fn playhead(&self) -> i64 {
+        self.playhead
+    }
+
+    /// Moves the playhead (every tile follows).
+    pub fn seek(&mut self, at_utc_ns: i64) {
+        self.playhead = at_utc_ns;
+        let span = self.view.1 - self.view.0;
+        if !(self.view.0..self.view.1).contains(&at_utc_ns) {
+            self.view = (at_utc_ns - span / 2, at_utc_ns + span / 2);
+        }
+    }
+
+    pub fn set_view(&mut self, from: i64, to: i64) {
+        self.view = (from, to.max(from + NS / 10));
+    }
+
+    pub fn set_selection(&mut self, range: Option<(i64, i64)>) {
+        self.selection = range;
+    }
+
+    /// Plays at `SPEEDS[speed]`, backward when `reverse`.
+    pub fn play(&mut self, speed: usize, reverse: bool) {
+        self.speed = speed.min(SPEEDS.len() - 1);
+        self.reverse = reverse;
+        self.playing = true;
+        self.last_tick = None;
+    }
+
+    pub fn pause(&mut self) {
+        self.playing = false;
+    }
+
+    /// Steps the playhead one picture of the selected tile forward (+1) or backward (-1).
+    pub fn step(&mut self, dir: i8) {
+        self.playing = false;
+        let shown = self
+            .tiles
+            .get(self.selected)
+            .and_then(|t| t.as_ref())
+            .and_then(|t| t.worker.status().shown);
+        if let Some((start, end)) = shown {
+            self.seek(if dir > 0 { end } else { start - 1 });
+        }
+    }
+
+    /// Every tile's picture interval, for tests: (camera, interval shown).
+    pub fn shown(&self) -> Vec<(String, Option<(i64, i64)>)> {
+        self.tiles
+            .iter()
+            .flatten()
+            .map(|t| (t.worker.camera().to_owned(), t.worker.status().shown))
+            .collect()
+    }
+
+    /// True when every tile shows the picture for the playhead (or has said why not).
+    pub fn settled(&self) -> bool {
+        self.tiles.iter().flatten().all(|t| {
+            let st = t.worker.status();
+            t.asked == Some(self.playhead)
+                && !t.worker.busy()
+                && (st.note.is_some()
+                    || st
+                        .shown
+                        .is_some_and(|(a, b)| (a..b).contains(&self.playhead)))
+        })
+    }
+
+    pub fn show(&mut self, ui: &mut egui::Ui) {
+        if self.index.is_none() {
+            let ctx = ui.ctx().clone();
+            self.index = Some(IndexThread::start(
+                &self.data,
+                Arc::new(move || ctx.request_repaint()),
+            ));
+        }
+        self.tick();
+        if self.playing {
+            ui.ctx().request_repaint_after(Duration::from_millis(10));
+        } else if !self.settled() {
+            ui.ctx().request_repaint_after(Duration::from_millis(30));
+        }
+        egui::Panel::top("review top bar").show(ui, |ui| self.top_bar(ui));
+        egui::Panel::left("review cameras")
+            .resizable(true)
+            .default_size(230.0)
+            .show(ui, |ui| self.camera_list(ui));
+        egui::Panel::bottom("review timeline")
+            .resizable(true)
+            .default_size(220.0)
+            .show(ui, |ui| {
+                self.transport(ui);
+                self.timelines(ui);
+            });
+        egui::CentralPanel::no_frame().show(ui, |ui| self.grid_view(ui));
+        self.request_pictures();
+    }
+
+    /// Moves the playhead by the time elapsed since the last tick times the speed, and asks
+    /// every tile for its picture. `show` calls it; tests without a window call it directly.
+    pub fn tick(&mut self) {
+        self.advance();
+        self.request_pictures();
+    }
+
+    /// The picture a tile shows now.
+    pub fn tile_frame(&self, tile: usize) -> Option<crate::media::Frame> {
+        self.tiles.get(tile)?.as_ref()?.worker.slot().last()
+    }
+
+    /// True when the timelines of every tile's camera have been read for the visible range.
+    pub fn timelines_ready(&self) -> bool {
+        let Some(index) = &self.index else {
+            return false;
+        };
+        let results = index.results.lock().unwrap_or_else(|e| e.into_inner());
+        self.tiles.iter().flatten().all(|t| {
+            results
+                .get(t.worker.camera())
+                .is_some_and(|d| d.range.0 <= self.view.0 && d.range.1 >= self.view.1)
+        })
+    }
+
+    fn advance(&mut self) {
+        if !self.playing {
+            self.last_tick = None;
+            return;
+        }
+        let now = Instant::now();
+        if let Some(t) = self.last_tick {
+            let dt = now.duration_since(t).as_secs_f64() * SPEEDS[self.speed];
+            let d = (dt * 1e9) as i64;
+            let at = if self.reverse {
+                self.playhead - d
+            } else {
+                self.playhead + d
+            };
+            self.seek(at);
+        }
+        self.last_tick = Some(now);
+    }
+
+    fn request_pictures(&mut self) {
+        for t in self.tiles.iter_mut().flatten() {
+            let st = t.worker.status();
+            let showing = st
+                .shown
+                .is_some_and(|(a, b)| (a..b).contains(&self.playhead));
+            if t.asked != Some(self.playhead) && !showing && !t.worker.busy() {
+                t.worker.request(Request::At(self.playhead));
+                t.asked = Some(self.playhead);
+            } else if showing {
+                t.asked = Some(self.playhead);
+            }
+        }
+    }
+
+    fn top_bar(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            ui.strong("Vigie · Review");
+            ui.separator();
+            for n in 1..=4 {
+                let label = if n == 1 {
+                    "1".to_string()
+                } else {
+                    format!("{n}x{n}")
+                };
+                if ui.selectable_label(self.grid == n, label).clicked() {
+                    self.grid = n;
+                }
+            }
+            ui.separator();
+            let label = ui.label("Go to (Paris)");
+            let edit = ui
+                .add(egui::TextEdit::singleline(&mut self.jump).desired_width(170.0))
+                .labelled_by(label.id);
+            if edit.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter))
+                || ui.button("Go").clicked()
+            {
+                match parse_paris(&self.jump) {
+                    Some(t) => self.seek(t),
+                    None => {
+                        self.message = Some(format!(
+                            "{:?} is not a date and time like 2026-11-26 14:03:00",
+                            self.jump
+                        ))
+                    }
+                }
+            }
+            ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                ui.monospace(format!(
+                    "{} Paris · {} UTC",
+                    paris(self.playhead, "%Y-%m-%d %H:%M:%S%.3f"),
+                    crate::playback::rfc3339(self.playhead)
+                ));
+            });
+        });
+    }
+
+    fn camera_list(&mut self, ui: &mut egui::Ui) {
+        ui.add(egui::TextEdit::singleline(&mut self.search).hint_text("Search name, zone, id"));
+        ui.weak("Click: into the selected tile");
+        ui.separator();
+        let needle = self.search.to_lowercase();
+        let mut zones: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for (i, c) in self.cameras.iter().enumerate() {
+            let hit = needle.is_empty()
+                || c.name.to_lowercase().contains(&needle)
+                || c.zone.to_lowercase().contains(&needle)
+                || c.id.to_lowercase().contains(&needle);
+            if hit {
+                zones.entry(c.zone.clone()).or_default().push(i);
+            }
+        }
+        let mut pick = None;
+        egui::ScrollArea::vertical().show(ui, |ui| {
+            for (zone, list) in &zones {
+                let title = if zone.is_empty() { "No zone" } else { zone };
+                egui::CollapsingHeader::new(format!("{title} ({})", list.len()))
+                    .default_open(true)
+                    .show(ui, |ui| {
+                        for &ci in list {
+                            let c = &self.cameras[ci];
+                            if ui
+                                .selectable_label(false, format!("{}  {}", c.id, c.name))
+                                .clicked()
+                            {
+                                pick = Some(c.id.clone());
+                            }
+                        }
+                    });
+            }
+        });
+        if let Some(id) = pick {
+            let tile = self.selected;
+            self.assign(tile, &id);
+            self.selected = (tile + 1) % (self.grid * self.grid);
+        }
+    }
+
+    fn transport(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal_wrapped(|ui| {
+            if ui
+                .button("‹ frame")
+                .on_hover_text("One frame back")
+                .clicked()
+            {
+                self.step(-1);
+            }
+            if ui.button("« reverse").clicked() {
+                self.play(self.speed, true);
+            }
+            if ui.button("pause").clicked() {
+                self.pause();
+            }
+            if ui.button("play »").clicked() {
+                self.play(self.speed, false);
+            }
+            if ui
+                .button("frame ›")
+                .on_hover_text("One frame forward")
+                .clicked()
+            {
+                self.step(1);
+            }
+            ui.separator();
+            egui::ComboBox::from_label("speed")
+                .selected_text(speed_label(SPEEDS[self.speed]))
+                .show_ui(ui, |ui| {
+                    for (i, s) in SPEEDS.iter().enumerate() {
+                        if ui
+                            .selectable_label(i == self.speed, speed_label(*s))
+                            .clicked()
+                        {
+                            self.speed = i;
+                        }
+                    }
+                });
+            ui.separator();
+            ui.add(
+                egui::TextEdit::singleline(&mut self.note)
+                    .hint_text("Bookmark note")
+                    .desired_width(160.0),
+            );
+            if ui.button("Bookmark").clicked() {
+                self.add_bookmark();
+            }
+            ui.separator();
+            ui.add(
+                egui::TextEdit::singleline(&mut self.procedure)
+                    .hint_text("Procedure no.")
+                    .desired_width(110.0),
+            );
+            ui.add(
+                egui::TextEdit::singleline(&mut self.reason)
+                    .hint_text("Reason")
+                    .desired_width(140.0),
+            );
+            ui.add(
+                egui::DragValue::new(&mut self.hold_days)
+                    .range(1..=3650)
+                    .suffix(" days"),
+            );
+            if ui
+                .button("Hold selection")
+                .on_hover_text("Shift-drag on a timeline selects a range")
+                .clicked()
+            {
+                self.add_hold();
+            }
+        });
+        let error = self
+            .index
+            .as_ref()
+            .and_then(|i| i.error.lock().unwrap_or_else(|e| e.into_inner()).clone());
+        if let Some(m) = self.message.clone().or(error) {
+            ui.colored_label(Color32::from_rgb(240, 160, 60), m);
+        }
+    }
+
+    fn selected_camera(&self) -> Option<String> {
+        self.tiles
+            .get(self.selected)
+            .and_then(|t| t.as_ref())
+            .map(|t| t.worker.camera().to_owned())
+    }
+
+    fn add_bookmark(&mut self) {
+        let Some(camera) = self.selected_camera() else {
+            self.message = Some("Select a tile with a camera first".into());
+            return;
+        };
+        let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0);
+        let b = Bookmark {
+            id: 0,
+            camera_id: camera.clone(),
+            at_utc_ns: self.playhead,
+            note: std::mem::take(&mut self.note),
+            author: self.author.clone(),
+            created_utc_ns: now,
+        };
+        if let Some(i) = &self.index {
+            let _ = i.tx.send(IndexJob::Bookmark(b));
+        }
+        self.fetched.remove(&camera);
+        self.message = None;
+    }
+
+    fn add_hold(&mut self) {
+        let (Some(camera), Some((from, to))) = (self.selected_camera(), self.selection) else {
+            self.message = Some("Select a tile, then shift-drag a range on its timeline".into());
+            return;
+        };
+        if self.procedure.trim().is_empty() || self.reason.trim().is_empty() {
+            self.message = Some("A hold needs a procedure number and a reason".into());
+            return;
+        }
+        let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0);
+        let h = Hold {
+            id: 0,
+            camera_id: camera.clone(),
+            span: Span {
+                start_utc_ns: from,
+                end_utc_ns: to,
+            },
+            procedure: self.procedure.trim().to_owned(),
+            reason: self.reason.trim().to_owned(),
+            author: self.author.clone(),
+            created_utc_ns: now,
+            expires_utc_ns: now + self.hold_days as i64 * DAY_NS,
+            released_utc_ns: None,
+        };
+        if let Some(i) = &self.index {
+            let _ = i.tx.send(IndexJob::Hold(h));
+        }
+        self.fetched.remove(&camera);
+        self.message = None;
+    }
+
+    fn grid_view(&mut self, ui: &mut egui::Ui) {
+        let rect = ui.available_rect_before_wrap();
+        let response = ui.allocate_rect(rect, Sense::click());
+        let painter = ui.painter_at(rect);
+        painter.rect_filled(rect, 0.0, Color32::from_gray(12));
+        let video_shape = painter.add(egui::Shape::Noop);
+        let n = self.grid;
+        let (w, h) = (rect.width() / n as f32, rect.height() / n as f32);
+        let ppp = ui.ctx().pixels_per_point();
+        let grid_px = [rect.width() * ppp, rect.height() * ppp];
+        let mut sources = Vec::new();
+        let mut draws = Vec::new();
+        let mut labels = Vec::new();
+        for i in 0..n * n {
+            let tile_rect = Rect::from_min_size(
+                pos2(
+                    rect.min.x + (i % n) as f32 * w,
+                    rect.min.y + (i / n) as f32 * h,
+                ),
+                vec2(w, h),
+            )
+            .shrink(1.0);
+            if response.clicked()
+                && let Some(p) = response.interact_pointer_pos()
+                && tile_rect.contains(p)
+            {
+                self.selected = i;
+            }
+            let Some(tile) = self.tiles[i].as_ref() else {
+                labels.push((
+                    tile_rect,
+                    i == self.selected,
+                    "Pick a camera".to_string(),
+                    None,
+                ));
+                continue;
+            };
+            let sid = StreamId(i as u64);
+            sources.push((sid, tile.worker.slot().clone()));
+            let st = tile.worker.status();
+            if let Some(f) = tile.worker.slot().last() {
+                let frac = [
+                    (tile_rect.min.x - rect.min.x) / rect.width(),
+                    (tile_rect.min.y - rect.min.y) / rect.height(),
+                    tile_rect.width() / rect.width(),
+                    tile_rect.height() / rect.height(),
+                ];
+                draws.push(TileDraw {
+                    stream: sid,
+                    rect: fit_rect(frac, grid_px, [f.width, f.height]),
+                    uv: FULL_UV,
+                    brightness: if st.note.is_some() { 0.35 } else { 1.0 },
+                });
+            }
+            let name = self
+                .cameras
+                .iter()
+                .find(|c| c.id == tile.worker.camera())
+                .map(|c| format!("{} · {}", c.id, c.name))
+                .unwrap_or_default();
+            let when = st
+                .shown
+                .map(|(a, _)| paris(a, "%Y-%m-%d %H:%M:%S%.3f"))
+                .unwrap_or_default();
+            labels.push((
+                tile_rect,
+                i == self.selected,
+                format!("{name}  {when}"),
+                st.note,
+            ));
+        }
+        painter.set(
+            video_shape,
+            egui_wgpu::Callback::new_paint_callback(
+                rect,
+                VideoCallback {
+                    batch: 1,
+                    sources,
+                    tiles: draws,
+                },
+            ),
+        );
+        for (r, selected, title, note) in labels {
+            let stroke = if selected {
+                Stroke::new(2.0, Color32::from_rgb(90, 160, 255))
+            } else {
+                Stroke::new(1.0, Color32::from_gray(50))
+            };
+            painter.rect_stroke(r, 0.0, stroke, StrokeKind::Inside);
+            let band = Rect::from_min_size(r.min, vec2(r.width(), 18.0));
+            painter.rect_filled(band, 0.0, Color32::from_black_alpha(160));
+            painter.text(
+                band.left_center() + vec2(4.0, 0.0),
+                Align2::LEFT_CENTER,
+                title,
+                FontId::proportional(12.0),
+                Color32::WHITE,
+            );
+            if let Some(note) = note {
+                painter.text(
+                    r.center(),
+                    Align2::CENTER_CENTER,
+                    note,
+                    FontId::proportional(14.0),
+                    Color32::from_rgb(255, 190, 90),
+                );
+            }
+        }
+    }
+
+    fn timelines(&mut self, ui: &mut egui::Ui) {
+        // Mouse wheel over the timelines zooms about the pointer, from 30 days to a second.
+        let cams: Vec<String> = (0..self.grid * self.grid)
+            .filter_map(|i| self.tiles[i].as_ref().map(|t| t.worker.camera().to_owned()))
+            .collect();
+        let width = ui.available_width();
+        let axis = ui.allocate_exact_size(vec2(width, 18.0), Sense::hover()).0;
+        self.axis(ui, axis);
+        for cam in cams {
+            self.fetch(&cam);
+            let (row, response) =
+                ui.allocate_exact_size(vec2(width, 22.0), Sense::click_and_drag());
+            self.row(ui, row, &cam);
+            self.row_input(ui, row, &response);
+        }
+    }
+
+    fn x_of(&self, r: Rect, t: i64) -> f32 {
+        let span = (self.view.1 - self.view.0).max(1) as f64;
+        r.min.x + ((t - self.view.0) as f64 / span * r.width() as f64) as f32
+    }
+
+    fn t_of(&self, r: Rect, x: f32) -> i64 {
+        let span = (self.view.1 - self.view.0) as f64;
+        self.view.0 + ((x - r.min.x) as f64 / r.width().max(1.0) as f64 * span) as i64
+    }
+
+    fn axis(&self, ui: &egui::Ui, r: Rect) {
+        let p = ui.painter_at(r);
+        let span = self.view.1 - self.view.0;
+        let steps = [
+            NS / 25,
+            NS,
+            10 * NS,
+            60 * NS,
+            600 * NS,
+            3600 * NS,
+            6 * 3600 * NS,
+            DAY_NS,
+        ];
+        let step = steps
+            .iter()
+            .copied()
+            .find(|s| span / s <= 10)
+            .unwrap_or(DAY_NS * 5);
+        let fmt = if step < NS {
+            "%H:%M:%S%.3f"
+        } else if step < DAY_NS {
+            "%H:%M:%S"
+        } else {
+            "%d/%m"
+        };
+        // Ticks at round Paris times.
+        let off = paris_offset_s(self.view.0) * NS;
+        let mut t = (self.view.0 + off).div_euclid(step) * step - off;
+        while t <= self.view.1 {
+            let x = self.x_of(r, t);
+            p.line_segment(
+                [pos2(x, r.min.y), pos2(x, r.max.y)],
+                Stroke::new(1.0, Color32::from_gray(70)),
+            );
+            p.text(
+                pos2(x + 2.0, r.center().y),
+                Align2::LEFT_CENTER,
+                paris(t, fmt),
+                FontId::monospace(10.0),
+                Color32::from_gray(170),
+            );
+            t += step;
+        }
+    }
+
+    fn fetch(&mut self, cam: &str) {
+        let Some(index) = &self.index else { return };
+        let stale = self.fetched.get(cam).is_none_or(|(a, b, at)| {
+            (*a, *b) != self.view || at.elapsed() > Duration::from_secs(3)
+        });
+        if stale {
+            // A little more than the view, so small pans draw at once.
+            let pad = (self.view.1 - self.view.0) / 4;
+            let _ = index.tx.send(IndexJob::Timeline {
+                camera: cam.to_owned(),
+                from: self.view.0 - pad,
+                to: self.view.1 + pad,
+            });
+            self.fetched
+                .insert(cam.to_owned(), (self.view.0, self.view.1, Instant::now()));
+        }
+    }
+
+    fn row(&self, ui: &egui::Ui, r: Rect, cam: &str) {
+        let p = ui.painter_at(r);
+        p.rect_filled(r, 2.0, Color32::from_gray(28));
+        let data = self.index.as_ref().and_then(|i| {
+            i.results
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(cam)
+                .cloned()
+        });
+        let band = r.shrink2(vec2(0.0, 5.0));
+        if let Some(d) = data {
+            for (_, s) in &d.timeline.segments {
+                let (a, b) = (self.x_of(r, s.start_utc_ns), self.x_of(r, s.end_utc_ns));
+                p.rect_filled(
+                    Rect::from_x_y_ranges(a..=(b.max(a + 1.0)), band.y_range()),
+                    0.0,
+                    Color32::from_rgb(46, 140, 87),
+                );
+            }
+            for (g, _) in &d.timeline.gaps {
+                let (a, b) = (self.x_of(r, g.start_utc_ns), self.x_of(r, g.end_utc_ns));
+                p.rect_filled(
+                    Rect::from_x_y_ranges(a..=(b.max(a + 1.0)), band.y_range()),
+                    0.0,
+                    Color32::from_rgb(150, 40, 40),
+                );
+            }
+            for h in &d.holds {
+                let (a, b) = (
+                    self.x_of(r, h.span.start_utc_ns),
+                    self.x_of(r, h.span.end_utc_ns),
+                );
+                p.rect_filled(
+                    Rect::from_x_y_ranges(a..=(b.max(a + 1.0)), r.min.y..=r.min.y + 4.0),
+                    0.0,
+                    Color32::from_rgb(240, 150, 30),
+                );
+            }
+            for (t, _) in &d.timeline.events {
+                let x = self.x_of(r, *t);
+                p.line_segment(
+                    [pos2(x, r.min.y), pos2(x, r.max.y)],
+                    Stroke::new(1.0, Color32::from_rgb(240, 220, 60)),
+                );
+            }
+            for b in &d.bookmarks {
+                let x = self.x_of(r, b.at_utc_ns);
+                p.add(egui::Shape::convex_polygon(
+                    vec![
+                        pos2(x - 5.0, r.max.y),
+                        pos2(x + 5.0, r.max.y),
+                        pos2(x, r.max.y - 8.0),
+                    ],
+                    Color32::from_rgb(80, 160, 255),
+                    Stroke::NONE,
+                ));
+            }
+            // A hovered gap says why.
+            if let Some(pos) = ui.ctx().pointer_hover_pos()
+                && r.contains(pos)
+            {
+                let t = self.t_of(r, pos.x);
+                let what = d
+                    .timeline
+                    .gaps
+                    .iter()
+                    .find(|(g, _)| (g.start_utc_ns..g.end_utc_ns).contains(&t))
+                    .map(|(_, cause)| format!("gap: {cause}"))
+                    .or_else(|| {
+                        d.bookmarks
+                            .iter()
+                            .find(|b| (self.x_of(r, b.at_utc_ns) - pos.x).abs() < 5.0)
+                            .map(|b| format!("bookmark by {}: {}", b.author, b.note))
+                    });
+                if let Some(w) = what {
+                    p.text(
+                        pos + vec2(8.0, -10.0),
+                        Align2::LEFT_BOTTOM,
+                        w,
+                        FontId::proportional(12.0),
+                        Color32::WHITE,
+                    );
+                }
+            }
+        }
+        if let Some((a, b)) = self.selection {
+            let (a, b) = (self.x_of(r, a), self.x_of(r, b));
+            p.rect_filled(
+                Rect::from_x_y_ranges(a..=b, r.y_range()),
+                0.0,
+                Color32::from_rgba_unmultiplied(120, 160, 255, 50),
+            );
+        }
+        let x = self.x_of(r, self.playhead);
+        p.line_segment(
+            [pos2(x, r.min.y), pos2(x, r.max.y)],
+            Stroke::new(2.0, Color32::WHITE),
+        );
+        p.text(
+            r.left_center() + vec2(4.0, 0.0),
+            Align2::LEFT_CENTER,
+            cam,
+            FontId::monospace(11.0),
+            Color32::from_gray(220),
+        );
+    }
+
+    fn row_input(&mut self, ui: &egui::Ui, r: Rect, response: &egui::Response) {
+        let shift = ui.input(|i| i.modifiers.shift);
+        if let Some(pos) = response.interact_pointer_pos() {
+            let t = self.t_of(r, pos.x);
+            if shift {
+                let origin = ui
+                    .input(|i| i.pointer.press_origin())
+                    .map(|o| self.t_of(r, o.x));
+                if let Some(o) = origin {
+                    self.selection = Some((o.min(t), o.max(t).max(o.min(t) + 1)));
+                }
+            } else if response.dragged() || response.clicked() {
+                // Scrubbing: the pictures follow the pointer.
+                self.playing = false;
+                self.playhead = t;
+            }
+        }
+        if response.hovered() {
+            let scroll = ui.input(|i| i.smooth_scroll_delta.y);
+            if scroll != 0.0
+                && let Some(pos) = ui.ctx().pointer_hover_pos()
+            {
+                let factor = (-(scroll as f64) / 200.0).exp();
+                let pivot = self.t_of(r, pos.x);
+                let span = ((self.view.1 - self.view.0) as f64 * factor)
+                    .clamp(NS as f64, 30.0 * DAY_NS as f64);
+                let left = ((pivot - self.view.0) as f64 / (self.view.1 - self.view.0) as f64
+                    * span) as i64;
+                self.view = (pivot - left, pivot - left + span as i64);
+            }
+        }
+    }
+}
+
+fn speed_label(s: f64) -> String {
+    if s < 1.0 {
+        format!("1/{}x", (1.0 / s).round())
+    } else {
+        format!("{s}x")
+    }
+}
+
+/// The review workspace as an eframe application.
+pub struct ReviewApp {
+    workspace: ReviewWorkspace,
+}
+
+impl ReviewApp {
+    pub fn new(cc: &eframe::CreationContext<'_>, workspace: ReviewWorkspace) -> ReviewApp {
+        if let Some(rs) = cc.wgpu_render_state.as_ref() {
+            super::video::install_compositor(rs);
+        }
+        cc.egui_ctx.set_visuals(egui::Visuals::dark());
+        ReviewApp { workspace }
+    }
+
+    pub fn workspace(&mut self) -> &mut ReviewWorkspace {
+        &mut self.workspace
+    }
+}
+
+impl eframe::App for ReviewApp {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        self.workspace.show(ui);
+    }
+}
+
+/// Opens the review window and runs until it is closed.
+pub fn run_review(workspace: ReviewWorkspace, title: &str) -> Result<(), eframe::Error> {
+    let options = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_title(title)
+            .with_inner_size([1600.0, 900.0]),
+        renderer: eframe::Renderer::Wgpu,
+        ..Default::default()
+    };
+    eframe::run_native(
+        "vigie-review",
+        options,
+        Box::new(move |cc| Ok(Box::new(ReviewApp::new(cc, workspace)))),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paris_time_follows_the_eu_summer_time_rule() {
+        // 2026: summer time from 29 March 01:00 UTC to 25 October 01:00 UTC.
+        let t = |s: &str| {
+            chrono::DateTime::parse_from_rfc3339(s)
+                .unwrap()
+                .timestamp_nanos_opt()
+                .unwrap()
+        };
+        assert_eq!(paris_offset_s(t("2026-03-29T00:59:59Z")), 3600);
+        assert_eq!(paris_offset_s(t("2026-03-29T01:00:00Z")), 7200);
+        assert_eq!(paris_offset_s(t("2026-10-25T00:59:59Z")), 7200);
+        assert_eq!(paris_offset_s(t("2026-10-25T01:00:00Z")), 3600);
+        assert_eq!(paris(t("2026-11-26T17:00:00Z"), "%H:%M"), "18:00");
+        assert_eq!(
+            parse_paris("2026-07-14 22:30"),
+            Some(t("2026-07-14T20:30:00Z"))
+        );
+        assert_eq!(
+            parse_paris("2026-11-26 18:00:00.250"),
+            Some(t("2026-11-26T17:00:00.250Z"))
+        );
+        assert_eq!(parse_paris("26/11/2026"), None);
+    }
+}

@@ -1,0 +1,168 @@
+//! The review workspace as a reviewer sees it, rendered headless with egui_kittest on wgpu:
+//! two cameras recorded from a deterministic clip (segment files and index rows as the
+//! recorder writes them), a gap with its cause, an event, a bookmark, a hold and a selected
+//! range on the timelines; the tiles show the recorded pictures for the playhead.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::encode_clip;
+use egui_kittest::Harness;
+use vigie::record::fmp4::{TrackConfig, VideoCodec};
+use vigie::record::segment::SegmentWriter;
+use vigie::store::{
+    Bookmark, CameraRow, Hold, INDEX_FILE, IndexWriter, Span, Store, TimeSource, WriteOp,
+};
+use vigie::ui::{ReviewApp, ReviewWorkspace};
+
+const S: i64 = 1_000_000_000;
+/// 2026-11-26 09:30:00 UTC (10:30 in Paris).
+const T0: i64 = 1_795_685_400 * S;
+
+/// Two cameras with 6 s of the same clip in 2 s segments, then a 4 s gap, then 6 s more.
+fn recorded() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("vigie-review-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let clip = encode_clip(VideoCodec::H264, 150, 25);
+    let track = TrackConfig {
+        codec: VideoCodec::H264,
+        width: 320,
+        height: 240,
+        decoder_config: clip.decoder_config.clone(),
+    };
+    let index = IndexWriter::spawn(&dir.join(INDEX_FILE)).expect("index");
+    for (cam, name) in [
+        ("cam001", "Place d'Armes - nord"),
+        ("cam002", "Rue Delsaux"),
+    ] {
+        let mut row = CameraRow::new(cam, name);
+        row.zone = "Centre-ville".into();
+        index.send(WriteOp::Camera(row));
+        for (run_start, units) in [(T0, &clip.units[..150]), (T0 + 10 * S, &clip.units[..150])] {
+            let mut seg = None::<SegmentWriter>;
+            for (i, (data, key)) in units.iter().enumerate() {
+                let at = run_start + i as i64 * 40_000_000;
+                if *key && seg.as_ref().is_none_or(|s| s.duration_ns() >= 2 * S) {
+                    if let Some(s) = seg.take() {
+                        index.send(WriteOp::Segment(s.finish().expect("finish")));
+                    }
+                    seg = Some(
+                        SegmentWriter::create(&dir, cam, at, &track, TimeSource::Rtcp)
+                            .expect("segment"),
+                    );
+                }
+                if let Some(s) = seg.as_mut() {
+                    s.push(data, 3600, *key).expect("push");
+                }
+            }
+            if let Some(s) = seg.take() {
+                index.send(WriteOp::Segment(s.finish().expect("finish")));
+            }
+        }
+        index.send(WriteOp::Gap {
+            camera_id: cam.into(),
+            span: Span {
+                start_utc_ns: T0 + 6 * S,
+                end_utc_ns: T0 + 10 * S,
+            },
+            cause: "no data for 5 s".into(),
+        });
+        index.send(WriteOp::Event {
+            camera_id: Some(cam.into()),
+            at_utc_ns: T0 + 12 * S,
+            kind: "motion".into(),
+            detail: String::new(),
+        });
+    }
+    assert!(index.flush());
+    drop(index);
+    let store = Store::open(&dir.join(INDEX_FILE)).expect("store");
+    store
+        .add_bookmark(&Bookmark {
+            id: 0,
+            camera_id: "cam001".into(),
+            at_utc_ns: T0 + 3 * S,
+            note: "person at the door".into(),
+            author: "reviewer".into(),
+            created_utc_ns: T0 + 100 * S,
+        })
+        .expect("bookmark");
+    store
+        .add_hold(&Hold {
+            id: 0,
+            camera_id: "cam001".into(),
+            span: Span {
+                start_utc_ns: T0 + 11 * S,
+                end_utc_ns: T0 + 14 * S,
+            },
+            procedure: "PV 2026/1234".into(),
+            reason: "requisition".into(),
+            author: "reviewer".into(),
+            created_utc_ns: T0 + 100 * S,
+            expires_utc_ns: T0 + 400 * 86_400 * S,
+            released_utc_ns: None,
+        })
+        .expect("hold");
+    dir
+}
+
+fn wait_until(
+    h: &mut Harness<'static, ReviewApp>,
+    what: &str,
+    ok: impl Fn(&mut ReviewApp) -> bool,
+) {
+    let t0 = Instant::now();
+    loop {
+        h.run_steps(1);
+        if ok(h.state_mut()) {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(20), "{what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn review_workspace_with_timelines_snapshot() {
+    let data = recorded();
+    let mut ws = ReviewWorkspace::open(&data, T0 + 2 * S + 500_000_000).expect("workspace");
+    ws.set_grid(2);
+    assert!(ws.assign(0, "cam001"));
+    assert!(ws.assign(1, "cam002"));
+    assert!(!ws.assign(2, "cam404"), "an unknown camera is refused");
+    ws.set_view(T0 - 2 * S, T0 + 18 * S);
+    ws.set_selection(Some((T0 + 15 * S, T0 + 16 * S)));
+    let mut h = Harness::builder()
+        .with_size([1280.0, 760.0])
+        .wgpu()
+        .build_eframe(move |cc| ReviewApp::new(cc, ws));
+    wait_until(&mut h, "the tiles and timelines are ready", |app| {
+        app.workspace().settled() && app.workspace().timelines_ready()
+    });
+    h.run_steps(2);
+    // Both tiles show the picture of the playhead's frame interval (frame 62 of the run).
+    let shown = h.state_mut().workspace().shown();
+    for (cam, s) in &shown {
+        assert_eq!(
+            *s,
+            Some((T0 + 62 * 40_000_000, T0 + 63 * 40_000_000)),
+            "{cam}"
+        );
+    }
+    h.snapshot("review_workspace_2x2");
+    // In the gap: the tiles say so rather than show a stale picture as current.
+    h.state_mut().workspace().seek(T0 + 8 * S);
+    wait_until(&mut h, "the gap is reported", |app| {
+        app.workspace().settled()
+    });
+    assert!(
+        h.state_mut()
+            .workspace()
+            .shown()
+            .iter()
+            .all(|(_, s)| s.is_none())
+    );
+    let _ = std::fs::remove_dir_all(&data);
+}
