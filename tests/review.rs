@@ -164,5 +164,25 @@ fn review_workspace_with_timelines_snapshot() {
             .iter()
             .all(|(_, s)| s.is_none())
     );
+    // A segment file gone: that tile says so and the other plays on; nothing hangs.
+    let store = Store::open_readonly(&data.join(INDEX_FILE)).expect("index");
+    let lost = store
+        .seek("cam002", T0 + 12 * S)
+        .expect("seek")
+        .expect("segment");
+    std::fs::remove_file(data.join(&lost.segment.row.path)).expect("rm");
+    h.state_mut().workspace().seek(T0 + 12 * S);
+    wait_until(&mut h, "the damaged segment is reported", |app| {
+        app.workspace().settled()
+    });
+    let notes = h.state_mut().workspace().notes();
+    assert_eq!(notes[0], ("cam001".to_string(), None));
+    assert!(
+        notes[1]
+            .1
+            .as_deref()
+            .is_some_and(|n| n.contains("damaged segment")),
+        "{notes:?}"
+    );
     let _ = std::fs::remove_dir_all(&data);
 }

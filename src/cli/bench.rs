@@ -742,3 +742,179 @@ fn dir_bytes(dir: &std::path::Path) -> u64 {
     }
     total
 }
+
+/// `vigie bench seek`: random seeks over recorded footage, each from the request to the exact
+/// picture drawn (offscreen, GPU work finished), against the floor of decoding one full GOP of
+/// the same footage; then scrubbing: a playhead dragged across ten minutes (or the whole
+/// recording) at the UI's 60 Hz, and the pictures shown per second.
+pub fn seek(data: &std::path::Path, camera: Option<&str>, seeks: usize) -> anyhow::Result<()> {
+    use crate::playback::Player;
+    use crate::playback::decode::GopDecoder;
+    use crate::playback::worker::{Request, TileWorker};
+    use crate::record::fmp4;
+    use crate::render::{FULL_UV, Offscreen, StreamId, TileDraw};
+    use crate::store::{INDEX_FILE, Store};
+
+    let store = Store::open_readonly(&data.join(INDEX_FILE))?;
+    let camera = match camera {
+        Some(c) => c.to_owned(),
+        None => store
+            .cameras()?
+            .into_iter()
+            .find(|c| store.last_segment_end(&c.id).ok().flatten().is_some())
+            .map(|c| c.id)
+            .context("no camera with recordings in this folder")?,
+    };
+    let segs = store.segments(&camera, 0, i64::MAX / 2)?;
+    anyhow::ensure!(!segs.is_empty(), "camera {camera}: no recordings");
+    let (from, to) = (
+        segs[0].row.start_utc_ns,
+        segs.last().map_or(0, |s| s.row.end_utc_ns),
+    );
+    let mut gpu = Offscreen::new()?;
+    eprintln!(
+        "bench seek: camera {camera}, {} segments, {:.0} s of footage, on {}",
+        segs.len(),
+        (to - from) as f64 / 1e9,
+        gpu.adapter_name()
+    );
+    let draw = |gpu: &mut Offscreen, f: &crate::media::Frame| {
+        gpu.upload(StreamId(0), f);
+        gpu.draw(
+            1280,
+            720,
+            &[TileDraw {
+                stream: StreamId(0),
+                rect: [0.0, 0.0, 1.0, 1.0],
+                uv: FULL_UV,
+                brightness: 1.0,
+            }],
+        );
+        gpu.wait_idle();
+    };
+
+    // The floor: whole GOPs read and decoded, with a decoder already open.
+    let mut rng = fastrand::Rng::with_seed(11);
+    let mut gop_ms = Vec::new();
+    let mut decoder: Option<GopDecoder> = None;
+    for _ in 0..seeks.clamp(10, 50) {
+        let seg = &segs[rng.usize(0..segs.len())];
+        let bytes = std::fs::read(data.join(&seg.row.path))?;
+        let Some(table) = fmp4::sample_table(&bytes) else {
+            continue;
+        };
+        let keys: Vec<usize> = (0..table.samples.len())
+            .filter(|&i| table.samples[i].keyframe)
+            .collect();
+        if keys.len() < 2 {
+            continue;
+        }
+        let k = rng.usize(0..keys.len() - 1);
+        let gop = &table.samples[keys[k]..keys[k + 1]];
+        let dec = match decoder.as_mut() {
+            Some(d) => d,
+            None => decoder.insert(
+                GopDecoder::new(
+                    match table.codec {
+                        fmp4::VideoCodec::H264 => crate::ingest::VideoCodec::H264,
+                        fmp4::VideoCodec::H265 => crate::ingest::VideoCodec::H265,
+                    },
+                    &table.decoder_config,
+                )
+                .map_err(|e| anyhow::anyhow!(e))?,
+            ),
+        };
+        let t = Instant::now();
+        let units = gop
+            .iter()
+            .map(|s| {
+                let a = s.offset as usize;
+                (
+                    bytes[a..a + s.size as usize].to_vec(),
+                    s.time_90k * 100_000 / 9,
+                )
+            })
+            .collect();
+        dec.decode(units).map_err(|e| anyhow::anyhow!(e))?;
+        gop_ms.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    gop_ms.sort_by(f64::total_cmp);
+    let gop_decode_ms = percentile(&gop_ms, 0.5);
+
+    // Random seeks over the whole recording (the player keeps its decoder, as in the review
+    // room; its two cached GOPs are seldom hit over minutes of footage).
+    let mut player = Player::open(data, &camera)?;
+    let mut seek_ms = Vec::new();
+    let mut key_ms = Vec::new();
+    let mut draw_ms = Vec::new();
+    for i in 0..seeks {
+        let keyframe = i % 4 == 3;
+        let at = if keyframe {
+            // Exactly on a keyframe.
+            let seg = &segs[rng.usize(0..segs.len())];
+            let keys = crate::store::decode_keyframes(&seg.row.keyframes).unwrap_or_default();
+            let Some(k) = keys.get(rng.usize(0..keys.len().max(1))) else {
+                continue;
+            };
+            seg.row.start_utc_ns + (k.time_90k as i128 * 1_000_000_000 / 90_000) as i64
+        } else {
+            rng.i64(from..to)
+        };
+        let t = Instant::now();
+        let shown = player.frame_at(at)?;
+        let decoded = Instant::now();
+        draw(&mut gpu, &shown.frame);
+        let ms = t.elapsed().as_secs_f64() * 1e3;
+        draw_ms.push(decoded.elapsed().as_secs_f64() * 1e3);
+        if keyframe {
+            key_ms.push(ms);
+        } else {
+            seek_ms.push(ms);
+        }
+    }
+    seek_ms.sort_by(f64::total_cmp);
+    key_ms.sort_by(f64::total_cmp);
+    let (p50, p95) = (percentile(&seek_ms, 0.5), percentile(&seek_ms, 0.95));
+    let key_p95 = percentile(&key_ms, 0.95);
+    draw_ms.sort_by(f64::total_cmp);
+    let draw_p50 = percentile(&draw_ms, 0.5);
+
+    // Scrubbing: ten minutes (or all there is) dragged across in four seconds.
+    let worker = TileWorker::start(data, &camera)?;
+    let span = (to - from).min(600 * 1_000_000_000);
+    let drag = Duration::from_secs(4);
+    let t0 = Instant::now();
+    let mut shown = 0u64;
+    let mut last_seen = None;
+    while t0.elapsed() < drag {
+        let f = t0.elapsed().as_secs_f64() / drag.as_secs_f64();
+        worker.request(Request::At(from + (span as f64 * f) as i64));
+        if let Some(frame) = worker.slot().take() {
+            draw(&mut gpu, &frame);
+            let st = worker.status().shown;
+            if st != last_seen {
+                shown += 1;
+                last_seen = st;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(16));
+    }
+    let scrub_fps = shown as f64 / drag.as_secs_f64();
+    let ratio = if gop_decode_ms > 0.0 {
+        p95 / gop_decode_ms
+    } else {
+        0.0
+    };
+    eprintln!(
+        "seeks: {} random, p50 {p50:.1} ms, p95 {p95:.1} ms; {} on keyframes, p95 {key_p95:.1} ms; full GOP decode {gop_decode_ms:.1} ms (median of {}); upload and draw (lavapipe here) p50 {draw_p50:.1} ms of each seek; scrub: {scrub_fps:.1} pictures/s over {:.0} s of footage",
+        seek_ms.len(),
+        key_ms.len(),
+        gop_ms.len(),
+        span as f64 / 1e9
+    );
+    println!(
+        "{{\"seeks\":{},\"seek_ms_p50\":{p50:.2},\"seek_ms_p95\":{p95:.2},\"keyframe_seek_ms_p95\":{key_p95:.2},\"gop_decode_ms\":{gop_decode_ms:.2},\"draw_ms_p50\":{draw_p50:.2},\"ratio\":{ratio:.3},\"scrub_fps\":{scrub_fps:.1}}}",
+        seek_ms.len()
+    );
+    Ok(())
+}

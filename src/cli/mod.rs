@@ -274,6 +274,17 @@ enum BenchCommand {
         #[arg(long, default_value_t = 20)]
         seconds: u64,
     },
+    /// Random seeks over recorded footage against the decode of one GOP, and scrubbing. Last
+    /// line: JSON.
+    Seek {
+        #[arg(long)]
+        data: PathBuf,
+        /// Camera to seek in (default: the first with recordings).
+        #[arg(long)]
+        camera: Option<String>,
+        #[arg(long, default_value_t = 200)]
+        seeks: usize,
+    },
     /// The simulator's own CPU when every camera's sub stream is played (looped clips).
     Camsim {
         #[arg(long, default_value_t = 217)]
@@ -446,6 +457,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench {
             which: BenchCommand::Record { cameras, seconds },
         } => bench::record(cameras, Duration::from_secs(seconds)),
+        Command::Bench {
+            which:
+                BenchCommand::Seek {
+                    data,
+                    camera,
+                    seeks,
+                },
+        } => bench::seek(&data, camera.as_deref(), seeks),
         Command::Check { data, hash } => check(&data, hash),
         Command::Review {
             data,

@@ -30,6 +30,8 @@ pub struct TileStatus {
 
 struct State {
     request: Option<Request>,
+    /// A request is being answered.
+    working: bool,
     stop: bool,
     status: TileStatus,
 }
@@ -55,6 +57,7 @@ impl TileWorker {
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 request: None,
+                working: false,
                 stop: false,
                 status: TileStatus::default(),
             }),
@@ -74,6 +77,7 @@ impl TileWorker {
                         if st.stop {
                             return;
                         }
+                        st.working = true;
                         st.request.take()
                     };
                     let Some(request) = request else { continue };
@@ -84,6 +88,7 @@ impl TileWorker {
                         (Request::Step(_), None) => Ok(None),
                     };
                     let mut st = s2.state.lock().unwrap_or_else(|e| e.into_inner());
+                    st.working = false;
                     st.status.answered += 1;
                     match result {
                         Ok(Some(s)) => {
@@ -144,12 +149,8 @@ impl TileWorker {
 
     /// True while a request waits or is being answered.
     pub fn busy(&self) -> bool {
-        self.shared
-            .state
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .request
-            .is_some()
+        let st = self.shared.state.lock().unwrap_or_else(|e| e.into_inner());
+        st.request.is_some() || st.working
     }
 }
 

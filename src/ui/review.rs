@@ -84,6 +84,8 @@ pub struct TimelineData {
     pub timeline: Timeline,
     pub bookmarks: Vec<Bookmark>,
     pub holds: Vec<Hold>,
+    /// Segments whose file is missing or not of the indexed size.
+    pub damaged: Vec<i64>,
 }
 
 enum IndexJob {
@@ -106,6 +108,7 @@ impl IndexThread {
         let results: Arc<Mutex<HashMap<String, TimelineData>>> = Arc::default();
         let error: Arc<Mutex<Option<String>>> = Arc::default();
         let (r2, e2, path) = (results.clone(), error.clone(), data.join(INDEX_FILE));
+        let dir = data.to_owned();
         let _ = std::thread::Builder::new()
             .name("review index".into())
             .spawn(move || {
@@ -119,7 +122,17 @@ impl IndexThread {
                 while let Ok(job) = rx.recv() {
                     let outcome = match job {
                         IndexJob::Timeline { camera, from, to } => (|| {
+                            let damaged = store
+                                .segments(&camera, from, to)?
+                                .into_iter()
+                                .filter(|s| {
+                                    std::fs::metadata(dir.join(&s.row.path))
+                                        .map_or(true, |m| m.len() != s.row.bytes)
+                                })
+                                .map(|s| s.id)
+                                .collect();
                             let data = TimelineData {
+                                damaged,
                                 range: (from, to),
                                 timeline: store.timeline(&camera, from, to)?,
                                 bookmarks: store.bookmarks(&camera, from, to)?,
@@ -295,6 +308,15 @@ impl ReviewWorkspace {
             .iter()
             .flatten()
             .map(|t| (t.worker.camera().to_owned(), t.worker.status().shown))
+            .collect()
+    }
+
+    /// Every tile's note (why it shows no picture for the playhead), in tile order.
+    pub fn notes(&self) -> Vec<(String, Option<String>)> {
+        self.tiles
+            .iter()
+            .flatten()
+            .map(|t| (t.worker.camera().to_owned(), t.worker.status().note))
             .collect()
     }
 
@@ -834,12 +856,17 @@ impl ReviewWorkspace {
         });
         let band = r.shrink2(vec2(0.0, 5.0));
         if let Some(d) = data {
-            for (_, s) in &d.timeline.segments {
+            for (id, s) in &d.timeline.segments {
                 let (a, b) = (self.x_of(r, s.start_utc_ns), self.x_of(r, s.end_utc_ns));
+                let colour = if d.damaged.contains(id) {
+                    Color32::from_rgb(120, 80, 160)
+                } else {
+                    Color32::from_rgb(46, 140, 87)
+                };
                 p.rect_filled(
                     Rect::from_x_y_ranges(a..=(b.max(a + 1.0)), band.y_range()),
                     0.0,
-                    Color32::from_rgb(46, 140, 87),
+                    colour,
                 );
             }
             for (g, _) in &d.timeline.gaps {
@@ -891,6 +918,16 @@ impl ReviewWorkspace {
                     .iter()
                     .find(|(g, _)| (g.start_utc_ns..g.end_utc_ns).contains(&t))
                     .map(|(_, cause)| format!("gap: {cause}"))
+                    .or_else(|| {
+                        d.timeline
+                            .segments
+                            .iter()
+                            .find(|(id, s)| {
+                                d.damaged.contains(id)
+                                    && (s.start_utc_ns..s.end_utc_ns).contains(&t)
+                            })
+                            .map(|_| "damaged or missing file: playback skips it".to_string())
+                    })
                     .or_else(|| {
                         d.bookmarks
                             .iter()
