@@ -60,6 +60,9 @@ enum Command {
         layout: Option<String>,
         #[arg(long, value_enum, default_value_t = TransportArg::Tcp)]
         transport: TransportArg,
+        /// The recorder's data folder: "Review…" in the top bar opens it.
+        #[arg(long)]
+        data: Option<PathBuf>,
     },
     /// Serves simulated cameras over RTSP: rtsp://ADDR/camNNN/main and /camNNN/sub.
     ///
@@ -359,7 +362,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             cameras,
             layout,
             transport,
-        } => live(&cameras, layout.as_deref(), transport.into()),
+            data,
+        } => live(
+            &cameras,
+            layout.as_deref(),
+            transport.into(),
+            data.as_deref(),
+        ),
         Command::Camsim {
             cameras,
             listen,
@@ -755,7 +764,10 @@ fn check(data: &Path, hash: bool) -> anyhow::Result<()> {
 
 /// The demo's recorder: `vigie recorder` in a process of its own (a crash of the window never
 /// stops recording), stopped with SIGTERM when the window closes.
-struct DemoRecorder(std::process::Child);
+struct DemoRecorder {
+    child: std::process::Child,
+    data: PathBuf,
+}
 
 impl DemoRecorder {
     fn start(
@@ -800,15 +812,15 @@ impl DemoRecorder {
             "vigie demo: recording {count} cameras into {}",
             data.display()
         );
-        Ok(Some(DemoRecorder(child)))
+        Ok(Some(DemoRecorder { child, data }))
     }
 }
 
 impl Drop for DemoRecorder {
     fn drop(&mut self) {
         // SAFETY: signals the child this process started, by its id.
-        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
-        let _ = self.0.wait();
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let _ = self.child.wait();
     }
 }
 
@@ -841,14 +853,22 @@ fn demo(
         cameras,
         sim.addr()
     );
-    let _recorder = DemoRecorder::start(&sim, record_cameras.min(cameras), data)?;
+    let recorder = DemoRecorder::start(&sim, record_cameras.min(cameras), data)?;
     let streams = StreamManager::new(IngestTimings::default(), Transport::Tcp);
-    let ws = LiveWorkspace::new(sim.cameras(), None, Box::new(streams));
+    let mut ws = LiveWorkspace::new(sim.cameras(), None, Box::new(streams));
+    if let Some(r) = &recorder {
+        ws = ws.with_review(&r.data);
+    }
     crate::ui::run_live(ws, Some(sim), "Vigie — live wall (demo)")
         .map_err(|e| anyhow::anyhow!("the window could not open: {e}"))
 }
 
-fn live(cameras: &Path, layout: Option<&str>, transport: Transport) -> anyhow::Result<()> {
+fn live(
+    cameras: &Path,
+    layout: Option<&str>,
+    transport: Transport,
+    data: Option<&Path>,
+) -> anyhow::Result<()> {
     let file = CamerasFile::load(cameras)?;
     if file.cameras.is_empty() {
         bail!("{}: declares no camera", cameras.display());
@@ -858,7 +878,10 @@ fn live(cameras: &Path, layout: Option<&str>, transport: Transport) -> anyhow::R
         Some(name) => Some(find_layout(name)?),
     };
     let streams = StreamManager::new(IngestTimings::default(), transport);
-    let ws = LiveWorkspace::new(file.cameras, layout, Box::new(streams));
+    let mut ws = LiveWorkspace::new(file.cameras, layout, Box::new(streams));
+    if let Some(d) = data {
+        ws = ws.with_review(d);
+    }
     crate::ui::run_live(ws, None, "Vigie — live wall")
         .map_err(|e| anyhow::anyhow!("the window could not open: {e}"))
 }

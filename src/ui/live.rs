@@ -72,6 +72,8 @@ pub struct LiveWorkspace {
     waker_installed: bool,
     /// Which stream each tile showed in the last frame drawn.
     shown_kinds: Vec<Option<StreamKind>>,
+    /// A recorder data folder: the top bar then opens the review workspace on it.
+    review_data: Option<std::path::PathBuf>,
 }
 
 impl LiveWorkspace {
@@ -111,10 +113,18 @@ impl LiveWorkspace {
             clock: Box::new(Utc::now),
             waker_installed: false,
             shown_kinds: Vec::new(),
+            review_data: None,
         }
     }
 
     /// Replaces the clock (tests).
+    /// Offers "Review" in the top bar, opening `vigie review` on `data` in its own window and
+    /// process (a crash of one never takes the other down).
+    pub fn with_review(mut self, data: &std::path::Path) -> Self {
+        self.review_data = Some(data.to_owned());
+        self
+    }
+
     pub fn with_clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
         self
@@ -201,6 +211,23 @@ impl LiveWorkspace {
                 }
             });
             ui.separator();
+            if let Some(data) = &self.review_data
+                && ui
+                    .button("Review…")
+                    .on_hover_text("Recorded footage, in a window of its own")
+                    .clicked()
+            {
+                let spawned = std::env::current_exe().and_then(|exe| {
+                    std::process::Command::new(exe)
+                        .arg("review")
+                        .arg("--data")
+                        .arg(data)
+                        .spawn()
+                });
+                if let Err(e) = spawned {
+                    tracing::error!("cannot open the review window: {e}");
+                }
+            }
             ui.label(format!("{} streams decoding", self.streams.active()));
             ui.separator();
             ui.weak("Arrows: select · Enter: maximise · Esc: back · PgUp/PgDn: cycle camera · Del: clear");
