@@ -319,3 +319,45 @@ fn a_synced_grid_shows_the_same_instant_on_every_tile() {
         (back - after) / 1_000_000
     );
 }
+
+#[test]
+fn playback_reaches_the_live_edge_of_the_segment_being_recorded() {
+    let sim = CamSim::start(CamSimOptions {
+        cameras: 1,
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        encode: EncodeMode::Live,
+        gop: 25,
+        main_size: (640, 360),
+        main_kbps: 800,
+        ..CamSimOptions::default()
+    })
+    .expect("camsim");
+    let dir = std::env::temp_dir().join(format!("vigie-live-edge-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let cameras = dir.join("cameras.toml");
+    std::fs::write(&cameras, CamerasFile::to_toml(&sim.cameras(), None)).expect("cameras");
+    let data = dir.join("data");
+    // 60 s segments: nothing is indexed during this test.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vigie"))
+        .args(["recorder", "--segment-seconds", "60", "--cameras"])
+        .arg(&cameras)
+        .arg("--data")
+        .arg(&data)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("recorder");
+    std::thread::sleep(Duration::from_secs(7));
+    let mut player = Player::open(&data, "cam001").expect("player");
+    let at = chrono::Utc::now().timestamp_nanos_opt().unwrap() - 2_500_000_000;
+    let shown = player.frame_at(at);
+    // SAFETY: signals the child we started, by its id.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert!(child.wait().expect("exit").success());
+    let shown = shown.expect("a picture from the segment being written");
+    assert!(shown.segment_id < 0, "not from the index");
+    assert!(shown.start_utc_ns <= at && at < shown.end_utc_ns);
+    assert_consistent(&shown);
+    let _ = std::fs::remove_dir_all(&dir);
+}

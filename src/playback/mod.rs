@@ -128,6 +128,10 @@ impl Player {
             return self.show(gop, at_utc_ns);
         }
         let Some(seek) = self.store.seek(&self.camera, at_utc_ns)? else {
+            // Past the indexed footage: the segment the recorder is writing, if any.
+            if let Some(gop) = self.live_edge(at_utc_ns)? {
+                return self.show(gop, at_utc_ns);
+            }
             return Err(PlaybackError::NoFootage {
                 camera: self.camera.clone(),
                 at: rfc3339(at_utc_ns),
@@ -207,6 +211,99 @@ impl Player {
         self.cache.push_front(gop);
         self.cache.truncate(CACHED_GOPS);
         Ok(shown)
+    }
+
+    /// The GOP holding `at` in the segment the recorder is still writing (not indexed until it
+    /// ends): the newest file of the camera's day folder that starts after its indexed
+    /// footage, read up to its last complete fragment.
+    fn live_edge(&mut self, at: i64) -> Result<Option<Gop>, PlaybackError> {
+        let indexed_end = self
+            .store
+            .last_segment_end(&self.camera)?
+            .unwrap_or(i64::MIN);
+        if at < indexed_end {
+            return Ok(None);
+        }
+        let mut best: Option<(i64, PathBuf, String)> = None;
+        for day_start in [at, at - 86_400_000_000_000] {
+            let day = chrono::DateTime::from_timestamp_nanos(day_start)
+                .format("%Y-%m-%d")
+                .to_string();
+            let rel_dir = format!("{}/{day}", self.camera);
+            let Ok(entries) = std::fs::read_dir(self.data.join(&rel_dir)) else {
+                continue;
+            };
+            let prefix = format!("{}-", self.camera);
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let start = name
+                    .strip_prefix(&prefix)
+                    .and_then(|n| n.strip_suffix(".mp4"))
+                    .and_then(|n| n.parse::<i64>().ok());
+                if let Some(start) = start
+                    && start <= at
+                    && start >= indexed_end.saturating_sub(1_000_000_000)
+                    && best.as_ref().is_none_or(|b| start > b.0)
+                {
+                    best = Some((start, e.path(), format!("{rel_dir}/{name}")));
+                }
+            }
+        }
+        let Some((start, path, rel)) = best else {
+            return Ok(None);
+        };
+        let Ok(bytes) = std::fs::read(&path) else {
+            return Ok(None);
+        };
+        let Some(table) = fmp4::sample_table(&bytes) else {
+            return Ok(None);
+        };
+        let Some(last) = table.samples.last() else {
+            return Ok(None);
+        };
+        let end = start + ticks_ns(last.time_90k + last.duration_90k as u64);
+        if at >= end {
+            return Ok(None);
+        }
+        let key = table
+            .samples
+            .iter()
+            .rposition(|s| start + ticks_ns(s.time_90k) <= at && s.keyframe)
+            .unwrap_or(0);
+        let next_key = table.samples[key + 1..]
+            .iter()
+            .position(|s| s.keyframe)
+            .map_or(table.samples.len(), |p| key + 1 + p);
+        let samples = table.samples[key..next_key].to_vec();
+        let segment = Segment {
+            // Not indexed yet: an id of its own that no row has.
+            id: -start,
+            row: crate::store::SegmentRow {
+                camera_id: self.camera.clone(),
+                start_utc_ns: start,
+                end_utc_ns: end,
+                path: rel,
+                bytes: bytes.len() as u64,
+                sha256: [0; 32],
+                codec: match table.codec {
+                    fmp4::VideoCodec::H264 => "h264".into(),
+                    fmp4::VideoCodec::H265 => "h265".into(),
+                },
+                keyframes: Vec::new(),
+                time_source: crate::store::TimeSource::Arrival,
+            },
+        };
+        let mut f = std::fs::File::open(&path).map_err(|e| PlaybackError::Damaged {
+            path: segment.row.path.clone(),
+            why: e.to_string(),
+        })?;
+        self.ensure_decoder(&segment, &mut f)?;
+        Ok(Some(Gop {
+            moof_offset: samples[0].offset,
+            segment,
+            samples,
+            frames: Vec::new(),
+        }))
     }
 
     /// Reads the fragment at `moof_offset` of `segment`.
