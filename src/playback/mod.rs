@@ -118,6 +118,10 @@ impl Player {
 
     /// The picture whose interval contains `at_utc_ns`.
     pub fn frame_at(&mut self, at_utc_ns: i64) -> Result<Shown, PlaybackError> {
+        self.frame_at_inner(at_utc_ns, false)
+    }
+
+    fn frame_at_inner(&mut self, at_utc_ns: i64, keyframe: bool) -> Result<Shown, PlaybackError> {
         // A cached GOP first: stepping and playing stay off the index and the disk.
         if let Some(pos) = self.cache.iter().position(|g| {
             let first = g.interval(0).0;
@@ -125,12 +129,12 @@ impl Player {
             (first..last).contains(&at_utc_ns)
         }) {
             let gop = self.cache.remove(pos).expect("cached");
-            return self.show(gop, at_utc_ns);
+            return self.show(gop, at_utc_ns, keyframe);
         }
         let Some(seek) = self.store.seek(&self.camera, at_utc_ns)? else {
             // Past the indexed footage: the segment the recorder is writing, if any.
             if let Some(gop) = self.live_edge(at_utc_ns)? {
-                return self.show(gop, at_utc_ns);
+                return self.show(gop, at_utc_ns, keyframe);
             }
             return Err(PlaybackError::NoFootage {
                 camera: self.camera.clone(),
@@ -138,7 +142,17 @@ impl Player {
             });
         };
         let gop = self.read_gop(seek.segment, seek.keyframe.offset)?;
-        self.show(gop, at_utc_ns)
+        self.show(gop, at_utc_ns, keyframe)
+    }
+
+    /// Fast play: the keyframe of the GOP holding `at_utc_ns`, standing for the whole GOP (its
+    /// interval runs to the next keyframe). One picture decoded per GOP, however fast.
+    pub fn keyframe_at(&mut self, at_utc_ns: i64) -> Result<Shown, PlaybackError> {
+        let mut shown = self.frame_at_inner(at_utc_ns, true)?;
+        if let Some(gop) = self.cache.front() {
+            shown.end_utc_ns = gop.interval(gop.samples.len() - 1).1;
+        }
+        Ok(shown)
     }
 
     /// The picture after `shown` (across segments and over gaps); None at the end.
@@ -183,8 +197,8 @@ impl Player {
 
     /// Decodes `gop` as far as the picture at `at` (continuing where the decoder stopped when
     /// it last fed this GOP), caches it, and returns that picture.
-    fn show(&mut self, mut gop: Gop, at: i64) -> Result<Shown, PlaybackError> {
-        let want = gop.index_at(at);
+    fn show(&mut self, mut gop: Gop, at: i64, keyframe: bool) -> Result<Shown, PlaybackError> {
+        let want = if keyframe { 0 } else { gop.index_at(at) };
         if want >= gop.frames.len() {
             let key = (gop.segment.id, gop.moof_offset);
             let resume = self

@@ -15,6 +15,8 @@ pub enum Request {
     At(i64),
     /// One picture after (+1) or before (-1) the one shown.
     Step(i8),
+    /// Fast play: the keyframe of the GOP holding this instant, shown for the whole GOP.
+    KeyframeAt(i64),
 }
 
 /// What a tile shows now.
@@ -83,6 +85,7 @@ impl TileWorker {
                     let Some(request) = request else { continue };
                     let result = match (request, &shown) {
                         (Request::At(t), _) => player.frame_at(t).map(Some),
+                        (Request::KeyframeAt(t), _) => player.keyframe_at(t).map(Some),
                         (Request::Step(d), Some(s)) if d > 0 => player.next(s),
                         (Request::Step(_), Some(s)) => player.previous(s),
                         (Request::Step(_), None) => Ok(None),

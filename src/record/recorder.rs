@@ -388,7 +388,14 @@ async fn connection(
     stop: &mut watch::Receiver<bool>,
 ) -> (bool, Result<(), String>) {
     let mut rec = Recording::new(cam, shared);
-    let result = play(cam, &mut rec, st, stop).await;
+    let mut result = play(cam, &mut rec, st, stop).await;
+    // Pictures still waiting for a sender report are timed as they can be and kept.
+    if rec.anchor.is_none() && !rec.early.is_empty() {
+        rec.settle(st);
+        if let Err(e) = rec.flush_early(st) {
+            result = result.and(Err(e));
+        }
+    }
     let recorded = rec.recorded;
     rec.close(st);
     st.closing.retain(|h| !h.is_finished());

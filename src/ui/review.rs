@@ -23,6 +23,9 @@ use crate::store::{Bookmark, CameraRow, Hold, INDEX_FILE, Span, Store, Timeline}
 /// Playback speeds offered, as multiples of real time.
 pub const SPEEDS: [f64; 8] = [0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0];
 
+/// From this speed on, playback shows keyframes only.
+pub const FAST_SPEED: f64 = 4.0;
+
 const NS: i64 = 1_000_000_000;
 const DAY_NS: i64 = 86_400 * NS;
 
@@ -414,7 +417,13 @@ impl ReviewWorkspace {
                 .shown
                 .is_some_and(|(a, b)| (a..b).contains(&self.playhead));
             if t.asked != Some(self.playhead) && !showing && !t.worker.busy() {
-                t.worker.request(Request::At(self.playhead));
+                // From 4x on, keyframes only: one picture a GOP, the way fast review reads.
+                let fast = self.playing && SPEEDS[self.speed] >= FAST_SPEED;
+                t.worker.request(if fast {
+                    Request::KeyframeAt(self.playhead)
+                } else {
+                    Request::At(self.playhead)
+                });
                 t.asked = Some(self.playhead);
             } else if showing {
                 t.asked = Some(self.playhead);
@@ -992,7 +1001,7 @@ impl ReviewWorkspace {
                 let factor = (-(scroll as f64) / 200.0).exp();
                 let pivot = self.t_of(r, pos.x);
                 let span = ((self.view.1 - self.view.0) as f64 * factor)
-                    .clamp(NS as f64, 30.0 * DAY_NS as f64);
+                    .clamp(NS as f64 / 5.0, 30.0 * DAY_NS as f64);
                 let left = ((pivot - self.view.0) as f64 / (self.view.1 - self.view.0) as f64
                     * span) as i64;
                 self.view = (pivot - left, pivot - left + span as i64);
