@@ -2,16 +2,16 @@
 //! seconds recorded from a live-encoded camera, then seeks to random instants, frame steps
 //! forward and backward across segment boundaries, and `vigie still --data`.
 
-use std::net::SocketAddr;
+mod common;
+
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use vigie::config::CamerasFile;
+use common::{cameras_file, camsim, spawn_recorder, terminate, test_dir};
 use vigie::media::{Frame, decode_timecode_luma};
 use vigie::playback::{Player, Shown, rfc3339};
-use vigie::sim::{CamSim, CamSimOptions, EncodeMode};
 use vigie::store::{INDEX_FILE, Store};
 use vigie::ui::ReviewWorkspace;
 
@@ -31,35 +31,13 @@ struct Recording {
 fn recording() -> &'static Recording {
     static REC: OnceLock<Recording> = OnceLock::new();
     REC.get_or_init(|| {
-        let sim = CamSim::start(CamSimOptions {
-            cameras: 4,
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            encode: EncodeMode::Live,
-            gop: 25,
-            main_size: (640, 360),
-            main_kbps: 800,
-            ..CamSimOptions::default()
-        })
-        .expect("camsim");
-        let dir = std::env::temp_dir().join(format!("vigie-playback-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("dir");
-        let cameras = dir.join("cameras.toml");
-        std::fs::write(&cameras, CamerasFile::to_toml(&sim.cameras(), None)).expect("cameras");
+        let sim = camsim(4, true);
+        let dir = test_dir("playback");
+        let cameras = cameras_file(&sim, &dir);
         let data = dir.join("data");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_vigie"))
-            .args(["recorder", "--segment-seconds", "3", "--cameras"])
-            .arg(&cameras)
-            .arg("--data")
-            .arg(&data)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("recorder");
+        let child = spawn_recorder(&cameras, &data, 3, &[]);
         std::thread::sleep(Duration::from_secs(12));
-        // SAFETY: signals the child we started, by its id.
-        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-        assert!(child.wait().expect("exit").success());
+        terminate(child);
         let store = Store::open_readonly(&data.join(INDEX_FILE)).expect("index");
         let segs = store.segments("cam001", 0, i64::MAX / 2).expect("segments");
         assert!(segs.len() >= 3, "{} segments", segs.len());
@@ -343,39 +321,17 @@ fn a_synced_grid_shows_the_same_instant_on_every_tile() {
 
 #[test]
 fn playback_reaches_the_live_edge_of_the_segment_being_recorded() {
-    let sim = CamSim::start(CamSimOptions {
-        cameras: 1,
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        encode: EncodeMode::Live,
-        gop: 25,
-        main_size: (640, 360),
-        main_kbps: 800,
-        ..CamSimOptions::default()
-    })
-    .expect("camsim");
-    let dir = std::env::temp_dir().join(format!("vigie-live-edge-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("dir");
-    let cameras = dir.join("cameras.toml");
-    std::fs::write(&cameras, CamerasFile::to_toml(&sim.cameras(), None)).expect("cameras");
+    let sim = camsim(1, true);
+    let dir = test_dir("live-edge");
+    let cameras = cameras_file(&sim, &dir);
     let data = dir.join("data");
     // 60 s segments: nothing is indexed during this test.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vigie"))
-        .args(["recorder", "--segment-seconds", "60", "--cameras"])
-        .arg(&cameras)
-        .arg("--data")
-        .arg(&data)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("recorder");
+    let child = spawn_recorder(&cameras, &data, 60, &[]);
     std::thread::sleep(Duration::from_secs(7));
     let mut player = Player::open(&data, "cam001").expect("player");
     let at = chrono::Utc::now().timestamp_nanos_opt().unwrap() - 2_500_000_000;
     let shown = player.frame_at(at);
-    // SAFETY: signals the child we started, by its id.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    assert!(child.wait().expect("exit").success());
+    terminate(child);
     let shown = shown.expect("a picture from the segment being written");
     assert!(shown.segment_id < 0, "not from the index");
     assert!(shown.start_utc_ns <= at && at < shown.end_utc_ns);

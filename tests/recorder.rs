@@ -1,48 +1,27 @@
 //! `vigie recorder` against camsim: segments of every camera, a gap when a camera stops, a
 //! clean `vigie check --hash` after SIGTERM, every segment playable on its own.
 
-use std::net::SocketAddr;
-use std::process::{Command, Stdio};
+mod common;
+
+use std::process::Command;
 use std::time::Duration;
 
-use vigie::config::CamerasFile;
-use vigie::sim::{CamSim, CamSimOptions, EncodeMode};
+use common::{cameras_file, camsim, spawn_recorder, terminate, test_dir};
 use vigie::store::{INDEX_FILE, Store};
 
 #[test]
 fn recorder_records_segments_and_gaps_and_stops_cleanly() {
-    let sim = CamSim::start(CamSimOptions {
-        cameras: 2,
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        encode: EncodeMode::Loop,
-        gop: 25,
-        ..CamSimOptions::default()
-    })
-    .expect("camsim");
-    let dir = std::env::temp_dir().join(format!("vigie-recorder-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("dir");
-    let cameras = dir.join("cameras.toml");
-    std::fs::write(&cameras, CamerasFile::to_toml(&sim.cameras(), None)).expect("cameras file");
+    let sim = camsim(2, false);
+    let dir = test_dir("recorder");
+    let cameras = cameras_file(&sim, &dir);
     let data = dir.join("data");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vigie"))
-        .args(["recorder", "--segment-seconds", "2", "--cameras"])
-        .arg(&cameras)
-        .arg("--data")
-        .arg(&data)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("recorder starts");
+    let child = spawn_recorder(&cameras, &data, 2, &[]);
     std::thread::sleep(Duration::from_secs(7));
     assert!(sim.stop_camera("cam002"));
     std::thread::sleep(Duration::from_secs(3));
     assert!(sim.restart_camera("cam002"));
     std::thread::sleep(Duration::from_secs(7));
-    // SAFETY: signals the child we started, by its id.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let status = child.wait().expect("recorder exits");
-    assert!(status.success(), "recorder exit status {status}");
+    terminate(child);
 
     let check = Command::new(env!("CARGO_BIN_EXE_vigie"))
         .args(["check", "--hash", "--data"])
@@ -122,31 +101,11 @@ fn recorder_records_segments_and_gaps_and_stops_cleanly() {
 
 #[test]
 fn kill_9_at_random_moments_loses_at_most_the_last_fragment() {
-    let sim = CamSim::start(CamSimOptions {
-        cameras: 2,
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        encode: EncodeMode::Loop,
-        gop: 25,
-        ..CamSimOptions::default()
-    })
-    .expect("camsim");
-    let dir = std::env::temp_dir().join(format!("vigie-recorder-kill-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("dir");
-    let cameras = dir.join("cameras.toml");
-    std::fs::write(&cameras, CamerasFile::to_toml(&sim.cameras(), None)).expect("cameras file");
+    let sim = camsim(2, false);
+    let dir = test_dir("recorder-kill");
+    let cameras = cameras_file(&sim, &dir);
     let data = dir.join("data");
-    let start = || {
-        Command::new(env!("CARGO_BIN_EXE_vigie"))
-            .args(["recorder", "--segment-seconds", "2", "--cameras"])
-            .arg(&cameras)
-            .arg("--data")
-            .arg(&data)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("recorder starts")
-    };
+    let start = || spawn_recorder(&cameras, &data, 2, &[]);
     let mut rng = fastrand::Rng::with_seed(9);
     let kills = 5;
     for _ in 0..kills {
@@ -156,11 +115,9 @@ fn kill_9_at_random_moments_loses_at_most_the_last_fragment() {
         child.wait().expect("reaped");
     }
     // A last run reconciles what the kills left, records a little, and stops cleanly.
-    let mut child = start();
+    let child = start();
     std::thread::sleep(Duration::from_secs(4));
-    // SAFETY: signals the child we started, by its id.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    assert!(child.wait().expect("exit").success());
+    terminate(child);
 
     let check = Command::new(env!("CARGO_BIN_EXE_vigie"))
         .args(["check", "--hash", "--data"])

@@ -3,14 +3,15 @@
 //! disagrees is flagged and timed on arrival, and a camera restarted again and again is
 //! recorded after each restart with its gaps.
 
-use std::net::SocketAddr;
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
-use vigie::config::CamerasFile;
+use common::{cameras_file, camsim, spawn_recorder, terminate, test_dir};
 use vigie::media::decode_timecode_luma;
-use vigie::sim::{CamSim, CamSimOptions, EncodeMode};
+use vigie::sim::CamSim;
 use vigie::store::{INDEX_FILE, Segment, Store, TimeSource};
 
 const FRAME_NS: i64 = 40_000_000;
@@ -24,11 +25,8 @@ struct Run {
 
 impl Run {
     fn new(name: &str, sim: &CamSim) -> Run {
-        let dir = std::env::temp_dir().join(format!("vigie-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("dir");
-        let cameras = dir.join("cameras.toml");
-        std::fs::write(&cameras, CamerasFile::to_toml(&sim.cameras(), None)).expect("cameras");
+        let dir = test_dir(name);
+        let cameras = cameras_file(sim, &dir);
         let clock = dir.join("clock-offset-ms");
         std::fs::write(&clock, "0").expect("clock");
         Run {
@@ -40,17 +38,12 @@ impl Run {
     }
 
     fn recorder(&self) -> Child {
-        Command::new(env!("CARGO_BIN_EXE_vigie"))
-            .args(["recorder", "--segment-seconds", "2", "--cameras"])
-            .arg(&self.cameras)
-            .arg("--data")
-            .arg(&self.data)
-            .arg("--clock-offset-file")
-            .arg(&self.clock)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("recorder starts")
+        spawn_recorder(
+            &self.cameras,
+            &self.data,
+            2,
+            &["--clock-offset-file".as_ref(), self.clock.as_os_str()],
+        )
     }
 
     fn set_clock_offset_ms(&self, ms: i64) {
@@ -58,10 +51,8 @@ impl Run {
     }
 
     /// SIGTERM, a clean exit, and a clean `vigie check --hash`.
-    fn stop_and_check(&self, mut child: Child) -> Store {
-        // SAFETY: signals the child we started, by its id.
-        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-        assert!(child.wait().expect("exit").success(), "recorder exit");
+    fn stop_and_check(&self, child: Child) -> Store {
+        terminate(child);
         let check = Command::new(env!("CARGO_BIN_EXE_vigie"))
             .args(["check", "--hash", "--data"])
             .arg(&self.data)
@@ -123,16 +114,7 @@ fn segments(store: &Store, cam: &str) -> Vec<Segment> {
 
 #[test]
 fn segments_start_at_their_first_pictures_capture_time_through_clock_steps() {
-    let sim = CamSim::start(CamSimOptions {
-        cameras: 2,
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        encode: EncodeMode::Live,
-        gop: 25,
-        main_size: (640, 360),
-        main_kbps: 800,
-        ..CamSimOptions::default()
-    })
-    .expect("camsim");
+    let sim = camsim(2, true);
     let run = Run::new("rec-timing", &sim);
     let child = run.recorder();
     std::thread::sleep(Duration::from_secs(9));
@@ -193,14 +175,7 @@ fn segments_start_at_their_first_pictures_capture_time_through_clock_steps() {
 
 #[test]
 fn a_camera_whose_clock_disagrees_is_flagged_and_timed_on_arrival() {
-    let sim = CamSim::start(CamSimOptions {
-        cameras: 1,
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        encode: EncodeMode::Loop,
-        gop: 25,
-        ..CamSimOptions::default()
-    })
-    .expect("camsim");
+    let sim = camsim(1, false);
     let run = Run::new("rec-skew", &sim);
     // Here it is an hour later than the camera says.
     run.set_clock_offset_ms(3_600_000);
@@ -228,14 +203,7 @@ fn a_camera_whose_clock_disagrees_is_flagged_and_timed_on_arrival() {
 
 #[test]
 fn a_camera_restarted_again_and_again_is_recorded_after_each_restart() {
-    let sim = CamSim::start(CamSimOptions {
-        cameras: 1,
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        encode: EncodeMode::Loop,
-        gop: 25,
-        ..CamSimOptions::default()
-    })
-    .expect("camsim");
+    let sim = camsim(1, false);
     let run = Run::new("rec-restarts", &sim);
     let child = run.recorder();
     let restarts = 4;
@@ -283,14 +251,7 @@ fn a_camera_restarted_again_and_again_is_recorded_after_each_restart() {
 
 #[test]
 fn the_recorder_deletes_expired_footage_by_its_own_clock() {
-    let sim = CamSim::start(CamSimOptions {
-        cameras: 1,
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        encode: EncodeMode::Loop,
-        gop: 25,
-        ..CamSimOptions::default()
-    })
-    .expect("camsim");
+    let sim = camsim(1, false);
     let run = Run::new("rec-retention", &sim);
     let child = run.recorder();
     std::thread::sleep(Duration::from_secs(5));

@@ -1,4 +1,5 @@
-//! Helpers shared by the integration tests.
+//! Helpers shared by the integration tests (each test file uses some of them).
+#![allow(dead_code)]
 
 use gstreamer as gst;
 use gstreamer::prelude::*;
@@ -64,4 +65,83 @@ pub fn encode_clip(codec: VideoCodec, frames: u32, gop: u32) -> Encoded {
         decoder_config: config,
         units,
     }
+}
+
+/// A simulator on a free loopback port with `cameras` cameras and a keyframe a second: `live`
+/// paints and encodes each picture as it is sent (exact timecodes, 640x360), otherwise it loops
+/// pre-encoded 1280x720 clips (cheap).
+pub fn camsim(cameras: u32, live: bool) -> vigie::sim::CamSim {
+    use vigie::sim::{CamSim, CamSimOptions, EncodeMode};
+    let base = CamSimOptions {
+        cameras,
+        listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        gop: 25,
+        ..CamSimOptions::default()
+    };
+    CamSim::start(if live {
+        CamSimOptions {
+            encode: EncodeMode::Live,
+            main_size: (640, 360),
+            main_kbps: 800,
+            ..base
+        }
+    } else {
+        CamSimOptions {
+            encode: EncodeMode::Loop,
+            ..base
+        }
+    })
+    .expect("camsim")
+}
+
+/// An empty folder for one test, named after it and this process.
+pub fn test_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("vigie-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("test folder");
+    dir
+}
+
+/// The simulator's cameras file, written into `dir`.
+pub fn cameras_file(sim: &vigie::sim::CamSim, dir: &std::path::Path) -> std::path::PathBuf {
+    let file = dir.join("cameras.toml");
+    std::fs::write(
+        &file,
+        vigie::config::CamerasFile::to_toml(&sim.cameras(), None),
+    )
+    .expect("cameras file");
+    file
+}
+
+/// `vigie recorder` with segments of `segment_seconds`, its output discarded, and `extra`
+/// arguments.
+pub fn spawn_recorder(
+    cameras: &std::path::Path,
+    data: &std::path::Path,
+    segment_seconds: u32,
+    extra: &[&std::ffi::OsStr],
+) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_vigie"))
+        .args([
+            "recorder",
+            "--segment-seconds",
+            &segment_seconds.to_string(),
+            "--cameras",
+        ])
+        .arg(cameras)
+        .arg("--data")
+        .arg(data)
+        .args(extra)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("recorder starts")
+}
+
+/// SIGTERM to a recorder this test started; it must close its segments and exit 0.
+pub fn terminate(mut child: std::process::Child) {
+    // SAFETY: signals the child this test started, by its id.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().expect("recorder exits");
+    assert!(status.success(), "recorder exit status {status}");
 }
