@@ -8,6 +8,7 @@
 //!
 //! [`cli`] is the command-line front used by `src/main.rs`.
 
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod ingest;

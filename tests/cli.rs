@@ -395,3 +395,98 @@ fn check_finds_every_broken_invariant() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn users_are_named_hashed_and_disabled_never_deleted() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let dir = tempdir("users");
+    let secret = "Valenciennes 2026 !";
+    let add = |name: &str, role: &str, password: &str, extra: &[&str]| {
+        let mut child = vigie()
+            .args(["users", "add", name, "--role", role, "--data"])
+            .arg(&dir)
+            .args(extra)
+            .arg("--password-stdin")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("runs");
+        writeln!(child.stdin.take().expect("stdin"), "{password}").expect("password");
+        child.wait_with_output().expect("output")
+    };
+    let ok = add("alice", "administrator", secret, &[]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let ok = add(
+        "bob.op",
+        "operator",
+        "another long pass",
+        &["--cameras", "cam001,cam002"],
+    );
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+
+    // Refused, each with a clear reason, and nothing added.
+    let bad = add("carol", "root", secret, &[]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("one of supervisor, operator"));
+    let bad = add("carol", "reviewer", "short", &[]);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("at least 12 characters"));
+    let bad = add("alice", "auditor", secret, &[]);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("alice already exists"));
+    let bad = add("no spaces", "auditor", secret, &[]);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("user name"));
+
+    let list = vigie()
+        .args(["users", "list", "--data"])
+        .arg(&dir)
+        .output()
+        .expect("list");
+    let text = String::from_utf8_lossy(&list.stdout).into_owned();
+    assert_eq!(
+        text.lines().collect::<Vec<_>>(),
+        [
+            "alice\tadministrator\t-\tenabled",
+            "bob.op\toperator\tcam001,cam002\tenabled"
+        ]
+    );
+    // Neither the list nor the index file holds the password; the index holds an Argon2id hash.
+    let index = std::fs::read(dir.join(vigie::store::INDEX_FILE)).expect("index");
+    let index_text = String::from_utf8_lossy(&index);
+    assert!(!index_text.contains(secret) && !text.contains(secret));
+    let store =
+        vigie::store::Store::open_readonly(&dir.join(vigie::store::INDEX_FILE)).expect("store");
+    let (role, hash) = store
+        .user_credentials("alice")
+        .expect("query")
+        .expect("alice");
+    assert_eq!(role, "administrator");
+    assert!(vigie::auth::verify_password(secret, &hash).expect("verify"));
+    assert!(!vigie::auth::verify_password("Valenciennes 2026 ?", &hash).expect("verify"));
+
+    let off = vigie()
+        .args(["users", "disable", "bob.op", "--data"])
+        .arg(&dir)
+        .output()
+        .expect("disable");
+    assert!(off.status.success());
+    assert!(store.user_credentials("bob.op").expect("query").is_none());
+    let list = vigie()
+        .args(["users", "list", "--data"])
+        .arg(&dir)
+        .output()
+        .expect("list");
+    assert!(
+        String::from_utf8_lossy(&list.stdout)
+            .contains("bob.op\toperator\tcam001,cam002\tdisabled ")
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -169,6 +169,11 @@ enum Command {
         #[arg(long, hide = true)]
         clock_offset_file: Option<PathBuf>,
     },
+    /// Named user accounts and their roles.
+    Users {
+        #[command(subcommand)]
+        action: UsersCommand,
+    },
     /// Legal holds: footage that retention and the disk budget never delete.
     Hold {
         #[command(subcommand)]
@@ -203,6 +208,36 @@ enum Command {
     Bench {
         #[command(subcommand)]
         which: BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UsersCommand {
+    /// Adds a named user. The password is asked on the terminal (twice), or read from the
+    /// first line of standard input with --password-stdin; never from the command line.
+    Add {
+        name: String,
+        /// supervisor, operator, reviewer, administrator or auditor.
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        data: PathBuf,
+        /// Cameras the user may see: comma-separated ids, or * for all (default: none).
+        #[arg(long, value_delimiter = ',')]
+        cameras: Vec<String>,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Lists users, their roles, cameras and state (never password hashes).
+    List {
+        #[arg(long)]
+        data: PathBuf,
+    },
+    /// Disables a user (accounts are kept: the audit log names them).
+    Disable {
+        name: String,
+        #[arg(long)]
+        data: PathBuf,
     },
 }
 
@@ -482,6 +517,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             grid,
         } => review(&data, &cameras, at.as_deref(), grid),
         Command::Hold { action } => hold(action),
+        Command::Users { action } => users(action),
         Command::Recorder {
             cameras,
             data,
@@ -994,6 +1030,121 @@ fn url_credentials(url: &str, user: Option<String>) -> (String, Option<Credentia
         (None, None) => None,
     };
     (clean, cred)
+}
+
+/// Reads a password: the first line of standard input, or from the terminal with echo off.
+fn read_password(prompt: &str, from_stdin: bool) -> anyhow::Result<String> {
+    use std::io::BufRead;
+    let line = if from_stdin {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        line
+    } else {
+        use std::io::Write;
+        use std::os::fd::AsRawFd;
+        let tty = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/tty")
+            .context("no terminal to ask the password on: use --password-stdin")?;
+        let fd = tty.as_raw_fd();
+        // SAFETY: termios calls on a terminal descriptor this function owns; the previous
+        // settings are restored before returning.
+        let saved = unsafe {
+            let mut t: libc::termios = std::mem::zeroed();
+            if libc::tcgetattr(fd, &mut t) != 0 {
+                bail!("cannot read the terminal's settings");
+            }
+            let mut quiet = t;
+            quiet.c_lflag &= !libc::ECHO;
+            libc::tcsetattr(fd, libc::TCSANOW, &quiet);
+            t
+        };
+        let mut out = &tty;
+        let _ = write!(out, "{prompt}");
+        let _ = out.flush();
+        let mut line = String::new();
+        let read = std::io::BufReader::new(&tty).read_line(&mut line);
+        // SAFETY: restores the settings saved above on the same descriptor.
+        unsafe { libc::tcsetattr(fd, libc::TCSANOW, &saved) };
+        let _ = writeln!(out);
+        read?;
+        line
+    };
+    Ok(line.trim_end_matches(['\n', '\r']).to_owned())
+}
+
+fn users(action: UsersCommand) -> anyhow::Result<()> {
+    use crate::auth::{Role, hash_password};
+    let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0);
+    let open = |data: &Path| -> anyhow::Result<crate::store::Store> {
+        std::fs::create_dir_all(data).with_context(|| format!("creating {}", data.display()))?;
+        Ok(crate::store::Store::open(
+            &data.join(crate::store::INDEX_FILE),
+        )?)
+    };
+    match action {
+        UsersCommand::Add {
+            name,
+            role,
+            data,
+            cameras,
+            password_stdin,
+        } => {
+            if name.is_empty()
+                || name.len() > 64
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+            {
+                bail!("user name {name:?}: 1 to 64 letters, digits, '.', '_' or '-'");
+            }
+            let Some(role) = Role::parse(&role) else {
+                let all: Vec<&str> = Role::ALL.iter().map(|r| r.as_str()).collect();
+                bail!("--role {role:?}: one of {}", all.join(", "));
+            };
+            let store = open(&data)?;
+            if store.users()?.iter().any(|u| u.name == name) {
+                bail!("user {name} already exists");
+            }
+            let password = read_password(&format!("Password for {name}: "), password_stdin)?;
+            if !password_stdin && read_password("Again: ", false)? != password {
+                bail!("the two passwords differ");
+            }
+            let hash = hash_password(&password)?;
+            store.add_user(&name, role.as_str(), &hash, &cameras, now)?;
+            eprintln!("users: {name} added as {role}");
+            Ok(())
+        }
+        UsersCommand::List { data } => {
+            let store = open(&data)?;
+            for u in store.users()? {
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    u.name,
+                    u.role,
+                    if u.cameras.is_empty() {
+                        "-".to_string()
+                    } else {
+                        u.cameras.join(",")
+                    },
+                    match u.disabled_utc_ns {
+                        Some(t) => format!("disabled {}", rfc3339(t)),
+                        None => "enabled".into(),
+                    }
+                );
+            }
+            Ok(())
+        }
+        UsersCommand::Disable { name, data } => {
+            let store = open(&data)?;
+            if !store.disable_user(&name, now)? {
+                bail!("no enabled user {name}");
+            }
+            eprintln!("users: {name} disabled");
+            Ok(())
+        }
+    }
 }
 
 fn review(data: &Path, cameras: &[String], at: Option<&str>, grid: usize) -> anyhow::Result<()> {

@@ -4,7 +4,28 @@
 use rusqlite::Connection;
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i32 = 2;
+pub const SCHEMA_VERSION: i32 = 3;
+
+const STEP_3: &str = r#"
+-- A named person who may use Vigie (version 3). No shared accounts; never deleted, disabled.
+CREATE TABLE user (
+    name            TEXT PRIMARY KEY NOT NULL
+                    CHECK (length(name) BETWEEN 1 AND 64 AND name NOT GLOB '*[^A-Za-z0-9._-]*'),
+    role            TEXT NOT NULL
+                    CHECK (role IN ('supervisor', 'operator', 'reviewer', 'administrator', 'auditor')),
+    -- PHC string of an Argon2id hash; the password itself is never stored.
+    password_hash   TEXT NOT NULL CHECK (password_hash GLOB '$argon2id$*'),
+    created_utc_ns  INTEGER NOT NULL,
+    disabled_utc_ns INTEGER
+) STRICT;
+
+-- Cameras a user may see (version 3): deny by default; '*' grants every camera.
+CREATE TABLE user_camera (
+    user_name       TEXT NOT NULL REFERENCES user (name),
+    camera_id       TEXT NOT NULL,
+    PRIMARY KEY (user_name, camera_id)
+) STRICT;
+"#;
 
 /// The current schema, what a new index is made from.
 const CURRENT: &str = include_str!("schema.sql");
@@ -18,6 +39,8 @@ fn step(conn: &Connection, n: i32) -> rusqlite::Result<()> {
             "ALTER TABLE segment ADD COLUMN
     time_source     TEXT NOT NULL DEFAULT 'arrival' CHECK (time_source IN ('rtcp', 'arrival'))",
         ),
+        // Named users, their roles and the cameras each may see.
+        3 => conn.execute_batch(STEP_3),
         _ => Err(rusqlite::Error::InvalidQuery),
     }
 }

@@ -389,6 +389,17 @@ pub struct RegisterLine {
     pub author: String,
 }
 
+/// A named user, as listed (never the password hash).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserRow {
+    pub name: String,
+    pub role: String,
+    pub created_utc_ns: i64,
+    pub disabled_utc_ns: Option<i64>,
+    /// Camera ids the user may see; `*` for all.
+    pub cameras: Vec<String>,
+}
+
 /// A reviewer's mark on a camera's timeline.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Bookmark {
@@ -573,6 +584,86 @@ impl Store {
             })
             .map_err(|e| self.sql(e))?;
         rows.collect::<Result<_, _>>().map_err(|e| self.sql(e))
+    }
+
+    /// Adds a user with `role` and an already hashed password; their cameras: `cameras`
+    /// (ids, or `*` for all). Fails if the name is taken.
+    pub fn add_user(
+        &self,
+        name: &str,
+        role: &str,
+        password_hash: &str,
+        cameras: &[String],
+        now_utc_ns: i64,
+    ) -> Result<(), StoreError> {
+        let tx = self.conn.unchecked_transaction().map_err(|e| self.sql(e))?;
+        tx.execute(
+            "INSERT INTO user (name, role, password_hash, created_utc_ns) VALUES (?1, ?2, ?3, ?4)",
+            params![name, role, password_hash, now_utc_ns],
+        )
+        .map_err(|e| self.sql(e))?;
+        for c in cameras {
+            tx.execute(
+                "INSERT OR IGNORE INTO user_camera (user_name, camera_id) VALUES (?1, ?2)",
+                params![name, c],
+            )
+            .map_err(|e| self.sql(e))?;
+        }
+        tx.commit().map_err(|e| self.sql(e))
+    }
+
+    /// Every user, by name (the password hash left out).
+    pub fn users(&self) -> Result<Vec<UserRow>, StoreError> {
+        let mut q = self
+            .conn
+            .prepare(
+                "SELECT u.name, u.role, u.created_utc_ns, u.disabled_utc_ns,
+                        coalesce(group_concat(c.camera_id, ','), '')
+                 FROM user u LEFT JOIN user_camera c ON c.user_name = u.name
+                 GROUP BY u.name ORDER BY u.name",
+            )
+            .map_err(|e| self.sql(e))?;
+        let rows = q
+            .query_map([], |r| {
+                let cams: String = r.get(4)?;
+                Ok(UserRow {
+                    name: r.get(0)?,
+                    role: r.get(1)?,
+                    created_utc_ns: r.get(2)?,
+                    disabled_utc_ns: r.get(3)?,
+                    cameras: cams
+                        .split(',')
+                        .filter(|c| !c.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
+                })
+            })
+            .map_err(|e| self.sql(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.sql(e))
+    }
+
+    /// A user's role and password hash, if the user exists and is not disabled.
+    pub fn user_credentials(&self, name: &str) -> Result<Option<(String, String)>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT role, password_hash FROM user WHERE name = ?1 AND disabled_utc_ns IS NULL",
+                params![name],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(|e| self.sql(e))
+    }
+
+    /// Disables a user (accounts are never deleted: the audit log names them). False if there
+    /// is no such enabled user.
+    pub fn disable_user(&self, name: &str, now_utc_ns: i64) -> Result<bool, StoreError> {
+        self.conn
+            .execute(
+                "UPDATE user SET disabled_utc_ns = ?2 WHERE name = ?1 AND disabled_utc_ns IS NULL",
+                params![name, now_utc_ns],
+            )
+            .map(|n| n == 1)
+            .map_err(|e| self.sql(e))
     }
 
     /// Every camera the recorder has known, by id.

@@ -102,3 +102,22 @@ CREATE TABLE register (
     author          TEXT NOT NULL,
     detail          TEXT NOT NULL DEFAULT ''
 ) STRICT;
+
+-- A named person who may use Vigie (version 3). No shared accounts; never deleted, disabled.
+CREATE TABLE user (
+    name            TEXT PRIMARY KEY NOT NULL
+                    CHECK (length(name) BETWEEN 1 AND 64 AND name NOT GLOB '*[^A-Za-z0-9._-]*'),
+    role            TEXT NOT NULL
+                    CHECK (role IN ('supervisor', 'operator', 'reviewer', 'administrator', 'auditor')),
+    -- PHC string of an Argon2id hash; the password itself is never stored.
+    password_hash   TEXT NOT NULL CHECK (password_hash GLOB '$argon2id$*'),
+    created_utc_ns  INTEGER NOT NULL,
+    disabled_utc_ns INTEGER
+) STRICT;
+
+-- Cameras a user may see (version 3): deny by default; '*' grants every camera.
+CREATE TABLE user_camera (
+    user_name       TEXT NOT NULL REFERENCES user (name),
+    camera_id       TEXT NOT NULL,
+    PRIMARY KEY (user_name, camera_id)
+) STRICT;
