@@ -4,6 +4,8 @@
 //! footage of a camera only where the user was granted that camera (or `*`). Passwords are
 //! hashed with Argon2id (a random 16-byte salt each, PHC string stored) and never kept.
 
+pub mod audit;
+
 use std::fmt;
 
 use argon2::Argon2;

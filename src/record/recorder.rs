@@ -235,11 +235,16 @@ fn clock_stepped(index: &IndexWriter, now_ns: i64, step_ns: i64) {
     });
 }
 
-/// Applies the disk budget every two seconds and retention every minute until stopped.
+/// How often the audit log's head is signed.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(300);
+
+/// Applies the disk budget every two seconds and retention every minute, and signs the audit
+/// log's head every five minutes, until stopped.
 fn retention_loop(data: &Path, reserve_bytes: u64, stop: &AtomicBool, clock: &LocalClock) {
     let mut next_retention = Instant::now();
     let mut next_budget = Instant::now();
     let mut store: Option<Store> = None;
+    let mut next_checkpoint = Instant::now() + CHECKPOINT_EVERY;
     while !stop.load(Ordering::SeqCst) {
         let now = clock.now_ns();
         let (retention, budget) = (
@@ -259,6 +264,13 @@ fn retention_loop(data: &Path, reserve_bytes: u64, stop: &AtomicBool, clock: &Lo
                 if let Err(e) = apply_disk_budget(data, s, now, reserve_bytes) {
                     tracing::error!("disk budget pass failed: {e}");
                     failed = true;
+                }
+            }
+            if Instant::now() >= next_checkpoint {
+                // The audit log's head, signed outside the database.
+                next_checkpoint = Instant::now() + CHECKPOINT_EVERY;
+                if let Err(e) = crate::auth::audit::checkpoint(data) {
+                    tracing::error!("audit checkpoint failed: {e}");
                 }
             }
             if retention {

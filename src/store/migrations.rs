@@ -4,7 +4,7 @@
 use rusqlite::Connection;
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i32 = 3;
+pub const SCHEMA_VERSION: i32 = 4;
 
 const STEP_3: &str = r#"
 -- A named person who may use Vigie (version 3). No shared accounts; never deleted, disabled.
@@ -27,6 +27,27 @@ CREATE TABLE user_camera (
 ) STRICT;
 "#;
 
+const STEP_4: &str = r#"
+-- The audit log (version 4): every access to footage and every change of rights, appended,
+-- never updated. Each entry carries the SHA-256 of the one before it (a chain that an edit,
+-- insertion, deletion or reordering breaks); signed checkpoints of the chain's head are kept
+-- outside the database (audit-checkpoints.log), so a cut tail is seen too.
+CREATE TABLE audit (
+    seq             INTEGER PRIMARY KEY CHECK (seq >= 1),
+    at_utc_ns       INTEGER NOT NULL,
+    user_name       TEXT NOT NULL,
+    role            TEXT NOT NULL,
+    action          TEXT NOT NULL,
+    cameras         TEXT NOT NULL DEFAULT '',
+    start_utc_ns    INTEGER,
+    end_utc_ns      INTEGER,
+    reason          TEXT NOT NULL DEFAULT '',
+    detail          TEXT NOT NULL DEFAULT '',
+    prev_sha256     BLOB NOT NULL CHECK (length(prev_sha256) = 32),
+    sha256          BLOB NOT NULL CHECK (length(sha256) = 32)
+) STRICT;
+"#;
+
 /// The current schema, what a new index is made from.
 const CURRENT: &str = include_str!("schema.sql");
 
@@ -41,6 +62,8 @@ fn step(conn: &Connection, n: i32) -> rusqlite::Result<()> {
         ),
         // Named users, their roles and the cameras each may see.
         3 => conn.execute_batch(STEP_3),
+        // The tamper-evident audit log.
+        4 => conn.execute_batch(STEP_4),
         _ => Err(rusqlite::Error::InvalidQuery),
     }
 }

@@ -209,6 +209,11 @@ impl Store {
         })
     }
 
+    /// The connection, for modules that own tables of their own (the audit log).
+    pub(crate) fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
     fn sql(&self, source: rusqlite::Error) -> StoreError {
         StoreError::Sql {
             path: self.path.clone(),

@@ -121,3 +121,22 @@ CREATE TABLE user_camera (
     camera_id       TEXT NOT NULL,
     PRIMARY KEY (user_name, camera_id)
 ) STRICT;
+
+-- The audit log (version 4): every access to footage and every change of rights, appended,
+-- never updated. Each entry carries the SHA-256 of the one before it (a chain that an edit,
+-- insertion, deletion or reordering breaks); signed checkpoints of the chain's head are kept
+-- outside the database (audit-checkpoints.log), so a cut tail is seen too.
+CREATE TABLE audit (
+    seq             INTEGER PRIMARY KEY CHECK (seq >= 1),
+    at_utc_ns       INTEGER NOT NULL,
+    user_name       TEXT NOT NULL,
+    role            TEXT NOT NULL,
+    action          TEXT NOT NULL,
+    cameras         TEXT NOT NULL DEFAULT '',
+    start_utc_ns    INTEGER,
+    end_utc_ns      INTEGER,
+    reason          TEXT NOT NULL DEFAULT '',
+    detail          TEXT NOT NULL DEFAULT '',
+    prev_sha256     BLOB NOT NULL CHECK (length(prev_sha256) = 32),
+    sha256          BLOB NOT NULL CHECK (length(sha256) = 32)
+) STRICT;

@@ -1,0 +1,354 @@
+//! The tamper-evident audit log: entries chained by SHA-256 in the index, and checkpoints of the
+//! chain's head signed with the installation's Ed25519 key in `audit-checkpoints.log` beside
+//! it. [`verify`] finds an edited, inserted, deleted or reordered entry, and a tail cut after
+//! the last checkpoint.
+//!
+//! Entry hash: SHA-256 of the previous entry's hash, then each field as an 8-byte big-endian
+//! length and its bytes (numbers as their decimal text, absent ones empty), in column order.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey};
+use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use rusqlite::{OptionalExtension, params};
+use sha2::{Digest, Sha256};
+
+use crate::store::{INDEX_FILE, Store, StoreError};
+
+/// File of signed checkpoints, beside the index.
+pub const CHECKPOINTS_FILE: &str = "audit-checkpoints.log";
+/// The installation's signing key (PKCS#8 PEM, mode 0600) and its public half.
+pub const KEY_FILE: &str = "keys/signing-key.pem";
+pub const PUBLIC_KEY_FILE: &str = "keys/signing-key.pub.pem";
+
+/// One thing someone did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Entry {
+    pub at_utc_ns: i64,
+    pub user: String,
+    pub role: String,
+    pub action: String,
+    /// Camera ids, comma-separated.
+    pub cameras: String,
+    pub range: Option<(i64, i64)>,
+    pub reason: String,
+    pub detail: String,
+}
+
+/// Why the log could not be written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {why}")]
+    Key { path: PathBuf, why: String },
+}
+
+fn hash_entry(prev: &[u8; 32], seq: i64, e: &Entry) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(prev);
+    let (start, end) = match e.range {
+        Some((a, b)) => (a.to_string(), b.to_string()),
+        None => (String::new(), String::new()),
+    };
+    for field in [
+        seq.to_string().as_str(),
+        &e.at_utc_ns.to_string(),
+        &e.user,
+        &e.role,
+        &e.action,
+        &e.cameras,
+        &start,
+        &end,
+        &e.reason,
+        &e.detail,
+    ] {
+        h.update((field.len() as u64).to_be_bytes());
+        h.update(field.as_bytes());
+    }
+    h.finalize().into()
+}
+
+/// Appends `entry` to the log of the index at `data`; returns its sequence number.
+pub fn append(data: &Path, entry: &Entry) -> Result<i64, AuditError> {
+    let store = Store::open(&data.join(INDEX_FILE))?;
+    let conn = store.connection();
+    let sql = |e: rusqlite::Error| StoreError::Sql {
+        path: data.join(INDEX_FILE),
+        source: e,
+    };
+    // IMMEDIATE: two writers never chain onto the same head.
+    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)
+        .map_err(sql)?;
+    let head: Option<(i64, Vec<u8>)> = tx
+        .query_row(
+            "SELECT seq, sha256 FROM audit ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .map_err(sql)?;
+    let (seq, prev) = match head {
+        Some((s, h)) => (s + 1, h.try_into().unwrap_or([0u8; 32])),
+        None => (1, [0u8; 32]),
+    };
+    let hash = hash_entry(&prev, seq, entry);
+    tx.execute(
+        "INSERT INTO audit (seq, at_utc_ns, user_name, role, action, cameras, start_utc_ns, end_utc_ns, reason, detail, prev_sha256, sha256)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        params![
+            seq,
+            entry.at_utc_ns,
+            entry.user,
+            entry.role,
+            entry.action,
+            entry.cameras,
+            entry.range.map(|r| r.0),
+            entry.range.map(|r| r.1),
+            entry.reason,
+            entry.detail,
+            &prev[..],
+            &hash[..]
+        ],
+    )
+    .map_err(sql)?;
+    tx.commit().map_err(sql)?;
+    Ok(seq)
+}
+
+/// The installation's signing key, made (and its public half written) on first use.
+pub fn signing_key(data: &Path) -> Result<SigningKey, AuditError> {
+    let path = data.join(KEY_FILE);
+    let io = |source| AuditError::Io {
+        path: path.clone(),
+        source,
+    };
+    let key_err = |why: String| AuditError::Key {
+        path: path.clone(),
+        why,
+    };
+    if let Ok(pem) = std::fs::read_to_string(&path) {
+        return SigningKey::from_pkcs8_pem(&pem).map_err(|e| key_err(e.to_string()));
+    }
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).map_err(|e| key_err(e.to_string()))?;
+    let key = SigningKey::from_bytes(&seed);
+    std::fs::create_dir_all(path.parent().unwrap_or(data)).map_err(io)?;
+    let pem = key
+        .to_pkcs8_pem(Default::default())
+        .map_err(|e| key_err(e.to_string()))?;
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(io)?;
+        f.write_all(pem.as_bytes()).map_err(io)?;
+        f.sync_all().map_err(io)?;
+    }
+    let public = key
+        .verifying_key()
+        .to_public_key_pem(Default::default())
+        .map_err(|e| key_err(e.to_string()))?;
+    std::fs::write(data.join(PUBLIC_KEY_FILE), public).map_err(io)?;
+    Ok(key)
+}
+
+/// Signs the chain's head into the checkpoints file (one line: seq, hash, signature, both in
+/// hex). Nothing is written for an empty log.
+pub fn checkpoint(data: &Path) -> Result<Option<i64>, AuditError> {
+    let store = Store::open_readonly(&data.join(INDEX_FILE))?;
+    let head: Option<(i64, Vec<u8>)> = store
+        .connection()
+        .query_row(
+            "SELECT seq, sha256 FROM audit ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .map_err(|e| StoreError::Sql {
+            path: data.join(INDEX_FILE),
+            source: e,
+        })?;
+    let Some((seq, hash)) = head else {
+        return Ok(None);
+    };
+    let key = signing_key(data)?;
+    let message = format!("vigie audit checkpoint {seq} {}", hex(&hash));
+    let sig = key.sign(message.as_bytes());
+    let path = data.join(CHECKPOINTS_FILE);
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(&path)
+        .map_err(|source| AuditError::Io {
+            path: path.clone(),
+            source,
+        })?;
+    writeln!(f, "{seq} {} {}", hex(&hash), hex(&sig.to_bytes()))
+        .and_then(|_| f.sync_all())
+        .map_err(|source| AuditError::Io { path, source })?;
+    Ok(Some(seq))
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| s.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
+        .collect()
+}
+
+/// What `verify` found: the number of entries and each broken invariant, in words.
+#[derive(Debug, Default)]
+pub struct Verdict {
+    pub entries: i64,
+    pub checkpoints: usize,
+    pub problems: Vec<String>,
+}
+
+/// Recomputes the chain and checks every signed checkpoint against it.
+pub fn verify(data: &Path) -> Result<Verdict, AuditError> {
+    let store = Store::open_readonly(&data.join(INDEX_FILE))?;
+    let sql = |e: rusqlite::Error| StoreError::Sql {
+        path: data.join(INDEX_FILE),
+        source: e,
+    };
+    let mut v = Verdict::default();
+    let mut q = store
+        .connection()
+        .prepare(
+            "SELECT seq, at_utc_ns, user_name, role, action, cameras, start_utc_ns, end_utc_ns, reason, detail, prev_sha256, sha256
+             FROM audit ORDER BY seq",
+        )
+        .map_err(sql)?;
+    let rows = q
+        .query_map([], |r| {
+            let start: Option<i64> = r.get(6)?;
+            let end: Option<i64> = r.get(7)?;
+            Ok((
+                r.get::<_, i64>(0)?,
+                Entry {
+                    at_utc_ns: r.get(1)?,
+                    user: r.get(2)?,
+                    role: r.get(3)?,
+                    action: r.get(4)?,
+                    cameras: r.get(5)?,
+                    range: start.zip(end),
+                    reason: r.get(8)?,
+                    detail: r.get(9)?,
+                },
+                r.get::<_, Vec<u8>>(10)?,
+                r.get::<_, Vec<u8>>(11)?,
+            ))
+        })
+        .map_err(sql)?;
+    let mut prev = [0u8; 32];
+    let mut expected_seq = 1i64;
+    let mut hashes = std::collections::HashMap::new();
+    for row in rows {
+        let (seq, entry, stored_prev, stored) = row.map_err(sql)?;
+        v.entries += 1;
+        if seq != expected_seq {
+            v.problems.push(format!(
+                "entry {expected_seq}{}: missing (the log jumps to entry {seq})",
+                if seq > expected_seq + 1 {
+                    format!(" to {}", seq - 1)
+                } else {
+                    String::new()
+                }
+            ));
+        }
+        if stored_prev != prev {
+            v.problems.push(format!(
+                "entry {seq}: does not follow the entry before it (deleted, inserted or reordered)"
+            ));
+        }
+        if hash_entry(
+            &stored_prev.clone().try_into().unwrap_or([0; 32]),
+            seq,
+            &entry,
+        )[..]
+            != stored[..]
+        {
+            v.problems.push(format!(
+                "entry {seq}: its content was changed after it was written"
+            ));
+        }
+        prev = stored.clone().try_into().unwrap_or([0; 32]);
+        hashes.insert(seq, stored);
+        expected_seq = seq + 1;
+    }
+    // Checkpoints.
+    let path = data.join(CHECKPOINTS_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(source) => return Err(AuditError::Io { path, source }),
+    };
+    let public = data.join(PUBLIC_KEY_FILE);
+    let key = if text.is_empty() {
+        None
+    } else {
+        let pem = std::fs::read_to_string(&public).map_err(|source| AuditError::Io {
+            path: public.clone(),
+            source,
+        })?;
+        Some(
+            <VerifyingKey as ed25519_dalek::pkcs8::DecodePublicKey>::from_public_key_pem(&pem)
+                .map_err(|e| AuditError::Key {
+                    path: public.clone(),
+                    why: e.to_string(),
+                })?,
+        )
+    };
+    for (n, line) in text.lines().enumerate() {
+        let at = format!("{CHECKPOINTS_FILE}:{}", n + 1);
+        let parts: Vec<&str> = line.split_whitespace().collect();
+        let parsed = match parts.as_slice() {
+            [seq, hash, sig] => seq
+                .parse::<i64>()
+                .ok()
+                .zip(unhex(hash))
+                .zip(unhex(sig).and_then(|s| <[u8; 64]>::try_from(s).ok())),
+            _ => None,
+        };
+        let Some(((seq, hash), sig)) = parsed else {
+            v.problems.push(format!("{at}: unreadable checkpoint"));
+            continue;
+        };
+        v.checkpoints += 1;
+        let message = format!("vigie audit checkpoint {seq} {}", hex(&hash));
+        if let Some(k) = &key
+            && k.verify(message.as_bytes(), &Signature::from_bytes(&sig))
+                .is_err()
+        {
+            v.problems.push(format!(
+                "{at}: the signature of checkpoint {seq} is not valid"
+            ));
+            continue;
+        }
+        match hashes.get(&seq) {
+            None => v.problems.push(format!(
+                "{at}: entry {seq} was signed but is gone (the log was cut after entry {})",
+                expected_seq - 1
+            )),
+            Some(h) if *h != hash => v.problems.push(format!(
+                "{at}: entry {seq} is not the entry that was signed"
+            )),
+            Some(_) => {}
+        }
+    }
+    Ok(v)
+}

@@ -1,0 +1,143 @@
+//! The audit log against tampering: each kind of change to the stored entries, and a tail cut
+//! after a signed checkpoint, is found and named by `vigie audit verify`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use vigie::auth::audit::{self, Entry};
+use vigie::store::INDEX_FILE;
+
+const S: i64 = 1_000_000_000;
+
+/// A log of six entries with a signed checkpoint at the sixth, in a folder of its own.
+fn logged(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("vigie-audit-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    for i in 0..6i64 {
+        let seq = audit::append(
+            &dir,
+            &Entry {
+                at_utc_ns: 1_795_685_400 * S + i * S,
+                user: "alice".into(),
+                role: "reviewer".into(),
+                action: if i % 2 == 0 { "playback" } else { "export" }.into(),
+                cameras: "cam001,cam002".into(),
+                range: Some((1_795_600_000 * S, 1_795_600_060 * S)),
+                reason: format!("PV 2026/{i}"),
+                detail: String::new(),
+            },
+        )
+        .expect("append");
+        assert_eq!(seq, i + 1);
+    }
+    assert_eq!(audit::checkpoint(&dir).expect("checkpoint"), Some(6));
+    dir
+}
+
+fn verify(dir: &Path) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_vigie"))
+        .args(["audit", "verify", "--data"])
+        .arg(dir)
+        .output()
+        .expect("verify");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+fn sql(dir: &Path, statement: &str) {
+    let c = rusqlite::Connection::open(dir.join(INDEX_FILE)).expect("index");
+    c.execute_batch(statement).expect("tamper");
+}
+
+#[test]
+fn an_intact_log_verifies_and_every_tampering_is_named() {
+    let dir = logged("intact");
+    assert_eq!(verify(&dir), (true, String::new()));
+    let key = std::fs::metadata(dir.join(audit::KEY_FILE)).expect("key");
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&key.permissions()) & 0o777,
+        0o600
+    );
+
+    // An entry edited.
+    let d = logged("edited");
+    sql(
+        &d,
+        "UPDATE audit SET reason = 'nothing to see' WHERE seq = 3",
+    );
+    let (ok, out) = verify(&d);
+    assert!(
+        !ok && out.contains("entry 3: its content was changed"),
+        "{out}"
+    );
+
+    // An entry deleted.
+    let d = logged("deleted");
+    sql(&d, "DELETE FROM audit WHERE seq = 3");
+    let (ok, out) = verify(&d);
+    assert!(!ok && out.contains("entry 3: missing"), "{out}");
+    assert!(out.contains("entry 4: does not follow"), "{out}");
+
+    // Two entries swapped.
+    let d = logged("reordered");
+    sql(
+        &d,
+        "UPDATE audit SET seq = 100 WHERE seq = 2; UPDATE audit SET seq = 2 WHERE seq = 3;
+         UPDATE audit SET seq = 3 WHERE seq = 100;",
+    );
+    let (ok, out) = verify(&d);
+    assert!(!ok && out.contains("entry 2: does not follow"), "{out}");
+
+    // An entry inserted: the ones after it renumbered.
+    let d = logged("inserted");
+    sql(
+        &d,
+        "UPDATE audit SET seq = seq + 100 WHERE seq >= 4; UPDATE audit SET seq = seq - 99 WHERE seq >= 104;
+         INSERT INTO audit (seq, at_utc_ns, user_name, role, action, prev_sha256, sha256)
+         SELECT 4, at_utc_ns, 'mallory', 'reviewer', 'export', sha256, sha256 FROM audit WHERE seq = 3;",
+    );
+    let (ok, out) = verify(&d);
+    assert!(
+        !ok && out.contains("entry 4: its content was changed"),
+        "{out}"
+    );
+    assert!(out.contains("entry 5: "), "the renumbered entries are named too: {out}");
+
+    // The tail cut after the signed checkpoint.
+    let d = logged("cut");
+    sql(&d, "DELETE FROM audit WHERE seq >= 5");
+    let (ok, out) = verify(&d);
+    assert!(
+        !ok && out.contains("entry 6 was signed but is gone"),
+        "{out}"
+    );
+
+    // A checkpoint forged without the key.
+    let d = logged("forged");
+    let path = d.join(audit::CHECKPOINTS_FILE);
+    let mut line = std::fs::read_to_string(&path).expect("checkpoints");
+    line = line.replacen("6 ", "5 ", 1);
+    std::fs::write(&path, line).expect("forge");
+    let (ok, out) = verify(&d);
+    assert!(
+        !ok && out.contains("signature of checkpoint 5 is not valid"),
+        "{out}"
+    );
+
+    for n in [
+        "intact",
+        "edited",
+        "deleted",
+        "reordered",
+        "inserted",
+        "cut",
+        "forged",
+    ] {
+        let _ = std::fs::remove_dir_all(
+            std::env::temp_dir().join(format!("vigie-audit-{n}-{}", std::process::id())),
+        );
+    }
+}
