@@ -104,7 +104,10 @@ fn an_intact_log_verifies_and_every_tampering_is_named() {
         !ok && out.contains("entry 4: its content was changed"),
         "{out}"
     );
-    assert!(out.contains("entry 5: "), "the renumbered entries are named too: {out}");
+    assert!(
+        out.contains("entry 5: "),
+        "the renumbered entries are named too: {out}"
+    );
 
     // The tail cut after the signed checkpoint.
     let d = logged("cut");
