@@ -11,7 +11,6 @@ use std::path::{Path, PathBuf};
 
 use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey};
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
-use rusqlite::{OptionalExtension, params};
 use sha2::{Digest, Sha256};
 
 use crate::store::{INDEX_FILE, Store, StoreError};
@@ -22,19 +21,7 @@ pub const CHECKPOINTS_FILE: &str = "audit-checkpoints.log";
 pub const KEY_FILE: &str = "keys/signing-key.pem";
 pub const PUBLIC_KEY_FILE: &str = "keys/signing-key.pub.pem";
 
-/// One thing someone did.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Entry {
-    pub at_utc_ns: i64,
-    pub user: String,
-    pub role: String,
-    pub action: String,
-    /// Camera ids, comma-separated.
-    pub cameras: String,
-    pub range: Option<(i64, i64)>,
-    pub reason: String,
-    pub detail: String,
-}
+pub use crate::store::AuditEntry as Entry;
 
 /// Why the log could not be written or read.
 #[derive(Debug, thiserror::Error)]
@@ -78,48 +65,7 @@ fn hash_entry(prev: &[u8; 32], seq: i64, e: &Entry) -> [u8; 32] {
 /// Appends `entry` to the log of the index at `data`; returns its sequence number.
 pub fn append(data: &Path, entry: &Entry) -> Result<i64, AuditError> {
     let store = Store::open(&data.join(INDEX_FILE))?;
-    let conn = store.connection();
-    let sql = |e: rusqlite::Error| StoreError::Sql {
-        path: data.join(INDEX_FILE),
-        source: e,
-    };
-    // IMMEDIATE: two writers never chain onto the same head.
-    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)
-        .map_err(sql)?;
-    let head: Option<(i64, Vec<u8>)> = tx
-        .query_row(
-            "SELECT seq, sha256 FROM audit ORDER BY seq DESC LIMIT 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()
-        .map_err(sql)?;
-    let (seq, prev) = match head {
-        Some((s, h)) => (s + 1, h.try_into().unwrap_or([0u8; 32])),
-        None => (1, [0u8; 32]),
-    };
-    let hash = hash_entry(&prev, seq, entry);
-    tx.execute(
-        "INSERT INTO audit (seq, at_utc_ns, user_name, role, action, cameras, start_utc_ns, end_utc_ns, reason, detail, prev_sha256, sha256)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-        params![
-            seq,
-            entry.at_utc_ns,
-            entry.user,
-            entry.role,
-            entry.action,
-            entry.cameras,
-            entry.range.map(|r| r.0),
-            entry.range.map(|r| r.1),
-            entry.reason,
-            entry.detail,
-            &prev[..],
-            &hash[..]
-        ],
-    )
-    .map_err(sql)?;
-    tx.commit().map_err(sql)?;
-    Ok(seq)
+    Ok(store.append_audit(entry, |seq, prev| hash_entry(prev, seq, entry))?)
 }
 
 /// The installation's signing key, made (and its public half written) on first use.
@@ -166,19 +112,7 @@ pub fn signing_key(data: &Path) -> Result<SigningKey, AuditError> {
 /// hex). Nothing is written for an empty log.
 pub fn checkpoint(data: &Path) -> Result<Option<i64>, AuditError> {
     let store = Store::open_readonly(&data.join(INDEX_FILE))?;
-    let head: Option<(i64, Vec<u8>)> = store
-        .connection()
-        .query_row(
-            "SELECT seq, sha256 FROM audit ORDER BY seq DESC LIMIT 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()
-        .map_err(|e| StoreError::Sql {
-            path: data.join(INDEX_FILE),
-            source: e,
-        })?;
-    let Some((seq, hash)) = head else {
+    let Some((seq, hash)) = store.audit_head()? else {
         return Ok(None);
     };
     let key = signing_key(data)?;
@@ -221,44 +155,12 @@ pub struct Verdict {
 /// Recomputes the chain and checks every signed checkpoint against it.
 pub fn verify(data: &Path) -> Result<Verdict, AuditError> {
     let store = Store::open_readonly(&data.join(INDEX_FILE))?;
-    let sql = |e: rusqlite::Error| StoreError::Sql {
-        path: data.join(INDEX_FILE),
-        source: e,
-    };
     let mut v = Verdict::default();
-    let mut q = store
-        .connection()
-        .prepare(
-            "SELECT seq, at_utc_ns, user_name, role, action, cameras, start_utc_ns, end_utc_ns, reason, detail, prev_sha256, sha256
-             FROM audit ORDER BY seq",
-        )
-        .map_err(sql)?;
-    let rows = q
-        .query_map([], |r| {
-            let start: Option<i64> = r.get(6)?;
-            let end: Option<i64> = r.get(7)?;
-            Ok((
-                r.get::<_, i64>(0)?,
-                Entry {
-                    at_utc_ns: r.get(1)?,
-                    user: r.get(2)?,
-                    role: r.get(3)?,
-                    action: r.get(4)?,
-                    cameras: r.get(5)?,
-                    range: start.zip(end),
-                    reason: r.get(8)?,
-                    detail: r.get(9)?,
-                },
-                r.get::<_, Vec<u8>>(10)?,
-                r.get::<_, Vec<u8>>(11)?,
-            ))
-        })
-        .map_err(sql)?;
+    let rows = store.audit_entries()?;
     let mut prev = [0u8; 32];
     let mut expected_seq = 1i64;
     let mut hashes = std::collections::HashMap::new();
-    for row in rows {
-        let (seq, entry, stored_prev, stored) = row.map_err(sql)?;
+    for (seq, entry, stored_prev, stored) in rows {
         v.entries += 1;
         if seq != expected_seq {
             v.problems.push(format!(

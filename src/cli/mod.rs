@@ -1258,13 +1258,9 @@ fn review(data: &Path, cameras: &[String], at: Option<&str>, grid: usize) -> any
         .map_err(|e| anyhow::anyhow!("the review window failed: {e}"))
 }
 
-/// `vigie still --data`: the recorded picture shown at an instant, through the playback and
-/// GPU paths.
-fn recorded_still(data: &Path, camera: &str, at: &str, out: &Path) -> anyhow::Result<()> {
-    let at_ns = parse_instant("--at", at)?;
-    let mut player = crate::playback::Player::open(data, camera)?;
-    let shown = player.frame_at(at_ns)?;
-    let frame = &shown.frame;
+/// Draws `frame` alone at its own size through the compositor and writes it as a PNG;
+/// returns the GPU adapter's name.
+fn write_still(frame: &crate::media::Frame, out: &Path) -> anyhow::Result<String> {
     let mut gpu = Offscreen::new()?;
     gpu.upload(StreamId(0), frame);
     let img = gpu.render(
@@ -1279,6 +1275,17 @@ fn recorded_still(data: &Path, camera: &str, at: &str, out: &Path) -> anyhow::Re
     )?;
     img.write_png(out)
         .with_context(|| format!("writing {}", out.display()))?;
+    Ok(gpu.adapter_name().to_owned())
+}
+
+/// `vigie still --data`: the recorded picture shown at an instant, through the playback and
+/// GPU paths.
+fn recorded_still(data: &Path, camera: &str, at: &str, out: &Path) -> anyhow::Result<()> {
+    let at_ns = parse_instant("--at", at)?;
+    let mut player = crate::playback::Player::open(data, camera)?;
+    let shown = player.frame_at(at_ns)?;
+    let frame = &shown.frame;
+    write_still(frame, out)?;
     eprintln!(
         "still: wrote {} ({}x{}, {camera}, frame {} to {})",
         out.display(),
@@ -1335,26 +1342,12 @@ fn still(
     };
     let decoder = slot.decoder();
     stream.stop_and_join();
-    let mut gpu = Offscreen::new()?;
-    gpu.upload(StreamId(0), &frame);
-    let img = gpu.render(
-        frame.width,
-        frame.height,
-        &[TileDraw {
-            stream: StreamId(0),
-            rect: [0.0, 0.0, 1.0, 1.0],
-            uv: FULL_UV,
-            brightness: 1.0,
-        }],
-    )?;
-    img.write_png(out)
-        .with_context(|| format!("writing {}", out.display()))?;
+    let adapter = write_still(&frame, out)?;
     eprintln!(
-        "still: wrote {} ({}x{}, {decoder}, {})",
+        "still: wrote {} ({}x{}, {decoder}, {adapter})",
         out.display(),
         frame.width,
         frame.height,
-        gpu.adapter_name()
     );
     Ok(())
 }

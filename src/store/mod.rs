@@ -209,11 +209,6 @@ impl Store {
         })
     }
 
-    /// The connection, for modules that own tables of their own (the audit log).
-    pub(crate) fn connection(&self) -> &Connection {
-        &self.conn
-    }
-
     fn sql(&self, source: rusqlite::Error) -> StoreError {
         StoreError::Sql {
             path: self.path.clone(),
@@ -404,6 +399,23 @@ pub struct UserRow {
     /// Camera ids the user may see; `*` for all.
     pub cameras: Vec<String>,
 }
+
+/// One thing someone did, as the audit log keeps it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuditEntry {
+    pub at_utc_ns: i64,
+    pub user: String,
+    pub role: String,
+    pub action: String,
+    /// Camera ids, comma-separated.
+    pub cameras: String,
+    pub range: Option<(i64, i64)>,
+    pub reason: String,
+    pub detail: String,
+}
+
+/// An audit entry as stored: (seq, entry, stored previous hash, stored hash).
+pub type StoredAuditEntry = (i64, AuditEntry, Vec<u8>, Vec<u8>);
 
 /// A reviewer's mark on a camera's timeline.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -669,6 +681,99 @@ impl Store {
             )
             .map(|n| n == 1)
             .map_err(|e| self.sql(e))
+    }
+
+    /// The audit log's last entry: its sequence number and hash.
+    pub fn audit_head(&self) -> Result<Option<(i64, Vec<u8>)>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT seq, sha256 FROM audit ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(|e| self.sql(e))
+    }
+
+    /// Appends `entry` after the log's head, its hash given by `hash(seq, previous hash)`, in
+    /// one immediate transaction (two writers never chain onto the same head).
+    pub fn append_audit(
+        &self,
+        entry: &AuditEntry,
+        hash: impl FnOnce(i64, &[u8; 32]) -> [u8; 32],
+    ) -> Result<i64, StoreError> {
+        let tx = rusqlite::Transaction::new_unchecked(
+            &self.conn,
+            rusqlite::TransactionBehavior::Immediate,
+        )
+        .map_err(|e| self.sql(e))?;
+        let head: Option<(i64, Vec<u8>)> = tx
+            .query_row(
+                "SELECT seq, sha256 FROM audit ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(|e| self.sql(e))?;
+        let (seq, prev) = match head {
+            Some((s, h)) => (s + 1, h.try_into().unwrap_or([0u8; 32])),
+            None => (1, [0u8; 32]),
+        };
+        let sha = hash(seq, &prev);
+        tx.execute(
+            "INSERT INTO audit (seq, at_utc_ns, user_name, role, action, cameras, start_utc_ns, end_utc_ns, reason, detail, prev_sha256, sha256)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            params![
+                seq,
+                entry.at_utc_ns,
+                entry.user,
+                entry.role,
+                entry.action,
+                entry.cameras,
+                entry.range.map(|r| r.0),
+                entry.range.map(|r| r.1),
+                entry.reason,
+                entry.detail,
+                &prev[..],
+                &sha[..]
+            ],
+        )
+        .map_err(|e| self.sql(e))?;
+        tx.commit().map_err(|e| self.sql(e))?;
+        Ok(seq)
+    }
+
+    /// Every audit entry in sequence order.
+    pub fn audit_entries(&self) -> Result<Vec<StoredAuditEntry>, StoreError> {
+        let mut q = self
+            .conn
+            .prepare(
+                "SELECT seq, at_utc_ns, user_name, role, action, cameras, start_utc_ns, end_utc_ns, reason, detail, prev_sha256, sha256
+                 FROM audit ORDER BY seq",
+            )
+            .map_err(|e| self.sql(e))?;
+        let rows = q
+            .query_map([], |r| {
+                let start: Option<i64> = r.get(6)?;
+                let end: Option<i64> = r.get(7)?;
+                Ok((
+                    r.get(0)?,
+                    AuditEntry {
+                        at_utc_ns: r.get(1)?,
+                        user: r.get(2)?,
+                        role: r.get(3)?,
+                        action: r.get(4)?,
+                        cameras: r.get(5)?,
+                        range: start.zip(end),
+                        reason: r.get(8)?,
+                        detail: r.get(9)?,
+                    },
+                    r.get(10)?,
+                    r.get(11)?,
+                ))
+            })
+            .map_err(|e| self.sql(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.sql(e))
     }
 
     /// Every camera the recorder has known, by id.

@@ -51,16 +51,21 @@ pub fn run_live(
     sim: Option<CamSim>,
     title: &str,
 ) -> Result<(), eframe::Error> {
-    let options = eframe::NativeOptions {
-        viewport: egui::ViewportBuilder::default()
-            .with_title(title)
-            .with_inner_size([1600.0, 900.0]),
-        renderer: eframe::Renderer::Wgpu,
-        ..Default::default()
-    };
+    let options = native_options(title);
     eframe::run_native(
         "vigie",
         options,
         Box::new(move |cc| Ok(Box::new(LiveApp::new(cc, workspace, sim)))),
     )
+}
+
+/// A 1600x900 window titled `title`, drawn with wgpu: what every Vigie window opens with.
+pub(crate) fn native_options(title: &str) -> eframe::NativeOptions {
+    eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_title(title)
+            .with_inner_size([1600.0, 900.0]),
+        renderer: eframe::Renderer::Wgpu,
+        ..Default::default()
+    }
 }

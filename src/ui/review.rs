@@ -1045,13 +1045,7 @@ impl eframe::App for ReviewApp {
 
 /// Opens the review window and runs until it is closed.
 pub fn run_review(workspace: ReviewWorkspace, title: &str) -> Result<(), eframe::Error> {
-    let options = eframe::NativeOptions {
-        viewport: egui::ViewportBuilder::default()
-            .with_title(title)
-            .with_inner_size([1600.0, 900.0]),
-        renderer: eframe::Renderer::Wgpu,
-        ..Default::default()
-    };
+    let options = super::native_options(title);
     eframe::run_native(
         "vigie-review",
         options,
