@@ -6,11 +6,16 @@
 //! - [`ingest`]: GStreamer pipelines from RTSP to decoded planes; [`sim`]: camera simulator.
 //! - [`media`] and [`config`]: plain frame, stream, camera and layout types.
 //!
+//! - [`record`], [`store`], [`playback`]: the recorder, its SQLite index, recorded playback.
+//! - [`auth`]: users, roles, the permission table and the audit log; [`export`]: signed
+//!   exports for requisitions.
+//!
 //! [`cli`] is the command-line front used by `src/main.rs`.
 
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod export;
 pub mod ingest;
 pub mod media;
 pub mod playback;
@@ -18,4 +23,5 @@ pub mod record;
 pub mod render;
 pub mod sim;
 pub mod store;
+pub mod time;
 pub mod ui;

@@ -1,6 +1,8 @@
 //! The `vigie` binary as installers and scripts use it: camsim with credentials and
 //! --write-config, `vigie still` through the decode and GPU path, clear errors.
 
+mod common;
+
 use std::io::Write;
 use std::net::TcpListener;
 use std::path::Path;
@@ -112,7 +114,7 @@ fn camsim_config_and_still_with_credentials() {
             "still",
             "--url",
             &format!("rtsp://{addr}/cam002/main"),
-            "--user",
+            "--camera-user",
             "operator",
             "--out",
         ])
@@ -219,9 +221,21 @@ fn recordings_lists_a_cameras_segments_as_json() {
     }
     assert!(w.flush());
     drop(w);
-    let r = vigie()
-        .args([
-            "recordings",
+    common::add_user(&dir, "rev", "reviewer", &["cam001"]);
+    common::add_user(&dir, "dpo", "auditor", &[]);
+    let recordings = |user: &str, args: &[&str]| {
+        common::vigie_as(
+            user,
+            ["recordings"]
+                .iter()
+                .chain(args)
+                .map(std::ffi::OsString::from)
+                .chain(["--data".into(), dir.clone().into_os_string()]),
+        )
+    };
+    let (ok, _, err) = recordings(
+        "rev",
+        &[
             "--camera",
             "cam001",
             "--from",
@@ -229,30 +243,21 @@ fn recordings_lists_a_cameras_segments_as_json() {
             "--to",
             "2026-11-26T11:00:00+01:00",
             "--json",
-            "--data",
-        ])
-        .arg(&dir)
-        .output()
-        .expect("runs");
+        ],
+    );
     // 11:00+01:00 is 10:00Z, before --from: refused, with the reason.
-    assert!(!r.status.success());
-    assert!(String::from_utf8_lossy(&r.stderr).contains("--from must be before --to"));
-    let r = vigie()
-        .args([
-            "recordings",
-            "--camera",
-            "cam001",
-            "--from",
-            "2026-11-26T10:00:30Z",
-            "--to",
-            "2026-11-26T10:02:00Z",
-            "--json",
-            "--data",
-        ])
-        .arg(&dir)
-        .output()
-        .expect("runs");
-    let rows: Vec<serde_json::Value> = serde_json::from_slice(&r.stdout).expect("JSON array");
+    assert!(!ok);
+    assert!(err.contains("--from must be before --to"), "{err}");
+    let range = [
+        "--from",
+        "2026-11-26T10:00:30Z",
+        "--to",
+        "2026-11-26T10:02:00Z",
+        "--json",
+    ];
+    let (ok, out, err) = recordings("rev", &[&["--camera", "cam001"][..], &range].concat());
+    assert!(ok, "{err}");
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&out).expect("JSON array");
     let starts: Vec<&str> = rows
         .iter()
         .map(|v| v["start"].as_str().unwrap_or(""))
@@ -265,25 +270,63 @@ fn recordings_lists_a_cameras_segments_as_json() {
     assert_eq!(rows[1]["bytes"], 1001);
     assert_eq!(rows[1]["sha256"], "ab".repeat(32));
     assert_eq!(rows[0]["path"], "cam001/0.mp4");
-
+    // The auditor keeps the register: may list; the reviewer may not see cam002.
+    let (ok, out, err) = recordings("dpo", &[&["--camera", "cam002"][..], &range].concat());
+    assert!(ok, "{err}");
+    assert!(out.contains("cam002/0.mp4"), "{out}");
+    let (ok, _, err) = recordings("rev", &[&["--camera", "cam002"][..], &range].concat());
+    assert!(
+        !ok && err.contains("rev may not see camera cam002"),
+        "{err}"
+    );
+    // A wrong password: refused, and the attempt logged.
     let r = vigie()
         .args([
             "recordings",
             "--camera",
             "cam001",
-            "--from",
-            "yesterday",
+            "--user",
+            "rev",
+            "--password-stdin",
             "--data",
         ])
         .arg(&dir)
-        .output()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            writeln!(c.stdin.take().expect("stdin"), "not the password")?;
+            c.wait_with_output()
+        })
         .expect("runs");
     assert!(!r.status.success());
     assert!(
-        String::from_utf8_lossy(&r.stderr).contains("--from"),
+        String::from_utf8_lossy(&r.stderr).contains("sign-in refused for rev"),
         "{}",
         String::from_utf8_lossy(&r.stderr)
     );
+
+    let (ok, _, err) = recordings("rev", &["--camera", "cam001", "--from", "yesterday"]);
+    assert!(!ok);
+    assert!(err.contains("--from"), "{err}");
+    let log = vigie::store::Store::open(&dir.join(INDEX_FILE))
+        .expect("index")
+        .audit_entries()
+        .expect("audit");
+    let seen: Vec<String> = log
+        .iter()
+        .map(|(_, e, _, _)| format!("{} {} {}", e.user, e.action, e.cameras))
+        .collect();
+    for want in [
+        "rev login ",
+        "rev recordings listed cam001",
+        "dpo recordings listed cam002",
+        "rev refused cam002",
+        "rev login failed ",
+    ] {
+        assert!(seen.iter().any(|l| l == want), "{want:?} not in {seen:?}");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 

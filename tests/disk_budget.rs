@@ -2,6 +2,8 @@
 //! unheld footage and raises an alarm, keeping held footage; with none it meets ENOSPC and
 //! neither crashes nor leaves the index inconsistent. Needs root (mount); says so otherwise.
 
+mod common;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -107,8 +109,10 @@ fn the_reserve_rolls_off_unheld_footage_and_raises_an_alarm() {
     let child = recorder(&cameras, &data, 8);
     std::thread::sleep(Duration::from_secs(3));
     // Hold cam001's first seconds.
-    let out = Command::new(env!("CARGO_BIN_EXE_vigie"))
-        .args([
+    common::add_user(&data, "chef", "supervisor", &["*"]);
+    let (ok, _, err) = common::vigie_as(
+        "chef",
+        [
             "hold",
             "add",
             "--camera",
@@ -117,8 +121,6 @@ fn the_reserve_rolls_off_unheld_footage_and_raises_an_alarm() {
             &rfc3339(t0 - 10_000_000_000),
             "--to",
             &rfc3339(t0 + 3_000_000_000),
-        ])
-        .args([
             "--procedure",
             "PV-1",
             "--reason",
@@ -126,15 +128,12 @@ fn the_reserve_rolls_off_unheld_footage_and_raises_an_alarm() {
             "--expires",
             &rfc3339(t0 + 86_400_000_000_000),
             "--data",
-        ])
-        .arg(&data)
-        .output()
-        .expect("hold");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        ]
+        .iter()
+        .map(std::ffi::OsString::from)
+        .chain([data.clone().into_os_string()]),
     );
+    assert!(ok, "{err}");
     // The two streams (about 0.75 Mbit/s each: flat pictures) fill the 4 MiB above the reserve
     // in about 22 s.
     std::thread::sleep(Duration::from_secs(35));

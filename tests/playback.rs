@@ -5,11 +5,10 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use common::{cameras_file, camsim, spawn_recorder, terminate, test_dir};
+use common::{add_user, cameras_file, camsim, spawn_recorder, terminate, test_dir, vigie_as};
 use vigie::media::{Frame, decode_timecode_luma};
 use vigie::playback::{Player, Shown, rfc3339};
 use vigie::store::{INDEX_FILE, Store};
@@ -38,6 +37,9 @@ fn recording() -> &'static Recording {
         let child = spawn_recorder(&cameras, &data, 3, &[]);
         std::thread::sleep(Duration::from_secs(12));
         terminate(child);
+        add_user(&data, "rev", "reviewer", &["cam001", "cam002"]);
+        add_user(&data, "op", "operator", &["*"]);
+        add_user(&data, "sup", "supervisor", &["*"]);
         let store = Store::open_readonly(&data.join(INDEX_FILE)).expect("index");
         let segs = store.segments("cam001", 0, i64::MAX / 2).expect("segments");
         assert!(segs.len() >= 3, "{} segments", segs.len());
@@ -165,18 +167,24 @@ fn still_renders_the_recorded_picture_at_an_instant() {
     let rec = recording();
     let at = rec.from + (rec.to - rec.from) / 2 + 7_000_000;
     let out = rec.data.with_file_name("still.png");
-    let run = Command::new(env!("CARGO_BIN_EXE_vigie"))
-        .args(["still", "--data"])
-        .arg(&rec.data)
-        .args(["--camera", "cam001", "--at", &rfc3339(at), "--out"])
-        .arg(&out)
-        .output()
-        .expect("still");
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    let still = |user: &str, camera: &str| {
+        vigie_as(
+            user,
+            [
+                "still".as_ref(),
+                "--data".as_ref(),
+                rec.data.as_os_str(),
+                "--camera".as_ref(),
+                camera.as_ref(),
+                "--at".as_ref(),
+                std::ffi::OsStr::new(&rfc3339(at)),
+                "--out".as_ref(),
+                out.as_os_str(),
+            ],
+        )
+    };
+    let (ok, _, err) = still("rev", "cam001");
+    assert!(ok, "{err}");
     let decoder = png::Decoder::new(std::io::BufReader::new(
         std::fs::File::open(&out).expect("png"),
     ));
@@ -195,18 +203,19 @@ fn still_renders_the_recorded_picture_at_an_instant() {
         rfc3339(captured)
     );
     // A camera with no footage: a clear error naming it.
-    let run = Command::new(env!("CARGO_BIN_EXE_vigie"))
-        .args(["still", "--data"])
-        .arg(&rec.data)
-        .args(["--camera", "cam404", "--at", &rfc3339(at), "--out"])
-        .arg(&out)
-        .output()
-        .expect("still");
-    assert!(!run.status.success());
+    let (ok, _, err) = still("sup", "cam404");
+    assert!(!ok);
+    assert!(err.contains("camera cam404: nothing recorded"), "{err}");
+    // Reviewers see only their cameras; operators take no stills.
+    let (ok, _, err) = still("rev", "cam003");
     assert!(
-        String::from_utf8_lossy(&run.stderr).contains("camera cam404: nothing recorded"),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
+        !ok && err.contains("rev may not see camera cam003"),
+        "{err}"
+    );
+    let (ok, _, err) = still("op", "cam001");
+    assert!(
+        !ok && err.contains("op (operator) may not take a still"),
+        "{err}"
     );
 }
 

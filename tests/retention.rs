@@ -1,7 +1,7 @@
 //! Retention with a test clock 31 days ahead: expired footage goes (file, row, register line),
 //! footage under a legal hold stays until the hold is released; holds through the CLI.
 
-use std::process::Command;
+mod common;
 
 use vigie::record::retention::apply_retention;
 use vigie::store::{
@@ -55,18 +55,16 @@ fn expired_footage_goes_held_footage_stays() {
     drop(w);
 
     // A hold on minute 1 (through the CLI), and one on minute 2 that has lapsed by then.
+    common::add_user(&dir, "chef", "supervisor", &["*"]);
+    common::add_user(&dir, "op", "operator", &["*"]);
     let vigie = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_vigie"))
-            .args(args)
-            .arg("--data")
-            .arg(&dir)
-            .output()
-            .expect("runs");
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned()
-                + &String::from_utf8_lossy(&out.stderr),
-        )
+        let (ok, out, err) = common::vigie_as(
+            "chef",
+            args.iter()
+                .map(std::ffi::OsString::from)
+                .chain(["--data".into(), dir.clone().into_os_string()]),
+        );
+        (ok, out + &err)
     };
     let (ok, out) = vigie(&[
         "hold",
@@ -83,8 +81,6 @@ fn expired_footage_goes_held_footage_stays() {
         "réquisition judiciaire",
         "--expires",
         &rfc3339(t0 + 60 * DAY),
-        "--author",
-        "chef de salle",
     ]);
     assert!(ok, "{out}");
     let (ok, out) = vigie(&[
@@ -123,9 +119,7 @@ fn expired_footage_goes_held_footage_stays() {
     assert!(!ok && out.contains("cam404"), "{out}");
     let (_, list) = vigie(&["hold", "list"]);
     assert!(
-        list.contains("PV-2026-0412")
-            && list.contains("chef de salle")
-            && list.contains("in force"),
+        list.contains("PV-2026-0412") && list.contains("by chef ") && list.contains("in force"),
         "{list}"
     );
 
@@ -166,5 +160,53 @@ fn expired_footage_goes_held_footage_stays() {
     assert!(store.all_segments().expect("segments").is_empty());
     let (ok, _) = vigie(&["hold", "release", "--id", "1"]);
     assert!(!ok, "a released hold cannot be released again");
+    // An operator may not place a hold; the refusal is logged with the attempt.
+    let (ok, _, err) = common::vigie_as(
+        "op",
+        [
+            "hold",
+            "add",
+            "--camera",
+            "cam001",
+            "--from",
+            &rfc3339(t0),
+            "--to",
+            &rfc3339(t0 + S),
+            "--procedure",
+            "x",
+            "--reason",
+            "x",
+            "--expires",
+            &rfc3339(t0 + 60 * DAY),
+            "--data",
+        ]
+        .iter()
+        .map(std::ffi::OsString::from)
+        .chain([dir.clone().into_os_string()]),
+    );
+    assert!(
+        !ok && err.contains("op (operator) may not place a hold"),
+        "{err}"
+    );
+    let log = Store::open(&dir.join(INDEX_FILE))
+        .expect("index")
+        .audit_entries()
+        .expect("audit");
+    let actions: Vec<(String, String)> = log
+        .iter()
+        .map(|(_, e, _, _)| (e.user.clone(), e.action.clone()))
+        .collect();
+    for (who, what) in [
+        ("chef", "login"),
+        ("chef", "hold placed"),
+        ("chef", "holds listed"),
+        ("chef", "hold released"),
+        ("op", "refused"),
+    ] {
+        assert!(
+            actions.iter().any(|(u, a)| u == who && a == what),
+            "{who} {what} not in {actions:?}"
+        );
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

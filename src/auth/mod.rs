@@ -156,6 +156,170 @@ pub fn verify_password(password: &str, phc: &str) -> Result<bool, PasswordError>
         .is_ok())
 }
 
+/// A signed-in user: who, in which role, and which cameras they may see.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Session {
+    pub user: String,
+    pub role: Role,
+    /// Camera ids granted; `*` grants every camera.
+    pub cameras: Vec<String>,
+}
+
+/// Why a sign-in or an action was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// Unknown user, disabled user or wrong password: deliberately one message.
+    #[error("sign-in refused for {0}: unknown user or wrong password")]
+    BadLogin(String),
+    #[error("{user} ({role}) may not {action}")]
+    Denied {
+        user: String,
+        role: Role,
+        action: &'static str,
+    },
+    #[error("{user} may not see camera {camera}")]
+    CameraDenied { user: String, camera: String },
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Audit(#[from] audit::AuditError),
+    #[error(transparent)]
+    Password(#[from] PasswordError),
+}
+
+impl Action {
+    /// The action in words, as audit entries and refusals name it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::ViewLive => "view live video",
+            Action::Playback => "play recorded video",
+            Action::Still => "take a still",
+            Action::Bookmark => "bookmark",
+            Action::Export => "export footage",
+            Action::PlaceHold => "place a hold",
+            Action::ReleaseHold => "release a hold",
+            Action::EditMasks => "edit privacy masks",
+            Action::LiftMask => "lift a privacy mask",
+            Action::ManageUsers => "manage users",
+            Action::ReadAudit => "read the audit log",
+            Action::ReadRegister => "read the register",
+        }
+    }
+}
+
+impl Session {
+    /// True when the role allows `action`.
+    pub fn may(&self, action: Action) -> bool {
+        allowed(self.role, action)
+    }
+
+    /// True when the user was granted `camera`.
+    pub fn may_see(&self, camera: &str) -> bool {
+        self.cameras.iter().any(|c| c == "*" || c == camera)
+    }
+
+    /// Ok when the role allows `action` on every camera of `cameras`; a refusal is logged.
+    pub fn require(
+        &self,
+        data: &std::path::Path,
+        action: Action,
+        cameras: &[String],
+    ) -> Result<(), AuthError> {
+        let refusal = if !self.may(action) {
+            Some(AuthError::Denied {
+                user: self.user.clone(),
+                role: self.role,
+                action: action.as_str(),
+            })
+        } else {
+            cameras
+                .iter()
+                .find(|c| !self.may_see(c))
+                .map(|c| AuthError::CameraDenied {
+                    user: self.user.clone(),
+                    camera: c.clone(),
+                })
+        };
+        match refusal {
+            None => Ok(()),
+            Some(e) => {
+                self.log(
+                    data,
+                    "refused",
+                    &cameras.join(","),
+                    None,
+                    "",
+                    &e.to_string(),
+                )?;
+                Err(e)
+            }
+        }
+    }
+
+    /// Appends an entry to the audit log in this user's name.
+    pub fn log(
+        &self,
+        data: &std::path::Path,
+        action: &str,
+        cameras: &str,
+        range: Option<(i64, i64)>,
+        reason: &str,
+        detail: &str,
+    ) -> Result<i64, AuthError> {
+        Ok(audit::append(
+            data,
+            &audit::Entry {
+                at_utc_ns: crate::time::now_utc_ns(),
+                user: self.user.clone(),
+                role: self.role.as_str().to_owned(),
+                action: action.to_owned(),
+                cameras: cameras.to_owned(),
+                range,
+                reason: reason.to_owned(),
+                detail: detail.to_owned(),
+            },
+        )?)
+    }
+}
+
+/// Signs `name` in with `password` against the index at `data`. Every attempt is logged:
+/// "login", or "login failed" (an unknown name is logged as typed).
+pub fn login(data: &std::path::Path, name: &str, password: &str) -> Result<Session, AuthError> {
+    let store = crate::store::Store::open(&data.join(crate::store::INDEX_FILE))?;
+    let found = store.user_credentials(name)?;
+    let role = match &found {
+        Some((role, hash)) if verify_password(password, hash)? => Role::parse(role),
+        _ => None,
+    };
+    let Some(role) = role else {
+        let role = found.map(|(r, _)| r).unwrap_or_default();
+        audit::append(
+            data,
+            &audit::Entry {
+                at_utc_ns: crate::time::now_utc_ns(),
+                user: name.to_owned(),
+                role,
+                action: "login failed".into(),
+                ..Default::default()
+            },
+        )?;
+        return Err(AuthError::BadLogin(name.to_owned()));
+    };
+    let cameras = store
+        .users()?
+        .into_iter()
+        .find(|u| u.name == name)
+        .map(|u| u.cameras)
+        .unwrap_or_default();
+    let session = Session {
+        user: name.to_owned(),
+        role,
+        cameras,
+    };
+    session.log(data, "login", "", None, "", "")?;
+    Ok(session)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

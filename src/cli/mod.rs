@@ -2,6 +2,7 @@
 //! into a message on stderr and a non-zero exit status. `anyhow` lives here and nowhere below.
 
 mod bench;
+mod evidence;
 
 use std::io::BufRead;
 use std::net::SocketAddr;
@@ -109,12 +110,13 @@ enum Command {
     },
     /// Takes the next picture of a stream through the live decode and GPU path into a PNG.
     Still {
-        /// rtsp:// URL (a live picture). Credentials: --user, and the password in
-        /// $VIGIE_CAMERA_PASSWORD.
+        /// rtsp:// URL (a live picture, for installers checking a camera; no index is
+        /// involved). Credentials: --camera-user, and the password in $VIGIE_CAMERA_PASSWORD.
         #[arg(long, required_unless_present = "data", conflicts_with = "data")]
         url: Option<String>,
-        /// A recorder's data folder: the recorded picture of --camera shown at --at.
-        #[arg(long, requires_all = ["camera", "at"])]
+        /// A recorder's data folder: the recorded picture of --camera shown at --at, for the
+        /// signed-in --user (logged in the audit log).
+        #[arg(long, requires_all = ["camera", "at", "user"])]
         data: Option<PathBuf>,
         #[arg(long)]
         camera: Option<String>,
@@ -123,8 +125,14 @@ enum Command {
         at: Option<String>,
         #[arg(long)]
         out: PathBuf,
+        /// The camera's user name, with --url.
+        #[arg(long)]
+        camera_user: Option<String>,
+        /// Vigie user, with --data: the password is asked, or read with --password-stdin.
         #[arg(long)]
         user: Option<String>,
+        #[arg(long)]
+        password_stdin: bool,
         /// Seconds to wait for a picture.
         #[arg(long, default_value_t = 15)]
         timeout: u64,
@@ -208,6 +216,46 @@ enum Command {
         /// One JSON array instead of a table.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        login: Login,
+    },
+    /// Exports cameras' footage for a judicial requisition: one MP4 per camera (remuxed, not
+    /// re-encoded), a signed manifest, SHA256SUMS and a README saying how to check them.
+    Export {
+        #[arg(long)]
+        data: PathBuf,
+        /// Camera ids, comma-separated.
+        #[arg(long, value_delimiter = ',', required = true)]
+        camera: Vec<String>,
+        /// RFC 3339 instants.
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        to: String,
+        /// The folder to create (it may exist if empty).
+        #[arg(long)]
+        out: PathBuf,
+        /// Requisition (procedure) number.
+        #[arg(long)]
+        requisition: String,
+        /// The officer who asked.
+        #[arg(long)]
+        officer: String,
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        login: Login,
+    },
+    /// Checks an export folder: the manifest's signature, every file against the manifest,
+    /// SHA256SUMS; exits non-zero naming what fails.
+    Verify {
+        dir: PathBuf,
+        /// The installation's public key (PEM) the signature must be by.
+        #[arg(long, conflicts_with = "data")]
+        key: Option<PathBuf>,
+        /// Or the installation's data folder, whose public key the signature must be by.
+        #[arg(long)]
+        data: Option<PathBuf>,
     },
     /// Benchmarks.
     Bench {
@@ -283,14 +331,15 @@ enum HoldCommand {
         /// RFC 3339 instant when the hold lapses.
         #[arg(long)]
         expires: String,
-        /// Who asks (default: the login name).
-        #[arg(long)]
-        author: Option<String>,
+        #[command(flatten)]
+        login: Login,
     },
     /// Lists holds, newest first.
     List {
         #[arg(long)]
         data: PathBuf,
+        #[command(flatten)]
+        login: Login,
     },
     /// Ends a hold before it lapses.
     Release {
@@ -298,6 +347,8 @@ enum HoldCommand {
         data: PathBuf,
         #[arg(long)]
         id: i64,
+        #[command(flatten)]
+        login: Login,
     },
 }
 
@@ -354,6 +405,17 @@ enum BenchCommand {
         #[arg(long, default_value_t = 1400)]
         mtu: u32,
     },
+}
+
+/// Who runs a command that touches footage.
+#[derive(clap::Args, Clone, Debug)]
+struct Login {
+    /// Vigie user name. The password is asked on the terminal, or read from the first line of
+    /// standard input with --password-stdin; never from the command line.
+    #[arg(long)]
+    user: String,
+    #[arg(long)]
+    password_stdin: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -479,7 +541,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Still {
             url: Some(url),
             out,
-            user,
+            camera_user: user,
             timeout,
             transport,
             ..
@@ -495,8 +557,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             camera: Some(camera),
             at: Some(at),
             out,
+            user: Some(user),
+            password_stdin,
             ..
-        } => recorded_still(&data, &camera, &at, &out),
+        } => evidence::recorded_still(
+            &data,
+            &camera,
+            &at,
+            &out,
+            &Login {
+                user,
+                password_stdin,
+            },
+        ),
         Command::Still { .. } => Err(anyhow::anyhow!(
             "still: give --url, or --data with --camera and --at"
         )),
@@ -537,7 +610,33 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             at,
             grid,
         } => review(&data, &cameras, at.as_deref(), grid),
-        Command::Hold { action } => hold(action),
+        Command::Hold { action } => evidence::hold(action),
+        Command::Export {
+            data,
+            camera,
+            from,
+            to,
+            out,
+            requisition,
+            officer,
+            reason,
+            login,
+        } => evidence::export(
+            &data,
+            &login,
+            crate::export::Request {
+                cameras: camera,
+                from_utc_ns: parse_instant("--from", &from)?,
+                to_utc_ns: parse_instant("--to", &to)?,
+                out,
+                requisition,
+                officer,
+                reason,
+            },
+        ),
+        Command::Verify { dir, key, data } => {
+            evidence::verify(&dir, key.as_deref(), data.as_deref())
+        }
         Command::Users { action } => users(action),
         Command::Audit {
             action: AuditCommand::Verify { data },
@@ -590,7 +689,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             from,
             to,
             json,
-        } => recordings(&data, &camera, from.as_deref(), to.as_deref(), json),
+            login,
+        } => evidence::recordings(&data, &camera, from.as_deref(), to.as_deref(), json, &login),
     }
 }
 
@@ -603,170 +703,7 @@ fn parse_instant(flag: &str, text: &str) -> anyhow::Result<i64> {
         .with_context(|| format!("{flag}: {text:?} is out of range"))
 }
 
-fn rfc3339(utc_ns: i64) -> String {
-    chrono::DateTime::from_timestamp_nanos(utc_ns)
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
-fn recordings(
-    data: &Path,
-    camera: &str,
-    from: Option<&str>,
-    to: Option<&str>,
-    json: bool,
-) -> anyhow::Result<()> {
-    let index = data.join(crate::store::INDEX_FILE);
-    if !index.exists() {
-        bail!(
-            "{}: no recording index here ({} is missing)",
-            data.display(),
-            crate::store::INDEX_FILE
-        );
-    }
-    let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
-    let to = match to {
-        Some(t) => parse_instant("--to", t)?,
-        None => now,
-    };
-    let from = match from {
-        Some(t) => parse_instant("--from", t)?,
-        None => to - 30 * 86_400 * 1_000_000_000,
-    };
-    if from >= to {
-        bail!("--from must be before --to");
-    }
-    let store = crate::store::Store::open_readonly(&index)?;
-    let segments = store.segments(camera, from, to)?;
-    if json {
-        let rows: Vec<serde_json::Value> = segments
-            .iter()
-            .map(|s| {
-                serde_json::json!({
-                    "camera": s.row.camera_id,
-                    "start": rfc3339(s.row.start_utc_ns),
-                    "end": rfc3339(s.row.end_utc_ns),
-                    "path": s.row.path,
-                    "bytes": s.row.bytes,
-                    "sha256": s.row.sha256.iter().map(|b| format!("{b:02x}")).collect::<String>(),
-                })
-            })
-            .collect();
-        println!("{}", serde_json::Value::Array(rows));
-    } else {
-        for s in &segments {
-            println!(
-                "{}  {}  {:>12}  {}",
-                rfc3339(s.row.start_utc_ns),
-                rfc3339(s.row.end_utc_ns),
-                s.row.bytes,
-                s.row.path
-            );
-        }
-        eprintln!("{} segments of {camera}", segments.len());
-    }
-    Ok(())
-}
-
-fn open_index(data: &Path) -> anyhow::Result<crate::store::Store> {
-    let index = data.join(crate::store::INDEX_FILE);
-    if !index.exists() {
-        bail!(
-            "{}: no recording index here ({} is missing)",
-            data.display(),
-            crate::store::INDEX_FILE
-        );
-    }
-    Ok(crate::store::Store::open(&index)?)
-}
-
-fn hold(action: HoldCommand) -> anyhow::Result<()> {
-    let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0);
-    match action {
-        HoldCommand::Add {
-            data,
-            camera,
-            from,
-            to,
-            procedure,
-            reason,
-            expires,
-            author,
-        } => {
-            let store = open_index(&data)?;
-            if !store.has_camera(&camera)? {
-                bail!(
-                    "--camera: {camera:?} is not in the index of {}",
-                    data.display()
-                );
-            }
-            let (start, end, expires) = (
-                parse_instant("--from", &from)?,
-                parse_instant("--to", &to)?,
-                parse_instant("--expires", &expires)?,
-            );
-            if start >= end {
-                bail!("--from must be before --to");
-            }
-            if expires <= now {
-                bail!("--expires must be in the future");
-            }
-            if procedure.trim().is_empty() || reason.trim().is_empty() {
-                bail!("--procedure and --reason must not be empty");
-            }
-            let author = author
-                .or_else(|| std::env::var("USER").ok())
-                .unwrap_or_else(|| "unknown".into());
-            let id = store.add_hold(&crate::store::Hold {
-                id: 0,
-                camera_id: camera.clone(),
-                span: crate::store::Span {
-                    start_utc_ns: start,
-                    end_utc_ns: end,
-                },
-                procedure,
-                reason,
-                author,
-                created_utc_ns: now,
-                expires_utc_ns: expires,
-                released_utc_ns: None,
-            })?;
-            println!(
-                "hold {id}: {camera} {} .. {} until {}",
-                rfc3339(start),
-                rfc3339(end),
-                rfc3339(expires)
-            );
-            Ok(())
-        }
-        HoldCommand::List { data } => {
-            for h in open_index(&data)?.holds()? {
-                let state = match h.released_utc_ns {
-                    Some(t) => format!("released {}", rfc3339(t)),
-                    None if h.expires_utc_ns <= now => "lapsed".to_owned(),
-                    None => format!("in force until {}", rfc3339(h.expires_utc_ns)),
-                };
-                println!(
-                    "{}  {}  {} .. {}  procedure {}  by {}  {state}  ({})",
-                    h.id,
-                    h.camera_id,
-                    rfc3339(h.span.start_utc_ns),
-                    rfc3339(h.span.end_utc_ns),
-                    h.procedure,
-                    h.author,
-                    h.reason
-                );
-            }
-            Ok(())
-        }
-        HoldCommand::Release { data, id } => {
-            if !open_index(&data)?.release_hold(id, now)? {
-                bail!("--id: no hold {id} in force");
-            }
-            println!("hold {id} released");
-            Ok(())
-        }
-    }
-}
+use crate::time::rfc3339;
 
 static STOP_REQUESTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
@@ -1276,25 +1213,6 @@ fn write_still(frame: &crate::media::Frame, out: &Path) -> anyhow::Result<String
     img.write_png(out)
         .with_context(|| format!("writing {}", out.display()))?;
     Ok(gpu.adapter_name().to_owned())
-}
-
-/// `vigie still --data`: the recorded picture shown at an instant, through the playback and
-/// GPU paths.
-fn recorded_still(data: &Path, camera: &str, at: &str, out: &Path) -> anyhow::Result<()> {
-    let at_ns = parse_instant("--at", at)?;
-    let mut player = crate::playback::Player::open(data, camera)?;
-    let shown = player.frame_at(at_ns)?;
-    let frame = &shown.frame;
-    write_still(frame, out)?;
-    eprintln!(
-        "still: wrote {} ({}x{}, {camera}, frame {} to {})",
-        out.display(),
-        frame.width,
-        frame.height,
-        crate::playback::rfc3339(shown.start_utc_ns),
-        crate::playback::rfc3339(shown.end_utc_ns)
-    );
-    Ok(())
 }
 
 fn still(

@@ -38,50 +38,50 @@ pub struct Sample<'a> {
 const TIMESCALE: u32 = 90_000;
 
 /// Builds boxes: a size placeholder, then the payload, then the size patched in.
-struct Boxes {
-    buf: Vec<u8>,
+pub(crate) struct Boxes {
+    pub(crate) buf: Vec<u8>,
     open: Vec<usize>,
 }
 
 impl Boxes {
-    fn new() -> Boxes {
+    pub(crate) fn new() -> Boxes {
         Boxes {
             buf: Vec::with_capacity(1024),
             open: Vec::new(),
         }
     }
-    fn begin(&mut self, fourcc: &[u8; 4]) {
+    pub(crate) fn begin(&mut self, fourcc: &[u8; 4]) {
         self.open.push(self.buf.len());
         self.buf.extend_from_slice(&[0, 0, 0, 0]);
         self.buf.extend_from_slice(fourcc);
     }
-    fn full(&mut self, fourcc: &[u8; 4], version: u8, flags: u32) {
+    pub(crate) fn full(&mut self, fourcc: &[u8; 4], version: u8, flags: u32) {
         self.begin(fourcc);
         self.u32((version as u32) << 24 | (flags & 0xff_ffff));
     }
-    fn end(&mut self) {
+    pub(crate) fn end(&mut self) {
         if let Some(start) = self.open.pop() {
             let size = (self.buf.len() - start) as u32;
             self.buf[start..start + 4].copy_from_slice(&size.to_be_bytes());
         }
     }
-    fn u16(&mut self, v: u16) {
+    pub(crate) fn u16(&mut self, v: u16) {
         self.buf.extend_from_slice(&v.to_be_bytes());
     }
-    fn u32(&mut self, v: u32) {
+    pub(crate) fn u32(&mut self, v: u32) {
         self.buf.extend_from_slice(&v.to_be_bytes());
     }
-    fn u64(&mut self, v: u64) {
+    pub(crate) fn u64(&mut self, v: u64) {
         self.buf.extend_from_slice(&v.to_be_bytes());
     }
-    fn bytes(&mut self, b: &[u8]) {
+    pub(crate) fn bytes(&mut self, b: &[u8]) {
         self.buf.extend_from_slice(b);
     }
-    fn zeros(&mut self, n: usize) {
+    pub(crate) fn zeros(&mut self, n: usize) {
         self.buf.resize(self.buf.len() + n, 0);
     }
     /// The unity transformation matrix of `mvhd` and `tkhd`.
-    fn matrix(&mut self) {
+    pub(crate) fn matrix(&mut self) {
         for v in [0x0001_0000u32, 0, 0, 0, 0x0001_0000, 0, 0, 0, 0x4000_0000] {
             self.u32(v);
         }
@@ -148,6 +148,38 @@ pub fn init_segment(track: &TrackConfig) -> Vec<u8> {
     b.u16(0x55c4); // language "und"
     b.u16(0);
     b.end();
+    media_info(&mut b, track);
+    for empty in [b"stts", b"stsc", b"stco"] {
+        b.full(empty, 0, 0);
+        b.u32(0);
+        b.end();
+    }
+    b.full(b"stsz", 0, 0);
+    b.u32(0);
+    b.u32(0);
+    b.end();
+    b.end(); // stbl
+    b.end(); // minf
+    b.end(); // mdia
+    b.end(); // trak
+
+    b.begin(b"mvex");
+    b.full(b"trex", 0, 0);
+    b.u32(1); // track id
+    b.u32(1); // default sample description
+    b.u32(0);
+    b.u32(0);
+    b.u32(0);
+    b.end();
+    b.end();
+    b.end(); // moov
+    b.buf
+}
+
+/// The `hdlr` of a video track, then `minf` with `vmhd`, `dinf` and `stbl` opened and its
+/// `stsd` (one `avc1`/`hvc1` entry) written: the caller adds the sample tables and closes
+/// `stbl` and `minf`.
+pub(crate) fn media_info(b: &mut Boxes, track: &TrackConfig) {
     b.full(b"hdlr", 0, 0);
     b.u32(0);
     b.bytes(b"vide");
@@ -194,31 +226,6 @@ pub fn init_segment(track: &TrackConfig) -> Vec<u8> {
     b.end();
     b.end(); // sample entry
     b.end(); // stsd
-    for empty in [b"stts", b"stsc", b"stco"] {
-        b.full(empty, 0, 0);
-        b.u32(0);
-        b.end();
-    }
-    b.full(b"stsz", 0, 0);
-    b.u32(0);
-    b.u32(0);
-    b.end();
-    b.end(); // stbl
-    b.end(); // minf
-    b.end(); // mdia
-    b.end(); // trak
-
-    b.begin(b"mvex");
-    b.full(b"trex", 0, 0);
-    b.u32(1); // track id
-    b.u32(1); // default sample description
-    b.u32(0);
-    b.u32(0);
-    b.u32(0);
-    b.end();
-    b.end();
-    b.end(); // moov
-    b.buf
 }
 
 /// Sample flags: a sync sample depends on nothing; others depend on earlier ones.

@@ -579,6 +579,20 @@ impl Store {
         rows.collect::<Result<_, _>>().map_err(|e| self.sql(e))
     }
 
+    /// Adds lines to the register in one transaction (an export names every camera).
+    pub fn add_register(&self, lines: &[(RegisterLine, String)]) -> Result<(), StoreError> {
+        let tx = self.conn.unchecked_transaction().map_err(|e| self.sql(e))?;
+        for (l, detail) in lines {
+            tx.execute(
+                "INSERT INTO register (at_utc_ns, action, camera_id, start_utc_ns, end_utc_ns, reason, author, detail)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![l.at_utc_ns, l.action, l.camera_id, l.span.start_utc_ns, l.span.end_utc_ns, l.reason, l.author, detail],
+            )
+            .map_err(|e| self.sql(e))?;
+        }
+        tx.commit().map_err(|e| self.sql(e))
+    }
+
     /// Register lines (deletions, exports), oldest first.
     pub fn register(&self) -> Result<Vec<RegisterLine>, StoreError> {
         let mut q = self

@@ -145,3 +145,45 @@ pub fn terminate(mut child: std::process::Child) {
     let status = child.wait().expect("recorder exits");
     assert!(status.success(), "recorder exit status {status}");
 }
+
+/// The password of every user the tests add.
+pub const PASSWORD: &str = "a long test password";
+
+/// Adds `name` with `role` and the cameras `cameras` (ids or `*`) to the index at `data`.
+pub fn add_user(data: &std::path::Path, name: &str, role: &str, cameras: &[&str]) {
+    std::fs::create_dir_all(data).expect("data folder");
+    let store =
+        vigie::store::Store::open(&data.join(vigie::store::INDEX_FILE)).expect("index opens");
+    let hash = vigie::auth::hash_password(PASSWORD).expect("hash");
+    let cameras: Vec<String> = cameras.iter().map(|c| c.to_string()).collect();
+    store
+        .add_user(name, role, &hash, &cameras, 0)
+        .expect("user added");
+}
+
+/// `vigie ARGS --user USER --password-stdin`, the password written on its standard input:
+/// (success, stdout, stderr).
+pub fn vigie_as<I, S>(user: &str, args: I) -> (bool, String, String)
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_vigie"))
+        .args(args)
+        .args(["--user", user, "--password-stdin"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("vigie runs");
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = writeln!(stdin, "{PASSWORD}");
+    }
+    let out = child.wait_with_output().expect("vigie exits");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
