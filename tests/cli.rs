@@ -175,6 +175,8 @@ fn bad_input_gets_a_clear_error() {
     let r = vigie()
         .args(["live", "--cameras"])
         .arg(&bad)
+        .arg("--data")
+        .arg(&dir)
         .output()
         .expect("runs");
     let err = String::from_utf8_lossy(&r.stderr);

@@ -1,6 +1,8 @@
 //! The live workspace as a person sees it, rendered headless with egui_kittest on wgpu
 //! (lavapipe): prepared pictures in the slots, a fixed clock, real compositor and shaders.
 
+mod common;
+
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
@@ -172,4 +174,93 @@ fn keyboard_maximises_and_drag_and_drop_assigns_a_camera() {
     h.drop_at(to);
     h.run_steps(2);
     assert_eq!(h.state_mut().workspace().tile_camera(0), Some("cam020"));
+}
+
+#[test]
+fn the_wall_opens_after_sign_in_with_only_the_granted_cameras_and_logs_views() {
+    use egui::accesskit::Role;
+    let data = std::env::temp_dir().join(format!("vigie-live-sign-in-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    common::add_user(&data, "op", "operator", &["cam002", "cam003"]);
+    common::add_user(&data, "rev", "reviewer", &["*"]);
+    let mut cams = demo_cameras();
+    cams.truncate(4);
+    let provider = Prepared::new(cams.clone());
+    let wanted = provider.wanted.clone();
+    let ws = LiveWorkspace::new(cams, None, Box::new(provider));
+    let d = data.clone();
+    let mut h = Harness::builder()
+        .with_size([1280.0, 760.0])
+        .wgpu()
+        .build_eframe(move |cc| LiveApp::signing_in(cc, ws, &d, None));
+    let sign_in = |h: &mut Harness<'static, LiveApp>, user: &str, answer: &str| {
+        let field = h.get_by_role_and_label(Role::TextInput, "User");
+        field.focus();
+        field.type_text(user);
+        h.run_steps(1);
+        let pw = h.get_by_role_and_label(Role::PasswordInput, "Password");
+        pw.focus();
+        pw.type_text(common::PASSWORD);
+        h.run_steps(1);
+        h.get_by_role_and_label(Role::Button, "Sign in").click();
+        let t0 = std::time::Instant::now();
+        while h.state_mut().workspace().session().is_none()
+            && h.query_by_label_contains(answer).is_none()
+        {
+            assert!(t0.elapsed().as_secs() < 20, "no answer to the sign-in");
+            h.run_steps(1);
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    };
+    h.run_steps(2);
+    assert!(
+        wanted.lock().expect("lock").is_empty(),
+        "nothing decoded before sign-in"
+    );
+    // A reviewer has no live view.
+    sign_in(&mut h, "rev", "may not");
+    assert!(
+        h.query_by_label_contains("rev (reviewer) may not view live video")
+            .is_some()
+    );
+    assert!(h.state_mut().workspace().session().is_none());
+    // An operator sees the cameras granted, and only those are decoded.
+    let field = h.get_by_role_and_label(Role::TextInput, "User");
+    field.focus();
+    for _ in 0..3 {
+        h.key_press(egui::Key::Backspace);
+    }
+    sign_in(&mut h, "op", "no such text");
+    h.run_steps(3);
+    assert_eq!(h.state_mut().workspace().tile_camera(0), Some("cam002"));
+    assert_eq!(h.state_mut().workspace().tile_camera(1), Some("cam003"));
+    assert_eq!(h.state_mut().workspace().tile_camera(2), None);
+    let asked: HashSet<String> = wanted
+        .lock()
+        .expect("lock")
+        .iter()
+        .map(|(c, _)| c.clone())
+        .collect();
+    assert_eq!(
+        asked,
+        HashSet::from(["cam002".to_string(), "cam003".to_string()])
+    );
+    drop(h);
+    let log: Vec<String> = vigie::store::Store::open_readonly(&data.join(vigie::store::INDEX_FILE))
+        .expect("index")
+        .audit_entries()
+        .expect("audit")
+        .into_iter()
+        .map(|(_, e, _, _)| format!("{} {} {}", e.user, e.action, e.cameras))
+        .collect();
+    for want in [
+        "rev login ",
+        "rev refused ",
+        "op login ",
+        "op live view start cam002,cam003",
+        "op live view stop cam002,cam003",
+    ] {
+        assert!(log.iter().any(|l| l == want), "{want:?} not in {log:?}");
+    }
+    let _ = std::fs::remove_dir_all(&data);
 }

@@ -222,7 +222,8 @@ fn still_renders_the_recorded_picture_at_an_instant() {
 #[test]
 fn a_synced_grid_shows_the_same_instant_on_every_tile() {
     let rec = recording();
-    let mut ws = ReviewWorkspace::open(&rec.data, rec.from + 2_000_000_000).expect("workspace");
+    let mut ws =
+        ReviewWorkspace::open(&rec.data, rec.from + 2_000_000_000, reviewer()).expect("workspace");
     for (i, cam) in ["cam001", "cam002", "cam003", "cam004"].iter().enumerate() {
         assert!(ws.assign(i, cam));
     }
@@ -346,4 +347,13 @@ fn playback_reaches_the_live_edge_of_the_segment_being_recorded() {
     assert!(shown.start_utc_ns <= at && at < shown.end_utc_ns);
     assert_consistent(&shown);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A reviewer granted every camera.
+fn reviewer() -> vigie::auth::Session {
+    vigie::auth::Session {
+        user: "rev".into(),
+        role: vigie::auth::Role::Reviewer,
+        cameras: vec!["*".into()],
+    }
 }

@@ -9,20 +9,21 @@ use std::time::{Duration, Instant};
 
 use common::encode_clip;
 use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
 use vigie::record::fmp4::{TrackConfig, VideoCodec};
 use vigie::record::segment::SegmentWriter;
 use vigie::store::{
     Bookmark, CameraRow, Hold, INDEX_FILE, IndexWriter, Span, Store, TimeSource, WriteOp,
 };
-use vigie::ui::{ReviewApp, ReviewWorkspace};
+use vigie::ui::{ReviewApp, ReviewStart, ReviewWorkspace};
 
 const S: i64 = 1_000_000_000;
 /// 2026-11-26 09:30:00 UTC (10:30 in Paris).
 const T0: i64 = 1_795_685_400 * S;
 
 /// Two cameras with 6 s of the same clip in 2 s segments, then a 4 s gap, then 6 s more.
-fn recorded() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("vigie-review-{}", std::process::id()));
+fn recorded(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("vigie-review-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("dir");
     let clip = encode_clip(VideoCodec::H264, 150, 25);
@@ -126,8 +127,9 @@ fn wait_until(
 
 #[test]
 fn review_workspace_with_timelines_snapshot() {
-    let data = recorded();
-    let mut ws = ReviewWorkspace::open(&data, T0 + 2 * S + 500_000_000).expect("workspace");
+    let data = recorded("snapshot");
+    let mut ws =
+        ReviewWorkspace::open(&data, T0 + 2 * S + 500_000_000, reviewer()).expect("workspace");
     ws.set_grid(2);
     assert!(ws.assign(0, "cam001"));
     assert!(ws.assign(1, "cam002"));
@@ -139,11 +141,12 @@ fn review_workspace_with_timelines_snapshot() {
         .wgpu()
         .build_eframe(move |cc| ReviewApp::new(cc, ws));
     wait_until(&mut h, "the tiles and timelines are ready", |app| {
-        app.workspace().settled() && app.workspace().timelines_ready()
+        app.workspace().expect("signed in").settled()
+            && app.workspace().expect("signed in").timelines_ready()
     });
     h.run_steps(2);
     // Both tiles show the picture of the playhead's frame interval (frame 62 of the run).
-    let shown = h.state_mut().workspace().shown();
+    let shown = h.state_mut().workspace().expect("signed in").shown();
     for (cam, s) in &shown {
         assert_eq!(
             *s,
@@ -153,13 +156,17 @@ fn review_workspace_with_timelines_snapshot() {
     }
     h.snapshot("review_workspace_2x2");
     // In the gap: the tiles say so rather than show a stale picture as current.
-    h.state_mut().workspace().seek(T0 + 8 * S);
+    h.state_mut()
+        .workspace()
+        .expect("signed in")
+        .seek(T0 + 8 * S);
     wait_until(&mut h, "the gap is reported", |app| {
-        app.workspace().settled()
+        app.workspace().expect("signed in").settled()
     });
     assert!(
         h.state_mut()
             .workspace()
+            .expect("signed in")
             .shown()
             .iter()
             .all(|(_, s)| s.is_none())
@@ -171,11 +178,14 @@ fn review_workspace_with_timelines_snapshot() {
         .expect("seek")
         .expect("segment");
     std::fs::remove_file(data.join(&lost.segment.row.path)).expect("rm");
-    h.state_mut().workspace().seek(T0 + 12 * S);
+    h.state_mut()
+        .workspace()
+        .expect("signed in")
+        .seek(T0 + 12 * S);
     wait_until(&mut h, "the damaged segment is reported", |app| {
-        app.workspace().settled()
+        app.workspace().expect("signed in").settled()
     });
-    let notes = h.state_mut().workspace().notes();
+    let notes = h.state_mut().workspace().expect("signed in").notes();
     assert_eq!(notes[0], ("cam001".to_string(), None));
     assert!(
         notes[1]
@@ -184,5 +194,136 @@ fn review_workspace_with_timelines_snapshot() {
             .is_some_and(|n| n.contains("damaged segment")),
         "{notes:?}"
     );
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+/// A reviewer granted every camera.
+fn reviewer() -> vigie::auth::Session {
+    vigie::auth::Session {
+        user: "rev".into(),
+        role: vigie::auth::Role::Reviewer,
+        cameras: vec!["*".into()],
+    }
+}
+
+#[test]
+fn sign_in_then_export_the_selected_range() {
+    use egui::accesskit::Role;
+    let data = recorded("sign-in");
+    common::add_user(&data, "rev", "reviewer", &["cam001"]);
+    let start = ReviewStart {
+        data: data.clone(),
+        at_utc_ns: T0 + 2 * S,
+        grid: 2,
+        cameras: vec!["cam001".into(), "cam002".into()],
+    };
+    let mut h = Harness::builder()
+        .with_size([1280.0, 760.0])
+        .wgpu()
+        .build_eframe(move |cc| ReviewApp::sign_in(cc, start));
+    h.run_steps(2);
+    assert!(
+        h.state_mut().workspace().is_none(),
+        "nothing before sign-in"
+    );
+    let sign_in = |h: &mut Harness<'static, ReviewApp>, password: &str| {
+        let user = h.get_by_role_and_label(Role::TextInput, "User");
+        user.focus();
+        user.type_text("rev");
+        h.run_steps(1);
+        let pw = h.get_by_role_and_label(Role::PasswordInput, "Password");
+        pw.focus();
+        pw.type_text(password);
+        h.run_steps(1);
+        h.get_by_role_and_label(Role::Button, "Sign in").click();
+        h.run_steps(2);
+    };
+    sign_in(&mut h, "wrong password!");
+    wait_until(&mut h, "the refusal is shown", |_| true);
+    let t0 = Instant::now();
+    while h.query_by_label_contains("sign-in refused").is_none() {
+        assert!(t0.elapsed() < Duration::from_secs(20), "no refusal shown");
+        h.run_steps(1);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(h.state_mut().workspace().is_none());
+    // The user field keeps its text; the password field was emptied.
+    let user = h.get_by_role_and_label(Role::TextInput, "User");
+    user.focus();
+    for _ in 0..3 {
+        h.key_press(egui::Key::Backspace);
+    }
+    sign_in(&mut h, common::PASSWORD);
+    wait_until(&mut h, "signed in", |app| app.workspace().is_some());
+    // Only the granted camera is opened.
+    let ws = h.state_mut().workspace().expect("signed in");
+    assert_eq!(ws.session().user, "rev");
+    assert_eq!(
+        ws.shown()
+            .iter()
+            .map(|(c, _)| c.as_str())
+            .collect::<Vec<_>>(),
+        ["cam001"]
+    );
+    ws.set_selection(Some((T0 + S + 300_000_000, T0 + 4 * S)));
+    ws.open_export();
+    ws.export_dialog().fill(
+        "PV 2026/0099",
+        "Lt. Morel",
+        "agression, parvis de la gare",
+        &data.join("exports"),
+    );
+    h.run_steps(2);
+    h.get_by_role_and_label(Role::Button, "Export").click();
+    wait_until(&mut h, "the export is done", |app| {
+        app.workspace()
+            .expect("signed in")
+            .export_dialog()
+            .outcome
+            .is_some()
+    });
+    let outcome = h
+        .state_mut()
+        .workspace()
+        .expect("signed in")
+        .export_dialog()
+        .outcome
+        .clone()
+        .expect("outcome");
+    assert!(
+        outcome
+            .as_ref()
+            .is_ok_and(|m| m.contains("Exported 1 file")),
+        "{outcome:?}"
+    );
+    let folder = std::fs::read_dir(data.join("exports"))
+        .expect("exports")
+        .map(|e| e.expect("entry").path())
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("PV_2026_0099_"))
+        })
+        .expect("the export folder, named after the requisition");
+    let v = vigie::export::verify(&folder, None);
+    assert!(v.problems.is_empty() && v.files_ok == 1, "{v:?}");
+    drop(h);
+
+    // The trail: the failed and the good sign-in, what was played, the export.
+    let log: Vec<String> = Store::open_readonly(&data.join(INDEX_FILE))
+        .expect("index")
+        .audit_entries()
+        .expect("audit")
+        .into_iter()
+        .map(|(_, e, _, _)| format!("{} {} {}", e.user, e.action, e.cameras))
+        .collect();
+    for want in [
+        "rev login failed ",
+        "rev login ",
+        "rev playback start cam001",
+        "rev export cam001",
+        "rev playback cam001",
+    ] {
+        assert!(log.iter().any(|l| l == want), "{want:?} not in {log:?}");
+    }
     let _ = std::fs::remove_dir_all(&data);
 }

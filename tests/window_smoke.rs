@@ -1,5 +1,6 @@
-//! The real binary's window under an X server (Xvfb in CI): `vigie demo` starts, maps a window
-//! titled "Vigie", keeps running with live streams, and stops on SIGTERM.
+//! The real binary's window under an X server (Xvfb in CI): `vigie demo` starts (simulator,
+//! recorder, demo accounts), maps a window titled "Vigie" on its sign-in screen, keeps running,
+//! and stops on SIGTERM.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

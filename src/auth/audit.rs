@@ -17,7 +17,8 @@ use crate::store::{INDEX_FILE, Store, StoreError};
 
 /// File of signed checkpoints, beside the index.
 pub const CHECKPOINTS_FILE: &str = "audit-checkpoints.log";
-/// The installation's signing key (PKCS#8 PEM, mode 0600) and its public half.
+/// The installation's signing key (PKCS#8 PEM, mode 0640: owner and the vigie group) and its
+/// public half.
 pub const KEY_FILE: &str = "keys/signing-key.pem";
 pub const PUBLIC_KEY_FILE: &str = "keys/signing-key.pub.pem";
 
@@ -94,7 +95,8 @@ pub fn signing_key(data: &Path) -> Result<SigningKey, AuditError> {
         let mut f = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
-            .mode(0o600)
+            // The vigie group (the staff who export) signs with it; nobody else reads it.
+            .mode(0o640)
             .open(&path)
             .map_err(io)?;
         f.write_all(pem.as_bytes()).map_err(io)?;
@@ -253,4 +255,56 @@ pub fn verify(data: &Path) -> Result<Verdict, AuditError> {
         }
     }
     Ok(v)
+}
+
+/// Appends entries on a thread of its own, for windows (the UI thread never waits on SQL).
+/// Dropping it writes what is queued, then returns.
+pub struct Writer {
+    tx: Option<std::sync::mpsc::Sender<Entry>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    /// The last failure, in words, for the status line.
+    error: std::sync::Arc<std::sync::Mutex<Option<String>>>,
+}
+
+impl Writer {
+    pub fn start(data: &Path) -> Writer {
+        let (tx, rx) = std::sync::mpsc::channel::<Entry>();
+        let error: std::sync::Arc<std::sync::Mutex<Option<String>>> = Default::default();
+        let (data, e2) = (data.to_owned(), error.clone());
+        let thread = std::thread::Builder::new()
+            .name("audit".into())
+            .spawn(move || {
+                while let Ok(entry) = rx.recv() {
+                    if let Err(e) = append(&data, &entry) {
+                        tracing::error!("audit log: {e}");
+                        *e2.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
+                    }
+                }
+            })
+            .ok();
+        Writer {
+            tx: Some(tx),
+            thread,
+            error,
+        }
+    }
+
+    pub fn log(&self, entry: Entry) {
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(entry);
+        }
+    }
+
+    pub fn error(&self) -> Option<String> {
+        self.error.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.tx.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }

@@ -61,9 +61,9 @@ enum Command {
         layout: Option<String>,
         #[arg(long, value_enum, default_value_t = TransportArg::Tcp)]
         transport: TransportArg,
-        /// The recorder's data folder: "Review…" in the top bar opens it.
+        /// The installation's data folder (its users sign in; "Review…" opens its recordings).
         #[arg(long)]
-        data: Option<PathBuf>,
+        data: PathBuf,
     },
     /// Serves simulated cameras over RTSP: rtsp://ADDR/camNNN/main and /camNNN/sub.
     ///
@@ -481,12 +481,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             layout,
             transport,
             data,
-        } => live(
-            &cameras,
-            layout.as_deref(),
-            transport.into(),
-            data.as_deref(),
-        ),
+        } => live(&cameras, layout.as_deref(), transport.into(), &data),
         Command::Camsim {
             cameras,
             listen,
@@ -794,23 +789,11 @@ struct DemoRecorder {
 }
 
 impl DemoRecorder {
-    fn start(
-        sim: &CamSim,
-        count: u32,
-        data: Option<PathBuf>,
-    ) -> anyhow::Result<Option<DemoRecorder>> {
+    fn start(sim: &CamSim, count: u32, data: &Path) -> anyhow::Result<Option<DemoRecorder>> {
         if count == 0 {
             return Ok(None);
         }
-        let data = match data {
-            Some(d) => d,
-            None => std::env::var_os("XDG_DATA_HOME")
-                .map(PathBuf::from)
-                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
-                .context("no HOME: pass --data")?
-                .join("vigie/demo"),
-        };
-        std::fs::create_dir_all(&data).with_context(|| format!("creating {}", data.display()))?;
+        let data = data.to_owned();
         let cameras: Vec<_> = sim.cameras().into_iter().take(count as usize).collect();
         let file = data.join("demo-cameras.toml");
         std::fs::write(&file, CamerasFile::to_toml(&cameras, None))
@@ -877,21 +860,72 @@ fn demo(
         cameras,
         sim.addr()
     );
-    let recorder = DemoRecorder::start(&sim, record_cameras.min(cameras), data)?;
+    let data = match data {
+        Some(d) => d,
+        None => std::env::var_os("XDG_DATA_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+            .context("no HOME: pass --data")?
+            .join("vigie/demo"),
+    };
+    std::fs::create_dir_all(&data).with_context(|| format!("creating {}", data.display()))?;
+    demo_users(&data)?;
+    let recorder = DemoRecorder::start(&sim, record_cameras.min(cameras), &data)?;
     let streams = StreamManager::new(IngestTimings::default(), Transport::Tcp);
     let mut ws = LiveWorkspace::new(sim.cameras(), None, Box::new(streams));
     if let Some(r) = &recorder {
         ws = ws.with_review(&r.data);
     }
-    crate::ui::run_live(ws, Some(sim), "Vigie — live wall (demo)")
+    crate::ui::run_live(ws, &data, Some(sim), "Vigie — live wall (demo)")
         .map_err(|e| anyhow::anyhow!("the window could not open: {e}"))
+}
+
+/// The demo's password for its accounts (demo data folders only).
+const DEMO_PASSWORD: &str = "vigie-demo-2026";
+
+/// A demo data folder's accounts, made on its first run: one per role, every camera.
+fn demo_users(data: &Path) -> anyhow::Result<()> {
+    let store = crate::store::Store::open(&data.join(crate::store::INDEX_FILE))?;
+    if store.users()?.is_empty() {
+        let now = crate::time::now_utc_ns();
+        for (name, role, cams) in [
+            ("superviseur", "supervisor", "*"),
+            ("operateur", "operator", "*"),
+            ("relecteur", "reviewer", "*"),
+            ("admin", "administrator", ""),
+            ("dpo", "auditor", ""),
+        ] {
+            let cams: Vec<String> = [cams]
+                .iter()
+                .filter(|c| !c.is_empty())
+                .map(|c| c.to_string())
+                .collect();
+            store.add_user(
+                name,
+                role,
+                &crate::auth::hash_password(DEMO_PASSWORD)?,
+                &cams,
+                now,
+            )?;
+            audit_admin(
+                data,
+                "user added",
+                &cams.join(","),
+                &format!("{name} as {role} (demo)"),
+            )?;
+        }
+    }
+    eprintln!(
+        "vigie demo: sign in as superviseur (live wall) or relecteur (review), password {DEMO_PASSWORD}"
+    );
+    Ok(())
 }
 
 fn live(
     cameras: &Path,
     layout: Option<&str>,
     transport: Transport,
-    data: Option<&Path>,
+    data: &Path,
 ) -> anyhow::Result<()> {
     let file = CamerasFile::load(cameras)?;
     if file.cameras.is_empty() {
@@ -902,11 +936,8 @@ fn live(
         Some(name) => Some(find_layout(name)?),
     };
     let streams = StreamManager::new(IngestTimings::default(), transport);
-    let mut ws = LiveWorkspace::new(file.cameras, layout, Box::new(streams));
-    if let Some(d) = data {
-        ws = ws.with_review(d);
-    }
-    crate::ui::run_live(ws, None, "Vigie — live wall")
+    let ws = LiveWorkspace::new(file.cameras, layout, Box::new(streams)).with_review(data);
+    crate::ui::run_live(ws, data, None, "Vigie — live wall")
         .map_err(|e| anyhow::anyhow!("the window could not open: {e}"))
 }
 
@@ -1184,14 +1215,13 @@ fn review(data: &Path, cameras: &[String], at: Option<&str>, grid: usize) -> any
                 .unwrap_or_else(|| chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0))
         }
     };
-    let mut ws = crate::ui::ReviewWorkspace::open(data, at_ns)?;
-    ws.set_grid(grid);
-    for (i, cam) in cameras.iter().enumerate() {
-        if !ws.assign(i, cam) {
-            bail!("--cameras: {cam} has no recordings in {}", data.display());
-        }
-    }
-    crate::ui::run_review(ws, "Vigie — review")
+    let start = crate::ui::ReviewStart {
+        data: data.to_owned(),
+        at_utc_ns: at_ns,
+        grid,
+        cameras: cameras.to_vec(),
+    };
+    crate::ui::run_review(start, "Vigie — review")
         .map_err(|e| anyhow::anyhow!("the review window failed: {e}"))
 }
 

@@ -4,7 +4,7 @@
 //! opens streams in the background), takes whatever frame each slot holds, and hands frames
 //! and tile rectangles to one paint callback for the whole wall.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,6 +13,7 @@ use eframe::egui_wgpu;
 use egui::{Align2, Color32, FontId, Key, Rect, Sense, Stroke, StrokeKind, Vec2, pos2, vec2};
 
 use super::video::VideoCallback;
+use crate::auth::{Action, AuthError, Session, audit};
 use crate::config::{Camera, Layout, StreamKind, builtin_layouts};
 use crate::ingest::StreamManager;
 use crate::media::{FrameSlot, StreamState};
@@ -45,6 +46,29 @@ impl StreamProvider for StreamManager {
     }
 }
 
+fn live_entry(session: &Session, action: &str, cameras: &str) -> audit::Entry {
+    audit::Entry {
+        at_utc_ns: crate::time::now_utc_ns(),
+        user: session.user.clone(),
+        role: session.role.as_str().to_owned(),
+        action: action.to_owned(),
+        cameras: cameras.to_owned(),
+        ..Default::default()
+    }
+}
+
+impl Drop for LiveWorkspace {
+    /// The views still on screen stop with the window.
+    fn drop(&mut self) {
+        if let Some((session, writer)) = &self.session
+            && !self.watching.is_empty()
+        {
+            let cams: Vec<&str> = self.watching.iter().map(String::as_str).collect();
+            writer.log(live_entry(session, "live view stop", &cams.join(",")));
+        }
+    }
+}
+
 /// Tile height in physical pixels from which the main stream is used...
 const MAIN_ABOVE_PX: f32 = 480.0;
 /// ...and below which a tile goes back to the sub stream.
@@ -74,6 +98,10 @@ pub struct LiveWorkspace {
     shown_kinds: Vec<Option<StreamKind>>,
     /// A recorder data folder: the top bar then opens the review workspace on it.
     review_data: Option<std::path::PathBuf>,
+    /// The signed-in user and where their live views are logged.
+    session: Option<(Session, audit::Writer)>,
+    /// Cameras on screen at the last frame (their views are logged as they start and stop).
+    watching: BTreeSet<String>,
 }
 
 impl LiveWorkspace {
@@ -114,7 +142,53 @@ impl LiveWorkspace {
             waker_installed: false,
             shown_kinds: Vec::new(),
             review_data: None,
+            session: None,
+            watching: BTreeSet::new(),
         }
+    }
+
+    /// Signs `session` in over the installation's data folder `data`: the role must allow live
+    /// view; only the cameras granted to the user stay on the wall and in the tree; each live
+    /// view's start and stop is logged from now on.
+    pub fn sign_in(&mut self, data: &std::path::Path, session: Session) -> Result<(), AuthError> {
+        session.require(data, Action::ViewLive, &[])?;
+        self.cameras.retain(|c| session.may_see(&c.id));
+        // The wall fills again with the cameras granted, in order.
+        let n = self.cameras.len();
+        for (i, t) in self.tiles.iter_mut().enumerate() {
+            t.camera = (i < n).then_some(i);
+        }
+        self.session = Some((session, audit::Writer::start(data)));
+        Ok(())
+    }
+
+    /// The signed-in user.
+    pub fn session(&self) -> Option<&Session> {
+        self.session.as_ref().map(|(s, _)| s)
+    }
+
+    /// Logs the live views that started and stopped since the last frame.
+    fn log_views(&mut self) {
+        let now: BTreeSet<String> = self
+            .shown_kinds
+            .iter()
+            .zip(&self.tiles)
+            .filter_map(|(k, t)| k.and(t.camera))
+            .map(|ci| self.cameras[ci].id.clone())
+            .collect();
+        if now == self.watching {
+            return;
+        }
+        let started: Vec<&str> = now.difference(&self.watching).map(String::as_str).collect();
+        let stopped: Vec<&str> = self.watching.difference(&now).map(String::as_str).collect();
+        if let Some((session, writer)) = &self.session {
+            for (action, cams) in [("live view start", started), ("live view stop", stopped)] {
+                if !cams.is_empty() {
+                    writer.log(live_entry(session, action, &cams.join(",")));
+                }
+            }
+        }
+        self.watching = now;
     }
 
     /// Replaces the clock (tests).
@@ -194,6 +268,7 @@ impl LiveWorkspace {
         egui::CentralPanel::no_frame().show(ui, |ui| self.wall(ui));
         self.keyboard(ui.ctx());
         self.streams.collect();
+        self.log_views();
     }
 
     fn top_bar(&mut self, ui: &mut egui::Ui) {
@@ -232,6 +307,14 @@ impl LiveWorkspace {
             ui.separator();
             ui.weak("Arrows: select · Enter: maximise · Esc: back · PgUp/PgDn: cycle camera · Del: clear");
             ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                if let Some((session, writer)) = &self.session {
+                    ui.label(format!("{} · {}", session.user, session.role));
+                    if let Some(e) = writer.error() {
+                        ui.colored_label(Color32::from_rgb(240, 120, 90), "audit log failing")
+                            .on_hover_text(e);
+                    }
+                    ui.separator();
+                }
                 ui.monospace(local_time(&(self.clock)(), "%Y-%m-%d %H:%M:%S"));
             });
         });

@@ -2,34 +2,68 @@
 //! talks to streams through [`crate::media::FrameSlot`]s and draws video only through the
 //! compositor's paint callback ([`video`]).
 
+mod export_dialog;
 mod live;
+pub mod login;
 pub mod review;
 pub mod video;
 
+pub use export_dialog::ExportDialog;
 pub use live::{Clock, LiveWorkspace, StreamProvider};
-pub use review::{ReviewApp, ReviewWorkspace, run_review};
+pub use review::{ReviewApp, ReviewStart, ReviewWorkspace, run_review};
+
+use std::path::{Path, PathBuf};
 
 use crate::sim::CamSim;
 
-/// The live wall as an eframe application.
+/// The live wall as an eframe application: the sign-in screen (when it has a data folder),
+/// then the wall.
 pub struct LiveApp {
     workspace: LiveWorkspace,
+    /// Until someone signs in: the form, the data folder, and why the last sign-in was refused.
+    sign_in: Option<(login::LoginScreen, PathBuf, Option<String>)>,
     /// The demo's simulator, kept alive as long as the window.
     _sim: Option<CamSim>,
 }
 
 impl LiveApp {
+    fn setup(cc: &eframe::CreationContext<'_>) {
+        if let Some(rs) = cc.wgpu_render_state.as_ref() {
+            video::install_compositor(rs);
+        }
+        cc.egui_ctx.set_visuals(egui::Visuals::dark());
+    }
+
+    /// A wall shown at once (tests, and workspaces already signed in).
     pub fn new(
         cc: &eframe::CreationContext<'_>,
         workspace: LiveWorkspace,
         sim: Option<CamSim>,
     ) -> LiveApp {
-        if let Some(rs) = cc.wgpu_render_state.as_ref() {
-            video::install_compositor(rs);
-        }
-        cc.egui_ctx.set_visuals(egui::Visuals::dark());
+        Self::setup(cc);
         LiveApp {
             workspace,
+            sign_in: None,
+            _sim: sim,
+        }
+    }
+
+    /// A wall behind the sign-in screen of the installation at `data`: nothing is decoded
+    /// before a user allowed to view live video signs in.
+    pub fn signing_in(
+        cc: &eframe::CreationContext<'_>,
+        workspace: LiveWorkspace,
+        data: &Path,
+        sim: Option<CamSim>,
+    ) -> LiveApp {
+        Self::setup(cc);
+        LiveApp {
+            workspace,
+            sign_in: Some((
+                login::LoginScreen::new(data, "Vigie · Live"),
+                data.to_owned(),
+                None,
+            )),
             _sim: sim,
         }
     }
@@ -41,21 +75,36 @@ impl LiveApp {
 
 impl eframe::App for LiveApp {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        if let Some((login, data, refused)) = &mut self.sign_in {
+            if let Some(r) = refused {
+                ui.colored_label(egui::Color32::from_rgb(240, 120, 90), r.as_str());
+            }
+            if let Some(session) = login.show(ui) {
+                match self.workspace.sign_in(data, session) {
+                    Ok(()) => self.sign_in = None,
+                    Err(e) => *refused = Some(e.to_string()),
+                }
+            }
+            return;
+        }
         self.workspace.show(ui);
     }
 }
 
-/// Opens the live wall window and runs until it is closed.
+/// Opens the live wall window on its sign-in screen (over the installation at `data`) and runs
+/// until it is closed.
 pub fn run_live(
     workspace: LiveWorkspace,
+    data: &Path,
     sim: Option<CamSim>,
     title: &str,
 ) -> Result<(), eframe::Error> {
     let options = native_options(title);
+    let data = data.to_owned();
     eframe::run_native(
         "vigie",
         options,
-        Box::new(move |cc| Ok(Box::new(LiveApp::new(cc, workspace, sim)))),
+        Box::new(move |cc| Ok(Box::new(LiveApp::signing_in(cc, workspace, &data, sim)))),
     )
 }
 

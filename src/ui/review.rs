@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 use eframe::egui_wgpu;
 use egui::{Align2, Color32, FontId, Rect, Sense, Stroke, StrokeKind, pos2, vec2};
 
+use super::export_dialog::ExportDialog;
 use super::video::VideoCallback;
+use crate::auth::{Action, AuthError, Session};
 use crate::playback::worker::{Request, TileWorker};
 use crate::render::{FULL_UV, StreamId, TileDraw, fit_rect};
 use crate::store::{Bookmark, CameraRow, Hold, INDEX_FILE, Span, Store, Timeline};
@@ -46,6 +48,7 @@ enum IndexJob {
     Timeline { camera: String, from: i64, to: i64 },
     Bookmark(Bookmark),
     Hold(Hold),
+    Audit(crate::auth::audit::Entry),
 }
 
 /// The review workspace's thread on the index.
@@ -54,6 +57,7 @@ struct IndexThread {
     results: Arc<Mutex<HashMap<String, TimelineData>>>,
     /// The last error, shown in the status line.
     error: Arc<Mutex<Option<String>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl IndexThread {
@@ -63,7 +67,7 @@ impl IndexThread {
         let error: Arc<Mutex<Option<String>>> = Arc::default();
         let (r2, e2, path) = (results.clone(), error.clone(), data.join(INDEX_FILE));
         let dir = data.to_owned();
-        let _ = std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("review index".into())
             .spawn(move || {
                 let store = match Store::open(&path) {
@@ -107,14 +111,27 @@ impl IndexThread {
                         })(),
                         IndexJob::Bookmark(b) => store.add_bookmark(&b).map(|_| ()),
                         IndexJob::Hold(h) => store.add_hold(&h).map(|_| ()),
+                        IndexJob::Audit(entry) => {
+                            if let Err(e) = crate::auth::audit::append(&dir, &entry) {
+                                *e2.lock().unwrap_or_else(|e| e.into_inner()) =
+                                    Some(format!("audit log: {e}"));
+                            }
+                            Ok(())
+                        }
                     };
                     if let Err(e) = outcome {
                         *e2.lock().unwrap_or_else(|e| e.into_inner()) = Some(e.to_string());
                     }
                     repaint();
                 }
-            });
-        IndexThread { tx, results, error }
+            })
+            .ok();
+        IndexThread {
+            tx,
+            results,
+            error,
+            thread,
+        }
     }
 }
 
@@ -123,11 +140,17 @@ struct Tile {
     worker: TileWorker,
     /// The playhead last asked for.
     asked: Option<i64>,
+    /// The span of instants shown since the camera was put in the tile (for the audit log).
+    seen: (i64, i64),
 }
 
 /// The review workspace.
 pub struct ReviewWorkspace {
     data: PathBuf,
+    session: Session,
+    /// Audit entries waiting for the index thread.
+    audit: Vec<crate::auth::audit::Entry>,
+    export: ExportDialog,
     cameras: Vec<CameraRow>,
     search: String,
     /// Columns (and rows) of the grid: 1 to 4.
@@ -151,17 +174,30 @@ pub struct ReviewWorkspace {
     procedure: String,
     reason: String,
     hold_days: u32,
-    author: String,
     message: Option<String>,
 }
 
 impl ReviewWorkspace {
-    /// A workspace over the recorder data folder `data`, the playhead at `at_utc_ns`.
-    pub fn open(data: &Path, at_utc_ns: i64) -> Result<ReviewWorkspace, crate::store::StoreError> {
+    /// A workspace over the recorder data folder `data` for `session`, the playhead at
+    /// `at_utc_ns`. Only the cameras granted to the user are listed; the role must allow
+    /// playback.
+    pub fn open(
+        data: &Path,
+        at_utc_ns: i64,
+        session: Session,
+    ) -> Result<ReviewWorkspace, AuthError> {
+        session.require(data, Action::Playback, &[])?;
         let store = Store::open_readonly(&data.join(INDEX_FILE))?;
-        let cameras = store.cameras()?;
+        let cameras = store
+            .cameras()?
+            .into_iter()
+            .filter(|c| session.may_see(&c.id))
+            .collect();
         Ok(ReviewWorkspace {
             data: data.to_owned(),
+            session,
+            audit: Vec::new(),
+            export: ExportDialog::default(),
             cameras,
             search: String::new(),
             grid: 2,
@@ -181,22 +217,71 @@ impl ReviewWorkspace {
             procedure: String::new(),
             reason: String::new(),
             hold_days: 365,
-            author: std::env::var("USER").unwrap_or_else(|_| "reviewer".into()),
             message: None,
         })
     }
 
-    /// Puts `camera` in tile `tile`; false if it is unknown to the index.
+    /// The signed-in user.
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// Queues an audit entry in the user's name; the index thread writes it.
+    fn log(&mut self, action: &str, cameras: &str, range: Option<(i64, i64)>, detail: &str) {
+        self.audit.push(crate::auth::audit::Entry {
+            at_utc_ns: crate::time::now_utc_ns(),
+            user: self.session.user.clone(),
+            role: self.session.role.as_str().to_owned(),
+            action: action.to_owned(),
+            cameras: cameras.to_owned(),
+            range,
+            reason: String::new(),
+            detail: detail.to_owned(),
+        });
+        self.flush_audit();
+    }
+
+    fn flush_audit(&mut self) {
+        if let Some(i) = &self.index {
+            for e in self.audit.drain(..) {
+                let _ = i.tx.send(IndexJob::Audit(e));
+            }
+        }
+    }
+
+    /// Logs what a tile showed of its camera (the span of instants played) before it goes.
+    fn log_playback(&mut self, tile: usize) {
+        if let Some(t) = self.tiles.get(tile).and_then(|t| t.as_ref()) {
+            let (camera, seen) = (t.worker.camera().to_owned(), t.seen);
+            self.log(
+                "playback",
+                &camera,
+                Some(seen),
+                &format!("tile {}", tile + 1),
+            );
+        }
+    }
+
+    /// Puts `camera` in tile `tile`; false if it is unknown to the index or not granted to
+    /// the user.
     pub fn assign(&mut self, tile: usize, camera: &str) -> bool {
         if tile >= self.tiles.len() || !self.cameras.iter().any(|c| c.id == camera) {
             return false;
         }
         match TileWorker::start(&self.data, camera) {
             Ok(worker) => {
+                self.log_playback(tile);
                 self.tiles[tile] = Some(Tile {
                     worker,
                     asked: None,
+                    seen: (self.playhead, self.playhead),
                 });
+                self.log(
+                    "playback start",
+                    camera,
+                    Some((self.playhead, self.playhead)),
+                    &format!("tile {}", tile + 1),
+                );
                 true
             }
             Err(e) => {
@@ -294,6 +379,7 @@ impl ReviewWorkspace {
                 &self.data,
                 Arc::new(move || ctx.request_repaint()),
             ));
+            self.flush_audit();
         }
         self.tick();
         if self.playing {
@@ -314,6 +400,11 @@ impl ReviewWorkspace {
                 self.timelines(ui);
             });
         egui::CentralPanel::no_frame().show(ui, |ui| self.grid_view(ui));
+        let ctx = ui.ctx().clone();
+        self.export.show(&ctx, &self.data, &self.session);
+        if self.export.poll() {
+            self.fetched.clear();
+        }
         self.request_pictures();
     }
 
@@ -363,6 +454,7 @@ impl ReviewWorkspace {
 
     fn request_pictures(&mut self) {
         for t in self.tiles.iter_mut().flatten() {
+            t.seen = (t.seen.0.min(self.playhead), t.seen.1.max(self.playhead));
             let st = t.worker.status();
             let showing = st
                 .shown
@@ -415,6 +507,8 @@ impl ReviewWorkspace {
                 }
             }
             ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                ui.label(format!("{} · {}", self.session.user, self.session.role));
+                ui.separator();
                 ui.monospace(format!(
                     "{} Paris · {} UTC",
                     paris(self.playhead, "%Y-%m-%d %H:%M:%S%.3f"),
@@ -535,6 +629,16 @@ impl ReviewWorkspace {
             {
                 self.add_hold();
             }
+            ui.separator();
+            if ui
+                .button("Export selection…")
+                .on_hover_text(
+                    "For a judicial requisition: the selected range of the grid's cameras",
+                )
+                .clicked()
+            {
+                self.open_export();
+            }
         });
         let error = self
             .index
@@ -545,6 +649,36 @@ impl ReviewWorkspace {
         }
     }
 
+    /// Opens the export window on the selected range (the selected tile's camera ticked).
+    pub fn open_export(&mut self) {
+        if !self.permitted(Action::Export) {
+            return;
+        }
+        let Some(range) = self.selection else {
+            self.message = Some("Shift-drag a range on a timeline first".into());
+            return;
+        };
+        let mut cams: Vec<String> = Vec::new();
+        for t in self.tiles.iter().flatten() {
+            let c = t.worker.camera().to_owned();
+            if !cams.contains(&c) {
+                cams.push(c);
+            }
+        }
+        let selected = self.selected_camera();
+        self.export.start(range, cams, selected.as_deref());
+    }
+
+    /// The export window (for tests: fill it, run it, read its outcome).
+    pub fn export_dialog(&mut self) -> &mut ExportDialog {
+        &mut self.export
+    }
+
+    /// Starts the export the window describes.
+    pub fn run_export(&mut self, ctx: &egui::Context) {
+        self.export.run(&self.data, &self.session, ctx);
+    }
+
     fn selected_camera(&self) -> Option<String> {
         self.tiles
             .get(self.selected)
@@ -552,7 +686,25 @@ impl ReviewWorkspace {
             .map(|t| t.worker.camera().to_owned())
     }
 
+    /// False (with the reason in the status line) when the role does not allow `action`.
+    fn permitted(&mut self, action: Action) -> bool {
+        if self.session.may(action) {
+            return true;
+        }
+        self.message = Some(format!(
+            "{} ({}) may not {}",
+            self.session.user,
+            self.session.role,
+            action.as_str()
+        ));
+        self.log("refused", "", None, action.as_str());
+        false
+    }
+
     fn add_bookmark(&mut self) {
+        if !self.permitted(Action::Bookmark) {
+            return;
+        }
         let Some(camera) = self.selected_camera() else {
             self.message = Some("Select a tile with a camera first".into());
             return;
@@ -563,7 +715,7 @@ impl ReviewWorkspace {
             camera_id: camera.clone(),
             at_utc_ns: self.playhead,
             note: std::mem::take(&mut self.note),
-            author: self.author.clone(),
+            author: self.session.user.clone(),
             created_utc_ns: now,
         };
         if let Some(i) = &self.index {
@@ -574,6 +726,9 @@ impl ReviewWorkspace {
     }
 
     fn add_hold(&mut self) {
+        if !self.permitted(Action::PlaceHold) {
+            return;
+        }
         let (Some(camera), Some((from, to))) = (self.selected_camera(), self.selection) else {
             self.message = Some("Select a tile, then shift-drag a range on its timeline".into());
             return;
@@ -592,14 +747,31 @@ impl ReviewWorkspace {
             },
             procedure: self.procedure.trim().to_owned(),
             reason: self.reason.trim().to_owned(),
-            author: self.author.clone(),
+            author: self.session.user.clone(),
             created_utc_ns: now,
             expires_utc_ns: now + self.hold_days as i64 * DAY_NS,
             released_utc_ns: None,
         };
+        let detail = format!(
+            "procedure {}; until {}",
+            h.procedure,
+            crate::time::rfc3339(h.expires_utc_ns)
+        );
+        let reason = h.reason.clone();
         if let Some(i) = &self.index {
             let _ = i.tx.send(IndexJob::Hold(h));
         }
+        self.audit.push(crate::auth::audit::Entry {
+            at_utc_ns: now,
+            user: self.session.user.clone(),
+            role: self.session.role.as_str().to_owned(),
+            action: "hold placed".into(),
+            cameras: camera.clone(),
+            range: Some((from, to)),
+            reason,
+            detail,
+        });
+        self.flush_audit();
         self.fetched.remove(&camera);
         self.message = None;
     }
@@ -961,6 +1133,29 @@ impl ReviewWorkspace {
     }
 }
 
+impl Drop for ReviewWorkspace {
+    /// Logs what each tile played, then lets the index thread finish its queue.
+    fn drop(&mut self) {
+        for i in 0..self.tiles.len() {
+            self.log_playback(i);
+        }
+        match self.index.take() {
+            Some(mut index) => {
+                let thread = index.thread.take();
+                drop(index);
+                if let Some(t) = thread {
+                    let _ = t.join();
+                }
+            }
+            None => {
+                for e in self.audit.drain(..) {
+                    let _ = crate::auth::audit::append(&self.data, &e);
+                }
+            }
+        }
+    }
+}
+
 fn speed_label(s: f64) -> String {
     if s < 1.0 {
         format!("1/{}x", (1.0 / s).round())
@@ -969,37 +1164,131 @@ fn speed_label(s: f64) -> String {
     }
 }
 
-/// The review workspace as an eframe application.
+/// What the review window opens once a user has signed in.
+#[derive(Clone, Debug)]
+pub struct ReviewStart {
+    pub data: PathBuf,
+    pub at_utc_ns: i64,
+    /// Grid size, 1 to 4.
+    pub grid: usize,
+    /// Cameras to put in the first tiles (those not granted to the user are left out).
+    pub cameras: Vec<String>,
+}
+
+impl ReviewStart {
+    /// The workspace for `session`, with the cameras put in their tiles.
+    pub fn open(&self, session: Session) -> Result<ReviewWorkspace, String> {
+        let mut ws = ReviewWorkspace::open(&self.data, self.at_utc_ns, session)
+            .map_err(|e| e.to_string())?;
+        ws.set_grid(self.grid);
+        let mut left_out = Vec::new();
+        for (i, cam) in self.cameras.iter().enumerate() {
+            if !ws.assign(i, cam) {
+                left_out.push(cam.as_str());
+            }
+        }
+        if !left_out.is_empty() {
+            ws.message = Some(format!(
+                "Not shown (no recordings, or not granted to you): {}",
+                left_out.join(", ")
+            ));
+        }
+        Ok(ws)
+    }
+}
+
+struct SignIn {
+    login: super::login::LoginScreen,
+    start: ReviewStart,
+    refused: Option<String>,
+}
+
+enum Stage {
+    SignIn(Box<SignIn>),
+    Review(Box<ReviewWorkspace>),
+}
+
+/// The review window: the sign-in screen, then the workspace.
 pub struct ReviewApp {
-    workspace: ReviewWorkspace,
+    stage: Stage,
 }
 
 impl ReviewApp {
-    pub fn new(cc: &eframe::CreationContext<'_>, workspace: ReviewWorkspace) -> ReviewApp {
+    fn setup(cc: &eframe::CreationContext<'_>) {
         if let Some(rs) = cc.wgpu_render_state.as_ref() {
             super::video::install_compositor(rs);
         }
         cc.egui_ctx.set_visuals(egui::Visuals::dark());
-        ReviewApp { workspace }
     }
 
-    pub fn workspace(&mut self) -> &mut ReviewWorkspace {
-        &mut self.workspace
+    /// A window on an already signed-in workspace.
+    pub fn new(cc: &eframe::CreationContext<'_>, workspace: ReviewWorkspace) -> ReviewApp {
+        Self::setup(cc);
+        ReviewApp {
+            stage: Stage::Review(Box::new(workspace)),
+        }
+    }
+
+    /// A window that asks who is there first.
+    pub fn sign_in(cc: &eframe::CreationContext<'_>, start: ReviewStart) -> ReviewApp {
+        Self::setup(cc);
+        ReviewApp {
+            stage: Stage::SignIn(Box::new(SignIn {
+                login: super::login::LoginScreen::new(&start.data, "Vigie · Review"),
+                start,
+                refused: None,
+            })),
+        }
+    }
+
+    /// The workspace, once signed in.
+    pub fn workspace(&mut self) -> Option<&mut ReviewWorkspace> {
+        match &mut self.stage {
+            Stage::Review(ws) => Some(ws),
+            Stage::SignIn(..) => None,
+        }
     }
 }
 
 impl eframe::App for ReviewApp {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
-        self.workspace.show(ui);
+        let next = match &mut self.stage {
+            Stage::Review(ws) => {
+                ws.show(ui);
+                None
+            }
+            Stage::SignIn(signin) => {
+                let SignIn {
+                    login,
+                    start,
+                    refused,
+                } = signin.as_mut();
+                if let Some(r) = refused {
+                    ui.colored_label(Color32::from_rgb(240, 120, 90), r.as_str());
+                }
+                login
+                    .show(ui)
+                    .and_then(|session| match start.open(session) {
+                        Ok(ws) => Some(ws),
+                        Err(e) => {
+                            *refused = Some(e);
+                            None
+                        }
+                    })
+            }
+        };
+        if let Some(ws) = next {
+            self.stage = Stage::Review(Box::new(ws));
+        }
     }
 }
 
-/// Opens the review window and runs until it is closed.
-pub fn run_review(workspace: ReviewWorkspace, title: &str) -> Result<(), eframe::Error> {
+/// Opens the review window on its sign-in screen and runs until it is closed.
+pub fn run_review(start: ReviewStart, title: &str) -> Result<(), eframe::Error> {
     let options = super::native_options(title);
     eframe::run_native(
         "vigie-review",
         options,
-        Box::new(move |cc| Ok(Box::new(ReviewApp::new(cc, workspace)))),
+        Box::new(move |cc| Ok(Box::new(ReviewApp::sign_in(cc, start)))),
     )
 }

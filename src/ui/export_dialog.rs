@@ -1,0 +1,314 @@
+//! The review's export window: the selected range of one or more cameras, the requisition's
+//! number, officer and reason, a destination chosen with the system's folder dialog (or typed),
+//! then the export on a thread of its own with progress and a cancel button.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, mpsc};
+
+use crate::auth::Session;
+use crate::export::{Exported, Request};
+use crate::time::{paris, rfc3339};
+
+/// An export under way.
+struct Running {
+    /// Fraction written, in millionths.
+    progress: Arc<AtomicU32>,
+    cancel: Arc<AtomicBool>,
+    done: mpsc::Receiver<Result<Exported, String>>,
+}
+
+/// The export window's state.
+pub struct ExportDialog {
+    pub open: bool,
+    range: (i64, i64),
+    /// Cameras offered (those in the grid) and whether each is ticked.
+    cameras: Vec<(String, bool)>,
+    requisition: String,
+    officer: String,
+    reason: String,
+    /// The folder the export folder is created in.
+    parent: String,
+    picking: Option<mpsc::Receiver<Option<PathBuf>>>,
+    running: Option<Running>,
+    /// The outcome of the last export, in words.
+    pub outcome: Option<Result<String, String>>,
+}
+
+fn default_parent() -> String {
+    std::env::var_os("HOME")
+        .map(|h| PathBuf::from(h).join("Vigie exports"))
+        .unwrap_or_else(|| PathBuf::from("Vigie exports"))
+        .display()
+        .to_string()
+}
+
+/// A requisition number as a folder name.
+fn folder_name(requisition: &str, now_ns: i64) -> String {
+    let safe: String = requisition
+        .trim()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!(
+        "{safe}_{}",
+        chrono::DateTime::from_timestamp_nanos(now_ns).format("%Y%m%dT%H%M%SZ")
+    )
+}
+
+impl Default for ExportDialog {
+    fn default() -> ExportDialog {
+        ExportDialog {
+            open: false,
+            range: (0, 0),
+            cameras: Vec::new(),
+            requisition: String::new(),
+            officer: String::new(),
+            reason: String::new(),
+            parent: default_parent(),
+            picking: None,
+            running: None,
+            outcome: None,
+        }
+    }
+}
+
+impl ExportDialog {
+    /// Opens the window for `range` over the grid's `cameras`, `selected` ticked.
+    pub fn start(&mut self, range: (i64, i64), cameras: Vec<String>, selected: Option<&str>) {
+        self.open = true;
+        self.range = range;
+        self.cameras = cameras
+            .into_iter()
+            .map(|c| {
+                let on = Some(c.as_str()) == selected;
+                (c, on)
+            })
+            .collect();
+        self.outcome = None;
+    }
+
+    /// Fills the form (for tests and scripted use).
+    pub fn fill(&mut self, requisition: &str, officer: &str, reason: &str, parent: &Path) {
+        self.requisition = requisition.to_owned();
+        self.officer = officer.to_owned();
+        self.reason = reason.to_owned();
+        self.parent = parent.display().to_string();
+    }
+
+    pub fn running(&self) -> bool {
+        self.running.is_some()
+    }
+
+    /// Starts the export on its own thread.
+    pub fn run(&mut self, data: &Path, session: &Session, ctx: &egui::Context) {
+        let cameras: Vec<String> = self
+            .cameras
+            .iter()
+            .filter(|(_, on)| *on)
+            .map(|(c, _)| c.clone())
+            .collect();
+        if cameras.is_empty() {
+            self.outcome = Some(Err("Tick at least one camera".into()));
+            return;
+        }
+        let now = crate::time::now_utc_ns();
+        let req = Request {
+            cameras,
+            from_utc_ns: self.range.0,
+            to_utc_ns: self.range.1,
+            out: PathBuf::from(self.parent.trim()).join(folder_name(&self.requisition, now)),
+            requisition: self.requisition.clone(),
+            officer: self.officer.clone(),
+            reason: self.reason.clone(),
+        };
+        if let Err(e) = std::fs::create_dir_all(self.parent.trim()) {
+            self.outcome = Some(Err(format!("{}: {e}", self.parent.trim())));
+            return;
+        }
+        let progress = Arc::new(AtomicU32::new(0));
+        let cancel = Arc::new(AtomicBool::new(false));
+        let (tx, rx) = mpsc::channel();
+        let (p, c, data, session, ctx) = (
+            progress.clone(),
+            cancel.clone(),
+            data.to_owned(),
+            session.clone(),
+            ctx.clone(),
+        );
+        let spawned = std::thread::Builder::new()
+            .name("export".into())
+            .spawn(move || {
+                let r = crate::export::export(&data, &session, &req, &mut |f| {
+                    p.store((f * 1e6) as u32, Ordering::Relaxed);
+                    ctx.request_repaint();
+                    !c.load(Ordering::Relaxed)
+                });
+                let _ = tx.send(r.map_err(|e| e.to_string()));
+                ctx.request_repaint();
+            });
+        match spawned {
+            Ok(_) => {
+                self.running = Some(Running {
+                    progress,
+                    cancel,
+                    done: rx,
+                });
+                self.outcome = None;
+            }
+            Err(e) => self.outcome = Some(Err(format!("cannot start the export: {e}"))),
+        }
+    }
+
+    /// Asks a running export to stop; it removes what it wrote.
+    pub fn cancel(&self) {
+        if let Some(r) = &self.running {
+            r.cancel.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Collects a finished export's outcome; true when one finished.
+    pub fn poll(&mut self) -> bool {
+        let Some(r) = &self.running else {
+            return false;
+        };
+        match r.done.try_recv() {
+            Ok(result) => {
+                self.running = None;
+                self.outcome = Some(result.map(|e| {
+                    let mut s =
+                        format!("Exported {} file(s) to {}", e.files.len(), e.dir.display());
+                    if !e.missing.is_empty() {
+                        s.push_str(&format!(" ({})", e.missing.join("; ")));
+                    }
+                    s
+                }));
+                true
+            }
+            Err(mpsc::TryRecvError::Empty) => false,
+            Err(mpsc::TryRecvError::Disconnected) => {
+                self.running = None;
+                self.outcome = Some(Err("the export stopped unexpectedly".into()));
+                true
+            }
+        }
+    }
+
+    /// Draws the window.
+    pub fn show(&mut self, ctx: &egui::Context, data: &Path, session: &Session) {
+        self.poll();
+        if let Some(rx) = &self.picking
+            && let Ok(choice) = rx.try_recv()
+        {
+            self.picking = None;
+            if let Some(dir) = choice {
+                self.parent = dir.display().to_string();
+            }
+        }
+        if !self.open {
+            return;
+        }
+        let mut open = self.open;
+        let mut go = false;
+        egui::Window::new("Export for a requisition")
+            .open(&mut open)
+            .collapsible(false)
+            .resizable(false)
+            .show(ctx, |ui| {
+                ui.label(format!(
+                    "{} to {} (Paris) · {} to {} UTC",
+                    paris(self.range.0, "%Y-%m-%d %H:%M:%S%.3f"),
+                    paris(self.range.1, "%H:%M:%S%.3f"),
+                    rfc3339(self.range.0),
+                    rfc3339(self.range.1)
+                ));
+                ui.horizontal_wrapped(|ui| {
+                    ui.label("Cameras:");
+                    for (c, on) in &mut self.cameras {
+                        ui.checkbox(on, c.as_str());
+                    }
+                });
+                let busy = self.running.is_some();
+                egui::Grid::new("export form").num_columns(2).show(ui, |ui| {
+                    for (label, value) in [
+                        ("Requisition no.", &mut self.requisition),
+                        ("Officer", &mut self.officer),
+                        ("Reason", &mut self.reason),
+                    ] {
+                        let l = ui.label(label);
+                        ui.add_enabled(
+                            !busy,
+                            egui::TextEdit::singleline(value).desired_width(320.0),
+                        )
+                        .labelled_by(l.id);
+                        ui.end_row();
+                    }
+                    let l = ui.label("Into folder");
+                    ui.horizontal(|ui| {
+                        ui.add_enabled(
+                            !busy,
+                            egui::TextEdit::singleline(&mut self.parent).desired_width(240.0),
+                        )
+                        .labelled_by(l.id);
+                        if ui
+                            .add_enabled(!busy && self.picking.is_none(), egui::Button::new("Choose…"))
+                            .clicked()
+                        {
+                            self.picking = pick_folder(ui.ctx(), &self.parent);
+                        }
+                    });
+                    ui.end_row();
+                });
+                ui.weak("A folder named after the requisition is created there: the videos as recorded, a signed manifest, SHA256SUMS and a README on how to check them.");
+                if let Some(r) = &self.running {
+                    let f = r.progress.load(Ordering::Relaxed) as f32 / 1e6;
+                    ui.add(egui::ProgressBar::new(f).show_percentage());
+                    if ui.button("Cancel").clicked() {
+                        self.cancel();
+                    }
+                } else if ui.button("Export").clicked() {
+                    go = true;
+                }
+                match &self.outcome {
+                    Some(Ok(m)) => {
+                        ui.colored_label(egui::Color32::from_rgb(120, 210, 120), m);
+                    }
+                    Some(Err(m)) => {
+                        ui.colored_label(egui::Color32::from_rgb(240, 120, 90), m);
+                    }
+                    None => {}
+                }
+            });
+        if go {
+            self.run(data, session, ctx);
+        }
+        if !open && self.running.is_none() {
+            self.open = false;
+        }
+    }
+}
+
+/// The system's folder dialog, on a thread (it blocks until the user answers).
+fn pick_folder(ctx: &egui::Context, start: &str) -> Option<mpsc::Receiver<Option<PathBuf>>> {
+    let (tx, rx) = mpsc::channel();
+    let ctx = ctx.clone();
+    let start = PathBuf::from(start);
+    std::thread::Builder::new()
+        .name("folder dialog".into())
+        .spawn(move || {
+            let mut d = rfd::FileDialog::new().set_title("Export into folder");
+            if start.is_dir() {
+                d = d.set_directory(&start);
+            }
+            let _ = tx.send(d.pick_folder());
+            ctx.request_repaint();
+        })
+        .ok()?;
+    Some(rx)
+}

@@ -1,0 +1,145 @@
+//! The sign-in screen every Vigie window opens on: a named user and their password, checked
+//! against the index on a thread of its own (Argon2id takes tens of milliseconds; the UI never
+//! waits). Every attempt is written to the audit log by [`crate::auth::login`].
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+
+use crate::auth::Session;
+
+/// A sign-in form over the installation's data folder.
+pub struct LoginScreen {
+    data: PathBuf,
+    title: String,
+    user: String,
+    password: String,
+    pending: Option<mpsc::Receiver<Result<Session, String>>>,
+    error: Option<String>,
+    /// No account exists yet: how to make the first one.
+    no_accounts: bool,
+}
+
+impl LoginScreen {
+    pub fn new(data: &Path, title: &str) -> LoginScreen {
+        // Read once, before the first frame.
+        let no_accounts = crate::store::Store::open_readonly(&data.join(crate::store::INDEX_FILE))
+            .and_then(|s| s.users())
+            .map(|u| u.is_empty())
+            .unwrap_or(true);
+        LoginScreen {
+            no_accounts,
+            data: data.to_owned(),
+            title: title.to_owned(),
+            user: String::new(),
+            password: String::new(),
+            pending: None,
+            error: None,
+        }
+    }
+
+    /// True while a sign-in is being checked.
+    pub fn checking(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    fn submit(&mut self, ctx: &egui::Context) {
+        if self.user.trim().is_empty() || self.password.is_empty() {
+            self.error = Some("Enter your user name and password".into());
+            return;
+        }
+        let (tx, rx) = mpsc::channel();
+        let data = self.data.clone();
+        let user = self.user.trim().to_owned();
+        // The password leaves the form: it is kept nowhere once checked.
+        let password = std::mem::take(&mut self.password);
+        let ctx = ctx.clone();
+        let spawned = std::thread::Builder::new()
+            .name("sign-in".into())
+            .spawn(move || {
+                let r = crate::auth::login(&data, &user, &password).map_err(|e| e.to_string());
+                let _ = tx.send(r);
+                ctx.request_repaint();
+            });
+        match spawned {
+            Ok(_) => {
+                self.pending = Some(rx);
+                self.error = None;
+            }
+            Err(e) => self.error = Some(format!("cannot check the password: {e}")),
+        }
+    }
+
+    /// Draws the form; returns the session once a sign-in succeeds.
+    pub fn show(&mut self, ui: &mut egui::Ui) -> Option<Session> {
+        if let Some(rx) = &self.pending {
+            match rx.try_recv() {
+                Ok(Ok(session)) => {
+                    self.pending = None;
+                    return Some(session);
+                }
+                Ok(Err(e)) => {
+                    self.pending = None;
+                    self.error = Some(e);
+                }
+                Err(mpsc::TryRecvError::Empty) => {}
+                Err(mpsc::TryRecvError::Disconnected) => {
+                    self.pending = None;
+                    self.error = Some("the sign-in check stopped unexpectedly".into());
+                }
+            }
+        }
+        let ctx = ui.ctx().clone();
+        let mut submit = false;
+        egui::CentralPanel::default().show(ui, |ui| {
+            ui.vertical_centered(|ui| {
+                ui.add_space(ui.available_height() * 0.25);
+                ui.heading(&self.title);
+                ui.label("Sign in with your own account. Every sign-in is recorded.");
+                ui.add_space(12.0);
+                egui::Grid::new("sign-in").num_columns(2).show(ui, |ui| {
+                    let l = ui.label("User");
+                    let r = ui
+                        .add(egui::TextEdit::singleline(&mut self.user).desired_width(220.0))
+                        .labelled_by(l.id);
+                    if self.user.is_empty() && !r.has_focus() && self.pending.is_none() {
+                        r.request_focus();
+                    }
+                    ui.end_row();
+                    let l = ui.label("Password");
+                    let r = ui
+                        .add(
+                            egui::TextEdit::singleline(&mut self.password)
+                                .password(true)
+                                .desired_width(220.0),
+                        )
+                        .labelled_by(l.id);
+                    if r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)) {
+                        submit = true;
+                    }
+                    ui.end_row();
+                });
+                ui.add_space(8.0);
+                if self.pending.is_some() {
+                    ui.spinner();
+                } else if ui.button("Sign in").clicked() {
+                    submit = true;
+                }
+                if self.no_accounts {
+                    ui.add_space(8.0);
+                    ui.label(format!(
+                        "No account exists yet. An administrator makes the first one on this machine:\n\
+                         vigie users add NAME --role administrator --data {}",
+                        self.data.display()
+                    ));
+                }
+                if let Some(e) = &self.error {
+                    ui.colored_label(egui::Color32::from_rgb(240, 120, 90), e);
+                }
+            });
+        });
+        if submit && self.pending.is_none() {
+            self.submit(&ctx);
+        }
+        None
+    }
+}
