@@ -7,106 +7,15 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::encode_clip;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
-use vigie::record::fmp4::{TrackConfig, VideoCodec};
-use vigie::record::segment::SegmentWriter;
-use vigie::store::{
-    Bookmark, CameraRow, Hold, INDEX_FILE, IndexWriter, Span, Store, TimeSource, WriteOp,
-};
+use vigie::store::{INDEX_FILE, Store};
 use vigie::ui::{ReviewApp, ReviewStart, ReviewWorkspace};
 
-const S: i64 = 1_000_000_000;
-/// 2026-11-26 09:30:00 UTC (10:30 in Paris).
-const T0: i64 = 1_795_685_400 * S;
+use common::{CLIP_S as S, CLIP_T0 as T0};
 
-/// Two cameras with 6 s of the same clip in 2 s segments, then a 4 s gap, then 6 s more.
 fn recorded(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("vigie-review-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("dir");
-    let clip = encode_clip(VideoCodec::H264, 150, 25);
-    let track = TrackConfig {
-        codec: VideoCodec::H264,
-        width: 320,
-        height: 240,
-        decoder_config: clip.decoder_config.clone(),
-    };
-    let index = IndexWriter::spawn(&dir.join(INDEX_FILE)).expect("index");
-    for (cam, name) in [
-        ("cam001", "Place d'Armes - nord"),
-        ("cam002", "Rue Delsaux"),
-    ] {
-        let mut row = CameraRow::new(cam, name);
-        row.zone = "Centre-ville".into();
-        index.send(WriteOp::Camera(row));
-        for (run_start, units) in [(T0, &clip.units[..150]), (T0 + 10 * S, &clip.units[..150])] {
-            let mut seg = None::<SegmentWriter>;
-            for (i, (data, key)) in units.iter().enumerate() {
-                let at = run_start + i as i64 * 40_000_000;
-                if *key && seg.as_ref().is_none_or(|s| s.duration_ns() >= 2 * S) {
-                    if let Some(s) = seg.take() {
-                        index.send(WriteOp::Segment(s.finish().expect("finish")));
-                    }
-                    seg = Some(
-                        SegmentWriter::create(&dir, cam, at, &track, TimeSource::Rtcp)
-                            .expect("segment"),
-                    );
-                }
-                if let Some(s) = seg.as_mut() {
-                    s.push(data, 3600, *key).expect("push");
-                }
-            }
-            if let Some(s) = seg.take() {
-                index.send(WriteOp::Segment(s.finish().expect("finish")));
-            }
-        }
-        index.send(WriteOp::Gap {
-            camera_id: cam.into(),
-            span: Span {
-                start_utc_ns: T0 + 6 * S,
-                end_utc_ns: T0 + 10 * S,
-            },
-            cause: "no data for 5 s".into(),
-        });
-        index.send(WriteOp::Event {
-            camera_id: Some(cam.into()),
-            at_utc_ns: T0 + 12 * S,
-            kind: "motion".into(),
-            detail: String::new(),
-        });
-    }
-    assert!(index.flush());
-    drop(index);
-    let store = Store::open(&dir.join(INDEX_FILE)).expect("store");
-    store
-        .add_bookmark(&Bookmark {
-            id: 0,
-            camera_id: "cam001".into(),
-            at_utc_ns: T0 + 3 * S,
-            note: "person at the door".into(),
-            author: "reviewer".into(),
-            created_utc_ns: T0 + 100 * S,
-        })
-        .expect("bookmark");
-    store
-        .add_hold(&Hold {
-            id: 0,
-            camera_id: "cam001".into(),
-            span: Span {
-                start_utc_ns: T0 + 11 * S,
-                end_utc_ns: T0 + 14 * S,
-            },
-            procedure: "PV 2026/1234".into(),
-            reason: "requisition".into(),
-            author: "reviewer".into(),
-            created_utc_ns: T0 + 100 * S,
-            expires_utc_ns: T0 + 400 * 86_400 * S,
-            released_utc_ns: None,
-        })
-        .expect("hold");
-    dir
+    common::clip_recording(name)
 }
 
 fn wait_until(

@@ -14,13 +14,15 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 /// A user's role.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Role {
-    /// Runs the control room: everything operators do, plus holds and the room's settings.
+    /// Runs the control room: everything operators do, plus stills, holds, and lifting a
+    /// privacy mask when an emergency needs it (logged with its reason).
     Supervisor,
     /// Watches live video and replays recent footage.
     Operator,
     /// Works in the review room: playback, bookmarks, stills, exports for requisitions.
     Reviewer,
-    /// Installs and configures: users, cameras, masks; sees no video.
+    /// Installs and configures: users, cameras, masks (drawn over one still of the camera);
+    /// sees no video.
     Administrator,
     /// The data protection officer or ethics committee: reads the audit log and the register,
     /// sees no video.
@@ -85,6 +87,7 @@ pub const PERMISSIONS: &[(Role, &[Action])] = &[
             Action::Bookmark,
             Action::PlaceHold,
             Action::ReleaseHold,
+            Action::LiftMask,
         ],
     ),
     (
@@ -103,12 +106,7 @@ pub const PERMISSIONS: &[(Role, &[Action])] = &[
     ),
     (
         Role::Administrator,
-        &[
-            Action::EditMasks,
-            Action::LiftMask,
-            Action::ManageUsers,
-            Action::ReadRegister,
-        ],
+        &[Action::EditMasks, Action::ManageUsers, Action::ReadRegister],
     ),
     (Role::Auditor, &[Action::ReadAudit, Action::ReadRegister]),
 ];

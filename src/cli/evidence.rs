@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 
-use super::{HoldCommand, Login, parse_instant, read_password, rfc3339, write_still};
+use super::{HoldCommand, Login, MasksCommand, parse_instant, read_password, rfc3339, write_still};
 use crate::auth::{Action, Session};
 use crate::store::{INDEX_FILE, Store};
 
@@ -235,7 +235,12 @@ pub(super) fn recorded_still(
     let mut player = crate::playback::Player::open(data, camera)?;
     let shown = player.frame_at(at_ns)?;
     let frame = &shown.frame;
-    write_still(frame, out)?;
+    let masks: Vec<crate::render::Polygon> = open_index(data)?
+        .masks(Some(camera))?
+        .into_iter()
+        .map(|m| m.polygon)
+        .collect();
+    write_still(frame, &masks, out)?;
     session.log(
         data,
         "still",
@@ -324,4 +329,115 @@ pub(super) fn verify(dir: &Path, key: Option<&Path>, data: Option<&Path>) -> any
         }
     );
     Ok(())
+}
+
+/// Parses "x,y x,y x,y" (fractions of the picture) for `--polygon`.
+pub(crate) fn parse_polygon(text: &str) -> anyhow::Result<crate::render::Polygon> {
+    let mut points = Vec::new();
+    for (i, pair) in text.split_whitespace().enumerate() {
+        let parsed = pair.split_once(',').and_then(|(x, y)| {
+            Some([x.trim().parse::<f32>().ok()?, y.trim().parse::<f32>().ok()?])
+        });
+        let Some([x, y]) = parsed else {
+            bail!("--polygon: point {} ({pair:?}) is not \"x,y\"", i + 1);
+        };
+        if !(0.0..=1.0).contains(&x) || !(0.0..=1.0).contains(&y) {
+            bail!(
+                "--polygon: point {} ({pair}) is outside the picture (0 to 1 on each axis)",
+                i + 1
+            );
+        }
+        points.push([x, y]);
+    }
+    if !(3..=64).contains(&points.len()) {
+        bail!("--polygon: {} points; a mask has 3 to 64", points.len());
+    }
+    Ok(points)
+}
+
+pub(super) fn masks(action: MasksCommand) -> anyhow::Result<()> {
+    match action {
+        MasksCommand::Add {
+            data,
+            camera,
+            polygon,
+            label,
+            login,
+        } => {
+            let polygon = parse_polygon(&polygon)?;
+            let session = sign_in(&data, &login)?;
+            session.require(&data, Action::EditMasks, &[])?;
+            let store = open_index(&data)?;
+            if !store.has_camera(&camera)? {
+                bail!(
+                    "--camera: {camera:?} is not in the index of {}",
+                    data.display()
+                );
+            }
+            let id = store.add_mask(&crate::store::Mask {
+                id: 0,
+                camera_id: camera.clone(),
+                polygon: polygon.clone(),
+                label: label.clone(),
+                author: session.user.clone(),
+                created_utc_ns: crate::time::now_utc_ns(),
+            })?;
+            session.log(
+                &data,
+                "mask added",
+                &camera,
+                None,
+                "",
+                &format!("mask {id} {label:?}: {}", serde_json::to_string(&polygon)?),
+            )?;
+            println!("mask {id} on {camera}");
+            Ok(())
+        }
+        MasksCommand::List { data, login } => {
+            let session = sign_in(&data, &login)?;
+            let action = if session.may(Action::EditMasks) {
+                Action::EditMasks
+            } else {
+                Action::ReadRegister
+            };
+            session.require(&data, action, &[])?;
+            for m in open_index(&data)?.masks(None)? {
+                let points: Vec<String> =
+                    m.polygon.iter().map(|[x, y]| format!("{x},{y}")).collect();
+                println!(
+                    "{}\t{}\t{}\t{}\tby {} {}",
+                    m.id,
+                    m.camera_id,
+                    points.join(" "),
+                    m.label,
+                    m.author,
+                    rfc3339(m.created_utc_ns)
+                );
+            }
+            Ok(())
+        }
+        MasksCommand::Remove { data, id, login } => {
+            let session = sign_in(&data, &login)?;
+            session.require(&data, Action::EditMasks, &[])?;
+            let Some(camera) = open_index(&data)?.remove_mask(id, crate::time::now_utc_ns())?
+            else {
+                bail!("--id: no mask {id} in force");
+            };
+            session.log(
+                &data,
+                "mask removed",
+                &camera,
+                None,
+                "",
+                &format!("mask {id}"),
+            )?;
+            println!("mask {id} removed from {camera}");
+            Ok(())
+        }
+        MasksCommand::Edit { data } => {
+            open_index(&data)?;
+            crate::ui::run_mask_editor(&data)
+                .map_err(|e| anyhow::anyhow!("the mask editor window failed: {e}"))
+        }
+    }
 }

@@ -182,6 +182,11 @@ enum Command {
         #[command(subcommand)]
         action: AuditCommand,
     },
+    /// Privacy masks: polygons of a camera's picture never shown (administrators).
+    Masks {
+        #[command(subcommand)]
+        action: MasksCommand,
+    },
     /// Named user accounts and their roles.
     Users {
         #[command(subcommand)]
@@ -275,6 +280,47 @@ enum AuditCommand {
     /// Signs the log's current head into audit-checkpoints.log (the recorder does it every
     /// five minutes).
     Checkpoint {
+        #[arg(long)]
+        data: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum MasksCommand {
+    /// Adds a mask to a camera.
+    Add {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        camera: String,
+        /// Points as fractions of the picture's width and height, "x,y x,y x,y ..." (3 to
+        /// 64 points, each from 0 to 1), e.g. "0.6,0.1 0.9,0.1 0.9,0.5 0.6,0.5".
+        #[arg(long)]
+        polygon: String,
+        /// What it hides ("windows of no. 12").
+        #[arg(long, default_value = "")]
+        label: String,
+        #[command(flatten)]
+        login: Login,
+    },
+    /// Lists the masks in force.
+    List {
+        #[arg(long)]
+        data: PathBuf,
+        #[command(flatten)]
+        login: Login,
+    },
+    /// Removes a mask (kept in the index as removed).
+    Remove {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        id: i64,
+        #[command(flatten)]
+        login: Login,
+    },
+    /// The mask editor window: a still of each camera, its masks drawn over it.
+    Edit {
         #[arg(long)]
         data: PathBuf,
     },
@@ -633,6 +679,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             evidence::verify(&dir, key.as_deref(), data.as_deref())
         }
         Command::Users { action } => users(action),
+        Command::Masks { action } => evidence::masks(action),
         Command::Audit {
             action: AuditCommand::Verify { data },
         } => {
@@ -1227,9 +1274,14 @@ fn review(data: &Path, cameras: &[String], at: Option<&str>, grid: usize) -> any
 
 /// Draws `frame` alone at its own size through the compositor and writes it as a PNG;
 /// returns the GPU adapter's name.
-fn write_still(frame: &crate::media::Frame, out: &Path) -> anyhow::Result<String> {
+fn write_still(
+    frame: &crate::media::Frame,
+    masks: &[crate::render::Polygon],
+    out: &Path,
+) -> anyhow::Result<String> {
     let mut gpu = Offscreen::new()?;
     gpu.upload(StreamId(0), frame);
+    gpu.set_masks(StreamId(0), masks);
     let img = gpu.render(
         frame.width,
         frame.height,
@@ -1290,7 +1342,7 @@ fn still(
     };
     let decoder = slot.decoder();
     stream.stop_and_join();
-    let adapter = write_still(&frame, out)?;
+    let adapter = write_still(&frame, &[], out)?;
     eprintln!(
         "still: wrote {} ({}x{}, {decoder}, {adapter})",
         out.display(),

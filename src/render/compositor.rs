@@ -29,6 +29,13 @@ pub struct TileDraw {
     pub brightness: f32,
 }
 
+/// A privacy mask: a polygon of the picture, its points in fractions of the picture's width
+/// and height (0..1, y down). The compositor paints it in [`MASK_RGB`], whatever the video.
+pub type Polygon = Vec<[f32; 2]>;
+
+/// The colour of masked pixels (8-bit R'G'B'), the same in every view and still.
+pub const MASK_RGB: [u8; 3] = [56, 56, 64];
+
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
 struct Instance {
@@ -36,6 +43,8 @@ struct Instance {
     uv: [f32; 4],
     params: [u32; 4],
     coeffs: [f32; 4],
+    /// First polygon in the batch's mask buffers, polygon count, unused, unused.
+    mask: [u32; 4],
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -70,6 +79,16 @@ struct Batch {
     buffer: wgpu::Buffer,
     capacity: usize,
     draws: Vec<(ClassKey, Range<u32>)>,
+    masks: MaskBuffers,
+}
+
+/// A batch's mask polygons for the fragment shader: (first point, point count) per polygon,
+/// and the points.
+struct MaskBuffers {
+    polys: wgpu::Buffer,
+    points: wgpu::Buffer,
+    capacity: usize,
+    bind_group: wgpu::BindGroup,
 }
 
 /// Counters for overlays and benchmarks.
@@ -84,6 +103,8 @@ pub struct CompositorStats {
 pub struct Compositor {
     pipeline: wgpu::RenderPipeline,
     layout: wgpu::BindGroupLayout,
+    mask_layout: wgpu::BindGroupLayout,
+    masks: HashMap<StreamId, Vec<Polygon>>,
     sampler: wgpu::Sampler,
     dummy: wgpu::Texture,
     classes: HashMap<ClassKey, Class>,
@@ -139,9 +160,23 @@ impl Compositor {
                 },
             ],
         });
+        let storage_entry = |binding| wgpu::BindGroupLayoutEntry {
+            binding,
+            visibility: wgpu::ShaderStages::FRAGMENT,
+            ty: wgpu::BindingType::Buffer {
+                ty: wgpu::BufferBindingType::Storage { read_only: true },
+                has_dynamic_offset: false,
+                min_binding_size: None,
+            },
+            count: None,
+        };
+        let mask_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("vigie mask bind group layout"),
+            entries: &[storage_entry(0), storage_entry(1)],
+        });
         let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
             label: Some("vigie tiles pipeline layout"),
-            bind_group_layouts: &[Some(&layout)],
+            bind_group_layouts: &[Some(&layout), Some(&mask_layout)],
             immediate_size: 0,
         });
         let pipeline = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
@@ -153,7 +188,7 @@ impl Compositor {
                 buffers: &[Some(wgpu::VertexBufferLayout {
                     array_stride: std::mem::size_of::<Instance>() as u64,
                     step_mode: wgpu::VertexStepMode::Instance,
-                    attributes: &wgpu::vertex_attr_array![0 => Float32x4, 1 => Float32x4, 2 => Uint32x4, 3 => Float32x4],
+                    attributes: &wgpu::vertex_attr_array![0 => Float32x4, 1 => Float32x4, 2 => Uint32x4, 3 => Float32x4, 4 => Uint32x4],
                 })],
                 compilation_options: wgpu::PipelineCompilationOptions::default(),
             },
@@ -193,6 +228,8 @@ impl Compositor {
         Compositor {
             pipeline,
             layout,
+            mask_layout,
+            masks: HashMap::new(),
             sampler,
             dummy,
             classes: HashMap::new(),
@@ -203,6 +240,26 @@ impl Compositor {
             scratch: Vec::new(),
             last_draw_calls: 0,
             belt: wgpu::util::StagingBelt::new(device.clone(), STAGING_CHUNK),
+        }
+    }
+
+    /// Sets the privacy masks painted over `stream`'s picture wherever it is drawn (none:
+    /// an empty slice). Points outside 0..1 are clamped; polygons of fewer than 3 points are
+    /// ignored.
+    pub fn set_masks(&mut self, stream: StreamId, masks: &[Polygon]) {
+        let clean: Vec<Polygon> = masks
+            .iter()
+            .filter(|p| p.len() >= 3)
+            .map(|p| {
+                p.iter()
+                    .map(|[x, y]| [x.clamp(0.0, 1.0), y.clamp(0.0, 1.0)])
+                    .collect()
+            })
+            .collect();
+        if clean.is_empty() {
+            self.masks.remove(&stream);
+        } else {
+            self.masks.insert(stream, clean);
         }
     }
 
@@ -475,11 +532,26 @@ impl Compositor {
         let mut scratch = std::mem::take(&mut self.scratch);
         scratch.clear();
         let mut keyed: Vec<(ClassKey, Instance)> = Vec::with_capacity(tiles.len());
+        // Each stream's polygons once per batch, however many tiles show it.
+        let mut polys: Vec<[u32; 2]> = Vec::new();
+        let mut points: Vec<[f32; 2]> = Vec::new();
+        let mut placed: HashMap<StreamId, [u32; 2]> = HashMap::new();
         for t in tiles {
             let Some(s) = self.streams.get_mut(&t.stream) else {
                 continue;
             };
             s.last_used = tick;
+            let mask = match self.masks.get(&t.stream) {
+                None => [0, 0],
+                Some(list) => *placed.entry(t.stream).or_insert_with(|| {
+                    let first = polys.len() as u32;
+                    for p in list {
+                        polys.push([points.len() as u32, p.len() as u32]);
+                        points.extend_from_slice(p);
+                    }
+                    [first, list.len() as u32]
+                }),
+            };
             keyed.push((
                 s.class,
                 Instance {
@@ -487,6 +559,7 @@ impl Compositor {
                     uv: t.uv,
                     params: [s.layer, s.nv12 as u32, s.full_range as u32, 0],
                     coeffs: [s.kr, s.kb, t.brightness, 0.0],
+                    mask: [mask[0], mask[1], 0, 0],
                 },
             ));
         }
@@ -500,11 +573,21 @@ impl Compositor {
             }
         }
         let needed = scratch.len().max(1);
+        let mask_layout = &self.mask_layout;
         let entry = self.batches.entry(batch).or_insert_with(|| Batch {
             buffer: instance_buffer(device, 64),
             capacity: 64,
             draws: Vec::new(),
+            masks: mask_buffers(device, mask_layout, 64),
         });
+        let mask_need = polys.len().max(points.len());
+        if entry.masks.capacity < mask_need {
+            entry.masks = mask_buffers(device, mask_layout, mask_need.next_power_of_two());
+        }
+        if !polys.is_empty() {
+            queue.write_buffer(&entry.masks.polys, 0, bytemuck::cast_slice(&polys));
+            queue.write_buffer(&entry.masks.points, 0, bytemuck::cast_slice(&points));
+        }
         if entry.capacity < needed {
             let capacity = needed.next_power_of_two();
             entry.buffer = instance_buffer(device, capacity);
@@ -539,6 +622,7 @@ impl Compositor {
         }
         pass.set_pipeline(&self.pipeline);
         pass.set_vertex_buffer(0, b.buffer.slice(..));
+        pass.set_bind_group(1, &b.masks.bind_group, &[]);
         for (key, range) in &b.draws {
             let Some(class) = self.classes.get(key) else {
                 continue;
@@ -563,6 +647,43 @@ impl Compositor {
             draw_calls_last_batch: self.last_draw_calls,
             texture_bytes,
         }
+    }
+}
+
+/// Mask buffers for `capacity` polygons and as many points.
+fn mask_buffers(
+    device: &wgpu::Device,
+    layout: &wgpu::BindGroupLayout,
+    capacity: usize,
+) -> MaskBuffers {
+    let make = |label| {
+        device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: (capacity * 8) as u64,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        })
+    };
+    let (polys, points) = (make("vigie mask polygons"), make("vigie mask points"));
+    let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: Some("vigie mask bind group"),
+        layout,
+        entries: &[
+            wgpu::BindGroupEntry {
+                binding: 0,
+                resource: polys.as_entire_binding(),
+            },
+            wgpu::BindGroupEntry {
+                binding: 1,
+                resource: points.as_entire_binding(),
+            },
+        ],
+    });
+    MaskBuffers {
+        polys,
+        points,
+        capacity,
+        bind_group,
     }
 }
 

@@ -8,7 +8,9 @@
 mod compositor;
 mod offscreen;
 
-pub use compositor::{Compositor, CompositorStats, StreamId, TileDraw, fit_rect};
+pub use compositor::{
+    Compositor, CompositorStats, MASK_RGB, Polygon, StreamId, TileDraw, fit_rect,
+};
 pub use offscreen::{Offscreen, RenderError, RgbaImage};
 
 /// The whole picture, for `TileDraw::uv`.

@@ -134,6 +134,11 @@ impl Offscreen {
         self.compositor.upload(&self.device, encoder, stream, frame);
     }
 
+    /// Sets the privacy masks painted over `stream`'s picture.
+    pub fn set_masks(&mut self, stream: StreamId, masks: &[super::Polygon]) {
+        self.compositor.set_masks(stream, masks);
+    }
+
     /// Draws `tiles` on black into a `width` x `height` target and submits, without reading
     /// back (what a screen does each frame).
     pub fn draw(&mut self, width: u32, height: u32, tiles: &[TileDraw]) {

@@ -4,7 +4,7 @@
 use rusqlite::Connection;
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i32 = 4;
+pub const SCHEMA_VERSION: i32 = 5;
 
 const STEP_3: &str = r#"
 -- A named person who may use Vigie (version 3). No shared accounts; never deleted, disabled.
@@ -48,6 +48,42 @@ CREATE TABLE audit (
 ) STRICT;
 "#;
 
+const STEP_5: &str = r#"
+-- A privacy mask (version 5): a polygon of a camera's picture that is never shown (CSI
+-- L251-3: no view into dwellings). Points are fractions of the picture's width and height.
+-- Removed masks are kept (removed_utc_ns set): what was hidden when stays known.
+CREATE TABLE mask (
+    id              INTEGER PRIMARY KEY,
+    camera_id       TEXT NOT NULL,
+    -- JSON array of [x, y] pairs, 3 to 64 of them.
+    polygon         TEXT NOT NULL
+                    CHECK (json_valid(polygon) AND json_array_length(polygon) BETWEEN 3 AND 64),
+    label           TEXT NOT NULL DEFAULT '',
+    author          TEXT NOT NULL,
+    created_utc_ns  INTEGER NOT NULL,
+    removed_utc_ns  INTEGER
+) STRICT;
+CREATE INDEX mask_by_camera ON mask (camera_id);
+
+-- A citizen's request to see images of themselves (version 5), and what became of it.
+CREATE TABLE access_request (
+    id              INTEGER PRIMARY KEY,
+    received_utc_ns INTEGER NOT NULL,
+    requester       TEXT NOT NULL CHECK (length(requester) > 0),
+    -- How the identity was checked (document seen, by whom).
+    identity_check  TEXT NOT NULL CHECK (length(identity_check) > 0),
+    cameras         TEXT NOT NULL,
+    start_utc_ns    INTEGER NOT NULL,
+    end_utc_ns      INTEGER NOT NULL CHECK (end_utc_ns > start_utc_ns),
+    handled_by      TEXT NOT NULL,
+    -- 'granted' (a masked export was made) or 'refused'.
+    outcome         TEXT NOT NULL CHECK (outcome IN ('granted', 'refused')),
+    -- The refusal's ground, or the export folder and its manifest's SHA-256.
+    detail          TEXT NOT NULL DEFAULT '',
+    decided_utc_ns  INTEGER NOT NULL
+) STRICT;
+"#;
+
 /// The current schema, what a new index is made from.
 const CURRENT: &str = include_str!("schema.sql");
 
@@ -64,6 +100,8 @@ fn step(conn: &Connection, n: i32) -> rusqlite::Result<()> {
         3 => conn.execute_batch(STEP_3),
         // The tamper-evident audit log.
         4 => conn.execute_batch(STEP_4),
+        // Privacy masks and citizens' access requests.
+        5 => conn.execute_batch(STEP_5),
         _ => Err(rusqlite::Error::InvalidQuery),
     }
 }

@@ -417,6 +417,33 @@ pub struct AuditEntry {
 /// An audit entry as stored: (seq, entry, stored previous hash, stored hash).
 pub type StoredAuditEntry = (i64, AuditEntry, Vec<u8>, Vec<u8>);
 
+/// A privacy mask: a polygon of a camera's picture, in fractions of its width and height.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Mask {
+    pub id: i64,
+    pub camera_id: String,
+    pub polygon: Vec<[f32; 2]>,
+    pub label: String,
+    pub author: String,
+    pub created_utc_ns: i64,
+}
+
+/// A citizen's access request and its outcome.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccessRequest {
+    pub received_utc_ns: i64,
+    pub requester: String,
+    pub identity_check: String,
+    /// Camera ids, comma-separated.
+    pub cameras: String,
+    pub span: Span,
+    pub handled_by: String,
+    /// "granted" or "refused".
+    pub outcome: String,
+    pub detail: String,
+    pub decided_utc_ns: i64,
+}
+
 /// A reviewer's mark on a camera's timeline.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Bookmark {
@@ -577,6 +604,71 @@ impl Store {
             .query_map(params![kind], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .map_err(|e| self.sql(e))?;
         rows.collect::<Result<_, _>>().map_err(|e| self.sql(e))
+    }
+
+    /// Adds a privacy mask; returns its id.
+    pub fn add_mask(&self, m: &Mask) -> Result<i64, StoreError> {
+        let polygon = serde_json::to_string(&m.polygon).unwrap_or_default();
+        self.conn
+            .execute(
+                "INSERT INTO mask (camera_id, polygon, label, author, created_utc_ns) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![m.camera_id, polygon, m.label, m.author, m.created_utc_ns],
+            )
+            .map_err(|e| self.sql(e))?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// The masks in force: of `camera_id`, or of every camera when None; by camera, then id.
+    pub fn masks(&self, camera_id: Option<&str>) -> Result<Vec<Mask>, StoreError> {
+        let mut q = self
+            .conn
+            .prepare_cached(
+                "SELECT id, camera_id, polygon, label, author, created_utc_ns FROM mask
+                 WHERE removed_utc_ns IS NULL AND (?1 IS NULL OR camera_id = ?1)
+                 ORDER BY camera_id, id",
+            )
+            .map_err(|e| self.sql(e))?;
+        let rows = q
+            .query_map(params![camera_id], |r| {
+                let polygon: String = r.get(2)?;
+                Ok(Mask {
+                    id: r.get(0)?,
+                    camera_id: r.get(1)?,
+                    polygon: serde_json::from_str(&polygon).unwrap_or_default(),
+                    label: r.get(3)?,
+                    author: r.get(4)?,
+                    created_utc_ns: r.get(5)?,
+                })
+            })
+            .map_err(|e| self.sql(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.sql(e))
+    }
+
+    /// Removes a mask in force (kept, marked removed); the camera it was on, if there was one.
+    pub fn remove_mask(&self, id: i64, at_utc_ns: i64) -> Result<Option<String>, StoreError> {
+        let camera: Option<String> = self
+            .conn
+            .query_row(
+                "UPDATE mask SET removed_utc_ns = ?2 WHERE id = ?1 AND removed_utc_ns IS NULL
+                 RETURNING camera_id",
+                params![id, at_utc_ns],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.sql(e))?;
+        Ok(camera)
+    }
+
+    /// Records a citizen's access request and its outcome; returns its id.
+    pub fn add_access_request(&self, a: &AccessRequest) -> Result<i64, StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO access_request (received_utc_ns, requester, identity_check, cameras, start_utc_ns, end_utc_ns, handled_by, outcome, detail, decided_utc_ns)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![a.received_utc_ns, a.requester, a.identity_check, a.cameras, a.span.start_utc_ns, a.span.end_utc_ns, a.handled_by, a.outcome, a.detail, a.decided_utc_ns],
+            )
+            .map_err(|e| self.sql(e))?;
+        Ok(self.conn.last_insert_rowid())
     }
 
     /// Adds lines to the register in one transaction (an export names every camera).

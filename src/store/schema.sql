@@ -140,3 +140,37 @@ CREATE TABLE audit (
     prev_sha256     BLOB NOT NULL CHECK (length(prev_sha256) = 32),
     sha256          BLOB NOT NULL CHECK (length(sha256) = 32)
 ) STRICT;
+
+-- A privacy mask (version 5): a polygon of a camera's picture that is never shown (CSI
+-- L251-3: no view into dwellings). Points are fractions of the picture's width and height.
+-- Removed masks are kept (removed_utc_ns set): what was hidden when stays known.
+CREATE TABLE mask (
+    id              INTEGER PRIMARY KEY,
+    camera_id       TEXT NOT NULL,
+    -- JSON array of [x, y] pairs, 3 to 64 of them.
+    polygon         TEXT NOT NULL
+                    CHECK (json_valid(polygon) AND json_array_length(polygon) BETWEEN 3 AND 64),
+    label           TEXT NOT NULL DEFAULT '',
+    author          TEXT NOT NULL,
+    created_utc_ns  INTEGER NOT NULL,
+    removed_utc_ns  INTEGER
+) STRICT;
+CREATE INDEX mask_by_camera ON mask (camera_id);
+
+-- A citizen's request to see images of themselves (version 5), and what became of it.
+CREATE TABLE access_request (
+    id              INTEGER PRIMARY KEY,
+    received_utc_ns INTEGER NOT NULL,
+    requester       TEXT NOT NULL CHECK (length(requester) > 0),
+    -- How the identity was checked (document seen, by whom).
+    identity_check  TEXT NOT NULL CHECK (length(identity_check) > 0),
+    cameras         TEXT NOT NULL,
+    start_utc_ns    INTEGER NOT NULL,
+    end_utc_ns      INTEGER NOT NULL CHECK (end_utc_ns > start_utc_ns),
+    handled_by      TEXT NOT NULL,
+    -- 'granted' (a masked export was made) or 'refused'.
+    outcome         TEXT NOT NULL CHECK (outcome IN ('granted', 'refused')),
+    -- The refusal's ground, or the export folder and its manifest's SHA-256.
+    detail          TEXT NOT NULL DEFAULT '',
+    decided_utc_ns  INTEGER NOT NULL
+) STRICT;

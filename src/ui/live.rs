@@ -12,6 +12,7 @@ use chrono::{DateTime, Local, TimeZone, Utc};
 use eframe::egui_wgpu;
 use egui::{Align2, Color32, FontId, Key, Rect, Sense, Stroke, StrokeKind, Vec2, pos2, vec2};
 
+use super::masks::MaskWatch;
 use super::video::VideoCallback;
 use crate::auth::{Action, AuthError, Session, audit};
 use crate::config::{Camera, Layout, StreamKind, builtin_layouts};
@@ -69,6 +70,8 @@ impl Drop for LiveWorkspace {
     }
 }
 
+type ByCamera = std::collections::HashMap<String, Arc<Vec<crate::render::Polygon>>>;
+
 /// Tile height in physical pixels from which the main stream is used...
 const MAIN_ABOVE_PX: f32 = 480.0;
 /// ...and below which a tile goes back to the sub stream.
@@ -102,6 +105,9 @@ pub struct LiveWorkspace {
     session: Option<(Session, audit::Writer)>,
     /// Cameras on screen at the last frame (their views are logged as they start and stop).
     watching: BTreeSet<String>,
+    /// Once signed in: the privacy masks, kept current (nothing is drawn before they are read).
+    masks: Option<MaskWatch>,
+    mask_data: Option<std::path::PathBuf>,
 }
 
 impl LiveWorkspace {
@@ -144,6 +150,8 @@ impl LiveWorkspace {
             review_data: None,
             session: None,
             watching: BTreeSet::new(),
+            masks: None,
+            mask_data: None,
         }
     }
 
@@ -159,7 +167,16 @@ impl LiveWorkspace {
             t.camera = (i < n).then_some(i);
         }
         self.session = Some((session, audit::Writer::start(data)));
+        self.mask_data = Some(data.to_owned());
         Ok(())
+    }
+
+    /// True once the privacy masks have been read (always true before any sign-in).
+    pub fn masks_ready(&self) -> bool {
+        match &self.masks {
+            Some(m) => m.current().is_some(),
+            None => self.mask_data.is_none(),
+        }
     }
 
     /// The signed-in user.
@@ -259,6 +276,15 @@ impl LiveWorkspace {
                 ctx.request_repaint_after(Duration::from_millis(15))
             }));
             self.waker_installed = true;
+        }
+        if self.masks.is_none()
+            && let Some(data) = &self.mask_data
+        {
+            let ctx = ui.ctx().clone();
+            self.masks = Some(MaskWatch::start(
+                data,
+                Arc::new(move || ctx.request_repaint()),
+            ));
         }
         egui::Panel::top("live top bar").show(ui, |ui| self.top_bar(ui));
         egui::Panel::left("camera tree")
@@ -449,6 +475,13 @@ impl LiveWorkspace {
             None => layout.tile_fractions().enumerate().collect(),
         };
 
+        // Signed in: the masks must have been read before any video is drawn.
+        let masks: Option<Arc<ByCamera>> = match &self.masks {
+            Some(w) => w.current(),
+            None if self.session.is_some() => None,
+            None => Some(Arc::default()),
+        };
+        let mut mask_list = Vec::new();
         let mut sources = Vec::new();
         self.shown_kinds.clear();
         self.shown_kinds.resize(self.tiles.len(), None);
@@ -511,10 +544,15 @@ impl LiveWorkspace {
             self.shown_kinds[i] = Some(kind);
             if shown.insert(sid) {
                 sources.push((sid, slot.clone()));
+                if let Some(p) = masks.as_ref().and_then(|m| m.get(&camera.id)) {
+                    mask_list.push((sid, p.clone()));
+                }
             }
             let state = slot.state();
             let last = slot.last();
-            if let Some(f) = &last {
+            if let Some(f) = &last
+                && masks.is_some()
+            {
                 let tile_frac = [
                     (tile_rect.min.x - rect.min.x) / rect.width(),
                     (tile_rect.min.y - rect.min.y) / rect.height(),
@@ -550,7 +588,11 @@ impl LiveWorkspace {
                         d => format!(" · {d}"),
                     }
                 ),
-                banner: banner(&state, last.is_some()),
+                banner: if masks.is_none() {
+                    Some(("privacy masks loading…".into(), Color32::LIGHT_GRAY))
+                } else {
+                    banner(&state, last.is_some())
+                },
             });
         }
         painter.set(
@@ -561,6 +603,7 @@ impl LiveWorkspace {
                     batch: 0,
                     sources,
                     tiles: draws,
+                    masks: mask_list,
                 },
             ),
         );

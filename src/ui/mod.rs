@@ -5,11 +5,14 @@
 mod export_dialog;
 mod live;
 pub mod login;
+pub mod mask_editor;
+pub mod masks;
 pub mod review;
 pub mod video;
 
 pub use export_dialog::ExportDialog;
 pub use live::{Clock, LiveWorkspace, StreamProvider};
+pub use mask_editor::{MaskEditor, MaskEditorApp, run_mask_editor};
 pub use review::{ReviewApp, ReviewStart, ReviewWorkspace, run_review};
 
 use std::path::{Path, PathBuf};

@@ -168,6 +168,8 @@ pub struct ReviewWorkspace {
     /// A range picked on the timeline (shift-drag), for holds and, later, exports.
     selection: Option<(i64, i64)>,
     index: Option<IndexThread>,
+    /// The privacy masks, kept current (no picture is drawn before they are read).
+    masks: Option<super::masks::MaskWatch>,
     fetched: HashMap<String, (i64, i64, Instant)>,
     jump: String,
     note: String,
@@ -211,6 +213,7 @@ impl ReviewWorkspace {
             view: (at_utc_ns - 5 * 60 * NS, at_utc_ns + 5 * 60 * NS),
             selection: None,
             index: None,
+            masks: None,
             fetched: HashMap::new(),
             jump: paris(at_utc_ns, "%Y-%m-%d %H:%M:%S"),
             note: String::new(),
@@ -359,17 +362,20 @@ impl ReviewWorkspace {
             .collect()
     }
 
-    /// True when every tile shows the picture for the playhead (or has said why not).
+    /// True when every tile shows the picture for the playhead (or has said why not), and
+    /// the privacy masks have been read (once the window is shown).
     pub fn settled(&self) -> bool {
-        self.tiles.iter().flatten().all(|t| {
-            let st = t.worker.status();
-            t.asked == Some(self.playhead)
-                && !t.worker.busy()
-                && (st.note.is_some()
-                    || st
-                        .shown
-                        .is_some_and(|(a, b)| (a..b).contains(&self.playhead)))
-        })
+        let masks_read = self.masks.as_ref().is_none_or(|m| m.current().is_some());
+        masks_read
+            && self.tiles.iter().flatten().all(|t| {
+                let st = t.worker.status();
+                t.asked == Some(self.playhead)
+                    && !t.worker.busy()
+                    && (st.note.is_some()
+                        || st
+                            .shown
+                            .is_some_and(|(a, b)| (a..b).contains(&self.playhead)))
+            })
     }
 
     pub fn show(&mut self, ui: &mut egui::Ui) {
@@ -380,6 +386,13 @@ impl ReviewWorkspace {
                 Arc::new(move || ctx.request_repaint()),
             ));
             self.flush_audit();
+        }
+        if self.masks.is_none() {
+            let ctx = ui.ctx().clone();
+            self.masks = Some(super::masks::MaskWatch::start(
+                &self.data,
+                Arc::new(move || ctx.request_repaint()),
+            ));
         }
         self.tick();
         if self.playing {
@@ -786,6 +799,8 @@ impl ReviewWorkspace {
         let (w, h) = (rect.width() / n as f32, rect.height() / n as f32);
         let ppp = ui.ctx().pixels_per_point();
         let grid_px = [rect.width() * ppp, rect.height() * ppp];
+        let masks = self.masks.as_ref().and_then(|m| m.current());
+        let mut mask_list = Vec::new();
         let mut sources = Vec::new();
         let mut draws = Vec::new();
         let mut labels = Vec::new();
@@ -815,8 +830,13 @@ impl ReviewWorkspace {
             };
             let sid = StreamId(i as u64);
             sources.push((sid, tile.worker.slot().clone()));
+            if let Some(p) = masks.as_ref().and_then(|m| m.get(tile.worker.camera())) {
+                mask_list.push((sid, p.clone()));
+            }
             let st = tile.worker.status();
-            if let Some(f) = tile.worker.slot().last() {
+            if let Some(f) = tile.worker.slot().last()
+                && masks.is_some()
+            {
                 let frac = [
                     (tile_rect.min.x - rect.min.x) / rect.width(),
                     (tile_rect.min.y - rect.min.y) / rect.height(),
@@ -855,6 +875,7 @@ impl ReviewWorkspace {
                     batch: 1,
                     sources,
                     tiles: draws,
+                    masks: mask_list,
                 },
             ),
         );

@@ -8,7 +8,7 @@ use eframe::wgpu;
 use std::sync::Arc;
 
 use crate::media::FrameSlot;
-use crate::render::{Compositor, StreamId, TileDraw};
+use crate::render::{Compositor, Polygon, StreamId, TileDraw};
 
 /// Registers the compositor with the renderer of `render_state`. Call once at start-up.
 pub fn install_compositor(render_state: &egui_wgpu::RenderState) {
@@ -27,6 +27,8 @@ pub struct VideoCallback {
     /// Each stream shown, once.
     pub sources: Vec<(StreamId, Arc<FrameSlot>)>,
     pub tiles: Vec<TileDraw>,
+    /// The privacy masks of the sources that have some (the others are drawn unmasked).
+    pub masks: Vec<(StreamId, Arc<Vec<Polygon>>)>,
 }
 
 impl CallbackTrait for VideoCallback {
@@ -49,6 +51,13 @@ impl CallbackTrait for VideoCallback {
                 if let Some(f) = frame {
                     compositor.upload(device, encoder, *id, &f);
                 }
+                let masks = self
+                    .masks
+                    .iter()
+                    .find(|(m, _)| m == id)
+                    .map(|(_, p)| p.as_slice())
+                    .unwrap_or(&[]);
+                compositor.set_masks(*id, masks);
             }
             compositor.prepare(device, queue, encoder, self.batch, &self.tiles);
         }

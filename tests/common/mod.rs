@@ -187,3 +187,109 @@ where
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// One second, in nanoseconds.
+pub const CLIP_S: i64 = 1_000_000_000;
+/// 2026-11-26 09:30:00 UTC (10:30 in Paris): where [`clip_recording`] starts.
+pub const CLIP_T0: i64 = 1_795_685_400 * CLIP_S;
+
+/// A recording as the recorder writes it, from a deterministic clip (320x240, a white disc moving
+/// on black, 25 fps, a keyframe a second) from [`CLIP_T0`]: two cameras, cam001 and cam002,
+/// with 6 s of the clip in 2 s segments, a 4 s gap, then 6 s more; an event, a bookmark and a
+/// hold.
+pub fn clip_recording(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("vigie-review-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let clip = encode_clip(vigie::record::fmp4::VideoCodec::H264, 150, 25);
+    let track = vigie::record::fmp4::TrackConfig {
+        codec: vigie::record::fmp4::VideoCodec::H264,
+        width: 320,
+        height: 240,
+        decoder_config: clip.decoder_config.clone(),
+    };
+    let index =
+        vigie::store::IndexWriter::spawn(&dir.join(vigie::store::INDEX_FILE)).expect("index");
+    for (cam, name) in [
+        ("cam001", "Place d'Armes - nord"),
+        ("cam002", "Rue Delsaux"),
+    ] {
+        let mut row = vigie::store::CameraRow::new(cam, name);
+        row.zone = "Centre-ville".into();
+        index.send(vigie::store::WriteOp::Camera(row));
+        for (run_start, units) in [
+            (CLIP_T0, &clip.units[..150]),
+            (CLIP_T0 + 10 * CLIP_S, &clip.units[..150]),
+        ] {
+            let mut seg = None::<vigie::record::segment::SegmentWriter>;
+            for (i, (data, key)) in units.iter().enumerate() {
+                let at = run_start + i as i64 * 40_000_000;
+                if *key && seg.as_ref().is_none_or(|s| s.duration_ns() >= 2 * CLIP_S) {
+                    if let Some(s) = seg.take() {
+                        index.send(vigie::store::WriteOp::Segment(s.finish().expect("finish")));
+                    }
+                    seg = Some(
+                        vigie::record::segment::SegmentWriter::create(
+                            &dir,
+                            cam,
+                            at,
+                            &track,
+                            vigie::store::TimeSource::Rtcp,
+                        )
+                        .expect("segment"),
+                    );
+                }
+                if let Some(s) = seg.as_mut() {
+                    s.push(data, 3600, *key).expect("push");
+                }
+            }
+            if let Some(s) = seg.take() {
+                index.send(vigie::store::WriteOp::Segment(s.finish().expect("finish")));
+            }
+        }
+        index.send(vigie::store::WriteOp::Gap {
+            camera_id: cam.into(),
+            span: vigie::store::Span {
+                start_utc_ns: CLIP_T0 + 6 * CLIP_S,
+                end_utc_ns: CLIP_T0 + 10 * CLIP_S,
+            },
+            cause: "no data for 5 s".into(),
+        });
+        index.send(vigie::store::WriteOp::Event {
+            camera_id: Some(cam.into()),
+            at_utc_ns: CLIP_T0 + 12 * CLIP_S,
+            kind: "motion".into(),
+            detail: String::new(),
+        });
+    }
+    assert!(index.flush());
+    drop(index);
+    let store = vigie::store::Store::open(&dir.join(vigie::store::INDEX_FILE)).expect("store");
+    store
+        .add_bookmark(&vigie::store::Bookmark {
+            id: 0,
+            camera_id: "cam001".into(),
+            at_utc_ns: CLIP_T0 + 3 * CLIP_S,
+            note: "person at the door".into(),
+            author: "reviewer".into(),
+            created_utc_ns: CLIP_T0 + 100 * CLIP_S,
+        })
+        .expect("bookmark");
+    store
+        .add_hold(&vigie::store::Hold {
+            id: 0,
+            camera_id: "cam001".into(),
+            span: vigie::store::Span {
+                start_utc_ns: CLIP_T0 + 11 * CLIP_S,
+                end_utc_ns: CLIP_T0 + 14 * CLIP_S,
+            },
+            procedure: "PV 2026/1234".into(),
+            reason: "requisition".into(),
+            author: "reviewer".into(),
+            created_utc_ns: CLIP_T0 + 100 * CLIP_S,
+            expires_utc_ns: CLIP_T0 + 400 * 86_400 * CLIP_S,
+            released_utc_ns: None,
+        })
+        .expect("hold");
+    dir
+}

@@ -1,0 +1,344 @@
+//! Privacy masks (CSI L251-3): drawn by an administrator, they hide the same pixels, in one
+//! constant colour, in a still, in playback and in live view; who may edit them is checked and
+//! every change is logged.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{CLIP_S as S, CLIP_T0 as T0, add_user, clip_recording, vigie_as};
+use egui_kittest::Harness;
+use vigie::auth::{Role, Session};
+use vigie::config::{Camera, StreamKind};
+use vigie::media::FrameSlot;
+use vigie::render::MASK_RGB;
+use vigie::sim::{Painter, demo_cameras};
+use vigie::store::{INDEX_FILE, Store};
+use vigie::ui::{LiveApp, LiveWorkspace, ReviewApp, ReviewWorkspace, StreamProvider};
+
+/// The mask of cam001: the right half of the upper part of the picture.
+const POLYGON: [[f32; 2]; 4] = [[0.5, 0.1], [0.95, 0.1], [0.95, 0.6], [0.5, 0.6]];
+
+fn supervisor() -> Session {
+    Session {
+        user: "sup".into(),
+        role: Role::Supervisor,
+        cameras: vec!["*".into()],
+    }
+}
+
+fn polygon_arg() -> String {
+    POLYGON
+        .iter()
+        .map(|[x, y]| format!("{x},{y}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn read_png(path: &std::path::Path) -> (u32, u32, Vec<[u8; 3]>) {
+    let decoder = png::Decoder::new(std::io::BufReader::new(
+        std::fs::File::open(path).expect("png"),
+    ));
+    let mut reader = decoder.read_info().expect("png header");
+    let mut buf = vec![0; reader.output_buffer_size().expect("size")];
+    let info = reader.next_frame(&mut buf).expect("png frame");
+    let ch = info.color_type.samples();
+    let px = buf
+        .chunks(ch)
+        .take((info.width * info.height) as usize)
+        .map(|c| [c[0], c[1], c[2]])
+        .collect();
+    (info.width, info.height, px)
+}
+
+/// Pixels in exactly the mask's colour.
+fn mask_pixels(rgba: &[u8]) -> usize {
+    rgba.chunks(4).filter(|p| p[..3] == MASK_RGB).count()
+}
+
+#[test]
+fn masks_hide_the_same_pixels_in_stills_playback_and_live() {
+    let data = clip_recording("masks");
+    add_user(&data, "admin", "administrator", &[]);
+    add_user(&data, "sup", "supervisor", &["*"]);
+    add_user(&data, "rev", "reviewer", &["*"]);
+    let masks = |user: &str, args: &[&str]| {
+        vigie_as(
+            user,
+            ["masks"]
+                .iter()
+                .chain(args)
+                .map(std::ffi::OsString::from)
+                .chain(["--data".into(), data.clone().into_os_string()]),
+        )
+    };
+    // Who may: administrators; a bad polygon is named.
+    let (ok, _, err) = masks(
+        "rev",
+        &["add", "--camera", "cam001", "--polygon", &polygon_arg()],
+    );
+    assert!(
+        !ok && err.contains("rev (reviewer) may not edit privacy masks"),
+        "{err}"
+    );
+    let (ok, _, err) = masks(
+        "admin",
+        &[
+            "add",
+            "--camera",
+            "cam001",
+            "--polygon",
+            "0.1,0.1 0.2,0.1 1.5,0.3",
+        ],
+    );
+    assert!(
+        !ok && err.contains("point 3 (1.5,0.3) is outside the picture"),
+        "{err}"
+    );
+    let (ok, out, err) = masks(
+        "admin",
+        &[
+            "add",
+            "--camera",
+            "cam001",
+            "--polygon",
+            &polygon_arg(),
+            "--label",
+            "fenêtres du n° 12",
+        ],
+    );
+    assert!(ok && out.contains("mask 1 on cam001"), "{err}");
+    let (ok, out, _) = masks("admin", &["list"]);
+    assert!(
+        ok && out.contains("cam001") && out.contains("fenêtres"),
+        "{out}"
+    );
+
+    // A still: inside the polygon every pixel is the mask's colour; outside, the pixels are
+    // those of cam002 (the same clip, no mask).
+    let at = T0 + 2 * S + 500_000_000;
+    let still = |camera: &str| {
+        let out = data.join(format!("{camera}.png"));
+        let (ok, _, err) = vigie_as(
+            "sup",
+            [
+                "still".as_ref(),
+                "--data".as_ref(),
+                data.as_os_str(),
+                "--camera".as_ref(),
+                std::ffi::OsStr::new(camera),
+                "--at".as_ref(),
+                std::ffi::OsStr::new(&vigie::time::rfc3339(at)),
+                "--out".as_ref(),
+                out.as_os_str(),
+            ],
+        );
+        assert!(ok, "{err}");
+        read_png(&out)
+    };
+    let (w, h, masked) = still("cam001");
+    let (_, _, plain) = still("cam002");
+    let (mut inside, mut outside, mut differs_inside) = (0, 0, 0);
+    for y in 0..h {
+        for x in 0..w {
+            let (fx, fy) = ((x as f32 + 0.5) / w as f32, (y as f32 + 0.5) / h as f32);
+            let margin = 1.5 / w as f32;
+            let i = (y * w + x) as usize;
+            let inner =
+                fx > 0.5 + margin && fx < 0.95 - margin && fy > 0.1 + margin && fy < 0.6 - margin;
+            let outer =
+                fx < 0.5 - margin || fx > 0.95 + margin || fy < 0.1 - margin || fy > 0.6 + margin;
+            if inner {
+                inside += 1;
+                assert_eq!(masked[i], MASK_RGB, "pixel {x},{y} under the mask");
+                differs_inside += (plain[i] != MASK_RGB) as usize;
+            } else if outer {
+                outside += 1;
+                assert_eq!(masked[i], plain[i], "pixel {x},{y} outside the mask");
+            }
+        }
+    }
+    assert!(inside > 10_000 && outside > 30_000, "{inside} {outside}");
+    assert_eq!(
+        differs_inside, inside,
+        "the unmasked picture is not the mask's colour"
+    );
+
+    // Playback: the review grid, one tile.
+    let mut ws = ReviewWorkspace::open(&data, at, supervisor()).expect("workspace");
+    ws.set_grid(1);
+    assert!(ws.assign(0, "cam001"));
+    let mut h = Harness::builder()
+        .with_size([1000.0, 700.0])
+        .wgpu()
+        .build_eframe(move |cc| ReviewApp::new(cc, ws));
+    let settle = |h: &mut Harness<'static, ReviewApp>| {
+        let t0 = Instant::now();
+        loop {
+            h.run_steps(1);
+            if h.state_mut().workspace().expect("open").settled() {
+                break;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(20),
+                "playback did not settle"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        h.run_steps(2);
+        mask_pixels(h.render().expect("render").as_raw())
+    };
+    let masked_px = settle(&mut h);
+    eprintln!("playback masked pixels: {masked_px}");
+    assert!(h.state_mut().workspace().expect("open").assign(0, "cam002"));
+    let plain_px = settle(&mut h);
+    assert!(
+        masked_px > 40_000 && plain_px < 500,
+        "playback: {masked_px} mask pixels with the mask, {plain_px} without"
+    );
+    drop(h);
+
+    // Live: the wall, one tile, signed in.
+    let cams: Vec<Camera> = demo_cameras().into_iter().take(2).collect();
+    assert_eq!(cams[0].id, "cam001");
+    let slots: Vec<Arc<FrameSlot>> = (0..2)
+        .map(|i| {
+            let slot = FrameSlot::new();
+            slot.publish(Painter::new(i + 1, 640, 360, 50).frame(3, 1_795_000_000_000));
+            slot
+        })
+        .collect();
+    struct Slots(Vec<Camera>, Vec<Arc<FrameSlot>>);
+    impl StreamProvider for Slots {
+        fn want(&mut self, camera: &Camera, _kind: StreamKind) -> Arc<FrameSlot> {
+            let i = self.0.iter().position(|c| c.id == camera.id).unwrap_or(0);
+            self.1[i].clone()
+        }
+        fn collect(&mut self) {}
+        fn active(&self) -> usize {
+            self.1.len()
+        }
+        fn set_waker(&mut self, _waker: Arc<dyn Fn() + Send + Sync>) {}
+    }
+    let mut wall = LiveWorkspace::new(cams.clone(), None, Box::new(Slots(cams, slots)));
+    assert!(wall.set_layout("1x1"));
+    wall.sign_in(&data, supervisor()).expect("sign in");
+    let mut h = Harness::builder()
+        .with_size([1000.0, 700.0])
+        .wgpu()
+        .build_eframe(move |cc| LiveApp::new(cc, wall, None));
+    let live = |h: &mut Harness<'static, LiveApp>| {
+        let t0 = Instant::now();
+        while !h.state_mut().workspace().masks_ready() {
+            h.run_steps(1);
+            assert!(t0.elapsed() < Duration::from_secs(20), "masks not read");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        h.run_steps(3);
+        mask_pixels(h.render().expect("render").as_raw())
+    };
+    let masked_px = live(&mut h);
+    eprintln!("live masked pixels: {masked_px}");
+    assert!(h.state_mut().workspace().assign(0, "cam002"));
+    let plain_px = live(&mut h);
+    assert!(
+        masked_px > 40_000 && plain_px < 500,
+        "live: {masked_px} mask pixels with the mask, {plain_px} without"
+    );
+    drop(h);
+
+    // Removing is logged too; the trail names the administrator.
+    let (ok, _, err) = masks("admin", &["remove", "--id", "1"]);
+    assert!(ok, "{err}");
+    let log: Vec<String> = Store::open_readonly(&data.join(INDEX_FILE))
+        .expect("index")
+        .audit_entries()
+        .expect("audit")
+        .into_iter()
+        .map(|(_, e, _, _)| format!("{} {} {}", e.user, e.action, e.cameras))
+        .collect();
+    for want in [
+        "rev refused ",
+        "admin mask added cam001",
+        "sup still cam001",
+        "admin mask removed cam001",
+    ] {
+        assert!(log.iter().any(|l| l == want), "{want:?} not in {log:?}");
+    }
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+#[test]
+fn an_administrator_draws_a_mask_over_a_still() {
+    use egui::accesskit::Role as A11y;
+    use egui_kittest::kittest::Queryable;
+    let data = clip_recording("mask-editor");
+    add_user(&data, "admin", "administrator", &[]);
+    let d = data.clone();
+    let mut h = Harness::builder()
+        .with_size([1000.0, 700.0])
+        .wgpu()
+        .build_eframe(move |cc| vigie::ui::MaskEditorApp::new(cc, &d));
+    h.run_steps(2);
+    let user = h.get_by_role_and_label(A11y::TextInput, "User");
+    user.focus();
+    user.type_text("admin");
+    h.run_steps(1);
+    let pw = h.get_by_role_and_label(A11y::PasswordInput, "Password");
+    pw.focus();
+    pw.type_text(common::PASSWORD);
+    h.run_steps(1);
+    h.get_by_role_and_label(A11y::Button, "Sign in").click();
+    let wait = |h: &mut Harness<'static, vigie::ui::MaskEditorApp>,
+                what: &str,
+                ok: &dyn Fn(&mut vigie::ui::MaskEditorApp) -> bool| {
+        let t0 = Instant::now();
+        while !ok(h.state_mut()) {
+            assert!(t0.elapsed() < Duration::from_secs(20), "{what}");
+            h.run_steps(1);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    wait(&mut h, "signed in", &|app| app.editor().is_some());
+    h.state_mut().editor().expect("editor").select("cam002");
+    wait(&mut h, "the still", &|app| {
+        app.editor().expect("editor").still_ready()
+    });
+    let e = h.state_mut().editor().expect("editor");
+    for p in [[0.1, 0.1], [0.4, 0.1], [0.4, 0.5], [0.1, 0.5]] {
+        e.add_point(p);
+    }
+    e.save();
+    wait(&mut h, "the saved mask", &|app| {
+        app.editor().expect("editor").masks().len() == 1
+    });
+    let m = h.state_mut().editor().expect("editor").masks()[0].clone();
+    assert_eq!(
+        (m.camera_id.as_str(), m.author.as_str(), m.polygon.len()),
+        ("cam002", "admin", 4)
+    );
+    // One point of a second polygon, to show one being drawn.
+    h.state_mut()
+        .editor()
+        .expect("editor")
+        .add_point([0.6, 0.7]);
+    h.run_steps(3);
+    h.snapshot("mask_editor");
+    drop(h);
+    let log: Vec<String> = Store::open_readonly(&data.join(INDEX_FILE))
+        .expect("index")
+        .audit_entries()
+        .expect("audit")
+        .into_iter()
+        .map(|(_, e, _, _)| format!("{} {} {}", e.user, e.action, e.cameras))
+        .collect();
+    for want in [
+        "admin login ",
+        "admin mask editor still cam002",
+        "admin mask added cam002",
+    ] {
+        assert!(log.iter().any(|l| l == want), "{want:?} not in {log:?}");
+    }
+    let _ = std::fs::remove_dir_all(&data);
+}
