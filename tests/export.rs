@@ -367,6 +367,7 @@ fn an_export_is_the_recording_remuxed_and_anyone_can_verify_it() {
             requisition: "PV-1".into(),
             officer: "x".into(),
             reason: "x".into(),
+            access: None,
         },
         &mut |_| {
             calls += 1;

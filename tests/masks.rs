@@ -240,6 +240,23 @@ fn masks_hide_the_same_pixels_in_stills_playback_and_live() {
     };
     let masked_px = live(&mut h);
     eprintln!("live masked pixels: {masked_px}");
+    // A supervisor lifts them for an emergency, then puts them back: both logged.
+    h.state_mut()
+        .workspace()
+        .lift_masks("cam001", "incendie signalé au n° 12")
+        .expect("a supervisor may lift");
+    let lifted_px = live(&mut h);
+    assert!(lifted_px < 500, "lifted: {lifted_px} mask pixels");
+    h.state_mut().workspace().restore_masks("cam001");
+    assert!(live(&mut h) > 40_000, "restored");
+    let operator = Session {
+        user: "op".into(),
+        role: Role::Operator,
+        cameras: vec!["*".into()],
+    };
+    let refused =
+        vigie::ui::masks::Lifts::default().lift(&operator, "cam001", "curious", &mut |_| {});
+    assert!(refused.is_err_and(|e| e.contains("op (operator) may not lift a privacy mask")));
     assert!(h.state_mut().workspace().assign(0, "cam002"));
     let plain_px = live(&mut h);
     assert!(
@@ -262,6 +279,8 @@ fn masks_hide_the_same_pixels_in_stills_playback_and_live() {
         "rev refused ",
         "admin mask added cam001",
         "sup still cam001",
+        "sup mask lifted cam001",
+        "sup mask restored cam001",
         "admin mask removed cam001",
     ] {
         assert!(log.iter().any(|l| l == want), "{want:?} not in {log:?}");
@@ -337,6 +356,131 @@ fn an_administrator_draws_a_mask_over_a_still() {
         "admin login ",
         "admin mask editor still cam002",
         "admin mask added cam002",
+    ] {
+        assert!(log.iter().any(|l| l == want), "{want:?} not in {log:?}");
+    }
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+#[test]
+fn a_citizens_copy_is_masked_re_encoded_signed_and_recorded() {
+    let data = clip_recording("access");
+    add_user(&data, "rev", "reviewer", &["*"]);
+    Store::open(&data.join(INDEX_FILE))
+        .expect("index")
+        .add_mask(&vigie::store::Mask {
+            id: 0,
+            camera_id: "cam001".into(),
+            polygon: POLYGON.to_vec(),
+            label: "fenêtres".into(),
+            author: "admin".into(),
+            created_utc_ns: T0,
+        })
+        .expect("mask");
+    let out = data.join("DA-2026-003");
+    let request = |extra: &[&str]| {
+        let mut args: Vec<std::ffi::OsString> = [
+            "access-request",
+            "--camera",
+            "cam001",
+            "--from",
+            &vigie::time::rfc3339(T0 + S),
+            "--to",
+            &vigie::time::rfc3339(T0 + 4 * S),
+            "--reference",
+            "DA-2026-003",
+            "--requester",
+            "Mme Claire Dubois",
+            "--identity-check",
+            "carte d'identité no. 123456 vue au guichet par rev",
+            "--reason",
+            "droit d'accès (art. L253-5 CSI)",
+        ]
+        .iter()
+        .map(std::ffi::OsString::from)
+        .collect();
+        args.extend(extra.iter().map(std::ffi::OsString::from));
+        args.push("--data".into());
+        args.push(data.clone().into_os_string());
+        vigie_as("rev", args)
+    };
+    let (ok, _, err) = request(&[
+        "--out",
+        out.to_str().expect("utf-8"),
+        "--blur",
+        "cam001:0.0,0.62 0.3,0.62 0.3,0.98 0.0,0.98",
+    ]);
+    assert!(ok, "{err}");
+
+    // Verifiable like any export, and says what it is.
+    let (ok, said) = {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_vigie"))
+            .arg("verify")
+            .arg(&out)
+            .output()
+            .expect("verify");
+        (
+            o.status.success(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+        )
+    };
+    assert!(ok && said.contains("OK: 1 files intact"), "{said}");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).expect("manifest"))
+            .expect("JSON");
+    assert_eq!(manifest["masked"], true);
+    assert_eq!(manifest["purpose"], "citizen access request");
+    assert_eq!(manifest["access_request"]["requester"], "Mme Claire Dubois");
+    let video = out.join(manifest["files"][0]["name"].as_str().expect("a video file"));
+
+    // Every picture: under the mask, luma is the mask's, constant, give or take the encoder's
+    // rounding.
+    let raw = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(&video)
+        .args(["-f", "rawvideo", "-pix_fmt", "gray", "-"])
+        .output()
+        .expect("ffmpeg");
+    assert!(raw.status.success());
+    let (w, h) = (320usize, 240usize);
+    let frames = raw.stdout.len() / (w * h);
+    assert!(
+        (70..=80).contains(&frames),
+        "{frames} pictures for 3 s at 25 fps"
+    );
+    for (n, f) in raw.stdout.chunks(w * h).enumerate() {
+        let (mut lo, mut hi) = (255u8, 0u8);
+        for y in 0..h {
+            for x in 0..w {
+                let (fx, fy) = ((x as f32 + 0.5) / w as f32, (y as f32 + 0.5) / h as f32);
+                // Away from the edges, where the encoder's blocks straddle the mask.
+                if fx > 0.53 && fx < 0.92 && fy > 0.14 && fy < 0.56 {
+                    lo = lo.min(f[y * w + x]);
+                    hi = hi.max(f[y * w + x]);
+                }
+            }
+        }
+        // Flat, at the mask's luma: 65 in limited range, which ffmpeg's gray output scales
+        // to full range (57).
+        assert!(
+            hi - lo <= 3 && (54..=68).contains(&lo),
+            "picture {n}: luma under the mask from {lo} to {hi}"
+        );
+    }
+
+    // A refusal is recorded with its ground.
+    let (ok, stdout, err) = request(&["--refuse", "images déjà effacées (durée de conservation)"]);
+    assert!(ok && stdout.contains("refused"), "{err}");
+    let log: Vec<String> = Store::open_readonly(&data.join(INDEX_FILE))
+        .expect("index")
+        .audit_entries()
+        .expect("audit")
+        .into_iter()
+        .map(|(_, e, _, _)| format!("{} {} {}", e.user, e.action, e.cameras))
+        .collect();
+    for want in [
+        "rev citizen access export cam001",
+        "rev citizen access refused cam001",
     ] {
         assert!(log.iter().any(|l| l == want), "{want:?} not in {log:?}");
     }

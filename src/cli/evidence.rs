@@ -264,8 +264,12 @@ pub(super) fn export(
     data: &Path,
     login: &Login,
     req: crate::export::Request,
+    session: Option<Session>,
 ) -> anyhow::Result<()> {
-    let session = sign_in(data, login)?;
+    let session = match session {
+        Some(s) => s,
+        None => sign_in(data, login)?,
+    };
     let mut last = 0u32;
     let done = crate::export::export(data, &session, &req, &mut |f| {
         let pct = (f * 100.0) as u32;
@@ -293,6 +297,25 @@ pub(super) fn export(
         crate::export::hex(&done.manifest_sha256)
     );
     Ok(())
+}
+
+pub(super) fn access_request(
+    data: &Path,
+    login: &Login,
+    req: crate::export::Request,
+    refuse: Option<&str>,
+) -> anyhow::Result<()> {
+    let session = sign_in(data, login)?;
+    if let Some(ground) = refuse {
+        let id = crate::export::refuse_access(data, &session, &req, ground)?;
+        println!(
+            "access request {} refused (record {id}): {}",
+            req.requisition,
+            ground.trim()
+        );
+        return Ok(());
+    }
+    export(data, login, req, Some(session))
 }
 
 pub(super) fn verify(dir: &Path, key: Option<&Path>, data: Option<&Path>) -> anyhow::Result<()> {

@@ -251,6 +251,45 @@ enum Command {
         #[command(flatten)]
         login: Login,
     },
+    /// A citizen's request to see images of themselves: a masked copy (privacy masks painted
+    /// in, third parties pixelated, re-encoded) with a signed manifest, or a refusal with its
+    /// ground; either way recorded with the identity check.
+    AccessRequest {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long, value_delimiter = ',', required = true)]
+        camera: Vec<String>,
+        /// RFC 3339 instants.
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        to: String,
+        /// The request's reference.
+        #[arg(long)]
+        reference: String,
+        /// Who asks.
+        #[arg(long)]
+        requester: String,
+        /// How the identity was checked ("CNI no. ... seen by ...").
+        #[arg(long)]
+        identity_check: String,
+        /// RFC 3339 instant the request was received (default: now).
+        #[arg(long)]
+        received: Option<String>,
+        #[arg(long)]
+        reason: String,
+        /// The folder to create for the masked copy.
+        #[arg(long, required_unless_present = "refuse", conflicts_with = "refuse")]
+        out: Option<PathBuf>,
+        /// A region to pixelate, CAMERA:"x,y x,y x,y ..." (picture fractions); repeatable.
+        #[arg(long)]
+        blur: Vec<String>,
+        /// Refuses the request, on this ground.
+        #[arg(long)]
+        refuse: Option<String>,
+        #[command(flatten)]
+        login: Login,
+    },
     /// Checks an export folder: the manifest's signature, every file against the manifest,
     /// SHA256SUMS; exits non-zero naming what fails.
     Verify {
@@ -673,8 +712,56 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 requisition,
                 officer,
                 reason,
+                access: None,
             },
+            None,
         ),
+        Command::AccessRequest {
+            data,
+            camera,
+            from,
+            to,
+            reference,
+            requester,
+            identity_check,
+            received,
+            reason,
+            out,
+            blur,
+            refuse,
+            login,
+        } => {
+            let mut regions = Vec::new();
+            for b in &blur {
+                let Some((cam, poly)) = b.split_once(':') else {
+                    bail!("--blur {b:?}: CAMERA:\"x,y x,y x,y\"");
+                };
+                if !camera.iter().any(|c| c == cam) {
+                    bail!("--blur: camera {cam} is not one of --camera");
+                }
+                regions.push((cam.to_owned(), evidence::parse_polygon(poly)?));
+            }
+            let received = match received {
+                Some(t) => parse_instant("--received", &t)?,
+                None => crate::time::now_utc_ns(),
+            };
+            let req = crate::export::Request {
+                cameras: camera,
+                from_utc_ns: parse_instant("--from", &from)?,
+                to_utc_ns: parse_instant("--to", &to)?,
+                out: out.unwrap_or_default(),
+                requisition: reference,
+                officer: String::new(),
+                reason,
+                access: Some(crate::export::CitizenAccess {
+                    requester,
+                    identity_check,
+                    received_utc_ns: received,
+                    blur: regions,
+                }),
+            };
+            evidence::access_request(&data, &login, req, refuse.as_deref())
+        }
         Command::Verify { dir, key, data } => {
             evidence::verify(&dir, key.as_deref(), data.as_deref())
         }

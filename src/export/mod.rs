@@ -27,7 +27,9 @@ use ed25519_dalek::Signer;
 use sha2::{Digest, Sha256};
 
 use crate::auth::{Action, AuthError, Session, audit};
+use crate::playback::redact::{Redaction, Redactor};
 use crate::record::fmp4::{SampleInfo, TrackConfig, sample_table};
+use crate::render::Polygon;
 use crate::store::{CameraRow, INDEX_FILE, RegisterLine, Segment, Span, Store, StoreError};
 use crate::time::{paris_rfc3339, rfc3339};
 
@@ -44,6 +46,17 @@ pub const README: &str = "README.txt";
 /// lengthening the picture before them).
 const MAX_BRIDGED_GAP_NS: i64 = 1_000_000_000;
 
+/// A masked copy for a citizen who asked to see images of themselves.
+#[derive(Clone, Debug, Default)]
+pub struct CitizenAccess {
+    pub requester: String,
+    /// How the requester's identity was checked (document seen, by whom).
+    pub identity_check: String,
+    pub received_utc_ns: i64,
+    /// Regions to pixelate (third parties), per camera id, in picture fractions.
+    pub blur: Vec<(String, Polygon)>,
+}
+
 /// What to export, and on whose request.
 #[derive(Clone, Debug)]
 pub struct Request {
@@ -52,9 +65,13 @@ pub struct Request {
     pub to_utc_ns: i64,
     /// The folder to create (it may exist if empty).
     pub out: PathBuf,
+    /// The requisition's number (or the access request's reference).
     pub requisition: String,
+    /// The officer who asked (not needed for a citizen's access request).
     pub officer: String,
     pub reason: String,
+    /// A citizen's access request: the copy is masked and re-encoded instead of remuxed.
+    pub access: Option<CitizenAccess>,
 }
 
 /// One file of a finished export.
@@ -100,6 +117,8 @@ pub enum ExportError {
     Unreadable { path: PathBuf },
     #[error("the export was cancelled; nothing was written")]
     Cancelled,
+    #[error("{path}: making the masked copy: {why}")]
+    Redaction { path: PathBuf, why: String },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -141,6 +160,8 @@ struct Part {
 /// A camera's footage in the range, read from the index and checked against it.
 struct CameraPlan {
     camera: CameraRow,
+    /// The privacy masks in force on the camera.
+    masks: Vec<Polygon>,
     segments: Vec<(Segment, PathBuf)>,
     parts: Vec<Part>,
 }
@@ -238,6 +259,11 @@ fn plan_camera(
         });
     }
     Ok(CameraPlan {
+        masks: store
+            .masks(Some(&camera.id))?
+            .into_iter()
+            .map(|m| m.polygon)
+            .collect(),
         camera,
         segments,
         parts,
@@ -307,11 +333,18 @@ fn check_request(req: &Request) -> Result<(), ExportError> {
     if req.from_utc_ns >= req.to_utc_ns {
         return invalid("the range's start must be before its end");
     }
-    for (field, value) in [
+    let mut required = vec![
         ("requisition number", &req.requisition),
-        ("officer", &req.officer),
         ("reason", &req.reason),
-    ] {
+    ];
+    match &req.access {
+        None => required.push(("officer", &req.officer)),
+        Some(a) => {
+            required.push(("requester", &a.requester));
+            required.push(("identity check", &a.identity_check));
+        }
+    }
+    for (field, value) in required {
         if value.trim().is_empty() {
             return Err(ExportError::Invalid(format!(
                 "the {field} is required for an export"
@@ -398,7 +431,6 @@ pub fn export(
     let mut files = Vec::new();
     let mut cameras_json = Vec::new();
     let mut missing = Vec::new();
-    let mut buf = vec![0u8; 1 << 20];
     for plan in &plans {
         let mut parts_json = Vec::new();
         let mut covered = req.from_utc_ns;
@@ -416,55 +448,38 @@ pub fn export(
             covered = shown_to;
             let name = file_name_for(&plan.camera.id, shown_from, &mut taken);
             let path = staging.dir.join(&name);
-            let out_samples: Vec<mp4::OutSample> = part
-                .samples
-                .iter()
-                .zip(&part.durations)
-                .map(|((_, s), d)| mp4::OutSample {
-                    size: s.size,
-                    duration_90k: *d,
-                    keyframe: s.keyframe,
-                })
-                .collect();
-            let movie = mp4::Movie {
-                track: part.track.clone(),
-                created_utc_ns: shown_from,
-                edit_start_90k: ticks(shown_from - part.first_utc_ns) as u64,
-                edit_duration_90k: ticks(shown_to - shown_from).max(1) as u64,
+            let written = match &req.access {
+                None => write_remux(plan, part, shown_from, shown_to, &path, &mut |n| {
+                    let before = done;
+                    done += n;
+                    done >> 20 == before >> 20 || progress(done as f64 / total as f64)
+                })?,
+                Some(access) => {
+                    let blur = access
+                        .blur
+                        .iter()
+                        .filter(|(c, _)| *c == plan.camera.id)
+                        .map(|(_, p)| p.clone())
+                        .collect();
+                    let redaction = Redaction {
+                        masks: plan.masks.clone(),
+                        blur,
+                    };
+                    write_redacted(
+                        plan,
+                        part,
+                        shown_from,
+                        shown_to,
+                        redaction,
+                        &path,
+                        &mut |n| {
+                            done += n;
+                            progress(done as f64 / total as f64)
+                        },
+                    )?
+                }
             };
-            let file = std::fs::File::create(&path).map_err(io_err(&path))?;
-            let mut w = Hashing {
-                inner: file,
-                hash: Sha256::new(),
-                bytes: 0,
-            };
-            w.write_all(&mp4::header(&movie, &out_samples))
-                .map_err(io_err(&path))?;
-            let mut source: Option<(usize, std::fs::File)> = None;
-            for (seg, s) in &part.samples {
-                let src = &plan.segments[*seg].1;
-                if source.as_ref().map(|(i, _)| *i) != Some(*seg) {
-                    source = Some((*seg, std::fs::File::open(src).map_err(io_err(src))?));
-                }
-                let Some((_, f)) = source.as_mut() else {
-                    continue;
-                };
-                f.seek(SeekFrom::Start(s.offset)).map_err(io_err(src))?;
-                let mut left = s.size as usize;
-                while left > 0 {
-                    let n = left.min(buf.len());
-                    f.read_exact(&mut buf[..n]).map_err(io_err(src))?;
-                    w.write_all(&buf[..n]).map_err(io_err(&path))?;
-                    left -= n;
-                }
-                let before = done;
-                done += s.size as u64;
-                if done >> 20 != before >> 20 && !progress(done as f64 / total as f64) {
-                    return Err(ExportError::Cancelled);
-                }
-            }
-            w.inner.sync_all().map_err(io_err(&path))?;
-            let sha: [u8; 32] = w.hash.finalize().into();
+            let (bytes, sha) = written;
             let sources: Vec<serde_json::Value> = {
                 let mut seen: Vec<usize> = part.samples.iter().map(|(i, _)| *i).collect();
                 seen.dedup();
@@ -483,11 +498,12 @@ pub fn export(
             };
             parts_json.push(serde_json::json!({
                 "name": name,
-                "bytes": w.bytes,
+                "bytes": bytes,
                 "sha256": hex(&sha),
-                "codec": match part.track.codec {
-                    crate::record::fmp4::VideoCodec::H264 => "h264",
-                    crate::record::fmp4::VideoCodec::H265 => "h265",
+                "codec": match (&req.access, part.track.codec) {
+                    (Some(_), _) => "h264",
+                    (None, crate::record::fmp4::VideoCodec::H264) => "h264",
+                    (None, crate::record::fmp4::VideoCodec::H265) => "h265",
                 },
                 "width": part.track.width,
                 "height": part.track.height,
@@ -498,7 +514,7 @@ pub fn export(
             }));
             files.push(ExportedFile {
                 name,
-                bytes: w.bytes,
+                bytes,
                 sha256: sha,
             });
         }
@@ -536,8 +552,19 @@ pub fn export(
         "created_utc": rfc3339(now),
         "created_paris": paris_rfc3339(now),
         "range": range_json(req.from_utc_ns, req.to_utc_ns),
-        "masked": false,
-        "remux": "samples copied bit for bit from the recording; each file starts at the keyframe at or before its first shown instant, and its edit list shows the range",
+        "purpose": if req.access.is_some() { "citizen access request" } else { "judicial requisition" },
+        "masked": req.access.is_some(),
+        "access_request": req.access.as_ref().map(|a| serde_json::json!({
+            "requester": a.requester.trim(),
+            "identity_check": a.identity_check.trim(),
+            "received_utc": rfc3339(a.received_utc_ns),
+            "pixelated_regions": a.blur.len(),
+        })),
+        "copy": if req.access.is_some() {
+            "re-encoded (H.264) from the recording with the privacy masks painted in and third parties pixelated: a masked copy, not the recorded bytes"
+        } else {
+            "samples copied bit for bit from the recording; each file starts at the keyframe at or before its first shown instant, and its edit list shows the range"
+        },
         "signing_key_sha256": hex(&Sha256::digest(key.verifying_key().as_bytes())),
         "missing": missing,
         "cameras": cameras_json,
@@ -549,7 +576,7 @@ pub fn export(
         .map_err(|e| ExportError::Invalid(format!("manifest: {e}")))?;
     manifest_bytes.push(b'\n');
     let signature = key.sign(&manifest_bytes).to_bytes();
-    let readme = readme_text(&req.requisition, &files);
+    let readme = readme_text(&req.requisition, &files, req.access.is_some());
     let mut extra: Vec<(&str, &[u8])> = vec![
         (MANIFEST, &manifest_bytes),
         (SIGNATURE, &signature),
@@ -575,17 +602,48 @@ pub fn export(
 
     // Logged before it appears: an export is never out without its trace.
     let manifest_sha256: [u8; 32] = Sha256::digest(&manifest_bytes).into();
-    let detail = format!(
-        "requisition {}; officer {}; folder {}; manifest sha256 {}; {} files",
-        req.requisition.trim(),
-        req.officer.trim(),
-        out.display(),
-        hex(&manifest_sha256),
-        files.len()
-    );
+    let detail = match &req.access {
+        None => format!(
+            "requisition {}; officer {}; folder {}; manifest sha256 {}; {} files",
+            req.requisition.trim(),
+            req.officer.trim(),
+            out.display(),
+            hex(&manifest_sha256),
+            files.len()
+        ),
+        Some(a) => format!(
+            "access request {}; requester {}; identity {}; masked copy; folder {}; manifest sha256 {}; {} files",
+            req.requisition.trim(),
+            a.requester.trim(),
+            a.identity_check.trim(),
+            out.display(),
+            hex(&manifest_sha256),
+            files.len()
+        ),
+    };
+    if let Some(a) = &req.access {
+        store.add_access_request(&crate::store::AccessRequest {
+            received_utc_ns: a.received_utc_ns,
+            requester: a.requester.trim().to_owned(),
+            identity_check: a.identity_check.trim().to_owned(),
+            cameras: req.cameras.join(","),
+            span: Span {
+                start_utc_ns: req.from_utc_ns,
+                end_utc_ns: req.to_utc_ns,
+            },
+            handled_by: session.user.clone(),
+            outcome: "granted".into(),
+            detail: detail.clone(),
+            decided_utc_ns: now,
+        })?;
+    }
     session.log(
         data,
-        "export",
+        if req.access.is_some() {
+            "citizen access export"
+        } else {
+            "export"
+        },
         &req.cameras.join(","),
         Some((req.from_utc_ns, req.to_utc_ns)),
         req.reason.trim(),
@@ -604,7 +662,12 @@ pub fn export(
                         end_utc_ns: req.to_utc_ns,
                     },
                     reason: format!(
-                        "requisition {}: {}",
+                        "{} {}: {}",
+                        if req.access.is_some() {
+                            "citizen access request"
+                        } else {
+                            "requisition"
+                        },
                         req.requisition.trim(),
                         req.reason.trim()
                     ),
@@ -638,6 +701,178 @@ pub fn export(
     })
 }
 
+/// Reads sample `s` of segment `seg` of `plan` into `buf`, reusing `source` while the segment
+/// does not change.
+fn read_sample(
+    plan: &CameraPlan,
+    seg: usize,
+    s: &SampleInfo,
+    source: &mut Option<(usize, std::fs::File)>,
+    buf: &mut Vec<u8>,
+) -> Result<(), ExportError> {
+    let src = &plan.segments[seg].1;
+    if source.as_ref().map(|(i, _)| *i) != Some(seg) {
+        *source = Some((seg, std::fs::File::open(src).map_err(io_err(src))?));
+    }
+    let Some((_, f)) = source.as_mut() else {
+        return Err(ExportError::Unreadable { path: src.clone() });
+    };
+    f.seek(SeekFrom::Start(s.offset)).map_err(io_err(src))?;
+    buf.resize(s.size as usize, 0);
+    f.read_exact(buf).map_err(io_err(src))
+}
+
+/// The part as an MP4 of the recorded samples, bit for bit, with an edit list showing
+/// `[shown_from, shown_to)`. `copied` is told each sample's size; false cancels.
+fn write_remux(
+    plan: &CameraPlan,
+    part: &Part,
+    shown_from: i64,
+    shown_to: i64,
+    path: &Path,
+    copied: &mut dyn FnMut(u64) -> bool,
+) -> Result<(u64, [u8; 32]), ExportError> {
+    let out_samples: Vec<mp4::OutSample> = part
+        .samples
+        .iter()
+        .zip(&part.durations)
+        .map(|((_, s), d)| mp4::OutSample {
+            size: s.size,
+            duration_90k: *d,
+            keyframe: s.keyframe,
+        })
+        .collect();
+    let movie = mp4::Movie {
+        track: part.track.clone(),
+        created_utc_ns: shown_from,
+        edit_start_90k: ticks(shown_from - part.first_utc_ns) as u64,
+        edit_duration_90k: ticks(shown_to - shown_from).max(1) as u64,
+    };
+    let file = std::fs::File::create(path).map_err(io_err(path))?;
+    let mut w = Hashing {
+        inner: file,
+        hash: Sha256::new(),
+        bytes: 0,
+    };
+    w.write_all(&mp4::header(&movie, &out_samples))
+        .map_err(io_err(path))?;
+    let mut source = None;
+    let mut buf = Vec::with_capacity(1 << 20);
+    for (seg, s) in &part.samples {
+        read_sample(plan, *seg, s, &mut source, &mut buf)?;
+        w.write_all(&buf).map_err(io_err(path))?;
+        if !copied(s.size as u64) {
+            return Err(ExportError::Cancelled);
+        }
+    }
+    w.inner.sync_all().map_err(io_err(path))?;
+    Ok((w.bytes, w.hash.finalize().into()))
+}
+
+/// The part decoded, masked and pixelated as `redaction` says, re-encoded to H.264 (a copy
+/// for a citizen: not the recording's bytes). `done` is told each GOP's size; false cancels.
+fn write_redacted(
+    plan: &CameraPlan,
+    part: &Part,
+    shown_from: i64,
+    shown_to: i64,
+    redaction: Redaction,
+    path: &Path,
+    done: &mut dyn FnMut(u64) -> bool,
+) -> Result<(u64, [u8; 32]), ExportError> {
+    let fail = |why: String| ExportError::Redaction {
+        path: path.to_owned(),
+        why,
+    };
+    let codec = match part.track.codec {
+        crate::record::fmp4::VideoCodec::H264 => crate::ingest::VideoCodec::H264,
+        crate::record::fmp4::VideoCodec::H265 => crate::ingest::VideoCodec::H265,
+    };
+    let mut r = Redactor::new(codec, &part.track.decoder_config, redaction, path).map_err(fail)?;
+    let (from_ns, to_ns) = (
+        (shown_from - part.first_utc_ns).max(0) as u64,
+        (shown_to - part.first_utc_ns).max(0) as u64,
+    );
+    let mut source = None;
+    let mut buf = Vec::new();
+    let mut gop: Vec<(Vec<u8>, u64, u64)> = Vec::new();
+    let mut gop_bytes = 0u64;
+    let mut t = 0u64;
+    let n = part.samples.len();
+    for (i, ((seg, s), d)) in part.samples.iter().zip(&part.durations).enumerate() {
+        read_sample(plan, *seg, s, &mut source, &mut buf)?;
+        let dur = ns(*d as i64) as u64;
+        gop.push((std::mem::take(&mut buf), t, dur));
+        gop_bytes += s.size as u64;
+        t += dur;
+        let next_is_key = part.samples.get(i + 1).is_none_or(|(_, n)| n.keyframe);
+        if next_is_key || i + 1 == n {
+            r.gop(std::mem::take(&mut gop), from_ns, to_ns)
+                .map_err(fail)?;
+            if !done(std::mem::take(&mut gop_bytes)) {
+                return Err(ExportError::Cancelled);
+            }
+        }
+    }
+    r.finish().map_err(fail)?;
+    let mut f = std::fs::File::open(path).map_err(io_err(path))?;
+    f.sync_all().map_err(io_err(path))?;
+    let mut h = Sha256::new();
+    let bytes = std::io::copy(&mut f, &mut h).map_err(io_err(path))?;
+    Ok((bytes, h.finalize().into()))
+}
+
+/// Records a refused access request and its ground (the register of requests and the audit
+/// log keep it).
+pub fn refuse_access(
+    data: &Path,
+    session: &Session,
+    req: &Request,
+    ground: &str,
+) -> Result<i64, ExportError> {
+    session.require(data, Action::Export, &req.cameras)?;
+    let Some(a) = &req.access else {
+        return Err(ExportError::Invalid(
+            "a refusal is for an access request".into(),
+        ));
+    };
+    if ground.trim().is_empty() || a.requester.trim().is_empty() {
+        return Err(ExportError::Invalid(
+            "a refusal needs the requester and its ground".into(),
+        ));
+    }
+    let now = crate::time::now_utc_ns();
+    let store = Store::open(&data.join(INDEX_FILE))?;
+    let id = store.add_access_request(&crate::store::AccessRequest {
+        received_utc_ns: a.received_utc_ns,
+        requester: a.requester.trim().to_owned(),
+        identity_check: a.identity_check.trim().to_owned(),
+        cameras: req.cameras.join(","),
+        span: Span {
+            start_utc_ns: req.from_utc_ns,
+            end_utc_ns: req.to_utc_ns,
+        },
+        handled_by: session.user.clone(),
+        outcome: "refused".into(),
+        detail: ground.trim().to_owned(),
+        decided_utc_ns: now,
+    })?;
+    session.log(
+        data,
+        "citizen access refused",
+        &req.cameras.join(","),
+        Some((req.from_utc_ns, req.to_utc_ns)),
+        ground.trim(),
+        &format!(
+            "access request {}; requester {}; identity {}",
+            req.requisition.trim(),
+            a.requester.trim(),
+            a.identity_check.trim()
+        ),
+    )?;
+    Ok(id)
+}
+
 fn range_json(from: i64, to: i64) -> serde_json::Value {
     serde_json::json!({
         "from_utc": rfc3339(from),
@@ -659,17 +894,21 @@ fn sync_dir(dir: &Path) -> Result<(), ExportError> {
         .map_err(io_err(dir))
 }
 
-fn readme_text(requisition: &str, files: &[ExportedFile]) -> String {
+fn readme_text(requisition: &str, files: &[ExportedFile], masked: bool) -> String {
     let list: String = files
         .iter()
         .map(|f| format!("  {}  ({} bytes)\n", f.name, f.bytes))
         .collect();
+    let what = if masked {
+        "Videos (MP4, H.264): a MASKED COPY made for a citizen's access request. The privacy\nmasks are painted in and third parties are pixelated; re-encoded, so these are not the\nrecorded bytes. The recording itself is unchanged.\n"
+    } else {
+        "Videos (MP4, H.264/H.265 exactly as recorded, no re-encoding):\n"
+    };
     format!(
-        "Vigie export for requisition {req}
+        "Vigie export {req}
 ==========================================
 
-Videos (MP4, H.264/H.265 exactly as recorded, no re-encoding):
-{list}
+{what}{list}
 How to check this folder
 ------------------------
 1. Every file is intact (each line must say OK):
@@ -687,14 +926,13 @@ How to check this folder
 
 `vigie verify FOLDER` performs all of these checks and names what fails.
 
-Each video starts at the keyframe at or before the first instant asked; its edit list makes
-players show exactly the range in {MANIFEST} (times in UTC and Europe/Paris).
+The range, the cameras and how the copy was made are in {MANIFEST} (times in UTC and
+Europe/Paris).
 
 ---
 
-Export Vigie pour la réquisition {req} : vérifier avec `sha256sum -c {SUMS}`, puis la
-signature avec la commande openssl ci-dessus. Les vidéos sont les échantillons enregistrés,
-copiés sans réencodage.
+Export Vigie {req} : vérifier avec `sha256sum -c {SUMS}`, puis la
+signature avec la commande openssl ci-dessus.
 ",
         req = requisition.trim(),
     )

@@ -11,6 +11,7 @@
 //! Contract: no egui or wgpu here; readers of the index only (never blocks the recorder).
 
 pub mod decode;
+pub mod redact;
 pub mod worker;
 
 use std::collections::VecDeque;

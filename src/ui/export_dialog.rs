@@ -27,6 +27,10 @@ pub struct ExportDialog {
     requisition: String,
     officer: String,
     reason: String,
+    /// A citizen's access request: a masked, re-encoded copy.
+    citizen: bool,
+    requester: String,
+    identity_check: String,
     /// The folder the export folder is created in.
     parent: String,
     picking: Option<mpsc::Receiver<Option<PathBuf>>>,
@@ -71,6 +75,9 @@ impl Default for ExportDialog {
             requisition: String::new(),
             officer: String::new(),
             reason: String::new(),
+            citizen: false,
+            requester: String::new(),
+            identity_check: String::new(),
             parent: default_parent(),
             picking: None,
             running: None,
@@ -92,6 +99,14 @@ impl ExportDialog {
             })
             .collect();
         self.outcome = None;
+    }
+
+    /// Makes it a citizen's access request (a masked copy) from `requester`, whose identity
+    /// was checked as `identity_check`.
+    pub fn citizen(&mut self, requester: &str, identity_check: &str) {
+        self.citizen = true;
+        self.requester = requester.to_owned();
+        self.identity_check = identity_check.to_owned();
     }
 
     /// Fills the form (for tests and scripted use).
@@ -127,6 +142,12 @@ impl ExportDialog {
             requisition: self.requisition.clone(),
             officer: self.officer.clone(),
             reason: self.reason.clone(),
+            access: self.citizen.then(|| crate::export::CitizenAccess {
+                requester: self.requester.clone(),
+                identity_check: self.identity_check.clone(),
+                received_utc_ns: now,
+                blur: Vec::new(),
+            }),
         };
         if let Err(e) = std::fs::create_dir_all(self.parent.trim()) {
             self.outcome = Some(Err(format!("{}: {e}", self.parent.trim())));
@@ -235,12 +256,25 @@ impl ExportDialog {
                     }
                 });
                 let busy = self.running.is_some();
+                ui.horizontal(|ui| {
+                    ui.radio_value(&mut self.citizen, false, "Judicial requisition (as recorded)");
+                    ui.radio_value(&mut self.citizen, true, "Citizen's access request (masked copy)");
+                });
                 egui::Grid::new("export form").num_columns(2).show(ui, |ui| {
-                    for (label, value) in [
-                        ("Requisition no.", &mut self.requisition),
-                        ("Officer", &mut self.officer),
-                        ("Reason", &mut self.reason),
-                    ] {
+                    let mut fields: Vec<(&str, &mut String)> = if self.citizen {
+                        vec![
+                            ("Request ref.", &mut self.requisition),
+                            ("Requester", &mut self.requester),
+                            ("Identity checked", &mut self.identity_check),
+                        ]
+                    } else {
+                        vec![
+                            ("Requisition no.", &mut self.requisition),
+                            ("Officer", &mut self.officer),
+                        ]
+                    };
+                    fields.push(("Reason", &mut self.reason));
+                    for (label, value) in fields {
                         let l = ui.label(label);
                         ui.add_enabled(
                             !busy,
@@ -265,7 +299,11 @@ impl ExportDialog {
                     });
                     ui.end_row();
                 });
-                ui.weak("A folder named after the requisition is created there: the videos as recorded, a signed manifest, SHA256SUMS and a README on how to check them.");
+                ui.weak(if self.citizen {
+                    "A folder named after the request is created there: the videos re-encoded with the privacy masks painted in, a signed manifest, SHA256SUMS and a README. The request and the identity check are recorded."
+                } else {
+                    "A folder named after the requisition is created there: the videos as recorded, a signed manifest, SHA256SUMS and a README on how to check them."
+                });
                 if let Some(r) = &self.running {
                     let f = r.progress.load(Ordering::Relaxed) as f32 / 1e6;
                     ui.add(egui::ProgressBar::new(f).show_percentage());

@@ -59,8 +59,11 @@ fn live_entry(session: &Session, action: &str, cameras: &str) -> audit::Entry {
 }
 
 impl Drop for LiveWorkspace {
-    /// The views still on screen stop with the window.
+    /// The views still on screen stop with the window; lifted masks are put back.
     fn drop(&mut self) {
+        if let Some((session, writer)) = &self.session {
+            self.lifts.restore_all(session, &mut |e| writer.log(e));
+        }
         if let Some((session, writer)) = &self.session
             && !self.watching.is_empty()
         {
@@ -108,6 +111,8 @@ pub struct LiveWorkspace {
     /// Once signed in: the privacy masks, kept current (nothing is drawn before they are read).
     masks: Option<MaskWatch>,
     mask_data: Option<std::path::PathBuf>,
+    /// Masks a supervisor lifted (logged).
+    lifts: super::masks::Lifts,
 }
 
 impl LiveWorkspace {
@@ -152,6 +157,7 @@ impl LiveWorkspace {
             watching: BTreeSet::new(),
             masks: None,
             mask_data: None,
+            lifts: Default::default(),
         }
     }
 
@@ -169,6 +175,22 @@ impl LiveWorkspace {
         self.session = Some((session, audit::Writer::start(data)));
         self.mask_data = Some(data.to_owned());
         Ok(())
+    }
+
+    /// Lifts the privacy masks of `camera` for the signed-in supervisor, for `reason` (logged).
+    pub fn lift_masks(&mut self, camera: &str, reason: &str) -> Result<(), String> {
+        let Some((session, writer)) = &self.session else {
+            return Err("nobody is signed in".into());
+        };
+        self.lifts
+            .lift(session, camera, reason, &mut |e| writer.log(e))
+    }
+
+    /// Puts `camera`'s masks back (logged).
+    pub fn restore_masks(&mut self, camera: &str) {
+        if let Some((session, writer)) = &self.session {
+            self.lifts.restore(session, camera, &mut |e| writer.log(e));
+        }
     }
 
     /// True once the privacy masks have been read (always true before any sign-in).
@@ -331,6 +353,26 @@ impl LiveWorkspace {
             }
             ui.label(format!("{} streams decoding", self.streams.active()));
             ui.separator();
+            if let Some((session, writer)) = &self.session {
+                let camera = self
+                    .tiles
+                    .get(self.selected)
+                    .and_then(|t| t.camera)
+                    .map(|ci| self.cameras[ci].id.clone());
+                let has_masks = camera.as_ref().is_some_and(|c| {
+                    self.masks
+                        .as_ref()
+                        .and_then(|m| m.current())
+                        .is_some_and(|m| m.contains_key(c))
+                });
+                self.lifts.controls(ui, session, camera.as_deref(), has_masks, &mut |e| {
+                    writer.log(e)
+                });
+                if let Some(m) = &self.lifts.message {
+                    ui.colored_label(Color32::from_rgb(240, 160, 60), m);
+                }
+                ui.separator();
+            }
             ui.weak("Arrows: select · Enter: maximise · Esc: back · PgUp/PgDn: cycle camera · Del: clear");
             ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
                 if let Some((session, writer)) = &self.session {
@@ -544,7 +586,9 @@ impl LiveWorkspace {
             self.shown_kinds[i] = Some(kind);
             if shown.insert(sid) {
                 sources.push((sid, slot.clone()));
-                if let Some(p) = masks.as_ref().and_then(|m| m.get(&camera.id)) {
+                if let Some(p) = masks.as_ref().and_then(|m| m.get(&camera.id))
+                    && !self.lifts.is_lifted(&camera.id)
+                {
                     mask_list.push((sid, p.clone()));
                 }
             }
@@ -590,6 +634,11 @@ impl LiveWorkspace {
                 ),
                 banner: if masks.is_none() {
                     Some(("privacy masks loading…".into(), Color32::LIGHT_GRAY))
+                } else if self.lifts.is_lifted(&camera.id) {
+                    Some((
+                        "PRIVACY MASKS LIFTED".into(),
+                        Color32::from_rgb(255, 90, 80),
+                    ))
                 } else {
                     banner(&state, last.is_some())
                 },

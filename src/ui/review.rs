@@ -170,6 +170,8 @@ pub struct ReviewWorkspace {
     index: Option<IndexThread>,
     /// The privacy masks, kept current (no picture is drawn before they are read).
     masks: Option<super::masks::MaskWatch>,
+    /// Masks a supervisor lifted (logged).
+    lifts: super::masks::Lifts,
     fetched: HashMap<String, (i64, i64, Instant)>,
     jump: String,
     note: String,
@@ -214,6 +216,7 @@ impl ReviewWorkspace {
             selection: None,
             index: None,
             masks: None,
+            lifts: Default::default(),
             fetched: HashMap::new(),
             jump: paris(at_utc_ns, "%Y-%m-%d %H:%M:%S"),
             note: String::new(),
@@ -652,7 +655,23 @@ impl ReviewWorkspace {
             {
                 self.open_export();
             }
+            let camera = self.selected_camera();
+            let has_masks = camera.as_ref().is_some_and(|c| {
+                self.masks
+                    .as_ref()
+                    .and_then(|m| m.current())
+                    .is_some_and(|m| m.contains_key(c))
+            });
+            let audit = &mut self.audit;
+            self.lifts
+                .controls(ui, &self.session, camera.as_deref(), has_masks, &mut |e| {
+                    audit.push(e)
+                });
+            if let Some(m) = &self.lifts.message {
+                ui.colored_label(Color32::from_rgb(240, 160, 60), m);
+            }
         });
+        self.flush_audit();
         let error = self
             .index
             .as_ref()
@@ -830,7 +849,9 @@ impl ReviewWorkspace {
             };
             let sid = StreamId(i as u64);
             sources.push((sid, tile.worker.slot().clone()));
-            if let Some(p) = masks.as_ref().and_then(|m| m.get(tile.worker.camera())) {
+            if let Some(p) = masks.as_ref().and_then(|m| m.get(tile.worker.camera()))
+                && !self.lifts.is_lifted(tile.worker.camera())
+            {
                 mask_list.push((sid, p.clone()));
             }
             let st = tile.worker.status();
@@ -1155,8 +1176,12 @@ impl ReviewWorkspace {
 }
 
 impl Drop for ReviewWorkspace {
-    /// Logs what each tile played, then lets the index thread finish its queue.
+    /// Logs what each tile played and puts lifted masks back, then lets the index thread
+    /// finish its queue.
     fn drop(&mut self) {
+        let audit = &mut self.audit;
+        self.lifts
+            .restore_all(&self.session, &mut |e| audit.push(e));
         for i in 0..self.tiles.len() {
             self.log_playback(i);
         }
