@@ -1,6 +1,8 @@
 //! The audit log against tampering: each kind of change to the stored entries, and a tail cut
 //! after a signed checkpoint, is found and named by `vigie audit verify`.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -57,9 +59,10 @@ fn an_intact_log_verifies_and_every_tampering_is_named() {
     let dir = logged("intact");
     assert_eq!(verify(&dir), (true, String::new()));
     let key = std::fs::metadata(dir.join(audit::KEY_FILE)).expect("key");
+    // The owner and the vigie group (who export) read it; nobody else.
     assert_eq!(
         std::os::unix::fs::PermissionsExt::mode(&key.permissions()) & 0o777,
-        0o600
+        0o640
     );
 
     // An entry edited.
@@ -143,4 +146,100 @@ fn an_intact_log_verifies_and_every_tampering_is_named() {
             std::env::temp_dir().join(format!("vigie-audit-{n}-{}", std::process::id())),
         );
     }
+}
+
+#[test]
+fn auditors_read_and_export_the_log_and_the_register_and_see_no_video() {
+    let dir = logged("auditor");
+    common::add_user(&dir, "dpo", "auditor", &[]);
+    common::add_user(&dir, "rev", "reviewer", &["*"]);
+    let as_user = |user: &str, args: &[&str]| {
+        common::vigie_as(
+            user,
+            args.iter()
+                .map(std::ffi::OsString::from)
+                .chain(["--data".into(), dir.clone().into_os_string()]),
+        )
+    };
+    let (ok, out, err) = as_user("dpo", &["audit", "show"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.lines()
+            .filter(|l| l.contains("alice (reviewer)"))
+            .count()
+            == 6,
+        "{out}"
+    );
+    let (ok, _, err) = as_user("rev", &["audit", "show"]);
+    assert!(
+        !ok && err.contains("rev (reviewer) may not read the audit log"),
+        "{err}"
+    );
+
+    // The export: every entry with its hashes and the chain's verdict, signed.
+    let file = dir.join("audit-export.json");
+    let (ok, _, err) = as_user(
+        "dpo",
+        &["audit", "export", "--out", file.to_str().expect("utf-8")],
+    );
+    assert!(ok, "{err}");
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&file).expect("export")).expect("JSON");
+    let entries = doc["entries"].as_array().expect("entries");
+    assert!(entries.len() >= 8, "{}", entries.len());
+    assert_eq!(entries[0]["user"], "alice");
+    assert_eq!(doc["verdict"]["problems"].as_array().map(Vec::len), Some(0));
+    let sig = Command::new("openssl")
+        .args(["pkeyutl", "-verify", "-pubin", "-inkey"])
+        .arg(dir.join("keys/signing-key.pub.pem"))
+        .args(["-rawin", "-in"])
+        .arg(&file)
+        .arg("-sigfile")
+        .arg(dir.join("audit-export.json.sig"))
+        .output()
+        .expect("openssl");
+    assert!(
+        String::from_utf8_lossy(&sig.stdout).contains("Signature Verified Successfully"),
+        "{}",
+        String::from_utf8_lossy(&sig.stderr)
+    );
+
+    // The register, and reading it is logged too.
+    let (ok, out, err) = as_user("dpo", &["register", "--json"]);
+    assert!(ok, "{err}");
+    let reg: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    assert!(reg["register"].is_array() && reg["access_requests"].is_array());
+    // An auditor sees no video.
+    let (ok, _, err) = as_user(
+        "dpo",
+        &[
+            "still",
+            "--camera",
+            "cam001",
+            "--at",
+            "2026-11-26T10:00:00Z",
+            "--out",
+            "/tmp/x.png",
+        ],
+    );
+    assert!(
+        !ok && err.contains("dpo (auditor) may not take a still"),
+        "{err}"
+    );
+    let log: Vec<String> = vigie::store::Store::open_readonly(&dir.join(INDEX_FILE))
+        .expect("index")
+        .audit_entries()
+        .expect("audit")
+        .into_iter()
+        .map(|(_, e, _, _)| format!("{} {}", e.user, e.action))
+        .collect();
+    for want in [
+        "dpo audit log read",
+        "dpo audit log exported",
+        "dpo register read",
+        "rev refused",
+    ] {
+        assert!(log.iter().any(|l| l == want), "{want:?} not in {log:?}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

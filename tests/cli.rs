@@ -447,47 +447,79 @@ fn users_are_named_hashed_and_disabled_never_deleted() {
     use std::process::Stdio;
     let dir = tempdir("users");
     let secret = "Valenciennes 2026 !";
-    let add = |name: &str, role: &str, password: &str, extra: &[&str]| {
-        let mut child = vigie()
-            .args(["users", "add", name, "--role", role, "--data"])
-            .arg(&dir)
-            .args(extra)
-            .arg("--password-stdin")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("runs");
-        writeln!(child.stdin.take().expect("stdin"), "{password}").expect("password");
-        child.wait_with_output().expect("output")
-    };
-    let ok = add("alice", "administrator", secret, &[]);
+    // `signer`: the administrator who signs in (their password first on stdin).
+    let add =
+        |name: &str, role: &str, password: &str, extra: &[&str], signer: Option<(&str, &str)>| {
+            let mut child = vigie()
+                .args(["users", "add", name, "--role", role, "--data"])
+                .arg(&dir)
+                .args(extra)
+                .args(signer.map(|(u, _)| ["--user", u]).into_iter().flatten())
+                .arg("--password-stdin")
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("runs");
+            let mut stdin = child.stdin.take().expect("stdin");
+            if let Some((_, pw)) = signer {
+                writeln!(stdin, "{pw}").expect("password");
+            }
+            writeln!(stdin, "{password}").expect("password");
+            drop(stdin);
+            child.wait_with_output().expect("output")
+        };
+    let alice = Some(("alice", secret));
+    // Before any administrator, only the first administrator can be added.
+    let bad = add("bob.op", "operator", "another long pass", &[], None);
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("add the first administrator first"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+    let ok = add("alice", "administrator", secret, &[], None);
     assert!(
         ok.status.success(),
         "{}",
         String::from_utf8_lossy(&ok.stderr)
     );
+    // From then on, an administrator signs in.
+    let bad = add("bob.op", "operator", "another long pass", &[], None);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("an administrator signs in"));
     let ok = add(
         "bob.op",
         "operator",
         "another long pass",
         &["--cameras", "cam001,cam002"],
+        alice,
     );
     assert!(
         ok.status.success(),
         "{}",
         String::from_utf8_lossy(&ok.stderr)
     );
+    let bad = add(
+        "eve",
+        "supervisor",
+        "yet another long one",
+        &[],
+        Some(("bob.op", "another long pass")),
+    );
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("bob.op (operator) may not manage users"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
 
     // Refused, each with a clear reason, and nothing added.
-    let bad = add("carol", "root", secret, &[]);
+    let bad = add("carol", "root", secret, &[], alice);
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("one of supervisor, operator"));
-    let bad = add("carol", "reviewer", "short", &[]);
+    let bad = add("carol", "reviewer", "short", &[], alice);
     assert!(String::from_utf8_lossy(&bad.stderr).contains("at least 12 characters"));
-    let bad = add("alice", "auditor", secret, &[]);
+    let bad = add("alice", "auditor", secret, &[], alice);
     assert!(String::from_utf8_lossy(&bad.stderr).contains("alice already exists"));
-    let bad = add("no spaces", "auditor", secret, &[]);
+    let bad = add("no spaces", "auditor", secret, &[], alice);
     assert!(String::from_utf8_lossy(&bad.stderr).contains("user name"));
 
     let list = vigie()
@@ -517,21 +549,55 @@ fn users_are_named_hashed_and_disabled_never_deleted() {
     assert!(vigie::auth::verify_password(secret, &hash).expect("verify"));
     assert!(!vigie::auth::verify_password("Valenciennes 2026 ?", &hash).expect("verify"));
 
-    let off = vigie()
-        .args(["users", "disable", "bob.op", "--data"])
-        .arg(&dir)
-        .output()
-        .expect("disable");
-    assert!(off.status.success());
+    let as_alice = |args: &[&str]| {
+        let mut child = vigie()
+            .args(args)
+            .arg("--data")
+            .arg(&dir)
+            .args(["--user", "alice", "--password-stdin"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("runs");
+        writeln!(child.stdin.take().expect("stdin"), "{secret}").expect("password");
+        child.wait_with_output().expect("output")
+    };
+    let grant = as_alice(&["users", "grant", "bob.op", "--cameras", "cam003"]);
+    assert!(
+        grant.status.success(),
+        "{}",
+        String::from_utf8_lossy(&grant.stderr)
+    );
+    let off = as_alice(&["users", "disable", "bob.op"]);
+    assert!(
+        off.status.success(),
+        "{}",
+        String::from_utf8_lossy(&off.stderr)
+    );
     assert!(store.user_credentials("bob.op").expect("query").is_none());
     let list = vigie()
         .args(["users", "list", "--data"])
         .arg(&dir)
         .output()
         .expect("list");
-    assert!(
-        String::from_utf8_lossy(&list.stdout)
-            .contains("bob.op\toperator\tcam001,cam002\tdisabled ")
-    );
+    assert!(String::from_utf8_lossy(&list.stdout).contains("bob.op\toperator\tcam003\tdisabled "));
+    let log: Vec<String> = store
+        .audit_entries()
+        .expect("audit")
+        .into_iter()
+        .map(|(_, e, _, _)| format!("{} {} {}", e.user, e.action, e.detail))
+        .collect();
+    for want in [
+        "alice user added bob.op as operator",
+        "bob.op refused bob.op (operator) may not manage users",
+        "alice permissions changed bob.op: cameras cam001,cam002 -> cam003",
+        "alice user disabled bob.op",
+    ] {
+        assert!(
+            log.iter().any(|l| l.starts_with(want)),
+            "{want:?} not in {log:?}"
+        );
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -150,6 +150,18 @@ fn expired_footage_goes_held_footage_stays() {
             .all(|l| l.at_utc_ns == now && l.action == "deleted" && l.reason.contains("retention"))
     );
 
+    // The pass is in the audit log too.
+    assert!(
+        store
+            .audit_entries()
+            .expect("audit")
+            .iter()
+            .any(|(_, e, _, _)| e.action == "deleted"
+                && e.user == "vigie recorder"
+                && e.detail.starts_with("4 segments")),
+        "retention deletions are logged"
+    );
+
     // Released, the held minute goes at the next pass.
     let (ok, out) = vigie(&["hold", "release", "--id", "1"]);
     assert!(ok, "{out}");

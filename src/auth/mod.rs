@@ -346,6 +346,32 @@ mod tests {
     }
 
     #[test]
+    fn the_permission_grid_role_by_action() {
+        use Action::*;
+        // Rows: supervisor, operator, reviewer, administrator, auditor. Every cell is stated,
+        // the denials included.
+        let grid: [(Action, [bool; 5]); 12] = [
+            (ViewLive, [true, true, false, false, false]),
+            (Playback, [true, true, true, false, false]),
+            (Still, [true, false, true, false, false]),
+            (Bookmark, [true, true, true, false, false]),
+            (Export, [false, false, true, false, false]),
+            (PlaceHold, [true, false, true, false, false]),
+            (ReleaseHold, [true, false, false, false, false]),
+            (EditMasks, [false, false, false, true, false]),
+            (LiftMask, [true, false, false, false, false]),
+            (ManageUsers, [false, false, false, true, false]),
+            (ReadAudit, [false, false, false, false, true]),
+            (ReadRegister, [false, false, false, true, true]),
+        ];
+        for (action, row) in grid {
+            for (role, want) in Role::ALL.into_iter().zip(row) {
+                assert_eq!(allowed(role, action), want, "{role} {action:?}");
+            }
+        }
+    }
+
+    #[test]
     fn passwords_are_hashed_with_argon2id_and_salted() {
         let a = hash_password("correct horse battery").expect("hash");
         let b = hash_password("correct horse battery").expect("hash");

@@ -464,3 +464,199 @@ pub(super) fn masks(action: MasksCommand) -> anyhow::Result<()> {
         }
     }
 }
+
+fn entry_json(
+    seq: i64,
+    e: &crate::auth::audit::Entry,
+    prev: &[u8],
+    hash: &[u8],
+) -> serde_json::Value {
+    serde_json::json!({
+        "seq": seq,
+        "at_utc": rfc3339(e.at_utc_ns),
+        "at_paris": crate::time::paris_rfc3339(e.at_utc_ns),
+        "at_utc_ns": e.at_utc_ns,
+        "user": e.user,
+        "role": e.role,
+        "action": e.action,
+        "cameras": e.cameras,
+        "range": e.range.map(|(a, b)| serde_json::json!({ "from_utc": rfc3339(a), "to_utc": rfc3339(b), "from_utc_ns": a, "to_utc_ns": b })),
+        "reason": e.reason,
+        "detail": e.detail,
+        "prev_sha256": crate::export::hex(prev),
+        "sha256": crate::export::hex(hash),
+    })
+}
+
+pub(super) fn audit_show(
+    data: &Path,
+    from: Option<&str>,
+    to: Option<&str>,
+    of: Option<&str>,
+    login: &Login,
+) -> anyhow::Result<()> {
+    let session = sign_in(data, login)?;
+    session.require(data, Action::ReadAudit, &[])?;
+    let from = from.map(|t| parse_instant("--from", t)).transpose()?;
+    let to = to.map(|t| parse_instant("--to", t)).transpose()?;
+    let entries = open_index(data)?.audit_entries()?;
+    let mut shown = 0;
+    for (seq, e, _, _) in &entries {
+        if from.is_some_and(|f| e.at_utc_ns < f)
+            || to.is_some_and(|t| e.at_utc_ns >= t)
+            || of.is_some_and(|u| e.user != u)
+        {
+            continue;
+        }
+        shown += 1;
+        let range = e
+            .range
+            .map(|(a, b)| format!(" [{} .. {}]", rfc3339(a), rfc3339(b)))
+            .unwrap_or_default();
+        println!(
+            "{seq}\t{}\t{} ({})\t{}\t{}{range}\t{}\t{}",
+            rfc3339(e.at_utc_ns),
+            e.user,
+            e.role,
+            e.action,
+            e.cameras,
+            e.reason,
+            e.detail
+        );
+    }
+    session.log(
+        data,
+        "audit log read",
+        "",
+        from.zip(to),
+        "",
+        &format!(
+            "{shown} entries shown{}",
+            of.map(|u| format!(" of {u}")).unwrap_or_default()
+        ),
+    )?;
+    Ok(())
+}
+
+pub(super) fn audit_export(data: &Path, out: &Path, login: &Login) -> anyhow::Result<()> {
+    use ed25519_dalek::Signer;
+    let session = sign_in(data, login)?;
+    session.require(data, Action::ReadAudit, &[])?;
+    // The export itself is in the log it exports.
+    session.log(
+        data,
+        "audit log exported",
+        "",
+        None,
+        "",
+        &out.display().to_string(),
+    )?;
+    let verdict = crate::auth::audit::verify(data)?;
+    let entries: Vec<serde_json::Value> = open_index(data)?
+        .audit_entries()?
+        .iter()
+        .map(|(seq, e, prev, hash)| entry_json(*seq, e, prev, hash))
+        .collect();
+    let doc = serde_json::json!({
+        "format": "vigie-audit-log/1",
+        "software": format!("vigie {}", env!("CARGO_PKG_VERSION")),
+        "exported_by": { "user": session.user, "role": session.role.as_str() },
+        "exported_utc": rfc3339(crate::time::now_utc_ns()),
+        "hash_rule": "sha256 of the previous entry's sha256, then each of seq, at_utc_ns, user, role, action, cameras, range start, range end, reason, detail as an 8-byte big-endian length and its UTF-8 bytes (numbers in decimal, absent ones empty)",
+        "verdict": { "entries": verdict.entries, "checkpoints": verdict.checkpoints, "problems": verdict.problems },
+        "entries": entries,
+    });
+    let mut bytes = serde_json::to_vec_pretty(&doc)?;
+    bytes.push(b'\n');
+    let key = crate::auth::audit::signing_key(data)?;
+    std::fs::write(out, &bytes).with_context(|| format!("writing {}", out.display()))?;
+    let sig = out.with_extension(
+        out.extension()
+            .map(|e| format!("{}.sig", e.to_string_lossy()))
+            .unwrap_or_else(|| "sig".into()),
+    );
+    std::fs::write(&sig, key.sign(&bytes).to_bytes())
+        .with_context(|| format!("writing {}", sig.display()))?;
+    eprintln!(
+        "audit: {} entries written to {} (signature {}){}",
+        entries.len(),
+        out.display(),
+        sig.display(),
+        if verdict.problems.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; the chain has {} problem(s), listed in it",
+                verdict.problems.len()
+            )
+        }
+    );
+    Ok(())
+}
+
+pub(super) fn register(data: &Path, json: bool, login: &Login) -> anyhow::Result<()> {
+    let session = sign_in(data, login)?;
+    session.require(data, Action::ReadRegister, &[])?;
+    let store = open_index(data)?;
+    let recordings = store.recordings_summary()?;
+    let lines = store.register()?;
+    let requests = store.access_requests()?;
+    session.log(data, "register read", "", None, "", "")?;
+    if json {
+        let doc = serde_json::json!({
+            "recordings": recordings.iter().map(|(c, a, b, n, bytes)| serde_json::json!({
+                "camera": c, "from_utc": rfc3339(*a), "to_utc": rfc3339(*b), "segments": n, "bytes": bytes,
+            })).collect::<Vec<_>>(),
+            "register": lines.iter().map(|l| serde_json::json!({
+                "at_utc": rfc3339(l.at_utc_ns), "action": l.action, "camera": l.camera_id,
+                "from_utc": rfc3339(l.span.start_utc_ns), "to_utc": rfc3339(l.span.end_utc_ns),
+                "reason": l.reason, "author": l.author,
+            })).collect::<Vec<_>>(),
+            "access_requests": requests.iter().map(|r| serde_json::json!({
+                "received_utc": rfc3339(r.received_utc_ns), "requester": r.requester,
+                "identity_check": r.identity_check, "cameras": r.cameras,
+                "from_utc": rfc3339(r.span.start_utc_ns), "to_utc": rfc3339(r.span.end_utc_ns),
+                "handled_by": r.handled_by, "outcome": r.outcome, "detail": r.detail,
+                "decided_utc": rfc3339(r.decided_utc_ns),
+            })).collect::<Vec<_>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(());
+    }
+    println!("# Recordings");
+    for (c, a, b, n, bytes) in &recordings {
+        println!(
+            "{c}\t{} .. {}\t{n} segments\t{bytes} bytes",
+            rfc3339(*a),
+            rfc3339(*b)
+        );
+    }
+    println!("# Deletions and exports");
+    for l in &lines {
+        println!(
+            "{}\t{}\t{}\t{} .. {}\tby {}\t{}",
+            rfc3339(l.at_utc_ns),
+            l.action,
+            l.camera_id,
+            rfc3339(l.span.start_utc_ns),
+            rfc3339(l.span.end_utc_ns),
+            l.author,
+            l.reason
+        );
+    }
+    println!("# Access requests");
+    for r in &requests {
+        println!(
+            "{}\t{}\t{}\t{}\t{} .. {}\tby {}\t{}",
+            rfc3339(r.decided_utc_ns),
+            r.outcome,
+            r.requester,
+            r.cameras,
+            rfc3339(r.span.start_utc_ns),
+            rfc3339(r.span.end_utc_ns),
+            r.handled_by,
+            r.detail
+        );
+    }
+    Ok(())
+}

@@ -192,6 +192,17 @@ enum Command {
         #[command(subcommand)]
         action: UsersCommand,
     },
+    /// The register (auditors, administrators): what is recorded per camera, every deletion,
+    /// every export and transmission, every citizen's access request.
+    Register {
+        #[arg(long)]
+        data: PathBuf,
+        /// One JSON document instead of text.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        login: Login,
+    },
     /// Legal holds: footage that retention and the disk budget never delete.
     Hold {
         #[command(subcommand)]
@@ -322,6 +333,31 @@ enum AuditCommand {
         #[arg(long)]
         data: PathBuf,
     },
+    /// Shows the log's entries (auditors), oldest first.
+    Show {
+        #[arg(long)]
+        data: PathBuf,
+        /// RFC 3339 instants bounding the entries shown.
+        #[arg(long)]
+        from: Option<String>,
+        #[arg(long)]
+        to: Option<String>,
+        /// Only the entries of this user.
+        #[arg(long)]
+        of: Option<String>,
+        #[command(flatten)]
+        login: Login,
+    },
+    /// Writes the whole log, with its hashes and the chain's verdict, as JSON into FILE and
+    /// its Ed25519 signature into FILE.sig (auditors).
+    Export {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        login: Login,
+    },
 }
 
 #[derive(Subcommand)]
@@ -367,8 +403,11 @@ enum MasksCommand {
 
 #[derive(Subcommand)]
 enum UsersCommand {
-    /// Adds a named user. The password is asked on the terminal (twice), or read from the
-    /// first line of standard input with --password-stdin; never from the command line.
+    /// Adds a named user. The password is asked on the terminal (twice), or read from
+    /// standard input with --password-stdin; never from the command line. Once an
+    /// administrator exists, an administrator signs in with --user (with --password-stdin,
+    /// their password is the first line and the new user's the second); before, only the
+    /// first administrator can be added, at set-up.
     Add {
         name: String,
         /// supervisor, operator, reviewer, administrator or auditor.
@@ -381,6 +420,20 @@ enum UsersCommand {
         cameras: Vec<String>,
         #[arg(long)]
         password_stdin: bool,
+        /// The administrator signing in.
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// Sets the cameras a user may see (replacing the previous grant).
+    Grant {
+        name: String,
+        #[arg(long)]
+        data: PathBuf,
+        /// Comma-separated ids, or * for all; empty for none.
+        #[arg(long, value_delimiter = ',')]
+        cameras: Vec<String>,
+        #[command(flatten)]
+        login: Login,
     },
     /// Lists users, their roles, cameras and state (never password hashes).
     List {
@@ -392,6 +445,8 @@ enum UsersCommand {
         name: String,
         #[arg(long)]
         data: PathBuf,
+        #[command(flatten)]
+        login: Login,
     },
 }
 
@@ -788,6 +843,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 )
             }
         }
+        Command::Audit {
+            action:
+                AuditCommand::Show {
+                    data,
+                    from,
+                    to,
+                    of,
+                    login,
+                },
+        } => evidence::audit_show(&data, from.as_deref(), to.as_deref(), of.as_deref(), &login),
+        Command::Audit {
+            action: AuditCommand::Export { data, out, login },
+        } => evidence::audit_export(&data, &out, &login),
+        Command::Register { data, json, login } => evidence::register(&data, json, &login),
         Command::Audit {
             action: AuditCommand::Checkpoint { data },
         } => {
@@ -1265,6 +1334,7 @@ fn users(action: UsersCommand) -> anyhow::Result<()> {
             data,
             cameras,
             password_stdin,
+            user,
         } => {
             if name.is_empty()
                 || name.len() > 64
@@ -1279,6 +1349,29 @@ fn users(action: UsersCommand) -> anyhow::Result<()> {
                 bail!("--role {role:?}: one of {}", all.join(", "));
             };
             let store = open(&data)?;
+            let admins = store
+                .users()?
+                .into_iter()
+                .any(|u| u.role == Role::Administrator.as_str() && u.disabled_utc_ns.is_none());
+            // Who adds: an administrator signed in, or the set-up adding the first one.
+            let by = match (&user, admins) {
+                (Some(u), _) => {
+                    let session = evidence::sign_in(
+                        &data,
+                        &Login {
+                            user: u.clone(),
+                            password_stdin,
+                        },
+                    )?;
+                    session.require(&data, crate::auth::Action::ManageUsers, &[])?;
+                    Some(session)
+                }
+                (None, false) if role == Role::Administrator => None,
+                (None, false) => bail!(
+                    "add the first administrator first (--role administrator); then an administrator signs in with --user to add the others"
+                ),
+                (None, true) => bail!("an administrator signs in to add users: --user NAME"),
+            };
             if store.users()?.iter().any(|u| u.name == name) {
                 bail!("user {name} already exists");
             }
@@ -1288,12 +1381,18 @@ fn users(action: UsersCommand) -> anyhow::Result<()> {
             }
             let hash = hash_password(&password)?;
             store.add_user(&name, role.as_str(), &hash, &cameras, now)?;
-            audit_admin(
-                &data,
-                "user added",
-                &cameras.join(","),
-                &format!("{name} as {role}"),
-            )?;
+            let detail = format!("{name} as {role}");
+            match &by {
+                Some(s) => {
+                    s.log(&data, "user added", &cameras.join(","), None, "", &detail)?;
+                }
+                None => audit_admin(
+                    &data,
+                    "user added",
+                    &cameras.join(","),
+                    &format!("{detail} (first administrator, at set-up)"),
+                )?,
+            }
             eprintln!("users: {name} added as {role}");
             Ok(())
         }
@@ -1317,13 +1416,64 @@ fn users(action: UsersCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        UsersCommand::Disable { name, data } => {
+        UsersCommand::Disable { name, data, login } => {
+            let session = evidence::sign_in(&data, &login)?;
+            session.require(&data, crate::auth::Action::ManageUsers, &[])?;
+            if name == session.user {
+                bail!("{name}: an administrator does not disable their own account");
+            }
             let store = open(&data)?;
             if !store.disable_user(&name, now)? {
                 bail!("no enabled user {name}");
             }
-            audit_admin(&data, "user disabled", "", &name)?;
+            session.log(&data, "user disabled", "", None, "", &name)?;
             eprintln!("users: {name} disabled");
+            Ok(())
+        }
+        UsersCommand::Grant {
+            name,
+            data,
+            cameras,
+            login,
+        } => {
+            let session = evidence::sign_in(&data, &login)?;
+            session.require(&data, crate::auth::Action::ManageUsers, &[])?;
+            let store = open(&data)?;
+            let before = store
+                .users()?
+                .into_iter()
+                .find(|u| u.name == name)
+                .with_context(|| format!("no user {name}"))?
+                .cameras;
+            store.set_user_cameras(&name, &cameras)?;
+            session.log(
+                &data,
+                "permissions changed",
+                &cameras.join(","),
+                None,
+                "",
+                &format!(
+                    "{name}: cameras {} -> {}",
+                    if before.is_empty() {
+                        "none".to_string()
+                    } else {
+                        before.join(",")
+                    },
+                    if cameras.is_empty() {
+                        "none".to_string()
+                    } else {
+                        cameras.join(",")
+                    }
+                ),
+            )?;
+            eprintln!(
+                "users: {name} may see {}",
+                if cameras.is_empty() {
+                    "no camera".to_string()
+                } else {
+                    cameras.join(",")
+                }
+            );
             Ok(())
         }
     }

@@ -90,34 +90,60 @@ fn delete_while(
     mut more: impl FnMut() -> bool,
 ) -> Result<usize, StoreError> {
     let mut deleted = 0;
-    while more() {
-        let batch = store.deletable_segments(now_utc_ns, only_expired, 64)?;
-        if batch.is_empty() {
-            break;
-        }
-        for seg in batch {
-            if !more() {
+    let mut cameras = std::collections::BTreeSet::new();
+    let mut span: Option<(i64, i64)> = None;
+    let outcome = (|| {
+        while more() {
+            let batch = store.deletable_segments(now_utc_ns, only_expired, 64)?;
+            if batch.is_empty() {
                 break;
             }
-            store.mark_deleting(seg.id)?;
-            let path = data.join(&seg.row.path);
-            match std::fs::remove_file(&path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => {
-                    // Leave the row marked: readers skip it and the next pass retries.
-                    tracing::error!(segment = %seg.row.path, "cannot delete: {e}");
-                    return Ok(deleted);
+            for seg in batch {
+                if !more() {
+                    break;
                 }
+                store.mark_deleting(seg.id)?;
+                let path = data.join(&seg.row.path);
+                match std::fs::remove_file(&path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => {
+                        // Leave the row marked: readers skip it and the next pass retries.
+                        tracing::error!(segment = %seg.row.path, "cannot delete: {e}");
+                        return Ok(deleted);
+                    }
+                }
+                if let Some(dir) = path.parent()
+                    && let Ok(d) = std::fs::File::open(dir)
+                {
+                    let _ = d.sync_all();
+                }
+                store.finish_deletion(&seg, now_utc_ns, reason, RETENTION_AUTHOR)?;
+                deleted += 1;
+                cameras.insert(seg.row.camera_id.clone());
+                span = Some(match span {
+                    None => (seg.row.start_utc_ns, seg.row.end_utc_ns),
+                    Some((a, b)) => (a.min(seg.row.start_utc_ns), b.max(seg.row.end_utc_ns)),
+                });
             }
-            if let Some(dir) = path.parent()
-                && let Ok(d) = std::fs::File::open(dir)
-            {
-                let _ = d.sync_all();
-            }
-            store.finish_deletion(&seg, now_utc_ns, reason, RETENTION_AUTHOR)?;
-            deleted += 1;
+        }
+        Ok(deleted)
+    })();
+    // One audit entry per pass: what went, and why.
+    if deleted > 0 {
+        let entry = crate::auth::audit::Entry {
+            at_utc_ns: now_utc_ns,
+            user: RETENTION_AUTHOR.to_owned(),
+            role: "recorder".into(),
+            action: "deleted".into(),
+            cameras: cameras.into_iter().collect::<Vec<_>>().join(","),
+            range: span,
+            reason: reason.to_owned(),
+            detail: format!("{deleted} segments (files and rows; lines in the register)"),
+        };
+        if let Err(e) = crate::auth::audit::append(data, &entry) {
+            tracing::error!("audit log: {e}");
         }
     }
-    Ok(deleted)
+    outcome
 }

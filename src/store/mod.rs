@@ -428,6 +428,9 @@ pub struct Mask {
     pub created_utc_ns: i64,
 }
 
+/// What is recorded of a camera: (camera, first instant, last instant, segments, bytes).
+pub type RecordedSummary = (String, i64, i64, i64, i64);
+
 /// A citizen's access request and its outcome.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AccessRequest {
@@ -671,6 +674,53 @@ impl Store {
         Ok(self.conn.last_insert_rowid())
     }
 
+    /// Every access request, oldest first.
+    pub fn access_requests(&self) -> Result<Vec<AccessRequest>, StoreError> {
+        let mut q = self
+            .conn
+            .prepare(
+                "SELECT received_utc_ns, requester, identity_check, cameras, start_utc_ns, end_utc_ns, handled_by, outcome, detail, decided_utc_ns
+                 FROM access_request ORDER BY id",
+            )
+            .map_err(|e| self.sql(e))?;
+        let rows = q
+            .query_map([], |r| {
+                Ok(AccessRequest {
+                    received_utc_ns: r.get(0)?,
+                    requester: r.get(1)?,
+                    identity_check: r.get(2)?,
+                    cameras: r.get(3)?,
+                    span: Span {
+                        start_utc_ns: r.get(4)?,
+                        end_utc_ns: r.get(5)?,
+                    },
+                    handled_by: r.get(6)?,
+                    outcome: r.get(7)?,
+                    detail: r.get(8)?,
+                    decided_utc_ns: r.get(9)?,
+                })
+            })
+            .map_err(|e| self.sql(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.sql(e))
+    }
+
+    /// What is recorded, per camera: (camera, first instant, last instant, segments, bytes).
+    pub fn recordings_summary(&self) -> Result<Vec<RecordedSummary>, StoreError> {
+        let mut q = self
+            .conn
+            .prepare(
+                "SELECT camera_id, min(start_utc_ns), max(end_utc_ns), count(*), sum(bytes)
+                 FROM segment WHERE deleting = 0 GROUP BY camera_id ORDER BY camera_id",
+            )
+            .map_err(|e| self.sql(e))?;
+        let rows = q
+            .query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
+            .map_err(|e| self.sql(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.sql(e))
+    }
+
     /// Adds lines to the register in one transaction (an export names every camera).
     pub fn add_register(&self, lines: &[(RegisterLine, String)]) -> Result<(), StoreError> {
         let tx = self.conn.unchecked_transaction().map_err(|e| self.sql(e))?;
@@ -723,6 +773,24 @@ impl Store {
         tx.execute(
             "INSERT INTO user (name, role, password_hash, created_utc_ns) VALUES (?1, ?2, ?3, ?4)",
             params![name, role, password_hash, now_utc_ns],
+        )
+        .map_err(|e| self.sql(e))?;
+        for c in cameras {
+            tx.execute(
+                "INSERT OR IGNORE INTO user_camera (user_name, camera_id) VALUES (?1, ?2)",
+                params![name, c],
+            )
+            .map_err(|e| self.sql(e))?;
+        }
+        tx.commit().map_err(|e| self.sql(e))
+    }
+
+    /// Replaces the cameras `name` may see.
+    pub fn set_user_cameras(&self, name: &str, cameras: &[String]) -> Result<(), StoreError> {
+        let tx = self.conn.unchecked_transaction().map_err(|e| self.sql(e))?;
+        tx.execute(
+            "DELETE FROM user_camera WHERE user_name = ?1",
+            params![name],
         )
         .map_err(|e| self.sql(e))?;
         for c in cameras {
