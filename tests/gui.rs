@@ -194,15 +194,7 @@ fn the_wall_opens_after_sign_in_with_only_the_granted_cameras_and_logs_views() {
         .wgpu()
         .build_eframe(move |cc| LiveApp::signing_in(cc, ws, &d, None));
     let sign_in = |h: &mut Harness<'static, LiveApp>, user: &str, answer: &str| {
-        let field = h.get_by_role_and_label(Role::TextInput, "User");
-        field.focus();
-        field.type_text(user);
-        h.run_steps(1);
-        let pw = h.get_by_role_and_label(Role::PasswordInput, "Password");
-        pw.focus();
-        pw.type_text(common::PASSWORD);
-        h.run_steps(1);
-        h.get_by_role_and_label(Role::Button, "Sign in").click();
+        common::sign_in_ui(h, user, common::PASSWORD);
         let t0 = std::time::Instant::now();
         while h.state_mut().workspace().session().is_none()
             && h.query_by_label_contains(answer).is_none()
@@ -246,21 +238,15 @@ fn the_wall_opens_after_sign_in_with_only_the_granted_cameras_and_logs_views() {
         HashSet::from(["cam002".to_string(), "cam003".to_string()])
     );
     drop(h);
-    let log: Vec<String> = vigie::store::Store::open_readonly(&data.join(vigie::store::INDEX_FILE))
-        .expect("index")
-        .audit_entries()
-        .expect("audit")
-        .into_iter()
-        .map(|(_, e, _, _)| format!("{} {} {}", e.user, e.action, e.cameras))
-        .collect();
-    for want in [
-        "rev login ",
-        "rev refused ",
-        "op login ",
-        "op live view start cam002,cam003",
-        "op live view stop cam002,cam003",
-    ] {
-        assert!(log.iter().any(|l| l == want), "{want:?} not in {log:?}");
-    }
+    common::assert_logged(
+        &data,
+        &[
+            "rev login ",
+            "rev refused ",
+            "op login ",
+            "op live view start cam002,cam003",
+            "op live view stop cam002,cam003",
+        ],
+    );
     let _ = std::fs::remove_dir_all(&data);
 }

@@ -268,30 +268,22 @@ fn masks_hide_the_same_pixels_in_stills_playback_and_live() {
     // Removing is logged too; the trail names the administrator.
     let (ok, _, err) = masks("admin", &["remove", "--id", "1"]);
     assert!(ok, "{err}");
-    let log: Vec<String> = Store::open_readonly(&data.join(INDEX_FILE))
-        .expect("index")
-        .audit_entries()
-        .expect("audit")
-        .into_iter()
-        .map(|(_, e, _, _)| format!("{} {} {}", e.user, e.action, e.cameras))
-        .collect();
-    for want in [
-        "rev refused ",
-        "admin mask added cam001",
-        "sup still cam001",
-        "sup mask lifted cam001",
-        "sup mask restored cam001",
-        "admin mask removed cam001",
-    ] {
-        assert!(log.iter().any(|l| l == want), "{want:?} not in {log:?}");
-    }
+    common::assert_logged(
+        &data,
+        &[
+            "rev refused ",
+            "admin mask added cam001",
+            "sup still cam001",
+            "sup mask lifted cam001",
+            "sup mask restored cam001",
+            "admin mask removed cam001",
+        ],
+    );
     let _ = std::fs::remove_dir_all(&data);
 }
 
 #[test]
 fn an_administrator_draws_a_mask_over_a_still() {
-    use egui::accesskit::Role as A11y;
-    use egui_kittest::kittest::Queryable;
     let data = clip_recording("mask-editor");
     add_user(&data, "admin", "administrator", &[]);
     let d = data.clone();
@@ -300,15 +292,7 @@ fn an_administrator_draws_a_mask_over_a_still() {
         .wgpu()
         .build_eframe(move |cc| vigie::ui::MaskEditorApp::new(cc, &d));
     h.run_steps(2);
-    let user = h.get_by_role_and_label(A11y::TextInput, "User");
-    user.focus();
-    user.type_text("admin");
-    h.run_steps(1);
-    let pw = h.get_by_role_and_label(A11y::PasswordInput, "Password");
-    pw.focus();
-    pw.type_text(common::PASSWORD);
-    h.run_steps(1);
-    h.get_by_role_and_label(A11y::Button, "Sign in").click();
+    common::sign_in_ui(&mut h, "admin", common::PASSWORD);
     let wait = |h: &mut Harness<'static, vigie::ui::MaskEditorApp>,
                 what: &str,
                 ok: &dyn Fn(&mut vigie::ui::MaskEditorApp) -> bool| {
@@ -345,20 +329,14 @@ fn an_administrator_draws_a_mask_over_a_still() {
     h.run_steps(3);
     h.snapshot("mask_editor");
     drop(h);
-    let log: Vec<String> = Store::open_readonly(&data.join(INDEX_FILE))
-        .expect("index")
-        .audit_entries()
-        .expect("audit")
-        .into_iter()
-        .map(|(_, e, _, _)| format!("{} {} {}", e.user, e.action, e.cameras))
-        .collect();
-    for want in [
-        "admin login ",
-        "admin mask editor still cam002",
-        "admin mask added cam002",
-    ] {
-        assert!(log.iter().any(|l| l == want), "{want:?} not in {log:?}");
-    }
+    common::assert_logged(
+        &data,
+        &[
+            "admin login ",
+            "admin mask editor still cam002",
+            "admin mask added cam002",
+        ],
+    );
     let _ = std::fs::remove_dir_all(&data);
 }
 
@@ -471,18 +449,12 @@ fn a_citizens_copy_is_masked_re_encoded_signed_and_recorded() {
     // A refusal is recorded with its ground.
     let (ok, stdout, err) = request(&["--refuse", "images déjà effacées (durée de conservation)"]);
     assert!(ok && stdout.contains("refused"), "{err}");
-    let log: Vec<String> = Store::open_readonly(&data.join(INDEX_FILE))
-        .expect("index")
-        .audit_entries()
-        .expect("audit")
-        .into_iter()
-        .map(|(_, e, _, _)| format!("{} {} {}", e.user, e.action, e.cameras))
-        .collect();
-    for want in [
-        "rev citizen access export cam001",
-        "rev citizen access refused cam001",
-    ] {
-        assert!(log.iter().any(|l| l == want), "{want:?} not in {log:?}");
-    }
+    common::assert_logged(
+        &data,
+        &[
+            "rev citizen access export cam001",
+            "rev citizen access refused cam001",
+        ],
+    );
     let _ = std::fs::remove_dir_all(&data);
 }

@@ -136,16 +136,7 @@ fn sign_in_then_export_the_selected_range() {
         "nothing before sign-in"
     );
     let sign_in = |h: &mut Harness<'static, ReviewApp>, password: &str| {
-        let user = h.get_by_role_and_label(Role::TextInput, "User");
-        user.focus();
-        user.type_text("rev");
-        h.run_steps(1);
-        let pw = h.get_by_role_and_label(Role::PasswordInput, "Password");
-        pw.focus();
-        pw.type_text(password);
-        h.run_steps(1);
-        h.get_by_role_and_label(Role::Button, "Sign in").click();
-        h.run_steps(2);
+        common::sign_in_ui(h, "rev", password);
     };
     sign_in(&mut h, "wrong password!");
     wait_until(&mut h, "the refusal is shown", |_| true);
@@ -218,21 +209,15 @@ fn sign_in_then_export_the_selected_range() {
     drop(h);
 
     // The trail: the failed and the good sign-in, what was played, the export.
-    let log: Vec<String> = Store::open_readonly(&data.join(INDEX_FILE))
-        .expect("index")
-        .audit_entries()
-        .expect("audit")
-        .into_iter()
-        .map(|(_, e, _, _)| format!("{} {} {}", e.user, e.action, e.cameras))
-        .collect();
-    for want in [
-        "rev login failed ",
-        "rev login ",
-        "rev playback start cam001",
-        "rev export cam001",
-        "rev playback cam001",
-    ] {
-        assert!(log.iter().any(|l| l == want), "{want:?} not in {log:?}");
-    }
+    common::assert_logged(
+        &data,
+        &[
+            "rev login failed ",
+            "rev login ",
+            "rev playback start cam001",
+            "rev export cam001",
+            "rev playback cam001",
+        ],
+    );
     let _ = std::fs::remove_dir_all(&data);
 }

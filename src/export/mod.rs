@@ -303,8 +303,9 @@ impl Drop for Staging {
     }
 }
 
-fn file_name_for(camera: &str, from_utc_ns: i64, taken: &mut HashMap<String, u32>) -> String {
-    let safe: String = camera
+/// `text` as a file name: letters, digits, '-', '_' and '.' kept, anything else '_'.
+pub fn safe_name(text: &str) -> String {
+    text.trim()
         .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
@@ -313,7 +314,11 @@ fn file_name_for(camera: &str, from_utc_ns: i64, taken: &mut HashMap<String, u32
                 '_'
             }
         })
-        .collect();
+        .collect()
+}
+
+fn file_name_for(camera: &str, from_utc_ns: i64, taken: &mut HashMap<String, u32>) -> String {
+    let safe = safe_name(camera);
     let stamp = chrono::DateTime::from_timestamp_nanos(from_utc_ns).format("%Y%m%dT%H%M%SZ");
     let base = format!("{safe}_{stamp}");
     let n = taken.entry(base.clone()).or_insert(0);
@@ -622,20 +627,7 @@ pub fn export(
         ),
     };
     if let Some(a) = &req.access {
-        store.add_access_request(&crate::store::AccessRequest {
-            received_utc_ns: a.received_utc_ns,
-            requester: a.requester.trim().to_owned(),
-            identity_check: a.identity_check.trim().to_owned(),
-            cameras: req.cameras.join(","),
-            span: Span {
-                start_utc_ns: req.from_utc_ns,
-                end_utc_ns: req.to_utc_ns,
-            },
-            handled_by: session.user.clone(),
-            outcome: "granted".into(),
-            detail: detail.clone(),
-            decided_utc_ns: now,
-        })?;
+        store.add_access_request(&access_record(req, a, session, "granted", &detail, now))?;
     }
     session.log(
         data,
@@ -822,6 +814,31 @@ fn write_redacted(
     Ok((bytes, h.finalize().into()))
 }
 
+/// The index's record of an access request's outcome.
+fn access_record(
+    req: &Request,
+    a: &CitizenAccess,
+    session: &Session,
+    outcome: &str,
+    detail: &str,
+    now: i64,
+) -> crate::store::AccessRequest {
+    crate::store::AccessRequest {
+        received_utc_ns: a.received_utc_ns,
+        requester: a.requester.trim().to_owned(),
+        identity_check: a.identity_check.trim().to_owned(),
+        cameras: req.cameras.join(","),
+        span: Span {
+            start_utc_ns: req.from_utc_ns,
+            end_utc_ns: req.to_utc_ns,
+        },
+        handled_by: session.user.clone(),
+        outcome: outcome.to_owned(),
+        detail: detail.to_owned(),
+        decided_utc_ns: now,
+    }
+}
+
 /// Records a refused access request and its ground (the register of requests and the audit
 /// log keep it).
 pub fn refuse_access(
@@ -843,20 +860,14 @@ pub fn refuse_access(
     }
     let now = crate::time::now_utc_ns();
     let store = Store::open(&data.join(INDEX_FILE))?;
-    let id = store.add_access_request(&crate::store::AccessRequest {
-        received_utc_ns: a.received_utc_ns,
-        requester: a.requester.trim().to_owned(),
-        identity_check: a.identity_check.trim().to_owned(),
-        cameras: req.cameras.join(","),
-        span: Span {
-            start_utc_ns: req.from_utc_ns,
-            end_utc_ns: req.to_utc_ns,
-        },
-        handled_by: session.user.clone(),
-        outcome: "refused".into(),
-        detail: ground.trim().to_owned(),
-        decided_utc_ns: now,
-    })?;
+    let id = store.add_access_request(&access_record(
+        req,
+        a,
+        session,
+        "refused",
+        ground.trim(),
+        now,
+    ))?;
     session.log(
         data,
         "citizen access refused",

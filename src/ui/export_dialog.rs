@@ -49,19 +49,9 @@ fn default_parent() -> String {
 
 /// A requisition number as a folder name.
 fn folder_name(requisition: &str, now_ns: i64) -> String {
-    let safe: String = requisition
-        .trim()
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
     format!(
-        "{safe}_{}",
+        "{}_{}",
+        crate::export::safe_name(requisition),
         chrono::DateTime::from_timestamp_nanos(now_ns).format("%Y%m%dT%H%M%SZ")
     )
 }

@@ -293,3 +293,38 @@ pub fn clip_recording(name: &str) -> std::path::PathBuf {
         .expect("hold");
     dir
 }
+
+/// The audit log of the index at `data`, one "user action cameras" line per entry.
+pub fn audit_lines(data: &std::path::Path) -> Vec<String> {
+    vigie::store::Store::open_readonly(&data.join(vigie::store::INDEX_FILE))
+        .expect("index")
+        .audit_entries()
+        .expect("audit")
+        .into_iter()
+        .map(|(_, e, _, _)| format!("{} {} {}", e.user, e.action, e.cameras))
+        .collect()
+}
+
+/// Each of `want` ("user action cameras") is an entry of the audit log at `data`.
+pub fn assert_logged(data: &std::path::Path, want: &[&str]) {
+    let log = audit_lines(data);
+    for w in want {
+        assert!(log.iter().any(|l| l == w), "{w:?} not in {log:?}");
+    }
+}
+
+/// Types `user` and `password` into a sign-in screen and presses "Sign in".
+pub fn sign_in_ui<S>(h: &mut egui_kittest::Harness<'_, S>, user: &str, password: &str) {
+    use egui::accesskit::Role;
+    use egui_kittest::kittest::Queryable;
+    let field = h.get_by_role_and_label(Role::TextInput, "User");
+    field.focus();
+    field.type_text(user);
+    h.run_steps(1);
+    let pw = h.get_by_role_and_label(Role::PasswordInput, "Password");
+    pw.focus();
+    pw.type_text(password);
+    h.run_steps(1);
+    h.get_by_role_and_label(Role::Button, "Sign in").click();
+    h.run_steps(2);
+}
