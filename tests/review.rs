@@ -221,3 +221,69 @@ fn sign_in_then_export_the_selected_range() {
     );
     let _ = std::fs::remove_dir_all(&data);
 }
+
+#[test]
+fn a_citizens_masked_copy_from_the_review_window() {
+    use egui::accesskit::Role;
+    let data = recorded("citizen");
+    let mut ws = ReviewWorkspace::open(&data, T0 + 2 * S, reviewer()).expect("workspace");
+    ws.set_grid(1);
+    assert!(ws.assign(0, "cam001"));
+    ws.set_selection(Some((T0 + S, T0 + 3 * S)));
+    ws.open_export();
+    let dialog = ws.export_dialog();
+    dialog.fill("DA-2026-007", "", "droit d'accès", &data.join("exports"));
+    dialog.citizen("M. Karim Benali", "passeport no. 20AB12345 vu par rev");
+    // A passer-by to pixelate, drawn on cam001's picture.
+    dialog.draw_blur("cam001");
+    for p in [[0.05, 0.05], [0.3, 0.05], [0.3, 0.4], [0.05, 0.4]] {
+        dialog.add_blur_point(p);
+    }
+    dialog.close_blur();
+    assert_eq!(dialog.blur_regions("cam001").len(), 1);
+    let mut h = Harness::builder()
+        .with_size([1280.0, 760.0])
+        .wgpu()
+        .build_eframe(move |cc| ReviewApp::new(cc, ws));
+    h.run_steps(3);
+    h.get_by_role_and_label(Role::Button, "Export").click();
+    wait_until(&mut h, "the copy is made", |app| {
+        app.workspace()
+            .expect("signed in")
+            .export_dialog()
+            .outcome
+            .is_some()
+    });
+    let outcome = h
+        .state_mut()
+        .workspace()
+        .expect("signed in")
+        .export_dialog()
+        .outcome
+        .clone()
+        .expect("outcome");
+    assert!(outcome.is_ok(), "{outcome:?}");
+    drop(h);
+    let folder = std::fs::read_dir(data.join("exports"))
+        .expect("exports")
+        .map(|e| e.expect("entry").path())
+        .next()
+        .expect("the copy's folder");
+    assert!(vigie::export::verify(&folder, None).problems.is_empty());
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(folder.join("manifest.json")).expect("manifest"))
+            .expect("JSON");
+    assert_eq!(manifest["masked"], true);
+    assert_eq!(manifest["access_request"]["pixelated_regions"], 1);
+    let requests = Store::open_readonly(&data.join(INDEX_FILE))
+        .expect("index")
+        .access_requests()
+        .expect("requests");
+    assert_eq!(requests.len(), 1);
+    assert_eq!(
+        (requests[0].requester.as_str(), requests[0].outcome.as_str()),
+        ("M. Karim Benali", "granted")
+    );
+    common::assert_logged(&data, &["rev citizen access export cam001"]);
+    let _ = std::fs::remove_dir_all(&data);
+}

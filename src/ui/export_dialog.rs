@@ -31,6 +31,12 @@ pub struct ExportDialog {
     citizen: bool,
     requester: String,
     identity_check: String,
+    /// Regions to pixelate in a citizen's copy (third parties), per camera.
+    blur: Vec<(String, crate::render::Polygon)>,
+    /// The region being drawn: its camera and points so far (picture fractions).
+    drawing: Option<(String, Vec<[f32; 2]>)>,
+    /// The camera of the review's selected tile, where a new region is drawn.
+    pub selected_camera: Option<String>,
     /// The folder the export folder is created in.
     parent: String,
     picking: Option<mpsc::Receiver<Option<PathBuf>>>,
@@ -68,6 +74,9 @@ impl Default for ExportDialog {
             citizen: false,
             requester: String::new(),
             identity_check: String::new(),
+            blur: Vec::new(),
+            drawing: None,
+            selected_camera: None,
             parent: default_parent(),
             picking: None,
             running: None,
@@ -97,6 +106,49 @@ impl ExportDialog {
         self.citizen = true;
         self.requester = requester.to_owned();
         self.identity_check = identity_check.to_owned();
+    }
+
+    /// The camera a blur region is being drawn on.
+    pub fn drawing_on(&self) -> Option<&str> {
+        self.drawing.as_ref().map(|(c, _)| c.as_str())
+    }
+
+    /// Starts a blur region on `camera`: the next clicks on its picture place its points.
+    pub fn draw_blur(&mut self, camera: &str) {
+        self.drawing = Some((camera.to_owned(), Vec::new()));
+    }
+
+    /// Adds a point (picture fractions) to the region being drawn.
+    pub fn add_blur_point(&mut self, p: [f32; 2]) {
+        if let Some((_, pts)) = &mut self.drawing {
+            pts.push([p[0].clamp(0.0, 1.0), p[1].clamp(0.0, 1.0)]);
+        }
+    }
+
+    /// The points of the region being drawn.
+    pub fn blur_points(&self) -> &[[f32; 2]] {
+        self.drawing
+            .as_ref()
+            .map(|(_, p)| p.as_slice())
+            .unwrap_or(&[])
+    }
+
+    /// Closes the region being drawn (3 points or more) and keeps it.
+    pub fn close_blur(&mut self) {
+        if let Some((cam, pts)) = self.drawing.take()
+            && pts.len() >= 3
+        {
+            self.blur.push((cam, pts));
+        }
+    }
+
+    /// The finished blur regions of `camera`.
+    pub fn blur_regions(&self, camera: &str) -> Vec<crate::render::Polygon> {
+        self.blur
+            .iter()
+            .filter(|(c, _)| c == camera)
+            .map(|(_, p)| p.clone())
+            .collect()
     }
 
     /// Fills the form (for tests and scripted use).
@@ -136,7 +188,7 @@ impl ExportDialog {
                 requester: self.requester.clone(),
                 identity_check: self.identity_check.clone(),
                 received_utc_ns: now,
-                blur: Vec::new(),
+                blur: self.blur.clone(),
             }),
         };
         if let Err(e) = std::fs::create_dir_all(self.parent.trim()) {
@@ -227,7 +279,7 @@ impl ExportDialog {
         }
         let mut open = self.open;
         let mut go = false;
-        egui::Window::new("Export for a requisition")
+        egui::Window::new("Export footage")
             .open(&mut open)
             .collapsible(false)
             .resizable(false)
@@ -289,6 +341,38 @@ impl ExportDialog {
                     });
                     ui.end_row();
                 });
+                if self.citizen {
+                    ui.horizontal_wrapped(|ui| {
+                        ui.label(format!("{} region(s) to pixelate", self.blur.len()));
+                        match (&self.drawing, &self.selected_camera) {
+                            (Some((cam, pts)), _) => {
+                                ui.label(format!(
+                                    "click the points of a region on {cam}'s picture ({})",
+                                    pts.len()
+                                ));
+                                if ui.button("Close region").clicked() {
+                                    self.close_blur();
+                                }
+                            }
+                            (None, Some(cam)) => {
+                                let cam = cam.clone();
+                                if ui
+                                    .add_enabled(!busy, egui::Button::new(format!("Draw a region on {cam}")))
+                                    .on_hover_text("Third parties to pixelate in the copy: click around them on the tile's picture")
+                                    .clicked()
+                                {
+                                    self.draw_blur(&cam);
+                                }
+                            }
+                            (None, None) => {
+                                ui.weak("Select a tile to draw a region on");
+                            }
+                        }
+                        if !self.blur.is_empty() && ui.button("Remove last region").clicked() {
+                            self.blur.pop();
+                        }
+                    });
+                }
                 ui.weak(if self.citizen {
                     "A folder named after the request is created there: the videos re-encoded with the privacy masks painted in, a signed manifest, SHA256SUMS and a README. The request and the identity check are recorded."
                 } else {

@@ -417,6 +417,7 @@ impl ReviewWorkspace {
             });
         egui::CentralPanel::no_frame().show(ui, |ui| self.grid_view(ui));
         let ctx = ui.ctx().clone();
+        self.export.selected_camera = self.selected_camera();
         self.export.show(&ctx, &self.data, &self.session);
         if self.export.poll() {
             self.fetched.clear();
@@ -699,6 +700,7 @@ impl ReviewWorkspace {
         }
         let selected = self.selected_camera();
         self.export.start(range, cams, selected.as_deref());
+        self.export.selected_camera = selected;
     }
 
     /// The export window (for tests: fill it, run it, read its outcome).
@@ -823,6 +825,8 @@ impl ReviewWorkspace {
         let mut sources = Vec::new();
         let mut draws = Vec::new();
         let mut labels = Vec::new();
+        // Blur regions of a citizen's copy: drawn on the picture of their camera's tile.
+        let mut regions: Vec<(Rect, Vec<crate::render::Polygon>, Vec<[f32; 2]>)> = Vec::new();
         for i in 0..n * n {
             let tile_rect = Rect::from_min_size(
                 pos2(
@@ -864,12 +868,38 @@ impl ReviewWorkspace {
                     tile_rect.width() / rect.width(),
                     tile_rect.height() / rect.height(),
                 ];
+                let fit = fit_rect(frac, grid_px, [f.width, f.height]);
                 draws.push(TileDraw {
                     stream: sid,
-                    rect: fit_rect(frac, grid_px, [f.width, f.height]),
+                    rect: fit,
                     uv: FULL_UV,
                     brightness: if st.note.is_some() { 0.35 } else { 1.0 },
                 });
+                let pic = Rect::from_min_size(
+                    rect.min + vec2(fit[0] * rect.width(), fit[1] * rect.height()),
+                    vec2(fit[2] * rect.width(), fit[3] * rect.height()),
+                );
+                let cam = tile.worker.camera();
+                let drawing = self.export.drawing_on() == Some(cam);
+                if drawing
+                    && response.clicked()
+                    && let Some(p) = response.interact_pointer_pos()
+                    && pic.contains(p)
+                {
+                    self.export.add_blur_point([
+                        (p.x - pic.min.x) / pic.width(),
+                        (p.y - pic.min.y) / pic.height(),
+                    ]);
+                }
+                let done = self.export.blur_regions(cam);
+                if !done.is_empty() || drawing {
+                    let current = if drawing {
+                        self.export.blur_points().to_vec()
+                    } else {
+                        Vec::new()
+                    };
+                    regions.push((pic, done, current));
+                }
             }
             let name = self
                 .cameras
@@ -900,6 +930,27 @@ impl ReviewWorkspace {
                 },
             ),
         );
+        let stroke = Stroke::new(2.0, Color32::from_rgb(255, 120, 200));
+        for (pic, done, current) in regions {
+            let at = |q: &[f32; 2]| {
+                pos2(
+                    pic.min.x + q[0] * pic.width(),
+                    pic.min.y + q[1] * pic.height(),
+                )
+            };
+            for poly in done {
+                painter.add(egui::Shape::closed_line(
+                    poly.iter().map(at).collect(),
+                    stroke,
+                ));
+            }
+            if current.len() >= 2 {
+                painter.add(egui::Shape::line(current.iter().map(at).collect(), stroke));
+            }
+            for q in &current {
+                painter.circle_filled(at(q), 3.5, stroke.color);
+            }
+        }
         for (r, selected, title, note) in labels {
             let stroke = if selected {
                 Stroke::new(2.0, Color32::from_rgb(90, 160, 255))
