@@ -250,3 +250,52 @@ fn the_wall_opens_after_sign_in_with_only_the_granted_cameras_and_logs_views() {
     );
     let _ = std::fs::remove_dir_all(&data);
 }
+
+#[test]
+fn a_workstations_screens_share_one_decode_per_camera() {
+    // Two screens of 16 tiles showing the same 16 cameras: 16 streams, not 32.
+    let dir = std::env::temp_dir().join(format!("vigie-ws-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let profile = dir.join("twin.toml");
+    std::fs::write(
+        &profile,
+        "name = \"Twin\"\n[[screen]]\nname = \"Left\"\nlayout = \"4x4\"\n[[screen]]\nname = \"Right\"\nlayout = \"4x4\"\nfirst_camera = 1\n",
+    )
+    .expect("profile");
+    let ws_profile = vigie::config::Workstation::load(&profile).expect("profile parses");
+    let mut cams = demo_cameras();
+    cams.truncate(20);
+    let provider = Prepared::new(cams.clone());
+    let wanted = provider.wanted.clone();
+    let (ws, unknown) =
+        LiveWorkspace::new(cams, None, Box::new(provider)).with_workstation(&ws_profile);
+    assert!(unknown.is_empty());
+    assert_eq!(ws.screen_count(), 2);
+    let mut h = Harness::builder()
+        .with_size([1280.0, 760.0])
+        .wgpu()
+        .build_eframe(move |cc| LiveApp::new(cc, ws, None));
+    h.run_steps(3);
+    let w = h.state_mut().workspace();
+    assert!(w.set_active(1));
+    assert_eq!(w.tile_camera(0), Some("cam001"));
+    assert_eq!(w.tile_camera(15), Some("cam016"));
+    assert_eq!(
+        w.tile_stream(15),
+        Some(StreamKind::Sub),
+        "the second screen was drawn (a window of its own, or embedded where there is none)"
+    );
+    assert_eq!(
+        w.streams_shown(),
+        16,
+        "the second screen drew the same 16 streams"
+    );
+    let asked: HashSet<String> = wanted
+        .lock()
+        .expect("lock")
+        .iter()
+        .map(|(c, _)| c.clone())
+        .collect();
+    assert_eq!(asked.len(), 16, "one stream per camera for both screens");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -64,6 +64,10 @@ enum Command {
         /// The installation's data folder (its users sign in; "Review…" opens its recordings).
         #[arg(long)]
         data: PathBuf,
+        /// A workstation profile: a file, or a shipped one ("Supervisor wall", "Operator
+        /// station"). Its screens open as windows, each with its layout and cameras.
+        #[arg(long, conflicts_with = "layout")]
+        workstation: Option<String>,
     },
     /// Serves simulated cameras over RTSP: rtsp://ADDR/camNNN/main and /camNNN/sub.
     ///
@@ -621,7 +625,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             layout,
             transport,
             data,
-        } => live(&cameras, layout.as_deref(), transport.into(), &data),
+            workstation,
+        } => live(
+            &cameras,
+            layout.as_deref(),
+            transport.into(),
+            &data,
+            workstation.as_deref(),
+        ),
         Command::Camsim {
             cameras,
             listen,
@@ -1129,6 +1140,7 @@ fn live(
     layout: Option<&str>,
     transport: Transport,
     data: &Path,
+    workstation: Option<&str>,
 ) -> anyhow::Result<()> {
     let file = CamerasFile::load(cameras)?;
     if file.cameras.is_empty() {
@@ -1139,7 +1151,26 @@ fn live(
         Some(name) => Some(find_layout(name)?),
     };
     let streams = StreamManager::new(IngestTimings::default(), transport);
-    let ws = LiveWorkspace::new(file.cameras, layout, Box::new(streams)).with_review(data);
+    let mut ws = LiveWorkspace::new(file.cameras, layout, Box::new(streams)).with_review(data);
+    if let Some(name) = workstation {
+        let profile = match crate::config::builtin_workstations()
+            .into_iter()
+            .find(|w| w.name == name)
+        {
+            Some(w) => w,
+            None => crate::config::Workstation::load(Path::new(name))?,
+        };
+        let (with, unknown) = ws.with_workstation(&profile);
+        if !unknown.is_empty() {
+            eprintln!(
+                "vigie live: {}: cameras not in {}: {}",
+                name,
+                cameras.display(),
+                unknown.join(", ")
+            );
+        }
+        ws = with;
+    }
     crate::ui::run_live(ws, data, None, "Vigie — live wall")
         .map_err(|e| anyhow::anyhow!("the window could not open: {e}"))
 }

@@ -15,7 +15,7 @@ use egui::{Align2, Color32, FontId, Key, Rect, Sense, Stroke, StrokeKind, Vec2, 
 use super::masks::MaskWatch;
 use super::video::VideoCallback;
 use crate::auth::{Action, AuthError, Session, audit};
-use crate::config::{Camera, Layout, StreamKind, builtin_layouts};
+use crate::config::{Camera, Layout, StreamKind, Workstation, builtin_layouts};
 use crate::ingest::StreamManager;
 use crate::media::{FrameSlot, StreamState};
 use crate::render::{FULL_UV, StreamId, TileDraw, fit_rect};
@@ -89,19 +89,47 @@ struct TileState {
 /// Source of "now" (a seam for snapshot tests).
 pub type Clock = Box<dyn Fn() -> DateTime<Utc>>;
 
-pub struct LiveWorkspace {
-    cameras: Vec<Camera>,
-    layouts: Vec<Layout>,
+/// One screen of the workstation: its layout, tiles and selection.
+#[derive(Clone, Default)]
+struct Screen {
+    name: String,
     layout: usize,
     tiles: Vec<TileState>,
     selected: usize,
     maximised: Option<usize>,
+    /// Which stream each tile showed in the last frame drawn.
+    shown_kinds: Vec<Option<StreamKind>>,
+    /// Borderless full screen on this monitor (index in the system's order).
+    monitor: Option<usize>,
+    /// False while the screen's window is minimised or covered: its tiles ask for no video
+    /// (their streams stop after the stream manager's grace period unless another screen
+    /// shows them).
+    visible: bool,
+}
+
+impl Screen {
+    fn new(name: &str, layout: usize, tiles: Vec<TileState>) -> Screen {
+        Screen {
+            name: name.to_owned(),
+            layout,
+            tiles,
+            visible: true,
+            ..Default::default()
+        }
+    }
+}
+
+pub struct LiveWorkspace {
+    cameras: Vec<Camera>,
+    layouts: Vec<Layout>,
+    /// The workstation's screens; the first is the main window.
+    screens: Vec<Screen>,
+    /// The screen the camera tree, the top bar and the keyboard act on.
+    active: usize,
     search: String,
     streams: Box<dyn StreamProvider>,
     clock: Clock,
     waker_installed: bool,
-    /// Which stream each tile showed in the last frame drawn.
-    shown_kinds: Vec<Option<StreamKind>>,
     /// A recorder data folder: the top bar then opens the review workspace on it.
     review_data: Option<std::path::PathBuf>,
     /// The signed-in user and where their live views are logged.
@@ -143,15 +171,12 @@ impl LiveWorkspace {
         LiveWorkspace {
             cameras,
             layouts,
-            layout: layout_index,
-            tiles,
-            selected: 0,
-            maximised: None,
+            screens: vec![Screen::new("Screen 1", layout_index, tiles)],
+            active: 0,
             search: String::new(),
             streams,
             clock: Box::new(Utc::now),
             waker_installed: false,
-            shown_kinds: Vec::new(),
             review_data: None,
             session: None,
             watching: BTreeSet::new(),
@@ -161,16 +186,95 @@ impl LiveWorkspace {
         }
     }
 
+    /// Opens the screens of workstation profile `ws` (its first screen in the main window), each
+    /// with its layout and cameras; ids the cameras file does not know are left out (and
+    /// returned).
+    pub fn with_workstation(mut self, ws: &Workstation) -> (Self, Vec<String>) {
+        let ids: Vec<String> = self.cameras.iter().map(|c| c.id.clone()).collect();
+        let (assigned, unknown) = ws.assignments(&ids);
+        self.screens = ws
+            .screens
+            .iter()
+            .zip(assigned)
+            .map(|(p, cams)| {
+                let layout = match self.layouts.iter().position(|l| *l == p.layout) {
+                    Some(i) => i,
+                    None => {
+                        self.layouts.push(p.layout.clone());
+                        self.layouts.len() - 1
+                    }
+                };
+                let tiles = cams
+                    .iter()
+                    .map(|id| TileState {
+                        camera: id
+                            .as_ref()
+                            .and_then(|id| self.cameras.iter().position(|c| &c.id == id)),
+                        main: false,
+                    })
+                    .collect();
+                let mut scr = Screen::new(&p.name, layout, tiles);
+                scr.monitor = p.fullscreen.then_some(p.monitor as usize);
+                scr
+            })
+            .collect();
+        self.active = 0;
+        (self, unknown)
+    }
+
+    /// Number of screens.
+    pub fn screen_count(&self) -> usize {
+        self.screens.len()
+    }
+
+    /// Makes screen `s` the one the tree, the top bar and the accessors act on.
+    pub fn set_active(&mut self, s: usize) -> bool {
+        if s < self.screens.len() {
+            self.active = s;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// The distinct streams the screens asked for in the last frame drawn.
+    pub fn streams_shown(&self) -> usize {
+        let mut set = HashSet::new();
+        for scr in &self.screens {
+            for (k, t) in scr.shown_kinds.iter().zip(&scr.tiles) {
+                if let (Some(k), Some(ci)) = (k, t.camera) {
+                    set.insert((ci, *k));
+                }
+            }
+        }
+        set.len()
+    }
+
     /// Signs `session` in over the installation's data folder `data`: the role must allow live
     /// view; only the cameras granted to the user stay on the wall and in the tree; each live
     /// view's start and stop is logged from now on.
     pub fn sign_in(&mut self, data: &std::path::Path, session: Session) -> Result<(), AuthError> {
         session.require(data, Action::ViewLive, &[])?;
+        // Each screen keeps the cameras granted, in its order, moved up into the tiles left.
+        let ids: Vec<Vec<String>> = self
+            .screens
+            .iter()
+            .map(|scr| {
+                scr.tiles
+                    .iter()
+                    .filter_map(|t| t.camera)
+                    .map(|ci| self.cameras[ci].id.clone())
+                    .filter(|id| session.may_see(id))
+                    .collect()
+            })
+            .collect();
         self.cameras.retain(|c| session.may_see(&c.id));
-        // The wall fills again with the cameras granted, in order.
-        let n = self.cameras.len();
-        for (i, t) in self.tiles.iter_mut().enumerate() {
-            t.camera = (i < n).then_some(i);
+        for (scr, ids) in self.screens.iter_mut().zip(ids) {
+            for (i, t) in scr.tiles.iter_mut().enumerate() {
+                t.camera = ids
+                    .get(i)
+                    .and_then(|id| self.cameras.iter().position(|c| &c.id == id));
+            }
         }
         self.session = Some((session, audit::Writer::start(data)));
         self.mask_data = Some(data.to_owned());
@@ -209,9 +313,9 @@ impl LiveWorkspace {
     /// Logs the live views that started and stopped since the last frame.
     fn log_views(&mut self) {
         let now: BTreeSet<String> = self
-            .shown_kinds
+            .screens
             .iter()
-            .zip(&self.tiles)
+            .flat_map(|scr| scr.shown_kinds.iter().zip(&scr.tiles))
             .filter_map(|(k, t)| k.and(t.camera))
             .map(|ci| self.cameras[ci].id.clone())
             .collect();
@@ -248,7 +352,7 @@ impl LiveWorkspace {
         let Some(ci) = self.cameras.iter().position(|c| c.id == camera_id) else {
             return false;
         };
-        match self.tiles.get_mut(tile) {
+        match self.screens[self.active].tiles.get_mut(tile) {
             Some(t) => {
                 t.camera = Some(ci);
                 true
@@ -259,7 +363,8 @@ impl LiveWorkspace {
 
     /// Camera id shown on tile `tile`.
     pub fn tile_camera(&self, tile: usize) -> Option<&str> {
-        self.tiles
+        self.screens[self.active]
+            .tiles
             .get(tile)?
             .camera
             .map(|ci| self.cameras[ci].id.as_str())
@@ -267,23 +372,28 @@ impl LiveWorkspace {
 
     /// The stream tile `tile` showed in the last frame drawn (None: empty or not drawn).
     pub fn tile_stream(&self, tile: usize) -> Option<StreamKind> {
-        self.shown_kinds.get(tile).copied().flatten()
+        self.screens[self.active]
+            .shown_kinds
+            .get(tile)
+            .copied()
+            .flatten()
     }
 
     pub fn maximised(&self) -> Option<usize> {
-        self.maximised
+        self.screens[self.active].maximised
     }
 
     pub fn layout(&self) -> &Layout {
-        &self.layouts[self.layout]
+        &self.layouts[self.screens[self.active].layout]
     }
 
     /// Selects a layout by name ("4x4", "1 large + 12 small").
     pub fn set_layout(&mut self, name: &str) -> bool {
         match self.layouts.iter().position(|l| l.name == name) {
             Some(i) => {
-                self.layout = i;
-                self.maximised = None;
+                let scr = &mut self.screens[self.active];
+                scr.layout = i;
+                scr.maximised = None;
                 true
             }
             None => false,
@@ -313,8 +423,49 @@ impl LiveWorkspace {
             .resizable(true)
             .default_size(250.0)
             .show(ui, |ui| self.camera_tree(ui));
-        egui::CentralPanel::no_frame().show(ui, |ui| self.wall(ui));
-        self.keyboard(ui.ctx());
+        let ctx = ui.ctx().clone();
+        self.screens[0].visible = !hidden(&ctx);
+        if self.screens[0].visible {
+            egui::CentralPanel::no_frame().show(ui, |ui| self.wall(ui, 0));
+            self.keyboard(&ctx, 0);
+        } else {
+            self.screens[0].shown_kinds.clear();
+        }
+        // The other screens: a window each (borderless full screen on their monitor when the
+        // profile says so), drawn in this frame, sharing the streams and the GPU textures.
+        for s in 1..self.screens.len() {
+            let scr = &self.screens[s];
+            let mut builder = egui::ViewportBuilder::default()
+                .with_title(format!("Vigie — {}", scr.name))
+                .with_inner_size([1280.0, 720.0]);
+            if let Some(m) = scr.monitor {
+                builder = builder.with_monitor(m);
+            }
+            let id = egui::ViewportId::from_hash_of(("vigie screen", s));
+            ctx.show_viewport_immediate(id, builder, |ui, class| {
+                let ctx = ui.ctx().clone();
+                self.screens[s].visible = !hidden(&ctx);
+                if self.screens[s].visible {
+                    let name = self.screens[s].name.clone();
+                    let layout = self.layouts[self.screens[s].layout].name.clone();
+                    egui::Panel::top(("screen bar", s)).show(ui, |ui| {
+                        ui.horizontal(|ui| {
+                            ui.strong(name);
+                            ui.separator();
+                            ui.label(layout);
+                            ui.weak("click a tile, then the camera tree and keys of the main window act on this screen");
+                        });
+                    });
+                    egui::CentralPanel::no_frame().show(ui, |ui| self.wall(ui, s));
+                    // Embedded (no native windows): the main window's keys already acted.
+                    if class != egui::ViewportClass::EmbeddedWindow {
+                        self.keyboard(&ctx, s);
+                    }
+                } else {
+                    self.screens[s].shown_kinds.clear();
+                }
+            });
+        }
         self.streams.collect();
         self.log_views();
     }
@@ -323,13 +474,27 @@ impl LiveWorkspace {
         ui.horizontal(|ui| {
             ui.strong("Vigie · Live");
             ui.separator();
-            let current = self.layouts[self.layout].name.clone();
+            if self.screens.len() > 1 {
+                let current = self.screens[self.active].name.clone();
+                egui::ComboBox::from_label("Screen")
+                    .selected_text(current)
+                    .show_ui(ui, |ui| {
+                        for i in 0..self.screens.len() {
+                            let name = self.screens[i].name.clone();
+                            if ui.selectable_label(i == self.active, name).clicked() {
+                                self.active = i;
+                            }
+                        }
+                    });
+            }
+            let a = self.active;
+            let current = self.layouts[self.screens[a].layout].name.clone();
             egui::ComboBox::from_label("Layout").selected_text(current).show_ui(ui, |ui| {
                 for i in 0..self.layouts.len() {
                     let name = self.layouts[i].name.clone();
-                    if ui.selectable_label(i == self.layout, name).clicked() {
-                        self.layout = i;
-                        self.maximised = None;
+                    if ui.selectable_label(i == self.screens[a].layout, name).clicked() {
+                        self.screens[a].layout = i;
+                        self.screens[a].maximised = None;
                     }
                 }
             });
@@ -355,8 +520,9 @@ impl LiveWorkspace {
             ui.separator();
             if let Some((session, writer)) = &self.session {
                 let camera = self
+                    .screens[self.active]
                     .tiles
-                    .get(self.selected)
+                    .get(self.screens[self.active].selected)
                     .and_then(|t| t.camera)
                     .map(|ci| self.cameras[ci].id.clone());
                 let has_masks = camera.as_ref().is_some_and(|c| {
@@ -373,7 +539,11 @@ impl LiveWorkspace {
                 }
                 ui.separator();
             }
-            ui.weak("Arrows: select · Enter: maximise · Esc: back · PgUp/PgDn: cycle camera · Del: clear");
+            ui.weak(if self.screens.len() > 1 {
+                "Arrows: select · Enter: maximise · Esc: back · PgUp/PgDn: cycle camera · Del: clear · Ctrl+1..9: screen"
+            } else {
+                "Arrows: select · Enter: maximise · Esc: back · PgUp/PgDn: cycle camera · Del: clear"
+            });
             ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
                 if let Some((session, writer)) = &self.session {
                     ui.label(format!("{} · {}", session.user, session.role));
@@ -427,18 +597,55 @@ impl LiveWorkspace {
                     });
             }
         });
+        let scr = &mut self.screens[self.active];
         if let Some(ci) = put_on_selected
-            && let Some(t) = self.tiles.get_mut(self.selected)
+            && let Some(t) = scr.tiles.get_mut(scr.selected)
         {
             t.camera = Some(ci);
         }
     }
 
-    fn keyboard(&mut self, ctx: &egui::Context) {
+    /// Keys of screen `s` (its window has the keyboard).
+    fn keyboard(&mut self, ctx: &egui::Context, s: usize) {
         if ctx.egui_wants_keyboard_input() {
             return;
         }
-        let layout = &self.layouts[self.layout];
+        // The window with the keyboard's focus is the active screen.
+        if ctx.input(|i| i.viewport().focused) == Some(false) {
+            return;
+        }
+        let digit = ctx.input(|i| {
+            (i.modifiers.ctrl || i.modifiers.command)
+                .then(|| {
+                    [
+                        Key::Num1,
+                        Key::Num2,
+                        Key::Num3,
+                        Key::Num4,
+                        Key::Num5,
+                        Key::Num6,
+                        Key::Num7,
+                        Key::Num8,
+                        Key::Num9,
+                    ]
+                    .iter()
+                    .position(|k| i.key_pressed(*k))
+                })
+                .flatten()
+        });
+        if let Some(d) = digit {
+            // Ctrl+1..9: the screen the camera tree and the keys act on.
+            if d < self.screens.len() {
+                self.active = d;
+            }
+            return;
+        }
+        if s != 0 || self.active >= self.screens.len() {
+            self.active = s;
+        }
+        let s = self.active;
+        let mut scr = std::mem::take(&mut self.screens[s]);
+        let layout = &self.layouts[scr.layout];
         let n = layout.cells.len();
         let (enter, esc, left, right, up, down, pgup, pgdn, del) = ctx.input(|i| {
             (
@@ -454,21 +661,21 @@ impl LiveWorkspace {
             )
         });
         if enter {
-            self.maximised = if self.maximised.is_some() {
+            scr.maximised = if scr.maximised.is_some() {
                 None
             } else {
-                Some(self.selected)
+                Some(scr.selected)
             };
         }
         if esc {
-            self.maximised = None;
+            scr.maximised = None;
         }
         if left || right {
-            self.selected = (self.selected + if right { 1 } else { n - 1 }) % n;
+            scr.selected = (scr.selected + if right { 1 } else { n - 1 }) % n;
         }
         if up || down {
             // Move to the tile whose cell contains the square above or below.
-            let cell = layout.cells[self.selected.min(n - 1)];
+            let cell = layout.cells[scr.selected.min(n - 1)];
             let row = if down {
                 cell.row + cell.row_span
             } else {
@@ -478,12 +685,12 @@ impl LiveWorkspace {
                 (c.row..c.row + c.row_span).contains(&row)
                     && (c.column..c.column + c.column_span).contains(&cell.column)
             }) {
-                self.selected = i;
+                scr.selected = i;
             }
         }
         if (pgup || pgdn) && !self.cameras.is_empty() {
             let len = self.cameras.len();
-            if let Some(t) = self.tiles.get_mut(self.selected) {
+            if let Some(t) = scr.tiles.get_mut(scr.selected) {
                 let cur = t.camera.unwrap_or(len - 1);
                 t.camera = Some(if pgdn {
                     (cur + 1) % len
@@ -492,12 +699,16 @@ impl LiveWorkspace {
                 });
             }
         }
-        if del && let Some(t) = self.tiles.get_mut(self.selected) {
+        if del && let Some(t) = scr.tiles.get_mut(scr.selected) {
             t.camera = None;
         }
+        self.screens[s] = scr;
     }
 
-    fn wall(&mut self, ui: &mut egui::Ui) {
+    /// Draws screen `s`'s tiles.
+    fn wall(&mut self, ui: &mut egui::Ui, s: usize) {
+        let mut scr = std::mem::take(&mut self.screens[s]);
+        let mut clicked = false;
         let rect = ui.available_rect_before_wrap();
         ui.allocate_rect(rect, Sense::hover());
         let painter = ui.painter_at(rect);
@@ -507,12 +718,12 @@ impl LiveWorkspace {
         let grid_px = [rect.width() * ppp, rect.height() * ppp];
         let now = (self.clock)();
 
-        let layout = &self.layouts[self.layout];
-        if self.tiles.len() < layout.cells.len() {
-            self.tiles.resize(layout.cells.len(), TileState::default());
+        let layout = &self.layouts[scr.layout];
+        if scr.tiles.len() < layout.cells.len() {
+            scr.tiles.resize(layout.cells.len(), TileState::default());
         }
-        self.selected = self.selected.min(layout.cells.len() - 1);
-        let placed: Vec<(usize, [f32; 4])> = match self.maximised {
+        scr.selected = scr.selected.min(layout.cells.len() - 1);
+        let placed: Vec<(usize, [f32; 4])> = match scr.maximised {
             Some(m) => vec![(m, [0.0, 0.0, 1.0, 1.0])],
             None => layout.tile_fractions().enumerate().collect(),
         };
@@ -525,8 +736,8 @@ impl LiveWorkspace {
         };
         let mut mask_list = Vec::new();
         let mut sources = Vec::new();
-        self.shown_kinds.clear();
-        self.shown_kinds.resize(self.tiles.len(), None);
+        scr.shown_kinds.clear();
+        scr.shown_kinds.resize(scr.tiles.len(), None);
         let mut draws = Vec::new();
         let mut overlays = Vec::new();
         let mut shown = HashSet::new();
@@ -538,33 +749,34 @@ impl LiveWorkspace {
             .shrink(1.0);
             let resp = ui.interact(tile_rect, ui.scope_id().with(("tile", i)), Sense::click());
             if resp.clicked() {
-                self.selected = i;
+                scr.selected = i;
+                clicked = true;
             }
             if resp.double_clicked() {
-                self.maximised = if self.maximised.is_some() {
+                scr.maximised = if scr.maximised.is_some() {
                     None
                 } else {
                     Some(i)
                 };
-                self.selected = i;
+                scr.selected = i;
             }
             if let Some(ci) = resp.dnd_release_payload::<usize>() {
-                self.tiles[i].camera = Some(*ci);
-                self.selected = i;
+                scr.tiles[i].camera = Some(*ci);
+                scr.selected = i;
             }
             let hovered_by_drag = resp.dnd_hover_payload::<usize>().is_some();
 
-            let Some(ci) = self.tiles[i].camera else {
+            let Some(ci) = scr.tiles[i].camera else {
                 overlays.push(Overlay::empty(
                     tile_rect,
-                    i == self.selected,
+                    i == scr.selected,
                     hovered_by_drag,
                 ));
                 continue;
             };
             let camera = &self.cameras[ci];
             let h_px = tile_rect.height() * ppp;
-            let tile = &mut self.tiles[i];
+            let tile = &mut scr.tiles[i];
             if tile.main && h_px < SUB_BELOW_PX {
                 tile.main = false;
             } else if !tile.main && h_px >= MAIN_ABOVE_PX {
@@ -583,7 +795,7 @@ impl LiveWorkspace {
                 (StreamKind::Sub, self.streams.want(camera, StreamKind::Sub))
             };
             let sid = stream_id(ci, kind);
-            self.shown_kinds[i] = Some(kind);
+            scr.shown_kinds[i] = Some(kind);
             if shown.insert(sid) {
                 sources.push((sid, slot.clone()));
                 if let Some(p) = masks.as_ref().and_then(|m| m.get(&camera.id))
@@ -617,7 +829,7 @@ impl LiveWorkspace {
             }
             overlays.push(Overlay {
                 rect: tile_rect,
-                selected: i == self.selected,
+                selected: i == scr.selected,
                 drop_target: hovered_by_drag,
                 title: Some(format!("{} · {}", camera.id, camera.name)),
                 info: format!(
@@ -649,7 +861,7 @@ impl LiveWorkspace {
             egui_wgpu::Callback::new_paint_callback(
                 rect,
                 VideoCallback {
-                    batch: 0,
+                    batch: s as u64,
                     sources,
                     tiles: draws,
                     masks: mask_list,
@@ -660,7 +872,16 @@ impl LiveWorkspace {
         for o in overlays {
             o.paint(&painter, &clock);
         }
+        self.screens[s] = scr;
+        if clicked {
+            self.active = s;
+        }
     }
+}
+
+/// True while the window of `ctx`'s viewport is minimised or covered.
+fn hidden(ctx: &egui::Context) -> bool {
+    ctx.input(|i| i.viewport().minimized == Some(true) || i.viewport().occluded == Some(true))
 }
 
 fn stream_id(camera_index: usize, kind: StreamKind) -> StreamId {
