@@ -174,3 +174,32 @@ fn h265_streams_decode_with_the_h265_decoder() {
     );
     s.stop_and_join();
 }
+
+#[test]
+fn a_stream_asked_for_keyframes_only_decodes_one_picture_a_gop_then_all_again() {
+    // Loop clips: 25 fps, a keyframe every 50 pictures (2 s) by default.
+    let sim = camsim(1, EncodeMode::Loop);
+    let s = open(&sim, 1, StreamKind::Sub, Transport::Tcp);
+    let slot = s.slot().clone();
+    next_frame(&slot, Duration::from_secs(15));
+    let pictures_in = |d: Duration| {
+        let before = slot.stats().published;
+        std::thread::sleep(d);
+        slot.stats().published - before
+    };
+    let full = pictures_in(Duration::from_secs(4));
+    slot.set_keyframes_only(true);
+    std::thread::sleep(Duration::from_millis(500));
+    let keys = pictures_in(Duration::from_secs(4));
+    slot.set_keyframes_only(false);
+    // Back to every picture from the next keyframe on.
+    std::thread::sleep(Duration::from_millis(2500));
+    let again = pictures_in(Duration::from_secs(4));
+    assert!(full >= 80, "{full} pictures in 4 s at full rate");
+    assert!(
+        (1..=3).contains(&keys),
+        "{keys} pictures in 4 s on keyframes only"
+    );
+    assert!(again >= 80, "{again} pictures in 4 s after coming back");
+    s.stop_and_join();
+}

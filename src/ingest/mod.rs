@@ -6,6 +6,7 @@
 //! streaming thread never blocks; there is no colour conversion here. Only this layer (with
 //! `sim`, `playback` and `record`) touches GStreamer; it knows nothing of egui or wgpu.
 
+pub mod budget;
 mod decoder;
 mod floor;
 mod stream;

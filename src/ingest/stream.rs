@@ -378,19 +378,27 @@ fn link_video(
             .build(),
     );
     // Nothing reaches the decoder before the first keyframe: joining a stream mid-GOP would
-    // otherwise show grey or smeared pictures.
+    // otherwise show grey or smeared pictures. The same gate serves the decode budget: while
+    // the slot asks for keyframes only, pictures that depend on others are dropped before the
+    // decoder, and after that, full decoding resumes at the next keyframe.
     if let Some(pad) = parse.static_pad("src") {
-        let seen_keyframe = AtomicBool::new(false);
+        let need_keyframe = AtomicBool::new(true);
+        let slot3 = slot.clone();
         pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-            if seen_keyframe.load(Ordering::Relaxed) {
+            let Some(b) = info.buffer() else {
+                return gst::PadProbeReturn::Ok;
+            };
+            if !b.flags().contains(gst::BufferFlags::DELTA_UNIT) {
+                need_keyframe.store(false, Ordering::Relaxed);
                 return gst::PadProbeReturn::Ok;
             }
-            match info.buffer() {
-                Some(b) if !b.flags().contains(gst::BufferFlags::DELTA_UNIT) => {
-                    seen_keyframe.store(true, Ordering::Relaxed);
-                    gst::PadProbeReturn::Ok
-                }
-                _ => gst::PadProbeReturn::Drop,
+            if slot3.keyframes_only() {
+                need_keyframe.store(true, Ordering::Relaxed);
+            }
+            if need_keyframe.load(Ordering::Relaxed) {
+                gst::PadProbeReturn::Drop
+            } else {
+                gst::PadProbeReturn::Ok
             }
         });
     }

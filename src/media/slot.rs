@@ -7,7 +7,7 @@
 //! apart; past that the oldest waiting frame is replaced and counted as dropped.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::Frame;
@@ -73,6 +73,8 @@ pub struct FrameSlot {
     published: AtomicU64,
     taken: AtomicU64,
     dropped: AtomicU64,
+    /// The decode budget asks this stream for keyframes only (one picture a GOP).
+    keyframes_only: AtomicBool,
 }
 
 impl FrameSlot {
@@ -84,6 +86,16 @@ impl FrameSlot {
         // A panic while holding this lock cannot leave the data half-written (only Option
         // swaps happen under it), so a poisoned lock is still usable.
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Asks the producer to decode keyframes only (true) or every picture (false).
+    pub fn set_keyframes_only(&self, on: bool) {
+        self.keyframes_only.store(on, Ordering::Relaxed);
+    }
+
+    /// True while the stream decodes keyframes only.
+    pub fn keyframes_only(&self) -> bool {
+        self.keyframes_only.load(Ordering::Relaxed)
     }
 
     /// Producer side: offers a new frame. Never blocks on the consumer.

@@ -4,7 +4,7 @@
 //! opens streams in the background), takes whatever frame each slot holds, and hands frames
 //! and tile rectangles to one paint callback for the whole wall.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,6 +17,7 @@ use super::video::VideoCallback;
 use crate::auth::{Action, AuthError, Session, audit};
 use crate::config::{Camera, Layout, StreamKind, Workstation, builtin_layouts};
 use crate::ingest::StreamManager;
+use crate::ingest::budget::{BudgetStream, DecodeBudget};
 use crate::media::{FrameSlot, StreamState};
 use crate::render::{FULL_UV, StreamId, TileDraw, fit_rect};
 
@@ -141,6 +142,10 @@ pub struct LiveWorkspace {
     mask_data: Option<std::path::PathBuf>,
     /// Masks a supervisor lifted (logged).
     lifts: super::masks::Lifts,
+    /// Decoded pixels per second per decoder kind, and the streams put on keyframes only.
+    budget: DecodeBudget,
+    /// This frame's streams and their most important tile (filled by each screen drawn).
+    frame_streams: HashMap<u64, (Arc<FrameSlot>, f64)>,
 }
 
 impl LiveWorkspace {
@@ -183,6 +188,8 @@ impl LiveWorkspace {
             masks: None,
             mask_data: None,
             lifts: Default::default(),
+            budget: DecodeBudget::default(),
+            frame_streams: HashMap::new(),
         }
     }
 
@@ -220,6 +227,21 @@ impl LiveWorkspace {
             .collect();
         self.active = 0;
         (self, unknown)
+    }
+
+    /// Screen `s`'s load: distinct streams it shows and their decoded pixels per second.
+    pub fn screen_load(&self, s: usize) -> (usize, f64) {
+        let Some(scr) = self.screens.get(s) else {
+            return (0, 0.0);
+        };
+        let ids: HashSet<u64> = scr
+            .shown_kinds
+            .iter()
+            .zip(&scr.tiles)
+            .filter_map(|(k, t)| Some(stream_id(t.camera?, (*k)?).0))
+            .collect();
+        let rate = ids.iter().map(|id| self.budget.rate(*id)).sum();
+        (ids.len(), rate)
     }
 
     /// Number of screens.
@@ -448,11 +470,14 @@ impl LiveWorkspace {
                 if self.screens[s].visible {
                     let name = self.screens[s].name.clone();
                     let layout = self.layouts[self.screens[s].layout].name.clone();
+                    let (n, rate) = self.screen_load(s);
                     egui::Panel::top(("screen bar", s)).show(ui, |ui| {
                         ui.horizontal(|ui| {
                             ui.strong(name);
                             ui.separator();
                             ui.label(layout);
+                            ui.separator();
+                            ui.label(format!("{n} streams · {:.0} Mpx/s decoded", rate / 1e6));
                             ui.weak("click a tile, then the camera tree and keys of the main window act on this screen");
                         });
                     });
@@ -467,6 +492,17 @@ impl LiveWorkspace {
             });
         }
         self.streams.collect();
+        let streams: Vec<BudgetStream<'_>> = self
+            .frame_streams
+            .iter()
+            .map(|(id, (slot, priority))| BudgetStream {
+                id: *id,
+                slot,
+                priority: *priority,
+            })
+            .collect();
+        self.budget.balance(&streams);
+        self.frame_streams.clear();
         self.log_views();
     }
 
@@ -517,6 +553,35 @@ impl LiveWorkspace {
                 }
             }
             ui.label(format!("{} streams decoding", self.streams.active()));
+            if self.screens.len() > 1 {
+                let (n, rate) = self.screen_load(0);
+                ui.label(format!("this screen: {n} · {:.0} Mpx/s", rate / 1e6));
+            }
+            // The load meter: each decoder kind against its budget.
+            for l in self.budget.loads() {
+                let share = if l.limit.is_finite() && l.limit > 0.0 {
+                    l.used / l.limit
+                } else {
+                    0.0
+                };
+                let colour = if l.degraded > 0 {
+                    Color32::from_rgb(255, 176, 32)
+                } else if share > 0.8 {
+                    Color32::from_rgb(230, 210, 90)
+                } else {
+                    Color32::from_rgb(120, 200, 120)
+                };
+                ui.colored_label(
+                    colour,
+                    format!("{} {:.0} %", l.kind.label(), share * 100.0),
+                )
+                .on_hover_text(format!(
+                    "{:.0} of {:.0} decoded Mpx/s; {} stream(s) on key frames only",
+                    l.used / 1e6,
+                    l.limit / 1e6,
+                    l.degraded
+                ));
+            }
             ui.separator();
             if let Some((session, writer)) = &self.session {
                 let camera = self
@@ -804,6 +869,21 @@ impl LiveWorkspace {
                     mask_list.push((sid, p.clone()));
                 }
             }
+            // The budget's view: the stream's most important tile, by size in pixels, more when
+            // maximised or selected on the screen in use.
+            let weight = if scr.maximised == Some(i) {
+                4.0
+            } else if i == scr.selected && s == self.active {
+                2.0
+            } else {
+                1.0
+            };
+            let priority = (tile_rect.area() * ppp * ppp) as f64 * weight;
+            let entry = self
+                .frame_streams
+                .entry(sid.0)
+                .or_insert_with(|| (slot.clone(), 0.0));
+            entry.1 = entry.1.max(priority);
             let state = slot.state();
             let last = slot.last();
             if let Some(f) = &last
@@ -842,6 +922,10 @@ impl LiveWorkspace {
                     match slot.decoder() {
                         d if d.is_empty() => String::new(),
                         d => format!(" · {d}"),
+                    } + if slot.keyframes_only() {
+                        " · key frames only"
+                    } else {
+                        ""
                     }
                 ),
                 banner: if masks.is_none() {
