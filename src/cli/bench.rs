@@ -46,6 +46,10 @@ fn free_port() -> anyhow::Result<u16> {
 }
 
 fn spawn_camsim(cameras: u32, mtu: u32) -> anyhow::Result<(SimChild, SocketAddr)> {
+    spawn_camsim_at(cameras, mtu, FPS)
+}
+
+fn spawn_camsim_at(cameras: u32, mtu: u32, fps: u32) -> anyhow::Result<(SimChild, SocketAddr)> {
     let addr = SocketAddr::from(([127, 0, 0, 1], free_port()?));
     let exe = std::env::current_exe().context("finding the vigie binary")?;
     let child = Command::new(exe)
@@ -58,7 +62,10 @@ fn spawn_camsim(cameras: u32, mtu: u32) -> anyhow::Result<(SimChild, SocketAddr)
             "--encode",
             "loop",
             "--fps",
-            &FPS.to_string(),
+            &fps.to_string(),
+            // A keyframe every two seconds whatever the rate: streams start within two.
+            "--gop",
+            &(fps * 2).max(2).to_string(),
             "--mtu",
             &mtu.to_string(),
         ])
@@ -916,5 +923,219 @@ pub fn seek(data: &std::path::Path, camera: Option<&str>, seeks: usize) -> anyho
         "{{\"seeks\":{},\"seek_ms_p50\":{p50:.2},\"seek_ms_p95\":{p95:.2},\"keyframe_seek_ms_p95\":{key_p95:.2},\"gop_decode_ms\":{gop_decode_ms:.2},\"draw_ms_p50\":{draw_p50:.2},\"ratio\":{ratio:.3},\"scrub_fps\":{scrub_fps:.1}}}",
         seek_ms.len()
     );
+    Ok(())
+}
+
+/// One phase of `bench wall`: `screens` drawn from the streams of `manager` for `seconds`.
+struct WallRun {
+    cpu_s: f64,
+    elapsed_s: f64,
+    /// CPU ms of the render thread per round (uploads, then every screen drawn).
+    round_ms: Vec<f64>,
+    frames: u64,
+}
+
+fn run_wall(
+    gpu: &mut Offscreen,
+    manager: &mut crate::ingest::StreamManager,
+    cameras: &[crate::config::Camera],
+    screens: &[Vec<usize>],
+    rects: &[[f32; 4]],
+    seconds: Duration,
+    rounds_per_s: u32,
+) -> WallRun {
+    use crate::config::StreamKind;
+    let mut sizes: std::collections::HashMap<usize, [u32; 2]> = Default::default();
+    let tick = Duration::from_secs(1) / rounds_per_s.max(1);
+    let (cpu0, gpu0) = (process_cpu_s(), gpu_emulation_cpu_s());
+    let t0 = Instant::now();
+    let mut round_ms = Vec::new();
+    let mut frames = 0u64;
+    let mut next = Instant::now();
+    while t0.elapsed() < seconds {
+        let c0 = thread_cpu_s();
+        // Every screen asks for its streams (one decode each, whatever the screens).
+        let mut slots = std::collections::BTreeMap::new();
+        for scr in screens {
+            for &ci in scr {
+                slots
+                    .entry(ci)
+                    .or_insert_with(|| manager.want(&cameras[ci], StreamKind::Sub));
+            }
+        }
+        // Each stream's new picture is uploaded once...
+        for (&ci, slot) in &slots {
+            if let Some(f) = slot.take() {
+                sizes.insert(ci, [f.width, f.height]);
+                gpu.upload(StreamId(ci as u64), &f);
+                frames += 1;
+            }
+        }
+        // ...and drawn on every screen that shows it.
+        for scr in screens {
+            let tiles: Vec<TileDraw> = scr
+                .iter()
+                .zip(rects)
+                .filter_map(|(&ci, r)| {
+                    Some(TileDraw {
+                        stream: StreamId(ci as u64),
+                        rect: fit_rect(*r, [TARGET.0 as f32, TARGET.1 as f32], *sizes.get(&ci)?),
+                        uv: FULL_UV,
+                        brightness: 1.0,
+                    })
+                })
+                .collect();
+            gpu.draw(TARGET.0, TARGET.1, &tiles);
+        }
+        round_ms.push((thread_cpu_s() - c0) * 1000.0);
+        manager.collect();
+        gpu.wait_idle();
+        next += tick;
+        let now = Instant::now();
+        if next > now {
+            std::thread::sleep(next - now);
+        } else {
+            next = now;
+        }
+    }
+    let elapsed_s = t0.elapsed().as_secs_f64();
+    let gpu_cpu = gpu_emulation_cpu_s() - gpu0;
+    round_ms.sort_by(f64::total_cmp);
+    WallRun {
+        cpu_s: process_cpu_s() - cpu0 - gpu_cpu,
+        elapsed_s,
+        round_ms,
+        frames,
+    }
+}
+
+/// `vigie bench wall`: a workstation of `screens` screens of `tiles` tiles each over `cameras`
+/// simulated cameras (screen k starts at camera k x tiles, wrapping round), all drawn
+/// offscreen at 1920x1080, against one screen showing each distinct stream once, same streams,
+/// same run. Software decoding: sub streams at `fps` pictures per second, so that it fits.
+pub fn wall(
+    cameras: u32,
+    screens: u32,
+    tiles: u32,
+    seconds: Duration,
+    fps: u32,
+) -> anyhow::Result<()> {
+    use crate::ingest::StreamManager;
+    if cameras == 0 || cameras > 256 || screens == 0 || screens > 16 || tiles == 0 || tiles > 144 {
+        bail!("--cameras 1..256, --screens 1..16, --tiles 1..144");
+    }
+    let (_sim, addr) = spawn_camsim_at(cameras, 1400, fps.clamp(1, 25))?;
+    let cams: Vec<crate::config::Camera> = crate::sim::demo_cameras()
+        .into_iter()
+        .cycle()
+        .take(cameras as usize)
+        .enumerate()
+        .map(|(i, mut c)| {
+            let n = i + 1;
+            c.id = format!("cam{n:03}");
+            c.main_url = format!("rtsp://{addr}/cam{n:03}/main");
+            c.sub_url = Some(format!("rtsp://{addr}/cam{n:03}/sub"));
+            c
+        })
+        .collect();
+    let walls: Vec<Vec<usize>> = (0..screens as usize)
+        .map(|k| {
+            (0..tiles as usize)
+                .map(|t| (k * tiles as usize + t) % cams.len())
+                .collect()
+        })
+        .collect();
+    let distinct: std::collections::BTreeSet<usize> = walls.iter().flatten().copied().collect();
+    let rects = grid(tiles);
+    let mut gpu = Offscreen::new()?;
+    eprintln!(
+        "bench wall: {screens} screens x {tiles} tiles over {cameras} cameras ({} distinct shown), sub streams 640x360 H.264 at {fps} fps (software decoding: reduced frame rate so it fits this machine), {}s a phase, GPU: {}",
+        distinct.len(),
+        seconds.as_secs(),
+        gpu.adapter_name()
+    );
+    let rss0 = rss_mb();
+    let mut manager = StreamManager::new(IngestTimings::default(), Transport::Tcp);
+    // Open every stream and wait for pictures before measuring.
+    for &ci in &distinct {
+        manager.want(&cams[ci], crate::config::StreamKind::Sub);
+    }
+    wait_until(
+        "not every stream showed a picture",
+        Duration::from_secs(90),
+        || {
+            distinct.iter().all(|&ci| {
+                manager
+                    .want(&cams[ci], crate::config::StreamKind::Sub)
+                    .stats()
+                    .published
+                    > 0
+            })
+        },
+    )?;
+    let unique = manager.active();
+    // Phase 1: the whole wall, five rounds a second.
+    let wall_run = run_wall(&mut gpu, &mut manager, &cams, &walls, &rects, seconds, 5);
+    let stats = gpu.stats();
+    let rss = rss_mb();
+    let unique_after = manager.active();
+    // Phase 2: the baseline, one screen showing each distinct stream once.
+    let one: Vec<Vec<usize>> = vec![distinct.iter().copied().collect()];
+    let one_rects = grid(one[0].len() as u32);
+    let base = run_wall(&mut gpu, &mut manager, &cams, &one, &one_rects, seconds, 5);
+    manager.shutdown();
+    let n = distinct.len() as f64;
+    let wall_per_stream = wall_run.cpu_s / wall_run.elapsed_s / n;
+    let base_per_stream = base.cpu_s / base.elapsed_s / n;
+    let ratio = if base_per_stream > 0.0 {
+        wall_per_stream / base_per_stream
+    } else {
+        0.0
+    };
+    eprintln!(
+        "unique decodes: {unique} (after the run {unique_after}) for {} distinct cameras on {} tiles",
+        distinct.len(),
+        screens * tiles
+    );
+    eprintln!(
+        "render thread per round, all {screens} screens: p50 {:.2} ms, p99 {:.2} ms ({:.2} ms per screen at p50); one-screen baseline p50 {:.2} ms",
+        percentile(&wall_run.round_ms, 0.5),
+        percentile(&wall_run.round_ms, 0.99),
+        percentile(&wall_run.round_ms, 0.5) / screens as f64,
+        percentile(&base.round_ms, 0.5),
+    );
+    eprintln!(
+        "CPU per distinct stream: wall {:.2} % of a core, one screen {:.2} %: ratio {ratio:.2}; frames uploaded: wall {}, one screen {}",
+        wall_per_stream * 100.0,
+        base_per_stream * 100.0,
+        wall_run.frames,
+        base.frames
+    );
+    eprintln!(
+        "GPU memory for pictures (texture arrays): {:.1} MB ({} streams, {} size classes); RSS {:.1} MB, {:.2} MB per stream",
+        stats.texture_bytes as f64 / 1e6,
+        stats.streams,
+        stats.classes,
+        rss,
+        (rss - rss0) / n
+    );
+    println!(
+        "{{\"screens\":{screens},\"tiles_per_screen\":{tiles},\"cameras\":{cameras},\"distinct_shown\":{},\"unique_decodes\":{unique},\"fps\":{fps},\
+         \"round_cpu_ms_p50\":{:.3},\"round_cpu_ms_p99\":{:.3},\"baseline_round_cpu_ms_p50\":{:.3},\
+         \"cpu_per_stream_wall\":{wall_per_stream:.5},\"cpu_per_stream_one_screen\":{base_per_stream:.5},\"ratio\":{ratio:.3},\
+         \"texture_mb\":{:.1},\"rss_mb\":{rss:.1},\"rss_mb_per_stream\":{:.3}}}",
+        distinct.len(),
+        percentile(&wall_run.round_ms, 0.5),
+        percentile(&wall_run.round_ms, 0.99),
+        percentile(&base.round_ms, 0.5),
+        stats.texture_bytes as f64 / 1e6,
+        (rss - rss0) / n
+    );
+    if unique != distinct.len() {
+        bail!(
+            "{unique} decodes for {} distinct cameras: a camera is decoded more than once",
+            distinct.len()
+        );
+    }
     Ok(())
 }

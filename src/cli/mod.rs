@@ -539,6 +539,23 @@ enum BenchCommand {
         #[arg(long, default_value_t = 200)]
         seeks: usize,
     },
+    /// A workstation's screens full of tiles, offscreen: unique decodes, render-thread CPU per
+    /// round of all screens, GPU memory and RSS per stream, CPU per stream against one screen
+    /// showing each stream once. Last line: JSON.
+    Wall {
+        #[arg(long, default_value_t = 217)]
+        cameras: u32,
+        #[arg(long, default_value_t = 16)]
+        screens: u32,
+        #[arg(long, default_value_t = 96)]
+        tiles: u32,
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        /// Pictures per second of the simulated sub streams (software decoding of 217 streams
+        /// at 25 fps does not fit two cores).
+        #[arg(long, default_value_t = 2)]
+        fps: u32,
+    },
     /// The simulator's own CPU when every camera's sub stream is played (looped clips).
     Camsim {
         #[arg(long, default_value_t = 217)]
@@ -735,6 +752,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     mtu,
                 },
         } => bench::camsim(cameras, Duration::from_secs(seconds), mtu),
+        Command::Bench {
+            which:
+                BenchCommand::Wall {
+                    cameras,
+                    screens,
+                    tiles,
+                    seconds,
+                    fps,
+                },
+        } => bench::wall(cameras, screens, tiles, Duration::from_secs(seconds), fps),
         Command::Bench {
             which: BenchCommand::Index { cameras, days, dir },
         } => bench::index(cameras, days, dir.as_deref()),

@@ -134,6 +134,11 @@ impl Offscreen {
         self.compositor.upload(&self.device, encoder, stream, frame);
     }
 
+    /// The compositor's counters (streams, texture memory).
+    pub fn stats(&self) -> super::CompositorStats {
+        self.compositor.stats()
+    }
+
     /// Sets the privacy masks painted over `stream`'s picture.
     pub fn set_masks(&mut self, stream: StreamId, masks: &[super::Polygon]) {
         self.compositor.set_masks(stream, masks);
