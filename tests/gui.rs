@@ -299,3 +299,68 @@ fn a_workstations_screens_share_one_decode_per_camera() {
     assert_eq!(asked.len(), 16, "one stream per camera for both screens");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_salvo_saved_by_a_user_puts_its_cameras_back_on_every_screen() {
+    let data = std::env::temp_dir().join(format!("vigie-salvo-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    common::add_user(&data, "sup", "supervisor", &["*"]);
+    let profile = vigie::config::builtin_workstations()
+        .into_iter()
+        .find(|w| w.name == "Operator station")
+        .expect("shipped profile");
+    let mut cams = demo_cameras();
+    cams.truncate(40);
+    let session = vigie::auth::Session {
+        user: "sup".into(),
+        role: vigie::auth::Role::Supervisor,
+        cameras: vec!["*".into()],
+    };
+    let make = |cams: Vec<Camera>| {
+        let provider = Prepared::new(cams.clone());
+        let (mut ws, _) =
+            LiveWorkspace::new(cams, None, Box::new(provider)).with_workstation(&profile);
+        ws.sign_in(&data, session.clone()).expect("sign in");
+        let mut h = Harness::builder()
+            .with_size([1280.0, 760.0])
+            .wgpu()
+            .build_eframe(move |cc| LiveApp::new(cc, ws, None));
+        h.run_steps(2);
+        h
+    };
+    let mut h = make(cams.clone());
+    let w = h.state_mut().workspace();
+    assert!(w.set_active(1));
+    assert!(w.assign(0, "cam033"));
+    w.save_view("Incident gare", true).expect("saved");
+    // Somebody rearranges both screens...
+    assert!(w.assign(0, "cam001"));
+    assert!(w.set_active(0));
+    assert!(w.assign(5, "cam040"));
+    let t0 = std::time::Instant::now();
+    while h.state_mut().workspace().saved_views().is_empty() {
+        assert!(t0.elapsed().as_secs() < 10, "the salvo was not saved");
+        h.run_steps(1);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    drop(h);
+    // ...and later, in another session, one action puts everything back.
+    let mut h = make(cams);
+    let t0 = std::time::Instant::now();
+    while h.state_mut().workspace().saved_views().is_empty() {
+        assert!(t0.elapsed().as_secs() < 10, "the salvo was not read back");
+        h.run_steps(1);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let w = h.state_mut().workspace();
+    let salvo = w.saved_views().remove(0);
+    assert!(salvo.is_salvo() && salvo.name == "Incident gare");
+    assert!(w.apply_view(&salvo).is_empty());
+    assert!(w.set_active(1));
+    assert_eq!(w.tile_camera(0), Some("cam033"));
+    assert_eq!(w.layout().name, "1 large + 12 small");
+    assert!(w.set_active(0));
+    assert_eq!(w.tile_camera(5), Some("cam006"));
+    drop(h);
+    let _ = std::fs::remove_dir_all(&data);
+}

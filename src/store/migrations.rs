@@ -4,7 +4,7 @@
 use rusqlite::Connection;
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i32 = 5;
+pub const SCHEMA_VERSION: i32 = 6;
 
 const STEP_3: &str = r#"
 -- A named person who may use Vigie (version 3). No shared accounts; never deleted, disabled.
@@ -84,6 +84,19 @@ CREATE TABLE access_request (
 ) STRICT;
 "#;
 
+const STEP_6: &str = r#"
+-- A user's saved arrangement of screens (version 6): a view of one screen, or a salvo that
+-- puts a set of cameras on a set of screens in one action. `body` is JSON: a list of
+-- {"screen", "layout", "cameras"}.
+CREATE TABLE saved_view (
+    user_name       TEXT NOT NULL,
+    name            TEXT NOT NULL CHECK (length(name) BETWEEN 1 AND 80),
+    body            TEXT NOT NULL CHECK (json_valid(body)),
+    updated_utc_ns  INTEGER NOT NULL,
+    PRIMARY KEY (user_name, name)
+) STRICT;
+"#;
+
 /// The current schema, what a new index is made from.
 const CURRENT: &str = include_str!("schema.sql");
 
@@ -102,6 +115,8 @@ fn step(conn: &Connection, n: i32) -> rusqlite::Result<()> {
         4 => conn.execute_batch(STEP_4),
         // Privacy masks and citizens' access requests.
         5 => conn.execute_batch(STEP_5),
+        // Saved views and salvos, per user.
+        6 => conn.execute_batch(STEP_6),
         _ => Err(rusqlite::Error::InvalidQuery),
     }
 }

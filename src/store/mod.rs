@@ -674,6 +674,36 @@ impl Store {
         Ok(self.conn.last_insert_rowid())
     }
 
+    /// Saves (or replaces) `user`'s view `name`.
+    pub fn save_view(
+        &self,
+        user: &str,
+        name: &str,
+        body: &str,
+        now_utc_ns: i64,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO saved_view (user_name, name, body, updated_utc_ns) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (user_name, name) DO UPDATE SET body = excluded.body, updated_utc_ns = excluded.updated_utc_ns",
+                params![user, name, body, now_utc_ns],
+            )
+            .map(|_| ())
+            .map_err(|e| self.sql(e))
+    }
+
+    /// `user`'s saved views: (name, body), by name.
+    pub fn views(&self, user: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let mut q = self
+            .conn
+            .prepare("SELECT name, body FROM saved_view WHERE user_name = ?1 ORDER BY name")
+            .map_err(|e| self.sql(e))?;
+        let rows = q
+            .query_map(params![user], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(|e| self.sql(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.sql(e))
+    }
+
     /// Every access request, oldest first.
     pub fn access_requests(&self) -> Result<Vec<AccessRequest>, StoreError> {
         let mut q = self

@@ -174,3 +174,14 @@ CREATE TABLE access_request (
     detail          TEXT NOT NULL DEFAULT '',
     decided_utc_ns  INTEGER NOT NULL
 ) STRICT;
+
+-- A user's saved arrangement of screens (version 6): a view of one screen, or a salvo that
+-- puts a set of cameras on a set of screens in one action. `body` is JSON: a list of
+-- {"screen", "layout", "cameras"}.
+CREATE TABLE saved_view (
+    user_name       TEXT NOT NULL,
+    name            TEXT NOT NULL CHECK (length(name) BETWEEN 1 AND 80),
+    body            TEXT NOT NULL CHECK (json_valid(body)),
+    updated_utc_ns  INTEGER NOT NULL,
+    PRIMARY KEY (user_name, name)
+) STRICT;

@@ -14,6 +14,7 @@ use egui::{Align2, Color32, FontId, Key, Rect, Sense, Stroke, StrokeKind, Vec2, 
 
 use super::masks::MaskWatch;
 use super::video::VideoCallback;
+use super::views::{SavedView, ScreenView, ViewStore};
 use crate::auth::{Action, AuthError, Session, audit};
 use crate::config::{Camera, Layout, StreamKind, Workstation, builtin_layouts};
 use crate::ingest::StreamManager;
@@ -146,6 +147,10 @@ pub struct LiveWorkspace {
     budget: DecodeBudget,
     /// This frame's streams and their most important tile (filled by each screen drawn).
     frame_streams: HashMap<u64, (Arc<FrameSlot>, f64)>,
+    /// Once signed in: the user's saved views and salvos.
+    views: Option<ViewStore>,
+    /// The name typed for a view to save.
+    view_name: String,
 }
 
 impl LiveWorkspace {
@@ -190,6 +195,8 @@ impl LiveWorkspace {
             lifts: Default::default(),
             budget: DecodeBudget::default(),
             frame_streams: HashMap::new(),
+            views: None,
+            view_name: String::new(),
         }
     }
 
@@ -242,6 +249,92 @@ impl LiveWorkspace {
             .collect();
         let rate = ids.iter().map(|id| self.budget.rate(*id)).sum();
         (ids.len(), rate)
+    }
+
+    /// The arrangement of screen `s` (all screens when None) as a view named `name`.
+    pub fn capture_view(&self, name: &str, screen: Option<usize>) -> SavedView {
+        let screens = self
+            .screens
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| screen.is_none_or(|s| s == *i))
+            .map(|(_, scr)| {
+                let n = self.layouts[scr.layout].cells.len();
+                ScreenView {
+                    screen: scr.name.clone(),
+                    layout: self.layouts[scr.layout].name.clone(),
+                    cameras: scr
+                        .tiles
+                        .iter()
+                        .take(n)
+                        .map(|t| t.camera.map(|ci| self.cameras[ci].id.clone()))
+                        .collect(),
+                }
+            })
+            .collect();
+        SavedView {
+            name: name.trim().to_owned(),
+            screens,
+        }
+    }
+
+    /// Saves the active screen's arrangement (or every screen's: a salvo) as `name`.
+    pub fn save_view(&mut self, name: &str, salvo: bool) -> Result<(), String> {
+        if name.trim().is_empty() {
+            return Err("a view needs a name".into());
+        }
+        let Some(store) = &self.views else {
+            return Err("views are saved once signed in".into());
+        };
+        store.save(self.capture_view(name, (!salvo).then_some(self.active)));
+        Ok(())
+    }
+
+    /// The saved views and salvos of the signed-in user, as last read.
+    pub fn saved_views(&self) -> Vec<SavedView> {
+        self.views.as_ref().map(|v| v.list()).unwrap_or_default()
+    }
+
+    /// Applies `view`: a one-screen view to the active screen, a salvo to the screens it
+    /// names. Cameras not shown to this user, and screens or layouts this workstation does
+    /// not have, are left out and returned.
+    pub fn apply_view(&mut self, view: &SavedView) -> Vec<String> {
+        let mut missing = Vec::new();
+        for sv in &view.screens {
+            let s = if view.is_salvo() {
+                match self.screens.iter().position(|x| x.name == sv.screen) {
+                    Some(s) => s,
+                    None => {
+                        missing.push(format!("screen {}", sv.screen));
+                        continue;
+                    }
+                }
+            } else {
+                self.active
+            };
+            match self.layouts.iter().position(|l| l.name == sv.layout) {
+                Some(l) => self.screens[s].layout = l,
+                None => missing.push(format!("layout {}", sv.layout)),
+            }
+            let n = self.layouts[self.screens[s].layout].cells.len();
+            let scr = &mut self.screens[s];
+            scr.maximised = None;
+            if scr.tiles.len() < n {
+                scr.tiles.resize(n, TileState::default());
+            }
+            for (i, t) in scr.tiles.iter_mut().enumerate() {
+                let id = sv.cameras.get(i).cloned().flatten();
+                t.camera = id.as_ref().and_then(|id| {
+                    let found = self.cameras.iter().position(|c| &c.id == id);
+                    if found.is_none() {
+                        missing.push(format!("camera {id}"));
+                    }
+                    found
+                });
+                t.main = false;
+            }
+        }
+        missing
     }
 
     /// Number of screens.
@@ -440,6 +533,16 @@ impl LiveWorkspace {
                 Arc::new(move || ctx.request_repaint()),
             ));
         }
+        if self.views.is_none()
+            && let (Some(data), Some((session, _))) = (&self.mask_data, &self.session)
+        {
+            let ctx = ui.ctx().clone();
+            self.views = Some(ViewStore::start(
+                data,
+                &session.user,
+                Arc::new(move || ctx.request_repaint()),
+            ));
+        }
         egui::Panel::top("live top bar").show(ui, |ui| self.top_bar(ui));
         egui::Panel::left("camera tree")
             .resizable(true)
@@ -551,6 +654,45 @@ impl LiveWorkspace {
                 if let Err(e) = spawned {
                     tracing::error!("cannot open the review window: {e}");
                 }
+            }
+            if self.views.is_some() {
+                let mut apply = None;
+                ui.menu_button("Views", |ui| {
+                    let list = self.saved_views();
+                    if list.is_empty() {
+                        ui.weak("No saved view yet");
+                    }
+                    for v in list {
+                        let label = if v.is_salvo() {
+                            format!("{} (salvo, {} screens)", v.name, v.screens.len())
+                        } else {
+                            v.name.clone()
+                        };
+                        if ui.button(label).clicked() {
+                            apply = Some(v);
+                            ui.close();
+                        }
+                    }
+                    ui.separator();
+                    let l = ui.label("Name");
+                    ui.text_edit_singleline(&mut self.view_name).labelled_by(l.id);
+                    let name = self.view_name.clone();
+                    if ui.button("Save this screen").clicked() {
+                        let _ = self.save_view(&name, false);
+                        ui.close();
+                    }
+                    if self.screens.len() > 1 && ui.button("Save all screens (salvo)").clicked() {
+                        let _ = self.save_view(&name, true);
+                        ui.close();
+                    }
+                });
+                if let Some(v) = apply {
+                    let missing = self.apply_view(&v);
+                    if !missing.is_empty() {
+                        tracing::warn!("view {}: left out {}", v.name, missing.join(", "));
+                    }
+                }
+                ui.separator();
             }
             ui.label(format!("{} streams decoding", self.streams.active()));
             if self.screens.len() > 1 {

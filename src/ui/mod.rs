@@ -9,6 +9,7 @@ pub mod mask_editor;
 pub mod masks;
 pub mod review;
 pub mod video;
+pub mod views;
 
 pub use export_dialog::ExportDialog;
 pub use live::{Clock, LiveWorkspace, StreamProvider};
