@@ -364,3 +364,71 @@ fn a_salvo_saved_by_a_user_puts_its_cameras_back_on_every_screen() {
     drop(h);
     let _ = std::fs::remove_dir_all(&data);
 }
+
+#[test]
+fn another_workstation_sends_a_camera_and_a_layout_to_a_screen() {
+    use vigie::ui::remote::{WallCommand, send};
+    let profile = vigie::config::builtin_workstations()
+        .into_iter()
+        .find(|w| w.name == "Operator station")
+        .expect("shipped profile");
+    let mut cams = demo_cameras();
+    cams.truncate(40);
+    let key = vec![7u8; 32];
+    let provider = Prepared::new(cams.clone());
+    let (ws, _) = LiveWorkspace::new(cams, None, Box::new(provider)).with_workstation(&profile);
+    let ws = ws
+        .with_control("127.0.0.1:0".parse().expect("addr"), key.clone())
+        .expect("listens");
+    let addr = ws.control_addr().expect("address");
+    let mut h = Harness::builder()
+        .with_size([1280.0, 760.0])
+        .wgpu()
+        .build_eframe(move |cc| LiveApp::new(cc, ws, None));
+    h.run_steps(2);
+    let now_ms = || chrono::Utc::now().timestamp_millis();
+    let command = WallCommand {
+        screen: "Incident".into(),
+        camera: Some("cam038".into()),
+        tile: Some(0),
+        layout: Some("2x2".into()),
+        by: "chef.salle@poste2".into(),
+        at_ms: now_ms(),
+    };
+    assert!(send(addr, &key, &command).is_ok());
+    let t0 = std::time::Instant::now();
+    loop {
+        h.run_steps(1);
+        let w = h.state_mut().workspace();
+        assert!(w.set_active(1));
+        if w.tile_camera(0) == Some("cam038") {
+            assert_eq!(w.layout().name, "2x2");
+            break;
+        }
+        assert!(t0.elapsed().as_secs() < 10, "the command was not applied");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // The same command again, a wrong key, a stale clock: refused.
+    let e = send(addr, &key, &command).expect_err("replay");
+    assert!(e.contains("already received"), "{e}");
+    let e = send(
+        addr,
+        &[8u8; 32],
+        &WallCommand {
+            at_ms: now_ms(),
+            ..command.clone()
+        },
+    )
+    .expect_err("wrong key");
+    assert!(e.contains("bad signature"), "{e}");
+    let e = send(
+        addr,
+        &key,
+        &WallCommand {
+            at_ms: now_ms() - 120_000,
+            ..command
+        },
+    )
+    .expect_err("stale");
+    assert!(e.contains("stale"), "{e}");
+}

@@ -68,6 +68,35 @@ enum Command {
         /// station"). Its screens open as windows, each with its layout and cameras.
         #[arg(long, conflicts_with = "layout")]
         workstation: Option<String>,
+        /// Takes wall commands from the site's other workstations on this address.
+        #[arg(long, requires = "control_key")]
+        control_listen: Option<SocketAddr>,
+        /// The site's control key (a file of at least 32 bytes the workstations share).
+        #[arg(long)]
+        control_key: Option<PathBuf>,
+    },
+    /// Sends a camera to a tile, or a layout, to a screen of another workstation of the site.
+    WallSend {
+        /// The workstation's --control-listen address.
+        #[arg(long)]
+        to: SocketAddr,
+        #[arg(long)]
+        key: PathBuf,
+        /// The screen's name there.
+        #[arg(long)]
+        screen: String,
+        #[arg(long, required_unless_present = "layout")]
+        camera: Option<String>,
+        /// 1-based tile (default: the screen's selected tile).
+        #[arg(long)]
+        tile: Option<usize>,
+        #[arg(long)]
+        layout: Option<String>,
+        /// This installation's data folder, where the sender signs in.
+        #[arg(long)]
+        data: PathBuf,
+        #[command(flatten)]
+        login: Login,
     },
     /// Serves simulated cameras over RTSP: rtsp://ADDR/camNNN/main and /camNNN/sub.
     ///
@@ -643,13 +672,53 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             transport,
             data,
             workstation,
+            control_listen,
+            control_key,
         } => live(
             &cameras,
             layout.as_deref(),
             transport.into(),
             &data,
             workstation.as_deref(),
+            control_listen.zip(control_key),
         ),
+        Command::WallSend {
+            to,
+            key,
+            screen,
+            camera,
+            tile,
+            layout,
+            data,
+            login,
+        } => {
+            let key = crate::ui::remote::read_key(&key).map_err(anyhow::Error::msg)?;
+            let session = evidence::sign_in(&data, &login)?;
+            session.require(
+                &data,
+                crate::auth::Action::ViewLive,
+                &camera.iter().cloned().collect::<Vec<_>>(),
+            )?;
+            let command = crate::ui::remote::WallCommand {
+                screen,
+                camera,
+                tile: tile.map(|t| t.saturating_sub(1)),
+                layout,
+                by: session.user.clone(),
+                at_ms: crate::time::now_utc_ns() / 1_000_000,
+            };
+            let answer = crate::ui::remote::send(to, &key, &command).map_err(anyhow::Error::msg)?;
+            session.log(
+                &data,
+                "wall command sent",
+                command.camera.as_deref().unwrap_or(""),
+                None,
+                "",
+                &format!("to {to}, screen {}", command.screen),
+            )?;
+            println!("{answer}");
+            Ok(())
+        }
         Command::Camsim {
             cameras,
             listen,
@@ -1168,6 +1237,7 @@ fn live(
     transport: Transport,
     data: &Path,
     workstation: Option<&str>,
+    control: Option<(SocketAddr, PathBuf)>,
 ) -> anyhow::Result<()> {
     let file = CamerasFile::load(cameras)?;
     if file.cameras.is_empty() {
@@ -1197,6 +1267,11 @@ fn live(
             );
         }
         ws = with;
+    }
+    if let Some((addr, key)) = control {
+        let key = crate::ui::remote::read_key(&key).map_err(anyhow::Error::msg)?;
+        ws = ws.with_control(addr, key).map_err(anyhow::Error::msg)?;
+        eprintln!("vigie live: wall commands taken on {addr}");
     }
     crate::ui::run_live(ws, data, None, "Vigie — live wall")
         .map_err(|e| anyhow::anyhow!("the window could not open: {e}"))

@@ -13,6 +13,7 @@ use eframe::egui_wgpu;
 use egui::{Align2, Color32, FontId, Key, Rect, Sense, Stroke, StrokeKind, Vec2, pos2, vec2};
 
 use super::masks::MaskWatch;
+use super::remote::{WallCommand, WallListener};
 use super::video::VideoCallback;
 use super::views::{SavedView, ScreenView, ViewStore};
 use crate::auth::{Action, AuthError, Session, audit};
@@ -151,7 +152,11 @@ pub struct LiveWorkspace {
     views: Option<ViewStore>,
     /// The name typed for a view to save.
     view_name: String,
+    /// Commands from the site's other workstations, and how to wake this window for them.
+    control: Option<(WallListener, ControlWaker)>,
 }
+
+type ControlWaker = Arc<std::sync::Mutex<Option<Arc<dyn Fn() + Send + Sync>>>>;
 
 impl LiveWorkspace {
     /// A wall over `cameras`, first tiles filled with the first cameras.
@@ -197,7 +202,79 @@ impl LiveWorkspace {
             frame_streams: HashMap::new(),
             views: None,
             view_name: String::new(),
+            control: None,
         }
+    }
+
+    /// Takes commands (a camera to a tile, a layout to a screen) from the site's other
+    /// workstations on `addr`, authenticated with the site's control key.
+    pub fn with_control(
+        mut self,
+        addr: std::net::SocketAddr,
+        key: Vec<u8>,
+    ) -> Result<Self, String> {
+        let waker: ControlWaker = Arc::default();
+        let l = WallListener::start(addr, key, waker.clone())?;
+        self.control = Some((l, waker));
+        Ok(self)
+    }
+
+    /// Where wall commands are taken, if they are.
+    pub fn control_addr(&self) -> Option<std::net::SocketAddr> {
+        self.control.as_ref().map(|(l, _)| l.addr)
+    }
+
+    /// Applies a command from another workstation; what it did, or why not.
+    pub fn apply_command(&mut self, c: &WallCommand) -> Result<String, String> {
+        let s = self
+            .screens
+            .iter()
+            .position(|x| x.name == c.screen)
+            .ok_or_else(|| format!("no screen {:?} here", c.screen))?;
+        let mut done = Vec::new();
+        if let Some(name) = &c.layout {
+            let l = self
+                .layouts
+                .iter()
+                .position(|l| &l.name == name)
+                .ok_or_else(|| format!("no layout {name:?} here"))?;
+            self.screens[s].layout = l;
+            self.screens[s].maximised = None;
+            done.push(format!("layout {name}"));
+        }
+        if let Some(id) = &c.camera {
+            let ci = self
+                .cameras
+                .iter()
+                .position(|x| &x.id == id)
+                .ok_or_else(|| format!("camera {id} is not shown on this workstation"))?;
+            let n = self.layouts[self.screens[s].layout].cells.len();
+            let scr = &mut self.screens[s];
+            let tile = c.tile.unwrap_or(scr.selected);
+            if tile >= n {
+                return Err(format!("screen {} has {n} tiles", scr.name));
+            }
+            if scr.tiles.len() < n {
+                scr.tiles.resize(n, TileState::default());
+            }
+            scr.tiles[tile].camera = Some(ci);
+            scr.selected = tile;
+            done.push(format!("{id} on tile {}", tile + 1));
+        }
+        let what = format!("{}: {}", c.screen, done.join(", "));
+        if let Some((session, writer)) = &self.session {
+            writer.log(audit::Entry {
+                at_utc_ns: crate::time::now_utc_ns(),
+                user: session.user.clone(),
+                role: session.role.as_str().to_owned(),
+                action: "wall command received".into(),
+                cameras: c.camera.clone().unwrap_or_default(),
+                range: None,
+                reason: String::new(),
+                detail: format!("from {}: {what}", c.by),
+            });
+        }
+        Ok(what)
     }
 
     /// Opens the screens of workstation profile `ws` (its first screen in the main window), each
@@ -542,6 +619,22 @@ impl LiveWorkspace {
                 &session.user,
                 Arc::new(move || ctx.request_repaint()),
             ));
+        }
+        if let Some((listener, waker)) = &self.control {
+            let mut w = waker.lock().unwrap_or_else(|p| p.into_inner());
+            if w.is_none() {
+                let ctx = ui.ctx().clone();
+                *w = Some(Arc::new(move || ctx.request_repaint()));
+            }
+            drop(w);
+            // Only once signed in: the commands wait in the channel before.
+            if self.session.is_some() || self.mask_data.is_none() {
+                for c in listener.drain() {
+                    if let Err(e) = self.apply_command(&c) {
+                        tracing::warn!("wall command from {}: {e}", c.by);
+                    }
+                }
+            }
         }
         egui::Panel::top("live top bar").show(ui, |ui| self.top_bar(ui));
         egui::Panel::left("camera tree")

@@ -7,6 +7,7 @@ mod live;
 pub mod login;
 pub mod mask_editor;
 pub mod masks;
+pub mod remote;
 pub mod review;
 pub mod video;
 pub mod views;
