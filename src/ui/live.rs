@@ -156,7 +156,7 @@ pub struct LiveWorkspace {
     control: Option<(WallListener, ControlWaker)>,
 }
 
-type ControlWaker = Arc<std::sync::Mutex<Option<Arc<dyn Fn() + Send + Sync>>>>;
+type ControlWaker = super::remote::Waker;
 
 impl LiveWorkspace {
     /// A wall over `cameras`, first tiles filled with the first cameras.

@@ -137,6 +137,9 @@ fn check(line: &str, key: &[u8], seen: &Mutex<Vec<(String, i64)>>) -> Result<Wal
     Ok(c)
 }
 
+/// How the listener wakes the window it serves (set once the window exists).
+pub type Waker = Arc<Mutex<Option<Arc<dyn Fn() + Send + Sync>>>>;
+
 /// Listens for commands; each authentic one is handed to the UI thread through the receiver.
 pub struct WallListener {
     pub addr: SocketAddr,
@@ -144,11 +147,7 @@ pub struct WallListener {
 }
 
 impl WallListener {
-    pub fn start(
-        addr: SocketAddr,
-        key: Vec<u8>,
-        wake: Arc<Mutex<Option<Arc<dyn Fn() + Send + Sync>>>>,
-    ) -> Result<WallListener, String> {
+    pub fn start(addr: SocketAddr, key: Vec<u8>, wake: Waker) -> Result<WallListener, String> {
         let listener = TcpListener::bind(addr).map_err(|e| format!("{addr}: {e}"))?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         let (tx, rx) = mpsc::channel();
