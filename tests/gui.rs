@@ -432,3 +432,35 @@ fn another_workstation_sends_a_camera_and_a_layout_to_a_screen() {
     .expect_err("stale");
     assert!(e.contains("stale"), "{e}");
 }
+
+#[test]
+fn a_minimised_screen_asks_for_no_video() {
+    let mut cams = demo_cameras();
+    cams.truncate(16);
+    let provider = Prepared::new(cams.clone());
+    let ws = LiveWorkspace::new(cams, None, Box::new(provider));
+    let mut h = Harness::builder()
+        .with_size([1280.0, 760.0])
+        .wgpu()
+        .build_eframe(move |cc| LiveApp::new(cc, ws, None));
+    h.run_steps(2);
+    assert_eq!(h.state_mut().workspace().streams_shown(), 16);
+    h.input_mut()
+        .viewports
+        .entry(egui::ViewportId::ROOT)
+        .or_default()
+        .minimized = Some(true);
+    h.run_steps(2);
+    assert_eq!(
+        h.state_mut().workspace().streams_shown(),
+        0,
+        "minimised: no stream is asked for (the stream manager stops them after its grace)"
+    );
+    h.input_mut()
+        .viewports
+        .entry(egui::ViewportId::ROOT)
+        .or_default()
+        .minimized = Some(false);
+    h.run_steps(2);
+    assert_eq!(h.state_mut().workspace().streams_shown(), 16);
+}
