@@ -839,10 +839,10 @@ impl LiveWorkspace {
                 }
                 ui.separator();
             }
-            ui.weak(if self.screens.len() > 1 {
-                "Arrows: select · Enter: maximise · Esc: back · PgUp/PgDn: cycle camera · Del: clear · Ctrl+1..9: screen"
+            ui.label("Shortcuts").on_hover_text(if self.screens.len() > 1 {
+                "Arrows: select a tile\nEnter: maximise · Esc: back\nPgUp/PgDn: cycle the tile's camera\nDel: empty the tile\nCtrl+1..9: the screen the keys and the camera tree act on"
             } else {
-                "Arrows: select · Enter: maximise · Esc: back · PgUp/PgDn: cycle camera · Del: clear"
+                "Arrows: select a tile\nEnter: maximise · Esc: back\nPgUp/PgDn: cycle the tile's camera\nDel: empty the tile"
             });
             ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
                 if let Some((session, writer)) = &self.session {
