@@ -18,6 +18,26 @@ fn recorded(name: &str) -> std::path::PathBuf {
     common::clip_recording(name)
 }
 
+/// Clicks the export window's "Export" and waits for its outcome.
+fn click_export(h: &mut Harness<'static, ReviewApp>, what: &str) -> Result<String, String> {
+    use egui::accesskit::Role;
+    h.get_by_role_and_label(Role::Button, "Export").click();
+    wait_until(h, what, |app| {
+        app.workspace()
+            .expect("signed in")
+            .export_dialog()
+            .outcome
+            .is_some()
+    });
+    h.state_mut()
+        .workspace()
+        .expect("signed in")
+        .export_dialog()
+        .outcome
+        .clone()
+        .expect("outcome")
+}
+
 fn wait_until(
     h: &mut Harness<'static, ReviewApp>,
     what: &str,
@@ -174,22 +194,7 @@ fn sign_in_then_export_the_selected_range() {
         &data.join("exports"),
     );
     h.run_steps(2);
-    h.get_by_role_and_label(Role::Button, "Export").click();
-    wait_until(&mut h, "the export is done", |app| {
-        app.workspace()
-            .expect("signed in")
-            .export_dialog()
-            .outcome
-            .is_some()
-    });
-    let outcome = h
-        .state_mut()
-        .workspace()
-        .expect("signed in")
-        .export_dialog()
-        .outcome
-        .clone()
-        .expect("outcome");
+    let outcome = click_export(&mut h, "the export is done");
     assert!(
         outcome
             .as_ref()
@@ -224,7 +229,6 @@ fn sign_in_then_export_the_selected_range() {
 
 #[test]
 fn a_citizens_masked_copy_from_the_review_window() {
-    use egui::accesskit::Role;
     let data = recorded("citizen");
     let mut ws = ReviewWorkspace::open(&data, T0 + 2 * S, reviewer()).expect("workspace");
     ws.set_grid(1);
@@ -246,22 +250,7 @@ fn a_citizens_masked_copy_from_the_review_window() {
         .wgpu()
         .build_eframe(move |cc| ReviewApp::new(cc, ws));
     h.run_steps(3);
-    h.get_by_role_and_label(Role::Button, "Export").click();
-    wait_until(&mut h, "the copy is made", |app| {
-        app.workspace()
-            .expect("signed in")
-            .export_dialog()
-            .outcome
-            .is_some()
-    });
-    let outcome = h
-        .state_mut()
-        .workspace()
-        .expect("signed in")
-        .export_dialog()
-        .outcome
-        .clone()
-        .expect("outcome");
+    let outcome = click_export(&mut h, "the copy is made");
     assert!(outcome.is_ok(), "{outcome:?}");
     drop(h);
     let folder = std::fs::read_dir(data.join("exports"))

@@ -135,11 +135,13 @@ pub fn checkpoint(data: &Path) -> Result<Option<i64>, AuditError> {
     Ok(Some(seq))
 }
 
-fn hex(b: &[u8]) -> String {
+/// Bytes as lower-case hex.
+pub(crate) fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-fn unhex(s: &str) -> Option<Vec<u8>> {
+/// Lower- or upper-case hex as bytes; None if it is not hex.
+pub(crate) fn unhex(s: &str) -> Option<Vec<u8>> {
     (0..s.len())
         .step_by(2)
         .map(|i| s.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))

@@ -266,17 +266,29 @@ impl Session {
     ) -> Result<i64, AuthError> {
         Ok(audit::append(
             data,
-            &audit::Entry {
-                at_utc_ns: crate::time::now_utc_ns(),
-                user: self.user.clone(),
-                role: self.role.as_str().to_owned(),
-                action: action.to_owned(),
-                cameras: cameras.to_owned(),
-                range,
-                reason: reason.to_owned(),
-                detail: detail.to_owned(),
-            },
+            &self.entry(action, cameras, range, reason, detail),
         )?)
+    }
+
+    /// An audit entry in this user's name, stamped now (for the writers that queue entries).
+    pub fn entry(
+        &self,
+        action: &str,
+        cameras: &str,
+        range: Option<(i64, i64)>,
+        reason: &str,
+        detail: &str,
+    ) -> audit::Entry {
+        audit::Entry {
+            at_utc_ns: crate::time::now_utc_ns(),
+            user: self.user.clone(),
+            role: self.role.as_str().to_owned(),
+            action: action.to_owned(),
+            cameras: cameras.to_owned(),
+            range,
+            reason: reason.to_owned(),
+            detail: detail.to_owned(),
+        }
     }
 }
 

@@ -143,9 +143,7 @@ fn ns(ticks_90k: i64) -> i64 {
     (ticks_90k as i128 * 100_000 / 9) as i64
 }
 
-pub(crate) fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
+pub(crate) use crate::auth::audit::hex;
 
 /// An unbroken run of samples of one camera that becomes one file.
 struct Part {

@@ -14,7 +14,7 @@ use gstreamer_app as gst_app;
 use super::decode::GopDecoder;
 use crate::ingest::VideoCodec;
 use crate::media::{Frame, Matrix, PixelFormat, Range};
-use crate::render::{MASK_RGB, Polygon};
+use crate::render::{MASK_RGB, Polygon, polygon_contains as inside};
 
 /// What to hide.
 #[derive(Clone, Debug, Default)]
@@ -23,23 +23,6 @@ pub struct Redaction {
     pub masks: Vec<Polygon>,
     /// Third parties: pixelated.
     pub blur: Vec<Polygon>,
-}
-
-/// Even-odd rule, the shader's.
-pub fn inside(poly: &Polygon, x: f32, y: f32) -> bool {
-    let mut inside = false;
-    let mut j = poly.len().wrapping_sub(1);
-    for i in 0..poly.len() {
-        let (a, b) = (poly[i], poly[j]);
-        if (a[1] > y) != (b[1] > y) {
-            let cx = (b[0] - a[0]) * (y - a[1]) / (b[1] - a[1]) + a[0];
-            if x < cx {
-                inside = !inside;
-            }
-        }
-        j = i;
-    }
-    inside
 }
 
 const NONE: u8 = 0;

@@ -9,7 +9,7 @@ mod compositor;
 mod offscreen;
 
 pub use compositor::{
-    Compositor, CompositorStats, MASK_RGB, Polygon, StreamId, TileDraw, fit_rect,
+    Compositor, CompositorStats, MASK_RGB, Polygon, StreamId, TileDraw, fit_rect, polygon_contains,
 };
 pub use offscreen::{Offscreen, RenderError, RgbaImage};
 

@@ -159,10 +159,6 @@ impl ExportDialog {
         self.parent = parent.display().to_string();
     }
 
-    pub fn running(&self) -> bool {
-        self.running.is_some()
-    }
-
     /// Starts the export on its own thread.
     pub fn run(&mut self, data: &Path, session: &Session, ctx: &egui::Context) {
         let cameras: Vec<String> = self

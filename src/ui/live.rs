@@ -50,17 +50,6 @@ impl StreamProvider for StreamManager {
     }
 }
 
-fn live_entry(session: &Session, action: &str, cameras: &str) -> audit::Entry {
-    audit::Entry {
-        at_utc_ns: crate::time::now_utc_ns(),
-        user: session.user.clone(),
-        role: session.role.as_str().to_owned(),
-        action: action.to_owned(),
-        cameras: cameras.to_owned(),
-        ..Default::default()
-    }
-}
-
 impl Drop for LiveWorkspace {
     /// The views still on screen stop with the window; lifted masks are put back.
     fn drop(&mut self) {
@@ -70,8 +59,12 @@ impl Drop for LiveWorkspace {
         if let Some((session, writer)) = &self.session
             && !self.watching.is_empty()
         {
-            let cams: Vec<&str> = self.watching.iter().map(String::as_str).collect();
-            writer.log(live_entry(session, "live view stop", &cams.join(",")));
+            let cams: Vec<&str> = self
+                .watching
+                .iter()
+                .map(|&ci| self.cameras[ci].id.as_str())
+                .collect();
+            writer.log(session.entry("live view stop", &cams.join(","), None, "", ""));
         }
     }
 }
@@ -137,8 +130,9 @@ pub struct LiveWorkspace {
     review_data: Option<std::path::PathBuf>,
     /// The signed-in user and where their live views are logged.
     session: Option<(Session, audit::Writer)>,
-    /// Cameras on screen at the last frame (their views are logged as they start and stop).
-    watching: BTreeSet<String>,
+    /// Cameras (indices) on screen at the last frame (their views are logged as they start and
+    /// stop).
+    watching: BTreeSet<usize>,
     /// Once signed in: the privacy masks, kept current (nothing is drawn before they are read).
     masks: Option<MaskWatch>,
     mask_data: Option<std::path::PathBuf>,
@@ -263,16 +257,13 @@ impl LiveWorkspace {
         }
         let what = format!("{}: {}", c.screen, done.join(", "));
         if let Some((session, writer)) = &self.session {
-            writer.log(audit::Entry {
-                at_utc_ns: crate::time::now_utc_ns(),
-                user: session.user.clone(),
-                role: session.role.as_str().to_owned(),
-                action: "wall command received".into(),
-                cameras: c.camera.clone().unwrap_or_default(),
-                range: None,
-                reason: String::new(),
-                detail: format!("from {}: {what}", c.by),
-            });
+            writer.log(session.entry(
+                "wall command received",
+                c.camera.as_deref().unwrap_or(""),
+                None,
+                "",
+                &format!("from {}: {what}", c.by),
+            ));
         }
         Ok(what)
     }
@@ -461,6 +452,8 @@ impl LiveWorkspace {
             })
             .collect();
         self.cameras.retain(|c| session.may_see(&c.id));
+        // Camera indices change here; nothing was logged before.
+        self.watching.clear();
         for (scr, ids) in self.screens.iter_mut().zip(ids) {
             for (i, t) in scr.tiles.iter_mut().enumerate() {
                 t.camera = ids
@@ -504,29 +497,31 @@ impl LiveWorkspace {
 
     /// Logs the live views that started and stopped since the last frame.
     fn log_views(&mut self) {
-        let now: BTreeSet<String> = self
+        // Camera indices, compared every frame; ids only when something changed.
+        let now: BTreeSet<usize> = self
             .screens
             .iter()
             .flat_map(|scr| scr.shown_kinds.iter().zip(&scr.tiles))
             .filter_map(|(k, t)| k.and(t.camera))
-            .map(|ci| self.cameras[ci].id.clone())
             .collect();
         if now == self.watching {
             return;
         }
-        let started: Vec<&str> = now.difference(&self.watching).map(String::as_str).collect();
-        let stopped: Vec<&str> = self.watching.difference(&now).map(String::as_str).collect();
+        let ids = |set: &mut dyn Iterator<Item = &usize>| -> Vec<&str> {
+            set.map(|&ci| self.cameras[ci].id.as_str()).collect()
+        };
+        let started = ids(&mut now.difference(&self.watching));
+        let stopped = ids(&mut self.watching.difference(&now));
         if let Some((session, writer)) = &self.session {
             for (action, cams) in [("live view start", started), ("live view stop", stopped)] {
                 if !cams.is_empty() {
-                    writer.log(live_entry(session, action, &cams.join(",")));
+                    writer.log(session.entry(action, &cams.join(","), None, "", ""));
                 }
             }
         }
         self.watching = now;
     }
 
-    /// Replaces the clock (tests).
     /// Offers "Review" in the top bar, opening `vigie review` on `data` in its own window and
     /// process (a crash of one never takes the other down).
     pub fn with_review(mut self, data: &std::path::Path) -> Self {
@@ -534,6 +529,7 @@ impl LiveWorkspace {
         self
     }
 
+    /// Replaces the clock (tests).
     pub fn with_clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
         self
@@ -751,6 +747,9 @@ impl LiveWorkspace {
             if self.views.is_some() {
                 let mut apply = None;
                 ui.menu_button("Views", |ui| {
+                    if let Some(e) = self.views.as_ref().and_then(|v| v.error()) {
+                        ui.colored_label(Color32::from_rgb(240, 120, 90), e);
+                    }
                     let list = self.saved_views();
                     if list.is_empty() {
                         ui.weak("No saved view yet");
@@ -1164,7 +1163,10 @@ impl LiveWorkspace {
                     }
                 ),
                 banner: if masks.is_none() {
-                    Some(("privacy masks loading…".into(), Color32::LIGHT_GRAY))
+                    Some(match self.masks.as_ref().and_then(|m| m.error()) {
+                        Some(e) => (e, Color32::from_rgb(255, 90, 80)),
+                        None => ("privacy masks loading…".into(), Color32::LIGHT_GRAY),
+                    })
                 } else if self.lifts.is_lifted(&camera.id) {
                     Some((
                         "PRIVACY MASKS LIFTED".into(),

@@ -37,11 +37,6 @@ impl LoginScreen {
         }
     }
 
-    /// True while a sign-in is being checked.
-    pub fn checking(&self) -> bool {
-        self.pending.is_some()
-    }
-
     fn submit(&mut self, ctx: &egui::Context) {
         if self.user.trim().is_empty() || self.password.is_empty() {
             self.error = Some("Enter your user name and password".into());

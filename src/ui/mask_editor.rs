@@ -11,9 +11,9 @@ use eframe::egui_wgpu;
 use egui::{Align2, Color32, FontId, Pos2, Rect, Sense, Stroke, pos2, vec2};
 
 use super::video::VideoCallback;
-use crate::auth::{Action, Session, audit};
+use crate::auth::{Action, Session};
 use crate::media::FrameSlot;
-use crate::render::{FULL_UV, Polygon, StreamId, TileDraw, fit_rect};
+use crate::render::{FULL_UV, StreamId, TileDraw, fit_rect, polygon_contains};
 use crate::store::{CameraRow, INDEX_FILE, Mask, Store};
 
 enum Job {
@@ -307,7 +307,8 @@ impl MaskEditor {
                 );
             }
             if let Some(p) = click
-                && point_in(&m.polygon, from_screen(p))
+                && let [x, y] = from_screen(p)
+                && polygon_contains(&m.polygon, x, y)
             {
                 clicked_mask = Some(m.id);
             }
@@ -347,42 +348,6 @@ impl MaskEditor {
     }
 }
 
-/// Even-odd rule, as the shader applies it.
-fn point_in(poly: &Polygon, p: [f32; 2]) -> bool {
-    let mut inside = false;
-    let mut j = poly.len().wrapping_sub(1);
-    for i in 0..poly.len() {
-        let (a, b) = (poly[i], poly[j]);
-        if (a[1] > p[1]) != (b[1] > p[1]) {
-            let x = (b[0] - a[0]) * (p[1] - a[1]) / (b[1] - a[1]) + a[0];
-            if p[0] < x {
-                inside = !inside;
-            }
-        }
-        j = i;
-    }
-    inside
-}
-
-fn entry(
-    session: &Session,
-    action: &str,
-    camera: &str,
-    range: Option<(i64, i64)>,
-    detail: String,
-) -> audit::Entry {
-    audit::Entry {
-        at_utc_ns: crate::time::now_utc_ns(),
-        user: session.user.clone(),
-        role: session.role.as_str().to_owned(),
-        action: action.to_owned(),
-        cameras: camera.to_owned(),
-        range,
-        reason: String::new(),
-        detail,
-    }
-}
-
 fn worker(
     data: &Path,
     session: &Session,
@@ -413,16 +378,8 @@ fn worker(
                     Ok((shown.frame, shown.start_utc_ns))
                 })();
                 if let Ok((_, at)) = &r
-                    && let Err(e) = audit::append(
-                        data,
-                        &entry(
-                            session,
-                            "mask editor still",
-                            &cam,
-                            Some((*at, *at)),
-                            String::new(),
-                        ),
-                    )
+                    && let Err(e) =
+                        session.log(data, "mask editor still", &cam, Some((*at, *at)), "", "")
                 {
                     reply(Reply::Error(e.to_string()));
                     continue;
@@ -438,21 +395,20 @@ fn worker(
                     .add_mask(&m)
                     .map_err(|e| e.to_string())
                     .and_then(|id| {
-                        audit::append(
-                            data,
-                            &entry(
-                                session,
+                        session
+                            .log(
+                                data,
                                 "mask added",
                                 &m.camera_id,
                                 None,
-                                format!(
+                                "",
+                                &format!(
                                     "mask {id} {:?}: {}",
                                     m.label,
                                     serde_json::to_string(&m.polygon).unwrap_or_default()
                                 ),
-                            ),
-                        )
-                        .map_err(|e| e.to_string())
+                            )
+                            .map_err(|e| e.to_string())
                     });
                 match r.and_then(|_| masks_of(&m.camera_id)) {
                     Ok(list) => reply(Reply::Masks(m.camera_id, list)),
@@ -465,11 +421,9 @@ fn worker(
                     .map_err(|e| e.to_string())
                     .and_then(|found| {
                         found.ok_or_else(|| format!("mask {id} is no longer in force"))?;
-                        audit::append(
-                            data,
-                            &entry(session, "mask removed", &cam, None, format!("mask {id}")),
-                        )
-                        .map_err(|e| e.to_string())
+                        session
+                            .log(data, "mask removed", &cam, None, "", &format!("mask {id}"))
+                            .map_err(|e| e.to_string())
                     });
                 match r.and_then(|_| masks_of(&cam)) {
                     Ok(list) => reply(Reply::Masks(cam, list)),

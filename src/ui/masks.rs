@@ -149,7 +149,7 @@ impl Lifts {
         if reason.trim().is_empty() {
             return Err("Lifting a privacy mask needs a reason".into());
         }
-        log(lift_entry(session, "mask lifted", camera, reason.trim()));
+        log(session.entry("mask lifted", camera, None, reason.trim(), ""));
         self.lifted
             .insert(camera.to_owned(), reason.trim().to_owned());
         Ok(())
@@ -163,7 +163,7 @@ impl Lifts {
         log: &mut dyn FnMut(crate::auth::audit::Entry),
     ) {
         if let Some(reason) = self.lifted.remove(camera) {
-            log(lift_entry(session, "mask restored", camera, &reason));
+            log(session.entry("mask restored", camera, None, &reason, ""));
         }
     }
 
@@ -224,23 +224,5 @@ impl Lifts {
                 }
             }
         }
-    }
-}
-
-fn lift_entry(
-    session: &crate::auth::Session,
-    action: &str,
-    camera: &str,
-    reason: &str,
-) -> crate::auth::audit::Entry {
-    crate::auth::audit::Entry {
-        at_utc_ns: crate::time::now_utc_ns(),
-        user: session.user.clone(),
-        role: session.role.as_str().to_owned(),
-        action: action.to_owned(),
-        cameras: camera.to_owned(),
-        range: None,
-        reason: reason.to_owned(),
-        detail: String::new(),
     }
 }

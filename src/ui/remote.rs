@@ -108,15 +108,7 @@ fn check(line: &str, key: &[u8], seen: &Mutex<Vec<(String, i64)>>) -> Result<Wal
     let env: Envelope = serde_json::from_str(line).map_err(|e| format!("not a command: {e}"))?;
     let body = serde_json::to_vec(&env.command).map_err(|e| e.to_string())?;
     let mac = hmac(key, &body);
-    let given = (0..env.mac.len())
-        .step_by(2)
-        .map(|i| {
-            env.mac
-                .get(i..i + 2)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-        })
-        .collect::<Option<Vec<u8>>>()
-        .unwrap_or_default();
+    let given = crate::auth::audit::unhex(&env.mac).unwrap_or_default();
     // Constant-time comparison.
     let same = given.len() == 32 && given.iter().zip(mac).fold(0u8, |d, (a, b)| d | (a ^ b)) == 0;
     if !same {

@@ -234,16 +234,8 @@ impl ReviewWorkspace {
 
     /// Queues an audit entry in the user's name; the index thread writes it.
     fn log(&mut self, action: &str, cameras: &str, range: Option<(i64, i64)>, detail: &str) {
-        self.audit.push(crate::auth::audit::Entry {
-            at_utc_ns: crate::time::now_utc_ns(),
-            user: self.session.user.clone(),
-            role: self.session.role.as_str().to_owned(),
-            action: action.to_owned(),
-            cameras: cameras.to_owned(),
-            range,
-            reason: String::new(),
-            detail: detail.to_owned(),
-        });
+        self.audit
+            .push(self.session.entry(action, cameras, range, "", detail));
         self.flush_audit();
     }
 
@@ -676,7 +668,8 @@ impl ReviewWorkspace {
         let error = self
             .index
             .as_ref()
-            .and_then(|i| i.error.lock().unwrap_or_else(|e| e.into_inner()).clone());
+            .and_then(|i| i.error.lock().unwrap_or_else(|e| e.into_inner()).clone())
+            .or_else(|| self.masks.as_ref().and_then(|m| m.error()));
         if let Some(m) = self.message.clone().or(error) {
             ui.colored_label(Color32::from_rgb(240, 160, 60), m);
         }
@@ -795,16 +788,13 @@ impl ReviewWorkspace {
         if let Some(i) = &self.index {
             let _ = i.tx.send(IndexJob::Hold(h));
         }
-        self.audit.push(crate::auth::audit::Entry {
-            at_utc_ns: now,
-            user: self.session.user.clone(),
-            role: self.session.role.as_str().to_owned(),
-            action: "hold placed".into(),
-            cameras: camera.clone(),
-            range: Some((from, to)),
-            reason,
-            detail,
-        });
+        self.audit.push(self.session.entry(
+            "hold placed",
+            &camera,
+            Some((from, to)),
+            &reason,
+            &detail,
+        ));
         self.flush_audit();
         self.fetched.remove(&camera);
         self.message = None;
