@@ -15,6 +15,7 @@
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod events;
 pub mod export;
 pub mod ingest;
 pub mod media;
@@ -23,5 +24,6 @@ pub mod record;
 pub mod render;
 pub mod sim;
 pub mod store;
+pub mod tiles;
 pub mod time;
 pub mod ui;

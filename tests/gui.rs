@@ -99,7 +99,7 @@ fn harness_with(cameras: Vec<Camera>) -> (Harness<'static, LiveApp>, Vec<Arc<Fra
     let h = Harness::builder()
         .with_size([1280.0, 760.0])
         .wgpu()
-        .build_eframe(move |cc| LiveApp::new(cc, ws, None));
+        .build_eframe(move |cc| LiveApp::new(cc, ws, Vec::new()));
     (h, mains, wanted)
 }
 
@@ -192,7 +192,7 @@ fn the_wall_opens_after_sign_in_with_only_the_granted_cameras_and_logs_views() {
     let mut h = Harness::builder()
         .with_size([1280.0, 760.0])
         .wgpu()
-        .build_eframe(move |cc| LiveApp::signing_in(cc, ws, &d, None));
+        .build_eframe(move |cc| LiveApp::signing_in(cc, ws, &d, Vec::new()));
     let sign_in = |h: &mut Harness<'static, LiveApp>, user: &str, answer: &str| {
         common::sign_in_ui(h, user, common::PASSWORD);
         let t0 = std::time::Instant::now();
@@ -274,7 +274,7 @@ fn a_workstations_screens_share_one_decode_per_camera() {
     let mut h = Harness::builder()
         .with_size([1280.0, 760.0])
         .wgpu()
-        .build_eframe(move |cc| LiveApp::new(cc, ws, None));
+        .build_eframe(move |cc| LiveApp::new(cc, ws, Vec::new()));
     h.run_steps(3);
     let w = h.state_mut().workspace();
     assert!(w.set_active(1));
@@ -324,7 +324,7 @@ fn a_salvo_saved_by_a_user_puts_its_cameras_back_on_every_screen() {
         let mut h = Harness::builder()
             .with_size([1280.0, 760.0])
             .wgpu()
-            .build_eframe(move |cc| LiveApp::new(cc, ws, None));
+            .build_eframe(move |cc| LiveApp::new(cc, ws, Vec::new()));
         h.run_steps(2);
         h
     };
@@ -384,7 +384,7 @@ fn another_workstation_sends_a_camera_and_a_layout_to_a_screen() {
     let mut h = Harness::builder()
         .with_size([1280.0, 760.0])
         .wgpu()
-        .build_eframe(move |cc| LiveApp::new(cc, ws, None));
+        .build_eframe(move |cc| LiveApp::new(cc, ws, Vec::new()));
     h.run_steps(2);
     let now_ms = || chrono::Utc::now().timestamp_millis();
     let command = WallCommand {
@@ -442,7 +442,7 @@ fn a_minimised_screen_asks_for_no_video() {
     let mut h = Harness::builder()
         .with_size([1280.0, 760.0])
         .wgpu()
-        .build_eframe(move |cc| LiveApp::new(cc, ws, None));
+        .build_eframe(move |cc| LiveApp::new(cc, ws, Vec::new()));
     h.run_steps(2);
     assert_eq!(h.state_mut().workspace().streams_shown(), 16);
     h.input_mut()

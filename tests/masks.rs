@@ -194,7 +194,7 @@ fn masks_hide_the_same_pixels_in_stills_playback_and_live() {
     assert!(h.state_mut().workspace().expect("open").assign(0, "cam002"));
     let plain_px = settle(&mut h);
     assert!(
-        masked_px > 40_000 && plain_px < 500,
+        masked_px > 10_000 && plain_px < 500,
         "playback: {masked_px} mask pixels with the mask, {plain_px} without"
     );
     drop(h);
@@ -227,7 +227,7 @@ fn masks_hide_the_same_pixels_in_stills_playback_and_live() {
     let mut h = Harness::builder()
         .with_size([1000.0, 700.0])
         .wgpu()
-        .build_eframe(move |cc| LiveApp::new(cc, wall, None));
+        .build_eframe(move |cc| LiveApp::new(cc, wall, Vec::new()));
     let live = |h: &mut Harness<'static, LiveApp>| {
         let t0 = Instant::now();
         while !h.state_mut().workspace().masks_ready() {
@@ -248,7 +248,11 @@ fn masks_hide_the_same_pixels_in_stills_playback_and_live() {
     let lifted_px = live(&mut h);
     assert!(lifted_px < 500, "lifted: {lifted_px} mask pixels");
     h.state_mut().workspace().restore_masks("cam001");
-    assert!(live(&mut h) > 40_000, "restored");
+    let restored_px = live(&mut h);
+    assert!(
+        masked_px > 10_000 && restored_px >= masked_px * 9 / 10,
+        "restored: {restored_px} mask pixels against {masked_px} before the lift"
+    );
     let operator = Session {
         user: "op".into(),
         role: Role::Operator,
@@ -260,7 +264,7 @@ fn masks_hide_the_same_pixels_in_stills_playback_and_live() {
     assert!(h.state_mut().workspace().assign(0, "cam002"));
     let plain_px = live(&mut h);
     assert!(
-        masked_px > 40_000 && plain_px < 500,
+        masked_px > 10_000 && plain_px < 500,
         "live: {masked_px} mask pixels with the mask, {plain_px} without"
     );
     drop(h);

@@ -69,6 +69,11 @@ pub fn append(data: &Path, entry: &Entry) -> Result<i64, AuditError> {
     Ok(store.append_audit(entry, |seq, prev| hash_entry(prev, seq, entry))?)
 }
 
+/// Appends `entry` through a connection already open (services that log often).
+pub fn append_with(store: &Store, entry: &Entry) -> Result<i64, AuditError> {
+    Ok(store.append_audit(entry, |seq, prev| hash_entry(prev, seq, entry))?)
+}
+
 /// The installation's signing key, made (and its public half written) on first use.
 pub fn signing_key(data: &Path) -> Result<SigningKey, AuditError> {
     let path = data.join(KEY_FILE);

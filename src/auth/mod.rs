@@ -74,6 +74,10 @@ pub enum Action {
     ManageUsers,
     ReadAudit,
     ReadRegister,
+    /// Acknowledge, take, comment and close alarms.
+    HandleAlarms,
+    /// Send a patrol vehicle to an alarm.
+    Dispatch,
 }
 
 /// The permission table: what each role may do. Anything not listed is refused.
@@ -88,11 +92,19 @@ pub const PERMISSIONS: &[(Role, &[Action])] = &[
             Action::PlaceHold,
             Action::ReleaseHold,
             Action::LiftMask,
+            Action::HandleAlarms,
+            Action::Dispatch,
         ],
     ),
     (
         Role::Operator,
-        &[Action::ViewLive, Action::Playback, Action::Bookmark],
+        &[
+            Action::ViewLive,
+            Action::Playback,
+            Action::Bookmark,
+            Action::HandleAlarms,
+            Action::Dispatch,
+        ],
     ),
     (
         Role::Reviewer,
@@ -201,6 +213,8 @@ impl Action {
             Action::ManageUsers => "manage users",
             Action::ReadAudit => "read the audit log",
             Action::ReadRegister => "read the register",
+            Action::HandleAlarms => "handle alarms",
+            Action::Dispatch => "dispatch a patrol",
         }
     }
 }
@@ -362,7 +376,7 @@ mod tests {
         use Action::*;
         // Rows: supervisor, operator, reviewer, administrator, auditor. Every cell is stated,
         // the denials included.
-        let grid: [(Action, [bool; 5]); 12] = [
+        let grid: [(Action, [bool; 5]); 14] = [
             (ViewLive, [true, true, false, false, false]),
             (Playback, [true, true, true, false, false]),
             (Still, [true, false, true, false, false]),
@@ -375,6 +389,8 @@ mod tests {
             (ManageUsers, [false, false, false, true, false]),
             (ReadAudit, [false, false, false, false, true]),
             (ReadRegister, [false, false, false, true, true]),
+            (HandleAlarms, [true, true, false, false, false]),
+            (Dispatch, [true, true, false, false, false]),
         ];
         for (action, row) in grid {
             for (role, want) in Role::ALL.into_iter().zip(row) {

@@ -1,6 +1,7 @@
 //! Command-line front: parses arguments, sets up logging, runs one command, and turns errors
 //! into a message on stderr and a non-zero exit status. `anyhow` lives here and nowhere below.
 
+mod alarms;
 mod bench;
 mod evidence;
 
@@ -74,6 +75,13 @@ enum Command {
         /// The site's control key (a file of at least 32 bytes the workstations share).
         #[arg(long)]
         control_key: Option<PathBuf>,
+        /// The map's background: an XYZ tile URL (http://gis/{z}/{x}/{y}.png, cached on disk),
+        /// an .mbtiles file, or a .png with --map-bounds. Without it: a projected grid.
+        #[arg(long)]
+        map: Option<String>,
+        /// SOUTH,WEST,NORTH,EAST in degrees: where a --map image lies.
+        #[arg(long, value_delimiter = ',', num_args = 4)]
+        map_bounds: Option<Vec<f64>>,
     },
     /// Sends a camera to a tile, or a layout, to a screen of another workstation of the site.
     WallSend {
@@ -97,6 +105,25 @@ enum Command {
         data: PathBuf,
         #[command(flatten)]
         login: Login,
+    },
+    /// Takes events (smart cameras, alert buttons) and patrol positions, and makes alarms:
+    /// POST /v1/events, POST /v1/positions, GET /v1/health; positions also over UDP.
+    Events {
+        /// The installation's data folder (alarms go to its index).
+        #[arg(long)]
+        data: PathBuf,
+        /// Cameras file: where each camera is, to link the nearest ones to an alarm.
+        #[arg(long)]
+        cameras: PathBuf,
+        /// HTTP address (loopback by default: put a TLS proxy in front to open it wider).
+        #[arg(long, default_value = "127.0.0.1:8610")]
+        listen: SocketAddr,
+        /// UDP address for vehicle positions, one JSON report per datagram.
+        #[arg(long)]
+        udp: Option<SocketAddr>,
+        /// Alarm rules, alert buttons and event sources (TOML); built-in rules without it.
+        #[arg(long)]
+        rules: Option<PathBuf>,
     },
     /// Serves simulated cameras over RTSP: rtsp://ADDR/camNNN/main and /camNNN/sub.
     ///
@@ -140,6 +167,8 @@ enum Command {
         /// the credentials go to a `camsim-credentials.toml` beside it (mode 0600).
         #[arg(long)]
         write_config: Option<PathBuf>,
+        #[command(flatten)]
+        events: alarms::SimEventArgs,
     },
     /// Takes the next picture of a stream through the live decode and GPU path into a PNG.
     Still {
@@ -674,6 +703,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             workstation,
             control_listen,
             control_key,
+            map,
+            map_bounds,
         } => live(
             &cameras,
             layout.as_deref(),
@@ -681,6 +712,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             &data,
             workstation.as_deref(),
             control_listen.zip(control_key),
+            map_background(map.as_deref(), map_bounds)?,
         ),
         Command::WallSend {
             to,
@@ -733,6 +765,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             mtu,
             auth_user,
             write_config,
+            events,
         } => {
             let credential = match auth_user {
                 None => None,
@@ -768,8 +801,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 mtu,
                 credential,
             };
-            camsim(opts, write_config.as_deref())
+            camsim(opts, write_config.as_deref(), &events)
         }
+        Command::Events {
+            data,
+            cameras,
+            listen,
+            udp,
+            rules,
+        } => alarms::events(&data, &cameras, listen, udp, rules.as_deref()),
         Command::Still {
             url: Some(url),
             out,
@@ -1181,13 +1221,19 @@ fn demo(
     std::fs::create_dir_all(&data).with_context(|| format!("creating {}", data.display()))?;
     demo_users(&data)?;
     let recorder = DemoRecorder::start(&sim, record_cameras.min(cameras), &data)?;
+    let events = alarms::demo_events(&data, sim.cameras())?;
     let streams = StreamManager::new(IngestTimings::default(), Transport::Tcp);
     let mut ws = LiveWorkspace::new(sim.cameras(), None, Box::new(streams));
     if let Some(r) = &recorder {
         ws = ws.with_review(&r.data);
     }
-    crate::ui::run_live(ws, &data, Some(sim), "Vigie — live wall (demo)")
-        .map_err(|e| anyhow::anyhow!("the window could not open: {e}"))
+    crate::ui::run_live(
+        ws,
+        &data,
+        vec![Box::new(sim), Box::new(events)],
+        "Vigie — live wall (demo)",
+    )
+    .map_err(|e| anyhow::anyhow!("the window could not open: {e}"))
 }
 
 /// The demo's password for its accounts (demo data folders only).
@@ -1238,6 +1284,7 @@ fn live(
     data: &Path,
     workstation: Option<&str>,
     control: Option<(SocketAddr, PathBuf)>,
+    map: crate::tiles::Background,
 ) -> anyhow::Result<()> {
     let file = CamerasFile::load(cameras)?;
     if file.cameras.is_empty() {
@@ -1248,7 +1295,9 @@ fn live(
         Some(name) => Some(find_layout(name)?),
     };
     let streams = StreamManager::new(IngestTimings::default(), transport);
-    let mut ws = LiveWorkspace::new(file.cameras, layout, Box::new(streams)).with_review(data);
+    let mut ws = LiveWorkspace::new(file.cameras, layout, Box::new(streams))
+        .with_review(data)
+        .with_map(crate::ui::map::MapView::new(map));
     if let Some(name) = workstation {
         let profile = match crate::config::builtin_workstations()
             .into_iter()
@@ -1273,8 +1322,26 @@ fn live(
         ws = ws.with_control(addr, key).map_err(anyhow::Error::msg)?;
         eprintln!("vigie live: wall commands taken on {addr}");
     }
-    crate::ui::run_live(ws, data, None, "Vigie — live wall")
+    crate::ui::run_live(ws, data, Vec::new(), "Vigie — live wall")
         .map_err(|e| anyhow::anyhow!("the window could not open: {e}"))
+}
+
+/// The map background of `--map` and `--map-bounds`; tiles are cached under
+/// $XDG_CACHE_HOME/vigie/tiles (or ~/.cache/vigie/tiles).
+fn map_background(
+    spec: Option<&str>,
+    bounds: Option<Vec<f64>>,
+) -> anyhow::Result<crate::tiles::Background> {
+    let Some(spec) = spec else {
+        return Ok(crate::tiles::Background::Grid);
+    };
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("vigie/tiles");
+    let bounds = bounds.map(|b| [b[0], b[1], b[2], b[3]]);
+    crate::tiles::Background::parse(spec, bounds, &cache).map_err(anyhow::Error::msg)
 }
 
 fn find_layout(name: &str) -> anyhow::Result<Layout> {
@@ -1295,18 +1362,23 @@ fn find_layout(name: &str) -> anyhow::Result<Layout> {
         })
 }
 
-fn camsim(opts: CamSimOptions, write_config: Option<&Path>) -> anyhow::Result<()> {
+fn camsim(
+    opts: CamSimOptions,
+    write_config: Option<&Path>,
+    events: &alarms::SimEventArgs,
+) -> anyhow::Result<()> {
     let n = opts.cameras;
     let credential = opts.credential.clone();
     let sim = CamSim::start(opts)?;
     if let Some(path) = write_config {
         write_cameras_file(path, &sim, credential.as_ref())?;
     }
+    let event_sim = events.start(sim.cameras())?;
     eprintln!(
         "camsim: {n} cameras on rtsp://{}/cam001/main .. /cam{n:03}/sub",
         sim.addr()
     );
-    eprintln!("camsim: commands on stdin: stop camNNN | start camNNN | quit");
+    eprintln!("camsim: commands on stdin: stop camNNN | start camNNN | press BUTTON | quit");
     let reply = |known: bool| if known { "ok" } else { "unknown camera" };
     // Commands on stdin; when stdin closes the simulator keeps serving until killed.
     for line in std::io::stdin().lock().lines() {
@@ -1315,9 +1387,17 @@ fn camsim(opts: CamSimOptions, write_config: Option<&Path>) -> anyhow::Result<()
         match words.as_slice() {
             ["stop", id] => println!("{}", reply(sim.stop_camera(id))),
             ["start", id] => println!("{}", reply(sim.restart_camera(id))),
+            ["press", id] => println!(
+                "{}",
+                match &event_sim {
+                    Some(e) if e.press(id) => "ok",
+                    Some(_) => "unknown button",
+                    None => "no event simulation: start with --events ADDR",
+                }
+            ),
             ["quit"] => return Ok(()),
             [] => {}
-            _ => println!("unknown command: stop camNNN | start camNNN | quit"),
+            _ => println!("unknown command: stop camNNN | start camNNN | press BUTTON | quit"),
         }
     }
     loop {

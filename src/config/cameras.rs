@@ -13,6 +13,8 @@
 //! main_url = "rtsp://10.0.0.11/main"
 //! sub_url = "rtsp://10.0.0.11/sub"    # optional
 //! credentials = "axis-default"         # optional, a name in the credentials file
+//! heading_deg = 135                    # optional: where it looks (the map's view cone)
+//! fov_deg = 70                         # optional: its field of view
 //! ```
 //!
 //! The credentials file holds `[NAME] user = "...", password = "..."` tables; it is kept apart
@@ -106,6 +108,12 @@ pub struct Camera {
     /// Days of footage to keep (the law caps it at 30).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retention_days: Option<u32>,
+    /// Where the camera looks, degrees clockwise from north (the map draws its view cone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heading_deg: Option<f32>,
+    /// Its horizontal field of view, degrees.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fov_deg: Option<f32>,
     /// Resolved from `credentials`; never serialised.
     #[serde(skip)]
     pub credential: Option<Credential>,
@@ -214,6 +222,16 @@ impl CamerasFile {
                     "retention_days",
                     format!("{days} is not allowed: 1 to 30 days (CSI L252-5)"),
                 ));
+            }
+            if let Some(h) = cam.heading_deg
+                && !(0.0..=360.0).contains(&h)
+            {
+                return Err(at("heading_deg", format!("{h} is outside 0..360")));
+            }
+            if let Some(f) = cam.fov_deg
+                && !(1.0..=360.0).contains(&f)
+            {
+                return Err(at("fov_deg", format!("{f} is outside 1..360")));
             }
             for (field, url) in [
                 ("main_url", Some(cam.main_url.as_str())),

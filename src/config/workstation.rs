@@ -3,6 +3,7 @@
 //!
 //! ```toml
 //! name = "Supervisor wall"
+//! alarm_screen = "Wall 16"   # optional: where alarms show their cameras (else a window)
 //! [[screen]]
 //! name = "Wall 1"
 //! monitor = 0            # 0-based, in the order the system lists them
@@ -36,6 +37,7 @@ struct RawScreen {
 #[serde(deny_unknown_fields)]
 struct RawProfile {
     name: String,
+    alarm_screen: Option<String>,
     screen: Vec<toml::Spanned<RawScreen>>,
 }
 
@@ -63,6 +65,8 @@ pub struct ScreenProfile {
 pub struct Workstation {
     pub name: String,
     pub screens: Vec<ScreenProfile>,
+    /// The screen (index) where alarms put their cameras; None: a window of its own.
+    pub alarm_screen: Option<usize>,
 }
 
 /// At most this many screens on one workstation.
@@ -166,9 +170,27 @@ impl Workstation {
                 cameras,
             });
         }
+        let alarm_screen = match &raw.alarm_screen {
+            None => None,
+            Some(name) => Some(
+                screens
+                    .iter()
+                    .position(|s| &s.name == name)
+                    .ok_or_else(|| ConfigError::Invalid {
+                        path: path.to_owned(),
+                        line: text
+                            .find("alarm_screen")
+                            .map(|p| line_of(text, p))
+                            .unwrap_or(1),
+                        field: "alarm_screen".into(),
+                        message: format!("{name:?} is not the name of one of its screens"),
+                    })?,
+            ),
+        };
         Ok(Workstation {
             name: raw.name,
             screens,
+            alarm_screen,
         })
     }
 

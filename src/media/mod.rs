@@ -6,9 +6,11 @@
 //! thread and the UI thread can both call them.
 
 mod frame;
+mod polygon;
 mod slot;
 mod timecode;
 
 pub use frame::{Colorimetry, Frame, FramePlanes, Matrix, PixelFormat, Range, VecPlanes};
+pub use polygon::{Polygon, polygon_contains};
 pub use slot::{FrameSlot, SlotStats, StreamState};
 pub use timecode::{TIMECODE_CELLS, cell_span, decode_timecode_luma, stripe_height};

@@ -19,6 +19,10 @@ pub fn demo_cameras() -> Vec<Camera> {
 pub fn sim_camera(number: u32, authority: &str, demo: &[Camera]) -> Camera {
     let id = format!("cam{number:03}");
     let base = demo.get(number as usize - 1).cloned();
+    let (heading_deg, fov_deg) = match &base {
+        Some(c) => (c.heading_deg, c.fov_deg),
+        None => (Some((number * 137 % 360) as f32), Some(70.0)),
+    };
     let (name, zone, latitude, longitude, kind) = match base {
         Some(c) => (c.name, c.zone, c.latitude, c.longitude, c.kind),
         None => {
@@ -43,6 +47,8 @@ pub fn sim_camera(number: u32, authority: &str, demo: &[Camera]) -> Camera {
         kind,
         credentials: None,
         retention_days: None,
+        heading_deg,
+        fov_deg,
         credential: None,
     }
 }

@@ -15,6 +15,7 @@
 
 mod catalog;
 mod clip;
+mod events;
 mod picture;
 
 use std::collections::HashMap;
@@ -31,6 +32,7 @@ use gstreamer_rtsp_server as rtsp;
 use gstreamer_rtsp_server::prelude::*;
 
 pub use catalog::{DEMO_CAMERAS_TOML, demo_cameras, sim_camera};
+pub use events::{BUTTONS, EventSim, EventSimOptions};
 pub use picture::{Painter, camera_rgb, camera_ycbcr, rgb_to_ycbcr709};
 
 use crate::config::{Camera, Credential, StreamKind};

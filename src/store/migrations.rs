@@ -4,7 +4,7 @@
 use rusqlite::Connection;
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i32 = 6;
+pub const SCHEMA_VERSION: i32 = 7;
 
 const STEP_3: &str = r#"
 -- A named person who may use Vigie (version 3). No shared accounts; never deleted, disabled.
@@ -97,6 +97,99 @@ CREATE TABLE saved_view (
 ) STRICT;
 "#;
 
+const STEP_7: &str = r#"
+-- An event as received (version 7): from a smart camera, a street alert button or the
+-- built-in motion detection. Kept as it came, with the alarm the rules placed it in.
+CREATE TABLE alarm_event (
+    id              INTEGER PRIMARY KEY,
+    received_utc_ns INTEGER NOT NULL,
+    at_utc_ns       INTEGER NOT NULL,
+    kind            TEXT NOT NULL CHECK (length(kind) BETWEEN 1 AND 40),
+    -- The camera or button that sent it, or the source that posted it for them.
+    source          TEXT NOT NULL,
+    camera_id       TEXT,
+    confidence      REAL CHECK (confidence IS NULL OR confidence BETWEEN 0 AND 1),
+    -- [x, y, w, h] as fractions of the picture.
+    box             TEXT CHECK (box IS NULL OR json_valid(box)),
+    latitude        REAL,
+    longitude       REAL,
+    alarm_id        INTEGER REFERENCES alarm (id)
+) STRICT;
+CREATE INDEX alarm_event_alarm ON alarm_event (alarm_id);
+
+-- An alarm (version 7): what operators act on, made by a rule from one or more events.
+-- new -> acknowledged -> in progress -> closed; every change is also in the audit log.
+CREATE TABLE alarm (
+    id              INTEGER PRIMARY KEY,
+    -- max(rev) + 1 at each change: a workstation reads what changed since the rev it knows.
+    rev             INTEGER NOT NULL,
+    created_utc_ns  INTEGER NOT NULL,
+    -- When the first event happened (the camera's or the button's time).
+    at_utc_ns       INTEGER NOT NULL,
+    kind            TEXT NOT NULL,
+    source          TEXT NOT NULL,
+    rule            TEXT NOT NULL,
+    -- 1 is the most urgent.
+    priority        INTEGER NOT NULL CHECK (priority BETWEEN 1 AND 5),
+    zone            TEXT NOT NULL DEFAULT '',
+    -- Linked cameras, comma-separated, the most relevant first.
+    cameras         TEXT NOT NULL DEFAULT '',
+    instructions    TEXT NOT NULL DEFAULT '',
+    sound           TEXT NOT NULL DEFAULT '',
+    latitude        REAL,
+    longitude       REAL,
+    state           TEXT NOT NULL
+                    CHECK (state IN ('new', 'acknowledged', 'in progress', 'closed')),
+    owner           TEXT,
+    comment_required INTEGER NOT NULL DEFAULT 0 CHECK (comment_required IN (0, 1)),
+    -- Still new at this instant: the alarm is escalated (priority raised, supervisor told).
+    escalate_utc_ns INTEGER,
+    escalated       INTEGER NOT NULL DEFAULT 0 CHECK (escalated IN (0, 1)),
+    events          INTEGER NOT NULL DEFAULT 1 CHECK (events >= 1),
+    last_event_utc_ns INTEGER NOT NULL,
+    closed_utc_ns   INTEGER
+) STRICT;
+CREATE UNIQUE INDEX alarm_rev ON alarm (rev);
+CREATE INDEX alarm_at ON alarm (at_utc_ns);
+
+-- What people did with an alarm (version 7): each state change and comment, by whom.
+CREATE TABLE alarm_note (
+    id              INTEGER PRIMARY KEY,
+    alarm_id        INTEGER NOT NULL REFERENCES alarm (id),
+    at_utc_ns       INTEGER NOT NULL,
+    user_name       TEXT NOT NULL,
+    -- The alarm's state after the note.
+    state           TEXT NOT NULL,
+    comment         TEXT NOT NULL DEFAULT ''
+) STRICT;
+CREATE INDEX alarm_note_alarm ON alarm_note (alarm_id);
+
+-- A patrol vehicle's last known position and status (version 7).
+CREATE TABLE vehicle (
+    id              TEXT PRIMARY KEY NOT NULL CHECK (length(id) BETWEEN 1 AND 40),
+    rev             INTEGER NOT NULL,
+    latitude        REAL NOT NULL CHECK (latitude BETWEEN -90 AND 90),
+    longitude       REAL NOT NULL CHECK (longitude BETWEEN -180 AND 180),
+    heading_deg     REAL,
+    speed_kmh       REAL,
+    status          TEXT NOT NULL
+                    CHECK (status IN ('available', 'busy', 'dispatched', 'off duty')),
+    at_utc_ns       INTEGER NOT NULL
+) STRICT;
+CREATE UNIQUE INDEX vehicle_rev ON vehicle (rev);
+
+-- Who sent which vehicle to which alarm (version 7).
+CREATE TABLE dispatch (
+    id              INTEGER PRIMARY KEY,
+    alarm_id        INTEGER NOT NULL REFERENCES alarm (id),
+    vehicle_id      TEXT NOT NULL,
+    user_name       TEXT NOT NULL,
+    at_utc_ns       INTEGER NOT NULL,
+    distance_m      REAL NOT NULL,
+    eta_s           REAL NOT NULL
+) STRICT;
+"#;
+
 /// The current schema, what a new index is made from.
 const CURRENT: &str = include_str!("schema.sql");
 
@@ -117,6 +210,8 @@ fn step(conn: &Connection, n: i32) -> rusqlite::Result<()> {
         5 => conn.execute_batch(STEP_5),
         // Saved views and salvos, per user.
         6 => conn.execute_batch(STEP_6),
+        // Events, alarms, patrol vehicles and dispatches.
+        7 => conn.execute_batch(STEP_7),
         _ => Err(rusqlite::Error::InvalidQuery),
     }
 }

@@ -10,6 +10,7 @@
 //!
 //! The schema is `schema.sql` (commented); versions and steps are in `migrations`.
 
+mod alarms;
 mod keyframes;
 mod migrations;
 mod writer;
@@ -18,6 +19,9 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
+pub use alarms::{
+    AlarmRow, AlarmUpdate, DispatchRow, EventRow, Link, NewAlarm, NoteRow, Stored, VehicleRow,
+};
 pub use keyframes::{
     Keyframe, KeyframeIndexError, at_or_before, decode as decode_keyframes,
     encode as encode_keyframes,

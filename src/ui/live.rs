@@ -12,6 +12,10 @@ use chrono::{DateTime, Local, TimeZone, Utc};
 use eframe::egui_wgpu;
 use egui::{Align2, Color32, FontId, Key, Rect, Sense, Stroke, StrokeKind, Vec2, pos2, vec2};
 
+mod alarm_wall;
+
+use super::alarms::AlarmBoard;
+use super::map::MapView;
 use super::masks::MaskWatch;
 use super::remote::{WallCommand, WallListener};
 use super::video::VideoCallback;
@@ -21,6 +25,7 @@ use crate::config::{Camera, Layout, StreamKind, Workstation, builtin_layouts};
 use crate::ingest::StreamManager;
 use crate::ingest::budget::{BudgetStream, DecodeBudget};
 use crate::media::{FrameSlot, StreamState};
+use crate::playback::worker::Request as PlaybackRequest;
 use crate::render::{FULL_UV, StreamId, TileDraw, fit_rect};
 
 /// Where the workspace gets decoded streams from: the real [`StreamManager`], or prepared
@@ -80,6 +85,8 @@ const SUB_BELOW_PX: f32 = 360.0;
 struct TileState {
     camera: Option<usize>,
     main: bool,
+    /// The tile replays the camera's recording around the alarm on screen.
+    replay: bool,
 }
 
 /// Source of "now" (a seam for snapshot tests).
@@ -148,6 +155,20 @@ pub struct LiveWorkspace {
     view_name: String,
     /// Commands from the site's other workstations, and how to wake this window for them.
     control: Option<(WallListener, ControlWaker)>,
+    /// Once signed in: the shared alarm list.
+    alarms: Option<AlarmBoard>,
+    alarm_panel_open: bool,
+    /// The screen where alarms put their cameras (made when the first alarm comes if the
+    /// workstation names none), and the alarm it shows.
+    alarm_screen: Option<usize>,
+    alarm_shown: Option<i64>,
+    /// Replays on the alarm screen, by camera index.
+    replays: HashMap<usize, alarm_wall::Replay>,
+    /// The map window.
+    map_open: bool,
+    map: MapView,
+    /// The map was centred on the alarm it focuses.
+    map_centred: bool,
 }
 
 type ControlWaker = super::remote::Waker;
@@ -174,7 +195,7 @@ impl LiveWorkspace {
         let tiles = (0..cells)
             .map(|i| TileState {
                 camera: (i < cameras.len()).then_some(i),
-                main: false,
+                ..Default::default()
             })
             .collect();
         LiveWorkspace {
@@ -197,6 +218,14 @@ impl LiveWorkspace {
             views: None,
             view_name: String::new(),
             control: None,
+            alarms: None,
+            alarm_panel_open: true,
+            alarm_screen: None,
+            alarm_shown: None,
+            replays: HashMap::new(),
+            map_open: false,
+            map: MapView::default(),
+            map_centred: true,
         }
     }
 
@@ -252,6 +281,7 @@ impl LiveWorkspace {
                 scr.tiles.resize(n, TileState::default());
             }
             scr.tiles[tile].camera = Some(ci);
+            scr.tiles[tile].replay = false;
             scr.selected = tile;
             done.push(format!("{id} on tile {}", tile + 1));
         }
@@ -292,7 +322,7 @@ impl LiveWorkspace {
                         camera: id
                             .as_ref()
                             .and_then(|id| self.cameras.iter().position(|c| &c.id == id)),
-                        main: false,
+                        ..Default::default()
                     })
                     .collect();
                 let mut scr = Screen::new(&p.name, layout, tiles);
@@ -301,6 +331,7 @@ impl LiveWorkspace {
             })
             .collect();
         self.active = 0;
+        self.alarm_screen = ws.alarm_screen;
         (self, unknown)
     }
 
@@ -400,6 +431,7 @@ impl LiveWorkspace {
                     found
                 });
                 t.main = false;
+                t.replay = false;
             }
         }
         missing
@@ -543,6 +575,7 @@ impl LiveWorkspace {
         match self.screens[self.active].tiles.get_mut(tile) {
             Some(t) => {
                 t.camera = Some(ci);
+                t.replay = false;
                 true
             }
             None => false,
@@ -632,12 +665,14 @@ impl LiveWorkspace {
                 }
             }
         }
+        let ctx = ui.ctx().clone();
+        self.alarms_frame(&ctx);
         egui::Panel::top("live top bar").show(ui, |ui| self.top_bar(ui));
         egui::Panel::left("camera tree")
             .resizable(true)
             .default_size(250.0)
             .show(ui, |ui| self.camera_tree(ui));
-        let ctx = ui.ctx().clone();
+        self.alarm_panel(ui);
         self.screens[0].visible = !hidden(&ctx);
         if self.screens[0].visible {
             egui::CentralPanel::no_frame().show(ui, |ui| self.wall(ui, 0));
@@ -683,6 +718,9 @@ impl LiveWorkspace {
                 }
             });
         }
+        if self.map_open && self.alarms.is_some() {
+            self.map_window(&ctx);
+        }
         self.streams.collect();
         let streams: Vec<BudgetStream<'_>> = self
             .frame_streams
@@ -702,6 +740,30 @@ impl LiveWorkspace {
         ui.horizontal(|ui| {
             ui.strong("Vigie · Live");
             ui.separator();
+            if let Some(b) = &self.alarms {
+                let new = b
+                    .alarms
+                    .values()
+                    .filter(|a| a.state == "new")
+                    .count();
+                let label = if new > 0 {
+                    egui::RichText::new(format!("Alarms ({new} new)"))
+                        .color(Color32::from_rgb(255, 110, 90))
+                        .strong()
+                } else {
+                    egui::RichText::new("Alarms")
+                };
+                if ui
+                    .selectable_label(self.alarm_panel_open, label)
+                    .clicked()
+                {
+                    self.alarm_panel_open = !self.alarm_panel_open;
+                }
+                if ui.selectable_label(self.map_open, "Map").clicked() {
+                    self.map_open = !self.map_open;
+                }
+                ui.separator();
+            }
             if self.screens.len() > 1 {
                 let current = self.screens[self.active].name.clone();
                 egui::ComboBox::from_label("Screen")
@@ -901,6 +963,7 @@ impl LiveWorkspace {
             && let Some(t) = scr.tiles.get_mut(scr.selected)
         {
             t.camera = Some(ci);
+            t.replay = false;
         }
     }
 
@@ -991,6 +1054,7 @@ impl LiveWorkspace {
             let len = self.cameras.len();
             if let Some(t) = scr.tiles.get_mut(scr.selected) {
                 let cur = t.camera.unwrap_or(len - 1);
+                t.replay = false;
                 t.camera = Some(if pgdn {
                     (cur + 1) % len
                 } else {
@@ -1061,6 +1125,7 @@ impl LiveWorkspace {
             }
             if let Some(ci) = resp.dnd_release_payload::<usize>() {
                 scr.tiles[i].camera = Some(*ci);
+                scr.tiles[i].replay = false;
                 scr.selected = i;
             }
             let hovered_by_drag = resp.dnd_hover_payload::<usize>().is_some();
@@ -1073,7 +1138,73 @@ impl LiveWorkspace {
                 ));
                 continue;
             };
+            let tile_frac = [
+                (tile_rect.min.x - rect.min.x) / rect.width(),
+                (tile_rect.min.y - rect.min.y) / rect.height(),
+                tile_rect.width() / rect.width(),
+                tile_rect.height() / rect.height(),
+            ];
             let camera = &self.cameras[ci];
+            let masks_of = |cam: &str| {
+                masks
+                    .as_ref()
+                    .and_then(|m| m.get(cam))
+                    .filter(|_| !self.lifts.is_lifted(cam))
+                    .cloned()
+            };
+            if scr.tiles[i].replay {
+                let mut overlay = Overlay {
+                    rect: tile_rect,
+                    selected: i == scr.selected,
+                    drop_target: false,
+                    title: Some(format!("REPLAY {} · {}", camera.id, camera.name)),
+                    info: String::new(),
+                    banner: None,
+                };
+                let Some(r) = self.replays.get(&ci) else {
+                    overlay.banner = Some(("not recorded: no replay".into(), Color32::LIGHT_GRAY));
+                    overlays.push(overlay);
+                    continue;
+                };
+                let t = r.instant();
+                r.worker.request(PlaybackRequest::At(t));
+                let slot = r.worker.slot().clone();
+                let sid = StreamId(alarm_wall::REPLAY_STREAM_BASE + ci as u64);
+                if shown.insert(sid) {
+                    sources.push((sid, slot.clone()));
+                    if let Some(p) = masks_of(&camera.id) {
+                        mask_list.push((sid, p));
+                    }
+                }
+                let last = slot.last();
+                if let Some(f) = &last
+                    && masks.is_some()
+                {
+                    draws.push(TileDraw {
+                        stream: sid,
+                        rect: fit_rect(tile_frac, grid_px, [f.width, f.height]),
+                        uv: FULL_UV,
+                        brightness: 1.0,
+                    });
+                }
+                let alarm_at = r.to_ns - alarm_wall::REPLAY_AFTER_NS;
+                overlay.info = format!(
+                    "{} · alarm {}{:.1} s",
+                    crate::time::paris(t, "%H:%M:%S"),
+                    if t < alarm_at { "-" } else { "+" },
+                    (alarm_at - t).abs() as f64 / 1e9
+                );
+                overlay.banner = match (r.worker.status().note, &last) {
+                    (Some(n), _) => Some((n, Color32::LIGHT_GRAY)),
+                    (None, None) => Some(("replay loading…".into(), Color32::LIGHT_GRAY)),
+                    _ if masks.is_none() => {
+                        Some(("privacy masks loading…".into(), Color32::LIGHT_GRAY))
+                    }
+                    _ => None,
+                };
+                overlays.push(overlay);
+                continue;
+            }
             let h_px = tile_rect.height() * ppp;
             let tile = &mut scr.tiles[i];
             if tile.main && h_px < SUB_BELOW_PX {
@@ -1097,10 +1228,8 @@ impl LiveWorkspace {
             scr.shown_kinds[i] = Some(kind);
             if shown.insert(sid) {
                 sources.push((sid, slot.clone()));
-                if let Some(p) = masks.as_ref().and_then(|m| m.get(&camera.id))
-                    && !self.lifts.is_lifted(&camera.id)
-                {
-                    mask_list.push((sid, p.clone()));
+                if let Some(p) = masks_of(&camera.id) {
+                    mask_list.push((sid, p));
                 }
             }
             // The budget's view: the stream's most important tile, by size in pixels, more when
@@ -1123,12 +1252,6 @@ impl LiveWorkspace {
             if let Some(f) = &last
                 && masks.is_some()
             {
-                let tile_frac = [
-                    (tile_rect.min.x - rect.min.x) / rect.width(),
-                    (tile_rect.min.y - rect.min.y) / rect.height(),
-                    tile_rect.width() / rect.width(),
-                    tile_rect.height() / rect.height(),
-                ];
                 let brightness = if state == StreamState::Live {
                     1.0
                 } else {

@@ -2,9 +2,11 @@
 //! talks to streams through [`crate::media::FrameSlot`]s and draws video only through the
 //! compositor's paint callback ([`video`]).
 
+pub mod alarms;
 mod export_dialog;
 mod live;
 pub mod login;
+pub mod map;
 pub mod mask_editor;
 pub mod masks;
 pub mod remote;
@@ -19,16 +21,14 @@ pub use review::{ReviewApp, ReviewStart, ReviewWorkspace, run_review};
 
 use std::path::{Path, PathBuf};
 
-use crate::sim::CamSim;
-
 /// The live wall as an eframe application: the sign-in screen (when it has a data folder),
 /// then the wall.
 pub struct LiveApp {
     workspace: LiveWorkspace,
     /// Until someone signs in: the form, the data folder, and why the last sign-in was refused.
     sign_in: Option<(login::LoginScreen, PathBuf, Option<String>)>,
-    /// The demo's simulator, kept alive as long as the window.
-    _sim: Option<CamSim>,
+    /// What the window keeps alive as long as it is open (the demo's simulators, services).
+    _keep: Vec<Box<dyn std::any::Any>>,
 }
 
 impl LiveApp {
@@ -43,13 +43,13 @@ impl LiveApp {
     pub fn new(
         cc: &eframe::CreationContext<'_>,
         workspace: LiveWorkspace,
-        sim: Option<CamSim>,
+        keep: Vec<Box<dyn std::any::Any>>,
     ) -> LiveApp {
         Self::setup(cc);
         LiveApp {
             workspace,
             sign_in: None,
-            _sim: sim,
+            _keep: keep,
         }
     }
 
@@ -59,7 +59,7 @@ impl LiveApp {
         cc: &eframe::CreationContext<'_>,
         workspace: LiveWorkspace,
         data: &Path,
-        sim: Option<CamSim>,
+        keep: Vec<Box<dyn std::any::Any>>,
     ) -> LiveApp {
         Self::setup(cc);
         LiveApp {
@@ -69,7 +69,7 @@ impl LiveApp {
                 data.to_owned(),
                 None,
             )),
-            _sim: sim,
+            _keep: keep,
         }
     }
 
@@ -101,7 +101,7 @@ impl eframe::App for LiveApp {
 pub fn run_live(
     workspace: LiveWorkspace,
     data: &Path,
-    sim: Option<CamSim>,
+    keep: Vec<Box<dyn std::any::Any>>,
     title: &str,
 ) -> Result<(), eframe::Error> {
     let options = native_options(title);
@@ -109,7 +109,7 @@ pub fn run_live(
     eframe::run_native(
         "vigie",
         options,
-        Box::new(move |cc| Ok(Box::new(LiveApp::signing_in(cc, workspace, &data, sim)))),
+        Box::new(move |cc| Ok(Box::new(LiveApp::signing_in(cc, workspace, &data, keep)))),
     )
 }
 

@@ -1,0 +1,123 @@
+//! `vigie events`, and the simulator's events, buttons and patrol cars.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use anyhow::Context;
+
+use crate::config::{Camera, CamerasFile};
+use crate::events::rules::Rules;
+use crate::events::service::{EventService, ServiceOptions};
+use crate::sim::{EventSim, EventSimOptions};
+
+/// The simulator's event options.
+#[derive(clap::Args, Clone, Debug)]
+pub struct SimEventArgs {
+    /// Sends simulated smart-camera events, alert-button presses and patrol positions to
+    /// `vigie events` at this address.
+    #[arg(long)]
+    pub events: Option<SocketAddr>,
+    /// Sends positions over UDP to this address instead of HTTP.
+    #[arg(long, requires = "events")]
+    pub positions_udp: Option<SocketAddr>,
+    /// A smart-camera event every this many seconds on average.
+    #[arg(long, default_value_t = 20.0)]
+    pub event_every_s: f64,
+    /// An alert-button press every this many seconds on average (0: only `press BUTTON`).
+    #[arg(long, default_value_t = 180.0)]
+    pub button_every_s: f64,
+    #[arg(long, default_value_t = 6)]
+    pub patrol_cars: u32,
+}
+
+impl SimEventArgs {
+    pub fn start(&self, cameras: Vec<Camera>) -> anyhow::Result<Option<EventSim>> {
+        let Some(events) = self.events else {
+            return Ok(None);
+        };
+        let sim = EventSim::start(
+            EventSimOptions {
+                events,
+                positions_udp: self.positions_udp,
+                event_every_s: self.event_every_s,
+                button_every_s: self.button_every_s,
+                patrol_cars: self.patrol_cars,
+                seed: crate::time::now_utc_ns() as u64,
+            },
+            cameras,
+        )
+        .context("starting the event simulation")?;
+        eprintln!(
+            "camsim: events to http://{events}, {} patrol cars; buttons: {}",
+            self.patrol_cars,
+            crate::sim::BUTTONS.map(|b| b.0).join(", ")
+        );
+        Ok(Some(sim))
+    }
+}
+
+/// Runs the event service until killed.
+pub fn events(
+    data: &Path,
+    cameras: &Path,
+    listen: SocketAddr,
+    udp: Option<SocketAddr>,
+    rules: Option<&Path>,
+) -> anyhow::Result<()> {
+    let cameras = CamerasFile::load(cameras)?.cameras;
+    let rules = match rules {
+        Some(p) => Rules::load(p)?,
+        None => Rules::default(),
+    };
+    let open = rules.sources.is_empty();
+    let service = EventService::start(ServiceOptions {
+        data: data.to_owned(),
+        listen,
+        udp,
+        rules,
+        cameras,
+    })?;
+    eprintln!(
+        "vigie events: http://{}/v1/events{}{}",
+        service.addr(),
+        service
+            .udp_addr()
+            .map(|u| format!(", positions on udp://{u}"))
+            .unwrap_or_default(),
+        if open {
+            " (no sources declared: no token asked)"
+        } else {
+            ""
+        }
+    );
+    loop {
+        std::thread::park();
+    }
+}
+
+/// The demo's event service and simulation: built-in rules, any free port if 8610 is taken.
+pub fn demo_events(data: &Path, cameras: Vec<Camera>) -> anyhow::Result<(EventService, EventSim)> {
+    let opts = |listen: SocketAddr| ServiceOptions {
+        data: data.to_owned(),
+        listen,
+        udp: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+        rules: Rules::default(),
+        cameras: cameras.clone(),
+    };
+    let service = match EventService::start(opts(SocketAddr::from(([127, 0, 0, 1], 8610)))) {
+        Ok(s) => s,
+        Err(_) => EventService::start(opts(SocketAddr::from(([127, 0, 0, 1], 0))))
+            .context("starting the event service")?,
+    };
+    let sim = SimEventArgs {
+        events: Some(service.addr()),
+        positions_udp: service.udp_addr(),
+        event_every_s: 45.0,
+        button_every_s: 240.0,
+        patrol_cars: 6,
+    }
+    .start(cameras)?
+    .context("no event simulation")?;
+    eprintln!("vigie demo: events on http://{}/v1/events", service.addr());
+    Ok((service, sim))
+}

@@ -1,0 +1,564 @@
+//! `vigie events`: the event endpoint and the alarm writer.
+//!
+//! ```text
+//!  smart cameras, alert buttons ── HTTP POST /v1/events ──┐      (tokio, 2 workers)
+//!  patrol vehicles ── HTTP POST /v1/positions, UDP JSON ──┤  check, authenticate, rule, place
+//!                                                         v
+//!                                   "alarm writer" thread: merge into open alarms, batched
+//!                                   transactions, audit entries, escalation every second
+//!                                                         v
+//!                                           index (alarm_event, alarm, vehicle)
+//! ```
+//!
+//! An event is answered `201` only once it is committed; anything refused gets a 4xx and a
+//! JSON message, and is logged once per sender and reason a minute.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncWriteExt, BufReader};
+
+use super::http::{self, Refusal, Request, refuse};
+use super::rules::{Rules, matches};
+use super::{Event, MAX_BODY, Position, parse_event, parse_position};
+use crate::auth::audit;
+use crate::config::Camera;
+use crate::store::{EventRow, Link, NewAlarm, Store, VehicleRow};
+
+/// How the service is set up.
+pub struct ServiceOptions {
+    /// The installation's data folder (its index).
+    pub data: PathBuf,
+    /// HTTP address; loopback by default.
+    pub listen: SocketAddr,
+    /// A UDP address for vehicle positions (one JSON report per datagram), if any.
+    pub udp: Option<SocketAddr>,
+    pub rules: Rules,
+    pub cameras: Vec<Camera>,
+}
+
+/// Counters, for `GET /v1/health` and the bench.
+#[derive(Default)]
+pub struct Stats {
+    pub events: AtomicU64,
+    pub positions: AtomicU64,
+    pub refused: AtomicU64,
+}
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("events: cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("events: {0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error("events: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+struct EventJob {
+    event: Event,
+    received_utc_ns: i64,
+    placed: Option<(NewAlarm, u32)>,
+    reply: tokio::sync::oneshot::Sender<Result<(i64, Option<i64>), String>>,
+}
+
+enum Job {
+    Event(Box<EventJob>),
+    Position(Position),
+}
+
+struct Shared {
+    rules: Rules,
+    cameras: Vec<Camera>,
+    jobs: mpsc::SyncSender<Job>,
+    stats: Arc<Stats>,
+    /// When each (sender, reason) was last logged.
+    logged: Mutex<HashMap<(IpAddr, String), Instant>>,
+}
+
+impl Shared {
+    /// Logs a refusal once per sender and reason a minute.
+    fn log_refusal(&self, peer: IpAddr, what: &str, refusal: &Refusal) {
+        self.stats.refused.fetch_add(1, Ordering::Relaxed);
+        let key = (peer, format!("{what} {}", refusal.message));
+        let mut logged = self.logged.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        if logged
+            .get(&key)
+            .is_some_and(|t| now.duration_since(*t) < Duration::from_secs(60))
+        {
+            return;
+        }
+        if logged.len() > 4096 {
+            logged.clear();
+        }
+        logged.insert(key, now);
+        tracing::warn!(
+            "events: refused {what} from {peer}: {} {}",
+            refusal.status,
+            refusal.message
+        );
+    }
+}
+
+/// The running service. Dropping it stops the listeners and lets the writer commit and stop.
+pub struct EventService {
+    addr: SocketAddr,
+    udp_addr: Option<SocketAddr>,
+    stats: Arc<Stats>,
+    runtime: Option<tokio::runtime::Runtime>,
+    writer: Option<std::thread::JoinHandle<()>>,
+}
+
+impl EventService {
+    pub fn start(opts: ServiceOptions) -> Result<EventService, ServiceError> {
+        let store = Store::open(&opts.data.join(crate::store::INDEX_FILE))?;
+        let (jobs, rx) = mpsc::sync_channel(16_384);
+        let stats = Arc::new(Stats::default());
+        let data = opts.data.clone();
+        let writer = std::thread::Builder::new()
+            .name("alarm writer".into())
+            .spawn(move || write_loop(store, &data, &rx))?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("events")
+            .enable_all()
+            .build()?;
+        let shared = Arc::new(Shared {
+            rules: opts.rules,
+            cameras: opts.cameras,
+            jobs,
+            stats: stats.clone(),
+            logged: Mutex::default(),
+        });
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind(opts.listen))
+            .map_err(|source| ServiceError::Listen {
+                addr: opts.listen,
+                source,
+            })?;
+        let addr = listener.local_addr()?;
+        let s2 = shared.clone();
+        runtime.spawn(async move {
+            loop {
+                match listener.accept().await {
+                    Ok((stream, peer)) => {
+                        let _ = stream.set_nodelay(true);
+                        tokio::spawn(connection(stream, peer, s2.clone()));
+                    }
+                    Err(e) => {
+                        tracing::warn!("events: accept: {e}");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                }
+            }
+        });
+        let udp_addr = match opts.udp {
+            None => None,
+            Some(u) => {
+                let sock = runtime
+                    .block_on(tokio::net::UdpSocket::bind(u))
+                    .map_err(|source| ServiceError::Listen { addr: u, source })?;
+                let a = sock.local_addr()?;
+                runtime.spawn(udp_positions(sock, shared.clone()));
+                Some(a)
+            }
+        };
+        tracing::info!("events: HTTP on {addr}, UDP positions on {udp_addr:?}");
+        Ok(EventService {
+            addr,
+            udp_addr,
+            stats,
+            runtime: Some(runtime),
+            writer: Some(writer),
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn udp_addr(&self) -> Option<SocketAddr> {
+        self.udp_addr
+    }
+
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+}
+
+impl Drop for EventService {
+    fn drop(&mut self) {
+        // The tasks hold the job sender: once they are gone the writer drains and stops.
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_timeout(Duration::from_secs(2));
+        }
+        if let Some(w) = self.writer.take() {
+            let _ = w.join();
+        }
+    }
+}
+
+async fn connection(stream: tokio::net::TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+    let (rd, mut wr) = stream.into_split();
+    let mut rd = BufReader::new(rd);
+    loop {
+        let req = match tokio::time::timeout(
+            Duration::from_secs(30),
+            http::read_request(&mut rd, MAX_BODY),
+        )
+        .await
+        {
+            Err(_) => {
+                let _ = wr
+                    .write_all(&http::response(
+                        408,
+                        &http::error_json("no complete request within 30 s"),
+                        true,
+                    ))
+                    .await;
+                return;
+            }
+            Ok(Ok(None)) => return,
+            Ok(Err(refusal)) => {
+                shared.log_refusal(peer.ip(), "request", &refusal);
+                let _ = wr
+                    .write_all(&http::response(
+                        refusal.status,
+                        &http::error_json(&refusal.message),
+                        true,
+                    ))
+                    .await;
+                return;
+            }
+            Ok(Ok(Some(r))) => r,
+        };
+        let (status, json) = match handle(&req, &shared).await {
+            Ok((status, json)) => (status, json),
+            Err(refusal) => {
+                shared.log_refusal(peer.ip(), &format!("{} {}", req.method, req.path), &refusal);
+                (refusal.status, http::error_json(&refusal.message))
+            }
+        };
+        if wr
+            .write_all(&http::response(status, &json, req.close))
+            .await
+            .is_err()
+            || req.close
+        {
+            return;
+        }
+    }
+}
+
+/// Checks the token and says which source posts (none when no source is declared).
+fn authenticate<'a>(
+    req: &Request,
+    shared: &'a Shared,
+) -> Result<Option<&'a super::rules::Source>, Refusal> {
+    shared
+        .rules
+        .source_of(req.bearer())
+        .map_err(|why| refuse(401, why))
+}
+
+/// Bodies are JSON whatever the Content-Type says (cameras' notification settings often send
+/// text/plain or a form type), except multipart, which is never JSON.
+fn json_body(req: &Request) -> Result<(), Refusal> {
+    match req.header("content-type") {
+        Some(t) if t.to_ascii_lowercase().starts_with("multipart/") => Err(refuse(
+            415,
+            format!("Content-Type {t:?}: send the JSON event as the body"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn may_speak_for(source: Option<&super::rules::Source>, id: &str) -> Result<(), Refusal> {
+    match source {
+        Some(s) if !s.may.iter().any(|p| matches(p, id)) => Err(refuse(
+            403,
+            format!("source {:?} may not send for {id:?}", s.name),
+        )),
+        _ => Ok(()),
+    }
+}
+
+async fn handle(req: &Request, shared: &Shared) -> Result<(u16, String), Refusal> {
+    match (req.method.as_str(), req.path.as_str()) {
+        ("GET", "/v1/health") => Ok((
+            200,
+            serde_json::json!({
+                "events": shared.stats.events.load(Ordering::Relaxed),
+                "positions": shared.stats.positions.load(Ordering::Relaxed),
+                "refused": shared.stats.refused.load(Ordering::Relaxed),
+            })
+            .to_string(),
+        )),
+        ("POST", "/v1/events") => {
+            let source = authenticate(req, shared)?;
+            json_body(req)?;
+            let event = parse_event(&req.body).map_err(|e| refuse(400, e.to_string()))?;
+            may_speak_for(source, event.source())?;
+            let received_utc_ns = crate::time::now_utc_ns();
+            let placed = match shared.rules.rule_for(&event) {
+                None => None,
+                Some(rule) => {
+                    let p = shared
+                        .rules
+                        .place(rule, &event, &shared.cameras)
+                        .map_err(|e| refuse(422, e.to_string()))?;
+                    Some((
+                        NewAlarm {
+                            at_utc_ns: event.at_utc_ns,
+                            kind: event.kind.as_str().to_owned(),
+                            source: event.source().to_owned(),
+                            rule: rule.name.clone(),
+                            priority: rule.priority,
+                            zone: p.zone,
+                            cameras: p.cameras,
+                            instructions: rule.instructions.clone(),
+                            sound: rule.sound.clone(),
+                            location: p.location,
+                            comment_required: rule.comment_to_close,
+                            escalate_utc_ns: rule
+                                .escalate_after_s
+                                .map(|s| received_utc_ns + s as i64 * 1_000_000_000),
+                        },
+                        rule.merge_within_s,
+                    ))
+                }
+            };
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            shared
+                .jobs
+                .try_send(Job::Event(Box::new(EventJob {
+                    event,
+                    received_utc_ns,
+                    placed,
+                    reply,
+                })))
+                .map_err(|_| refuse(503, "the alarm writer is behind; send again"))?;
+            match answer.await {
+                Ok(Ok((event, alarm))) => {
+                    shared.stats.events.fetch_add(1, Ordering::Relaxed);
+                    Ok((
+                        201,
+                        serde_json::json!({ "event": event, "alarm": alarm }).to_string(),
+                    ))
+                }
+                Ok(Err(e)) => Err(refuse(503, e)),
+                Err(_) => Err(refuse(503, "the alarm writer stopped")),
+            }
+        }
+        ("POST", "/v1/positions") => {
+            let source = authenticate(req, shared)?;
+            json_body(req)?;
+            let p = parse_position(&req.body).map_err(|e| refuse(400, e.to_string()))?;
+            may_speak_for(source, &p.vehicle)?;
+            shared
+                .jobs
+                .try_send(Job::Position(p))
+                .map_err(|_| refuse(503, "the alarm writer is behind; send again"))?;
+            shared.stats.positions.fetch_add(1, Ordering::Relaxed);
+            Ok((202, "{}".into()))
+        }
+        (_, "/v1/events" | "/v1/positions" | "/v1/health") => Err(refuse(
+            405,
+            format!("{} is not allowed on {}", req.method, req.path),
+        )),
+        (_, path) => Err(refuse(
+            404,
+            format!("no {path:?} here: POST /v1/events or /v1/positions, GET /v1/health"),
+        )),
+    }
+}
+
+async fn udp_positions(sock: tokio::net::UdpSocket, shared: Arc<Shared>) {
+    let mut buf = vec![0u8; MAX_BODY + 1];
+    loop {
+        let (n, peer) = match sock.recv_from(&mut buf).await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!("events: UDP: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        match parse_position(&buf[..n]) {
+            Ok(p) => {
+                if shared.jobs.try_send(Job::Position(p)).is_ok() {
+                    shared.stats.positions.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            Err(e) => shared.log_refusal(peer.ip(), "UDP position", &refuse(400, e.to_string())),
+        }
+    }
+}
+
+/// The service's name in the audit log.
+const SERVICE_USER: &str = "vigie-events";
+
+fn service_entry(action: &str, a: &crate::store::AlarmRow, detail: String) -> audit::Entry {
+    audit::Entry {
+        at_utc_ns: crate::time::now_utc_ns(),
+        user: SERVICE_USER.into(),
+        role: "service".into(),
+        action: action.into(),
+        cameras: a.cameras.join(","),
+        range: None,
+        reason: String::new(),
+        detail,
+    }
+}
+
+fn write_loop(store: Store, data: &std::path::Path, rx: &mpsc::Receiver<Job>) {
+    // Open alarms events may join: (rule, source) -> (alarm, last event received, window).
+    let mut open: HashMap<(String, String), (i64, i64, i64)> = HashMap::new();
+    let mut last_escalation = Instant::now();
+    loop {
+        let mut batch = Vec::new();
+        match rx.recv_timeout(Duration::from_millis(500)) {
+            Ok(j) => batch.push(j),
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+        }
+        while batch.len() < 2048 {
+            match rx.try_recv() {
+                Ok(j) => batch.push(j),
+                Err(_) => break,
+            }
+        }
+        let mut rows = Vec::new();
+        let mut replies = Vec::new();
+        let mut windows = Vec::new();
+        let mut positions = Vec::new();
+        // (rule, source) -> index in this batch of the event that last linked it.
+        let mut in_batch: HashMap<(String, String), usize> = HashMap::new();
+        for job in batch {
+            match job {
+                Job::Position(p) => positions.push(VehicleRow {
+                    id: p.vehicle,
+                    rev: 0,
+                    latitude: p.latitude,
+                    longitude: p.longitude,
+                    heading_deg: p.heading_deg,
+                    speed_kmh: p.speed_kmh,
+                    status: p.status.as_str().to_owned(),
+                    at_utc_ns: p.at_utc_ns,
+                }),
+                Job::Event(job) => {
+                    let EventJob {
+                        event,
+                        received_utc_ns,
+                        placed,
+                        reply,
+                    } = *job;
+                    let row = EventRow {
+                        received_utc_ns,
+                        at_utc_ns: event.at_utc_ns,
+                        kind: event.kind.as_str().to_owned(),
+                        source: event.source().to_owned(),
+                        camera_id: event.camera.clone(),
+                        confidence: event.confidence,
+                        bbox: event
+                            .bbox
+                            .map(|b| serde_json::to_string(&b).unwrap_or_else(|_| "null".into())),
+                        location: event.location,
+                    };
+                    let (link, new, window) = match placed {
+                        None => (Link::None, None, 0),
+                        Some((new, window_s)) => {
+                            let key = (new.rule.clone(), new.source.clone());
+                            let link = if let Some(i) = in_batch.get(&key) {
+                                Link::SameAs(*i)
+                            } else {
+                                match open.get(&key) {
+                                    Some((id, last, window))
+                                        if received_utc_ns - last <= *window =>
+                                    {
+                                        Link::Alarm(*id)
+                                    }
+                                    _ => Link::None,
+                                }
+                            };
+                            in_batch.insert(key, rows.len());
+                            (link, Some(new), window_s as i64 * 1_000_000_000)
+                        }
+                    };
+                    windows.push(window);
+                    rows.push((row, link, new));
+                    replies.push(reply);
+                }
+            }
+        }
+        if !rows.is_empty() {
+            let now = crate::time::now_utc_ns();
+            match store.add_events(&rows, now) {
+                Ok(stored) => {
+                    for ((((row, _, new), s), reply), window) in
+                        rows.iter().zip(&stored).zip(replies).zip(&windows)
+                    {
+                        if let (Some(alarm), Some(new)) = (s.alarm, new) {
+                            open.insert(
+                                (new.rule.clone(), new.source.clone()),
+                                (alarm, row.received_utc_ns, *window),
+                            );
+                        }
+                        let _ = reply.send(Ok((s.event, s.alarm)));
+                    }
+                    for s in stored.iter().filter(|s| s.created) {
+                        if let Some(Ok(Some(a))) = s.alarm.map(|id| store.alarm(id)) {
+                            let detail = format!(
+                                "alarm {}: {} from {}, priority {}, rule {:?}",
+                                a.id, a.kind, a.source, a.priority, a.rule
+                            );
+                            log_entry(&store, data, service_entry("alarm raised", &a, detail));
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::error!("events: storing {} events: {e}", rows.len());
+                    for reply in replies {
+                        let _ = reply.send(Err(format!("the index refused the event: {e}")));
+                    }
+                }
+            }
+        }
+        if !positions.is_empty()
+            && let Err(e) = store.update_vehicles(&positions)
+        {
+            tracing::error!("events: storing {} positions: {e}", positions.len());
+        }
+        if last_escalation.elapsed() >= Duration::from_secs(1) {
+            last_escalation = Instant::now();
+            match store.escalate_due(crate::time::now_utc_ns()) {
+                Ok(list) => {
+                    for a in list {
+                        let detail = format!(
+                            "alarm {}: still new after its escalation time; priority now {}",
+                            a.id, a.priority
+                        );
+                        log_entry(&store, data, service_entry("alarm escalated", &a, detail));
+                    }
+                }
+                Err(e) => tracing::error!("events: escalation: {e}"),
+            }
+            open.retain(|_, (_, last, _)| crate::time::now_utc_ns() - *last < 3_600_000_000_000);
+        }
+    }
+}
+
+fn log_entry(store: &Store, data: &std::path::Path, entry: audit::Entry) {
+    if let Err(e) = audit::append_with(store, &entry) {
+        tracing::error!("events: audit log in {}: {e}", data.display());
+    }
+}

@@ -1,0 +1,408 @@
+//! Events to alarms, end to end: the HTTP endpoint of `vigie events` (real sockets), the index,
+//! the live workspace's alarm list and alarm screen (egui_kittest on wgpu), the replay of the
+//! recorder's footage before the alarm, and the audit log.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{CLIP_S, CLIP_T0};
+use egui_kittest::Harness;
+use vigie::auth::{Role, Session};
+use vigie::config::{Camera, StreamKind};
+use vigie::events::client::EventClient;
+use vigie::events::rules::Rules;
+use vigie::events::service::{EventService, ServiceOptions};
+use vigie::events::{AlarmAction, Event, EventKind, event_json};
+use vigie::media::FrameSlot;
+use vigie::sim::{Painter, demo_cameras};
+use vigie::ui::alarms::AlarmCommand;
+use vigie::ui::{LiveApp, LiveWorkspace, StreamProvider};
+
+fn service(data: &std::path::Path, rules: Rules, cameras: Vec<Camera>) -> EventService {
+    EventService::start(ServiceOptions {
+        data: data.to_owned(),
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        udp: Some("127.0.0.1:0".parse().expect("addr")),
+        rules,
+        cameras,
+    })
+    .expect("the event service starts")
+}
+
+struct Slots(Vec<Camera>, Vec<Arc<FrameSlot>>);
+impl StreamProvider for Slots {
+    fn want(&mut self, camera: &Camera, _kind: StreamKind) -> Arc<FrameSlot> {
+        let i = self.0.iter().position(|c| c.id == camera.id).unwrap_or(0);
+        self.1[i].clone()
+    }
+    fn collect(&mut self) {}
+    fn active(&self) -> usize {
+        self.1.len()
+    }
+    fn set_waker(&mut self, _waker: Arc<dyn Fn() + Send + Sync>) {}
+}
+
+fn until<S>(
+    h: &mut Harness<'static, S>,
+    what: &str,
+    mut done: impl FnMut(&mut Harness<'static, S>) -> bool,
+) {
+    let t0 = Instant::now();
+    while !done(h) {
+        h.run_steps(1);
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "{what}: not within 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn an_alert_button_alarm_is_listed_its_cameras_shown_and_its_handling_audited() {
+    // The recorder's footage of cam001 and cam002 from CLIP_T0 (a disc moving on black).
+    let data = common::clip_recording("alarms");
+    let cams: Vec<Camera> = demo_cameras().into_iter().take(4).collect();
+    let svc = service(&data, Rules::default(), cams.clone());
+    let slots: Vec<Arc<FrameSlot>> = (0..4)
+        .map(|i| {
+            let slot = FrameSlot::new();
+            slot.publish(Painter::new(i + 1, 640, 360, 50).frame(3, 1_795_000_000_000));
+            slot
+        })
+        .collect();
+    let mut wall = LiveWorkspace::new(cams.clone(), None, Box::new(Slots(cams.clone(), slots)))
+        .with_review(&data);
+    let operator = Session {
+        user: "op1".into(),
+        role: Role::Operator,
+        cameras: vec!["*".into()],
+    };
+    wall.sign_in(&data, operator)
+        .expect("an operator views live");
+    let mut h = Harness::builder()
+        .with_size([1400.0, 800.0])
+        .wgpu()
+        .build_eframe(move |cc| LiveApp::new(cc, wall, Vec::new()));
+    h.run_steps(3);
+
+    // A citizen presses the button by cam001, 4 s into the recording.
+    let at = CLIP_T0 + 4 * CLIP_S;
+    let mut client = EventClient::new(svc.addr(), None);
+    let press = Event {
+        kind: EventKind::AlertButton,
+        at_utc_ns: at,
+        camera: None,
+        button: Some("btn-place-armes".into()),
+        confidence: None,
+        bbox: None,
+        location: Some((cams[0].latitude, cams[0].longitude)),
+    };
+    let (status, body) = client
+        .post("/v1/events", &event_json(&press))
+        .expect("posted");
+    assert_eq!(status, 201, "{body}");
+    let answer: serde_json::Value = serde_json::from_str(&body).expect("json");
+    let id = answer["alarm"].as_i64().expect("an alarm id");
+
+    until(&mut h, "the alarm on the alarm screen", |h| {
+        h.state_mut().workspace().alarm_on_screen().map(|a| a.0) == Some(id)
+    });
+    let ws = h.state_mut().workspace();
+    let alarm = ws.alarm_board().expect("board").alarms[&id].clone();
+    assert_eq!(
+        (
+            alarm.kind.as_str(),
+            alarm.priority,
+            alarm.state.as_str(),
+            alarm.comment_required
+        ),
+        ("alert_button", 1, "new", true)
+    );
+    assert_eq!(
+        alarm.cameras[0], "cam001",
+        "the camera at the button first: {:?}",
+        alarm.cameras
+    );
+    let screen = ws.alarm_on_screen().expect("shown").1;
+    let tiles = ws.screen_tiles(screen);
+    let n = alarm.cameras.len();
+    for (k, cam) in alarm.cameras.iter().enumerate() {
+        assert_eq!(tiles[k], Some((cam.clone(), false)), "live tile {k}");
+        assert_eq!(
+            tiles[n + k],
+            Some((cam.clone(), true)),
+            "replay tile {}",
+            n + k
+        );
+    }
+    // The replays show recorded pictures from the ten seconds before the alarm.
+    until(&mut h, "replayed pictures", |h| {
+        let r = h.state_mut().workspace().alarm_replays();
+        r.iter().filter(|(_, _, shown)| shown.is_some()).count() == 2
+    });
+    for (cam, (from, to), shown) in h.state_mut().workspace().alarm_replays() {
+        assert_eq!((from, to), (at - 10 * CLIP_S, at + 2 * CLIP_S), "{cam}");
+        if cam == "cam001" || cam == "cam002" {
+            let (start, end) = shown.expect("a picture");
+            assert!(
+                start >= CLIP_T0 && end <= at + 2 * CLIP_S + 40_000_000,
+                "{cam}: {start}..{end}"
+            );
+        } else {
+            assert_eq!(shown, None, "{cam} was never recorded");
+        }
+    }
+    // The list draws it.
+    until(&mut h, "the alarm drawn in the list", |h| {
+        h.state_mut()
+            .workspace()
+            .alarm_board()
+            .is_some_and(|b| b.first_drawn().contains(&id))
+            || h.state_mut()
+                .workspace()
+                .alarm_board()
+                .is_some_and(|b| b.selected == Some(id))
+    });
+
+    // The operator acknowledges it; closing without a comment is refused; with one, done.
+    let act = |h: &mut Harness<'static, LiveApp>, action: AlarmAction, comment: &str| {
+        h.state_mut()
+            .workspace()
+            .alarm_board()
+            .expect("board")
+            .send(AlarmCommand::Act {
+                id,
+                action,
+                comment: comment.into(),
+            });
+    };
+    act(&mut h, AlarmAction::Acknowledge, "");
+    until(&mut h, "acknowledged", |h| {
+        h.state_mut()
+            .workspace()
+            .alarm_board()
+            .expect("board")
+            .alarms[&id]
+            .state
+            == "acknowledged"
+    });
+    act(&mut h, AlarmAction::Close, "");
+    act(&mut h, AlarmAction::Take, "");
+    until(&mut h, "in progress", |h| {
+        h.state_mut()
+            .workspace()
+            .alarm_board()
+            .expect("board")
+            .alarms[&id]
+            .state
+            == "in progress"
+    });
+    act(
+        &mut h,
+        AlarmAction::Close,
+        "PM-2 sur place : chute d'un cycliste, secours appelés",
+    );
+    until(&mut h, "closed", |h| {
+        h.state_mut()
+            .workspace()
+            .alarm_board()
+            .expect("board")
+            .alarms[&id]
+            .state
+            == "closed"
+    });
+    let a = h
+        .state_mut()
+        .workspace()
+        .alarm_board()
+        .expect("board")
+        .alarms[&id]
+        .clone();
+    assert_eq!(a.owner.as_deref(), Some("op1"));
+    common::assert_logged(
+        &data,
+        &[
+            &format!("vigie-events alarm raised {}", a.cameras.join(",")),
+            &format!("op1 alarm acknowledged {}", a.cameras.join(",")),
+            &format!("op1 alarm taken {}", a.cameras.join(",")),
+            &format!("op1 alarm closed {}", a.cameras.join(",")),
+            &format!("op1 alarm replay {}", a.cameras.join(",")),
+        ],
+    );
+    // The refused close left the alarm as it was: three notes, the last with the comment.
+    let store = vigie::store::Store::open(&data.join(vigie::store::INDEX_FILE)).expect("index");
+    let notes: Vec<_> = store
+        .alarm_notes_since(0)
+        .expect("notes")
+        .into_iter()
+        .filter(|n| n.alarm_id == id)
+        .collect();
+    let states: Vec<&str> = notes.iter().map(|n| n.state.as_str()).collect();
+    assert_eq!(states, ["acknowledged", "in progress", "closed"]);
+    assert!(notes[2].comment.contains("cycliste"));
+    // The review timeline of cam001 marks it.
+    let marks = store
+        .alarms_of_camera("cam001", CLIP_T0, CLIP_T0 + 20 * CLIP_S)
+        .expect("marks");
+    assert_eq!(marks, [(id, at, 1, "alert_button".to_owned())]);
+    drop(h);
+    drop(svc);
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+/// Sends raw bytes and reads the status of the answer.
+fn raw(addr: std::net::SocketAddr, bytes: &[u8]) -> u16 {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let _ = s.write_all(bytes);
+    let _ = s.shutdown(std::net::Shutdown::Write);
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out.split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn bad_and_unauthenticated_input_gets_4xx_and_no_valid_event_is_lost() {
+    let data = common::test_dir("alarm-input");
+    let cams: Vec<Camera> = demo_cameras().into_iter().take(20).collect();
+    // A source with a token (SHA-256 of "secret-token") that may speak for cam00x only.
+    let rules = Rules::parse(
+        std::path::Path::new("alarms.toml"),
+        "[[source]]\nname = \"analytics\"\ntoken_sha256 = \"930bbdc51b6aed5c2a5678fd6e28dee7a05e8a4b643cfc0b4427c3efb86c0d94\"\nmay = [\"cam00*\", \"PM-*\"]\n",
+    )
+    .expect("rules");
+    use sha2::Digest;
+    let token = "secret-token";
+    assert_eq!(
+        sha2::Sha256::digest(token.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>(),
+        "930bbdc51b6aed5c2a5678fd6e28dee7a05e8a4b643cfc0b4427c3efb86c0d94"
+    );
+    let svc = service(&data, rules, cams);
+    let addr = svc.addr();
+    let good = |n: u32| {
+        event_json(&Event {
+            kind: EventKind::Intrusion,
+            at_utc_ns: vigie::time::now_utc_ns(),
+            camera: Some(format!("cam00{}", n % 9 + 1)),
+            button: None,
+            confidence: Some(0.9),
+            bbox: None,
+            location: None,
+        })
+    };
+    let mut anon = EventClient::new(addr, None);
+    let mut wrong = EventClient::new(addr, Some("guess".into()));
+    let mut ok = EventClient::new(addr, Some(token.into()));
+    assert_eq!(anon.post("/v1/events", &good(1)).expect("answer").0, 401);
+    assert_eq!(wrong.post("/v1/events", &good(1)).expect("answer").0, 401);
+    let (s, msg) = ok
+        .post(
+            "/v1/events",
+            r#"{"type":"intrusion","camera":"cam015","time":"2026-11-26T22:00:00Z"}"#,
+        )
+        .expect("answer");
+    assert_eq!(s, 403, "{msg}");
+    assert!(msg.contains("cam015"), "{msg}");
+    let (s, msg) = ok
+        .post(
+            "/v1/events",
+            r#"{"type":"intrusion","camera":"cam001","time":"yesterday"}"#,
+        )
+        .expect("answer");
+    assert_eq!(s, 400);
+    assert!(msg.contains("time"), "{msg}");
+    assert_eq!(raw(addr, b"GARBAGE\r\n\r\n"), 400);
+    assert_eq!(
+        raw(
+            addr,
+            b"POST /v1/events HTTP/1.1\r\nContent-Length: 999999\r\n\r\n"
+        ),
+        413
+    );
+    assert_eq!(raw(addr, b"POST /v1/events HTTP/1.1\r\n\r\n"), 411);
+    assert_eq!(raw(addr, b"DELETE /v1/events HTTP/1.1\r\n\r\n"), 405);
+
+    // Valid events interleaved with fuzzed ones from several connections: every valid one is
+    // stored, every other gets a 4xx, and the service keeps answering.
+    let mut threads = Vec::new();
+    for t in 0..4u64 {
+        threads.push(std::thread::spawn(move || {
+            let mut rng = fastrand::Rng::with_seed(t);
+            let mut client = EventClient::new(addr, Some(token.into()));
+            let (mut stored, mut refused) = (0, 0);
+            for n in 0..200u32 {
+                let body = good(n);
+                if n % 2 == 0 {
+                    let (s, msg) = client.post("/v1/events", &body).expect("answer");
+                    assert_eq!(s, 201, "{msg}");
+                    stored += 1;
+                } else {
+                    let mut b = body.into_bytes();
+                    for _ in 0..rng.usize(1..4) {
+                        let at = rng.usize(..b.len());
+                        b[at] = rng.u8(..);
+                    }
+                    let text = String::from_utf8_lossy(&b).into_owned();
+                    let (s, _) = client.post("/v1/events", &text).expect("answer");
+                    if s == 201 {
+                        stored += 1;
+                    } else {
+                        assert!((400..500).contains(&s), "status {s} for {text:?}");
+                        refused += 1;
+                    }
+                }
+            }
+            (stored, refused)
+        }));
+    }
+    let mut stored = 0;
+    for t in threads {
+        stored += t.join().expect("sender").0;
+    }
+    let store = vigie::store::Store::open(&data.join(vigie::store::INDEX_FILE)).expect("index");
+    assert_eq!(store.alarm_event_count().expect("count"), stored);
+    // Positions over UDP and HTTP reach the vehicle table.
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp");
+    let udp = svc.udp_addr().expect("udp address");
+    sock.send_to(b"{not json", udp).expect("sent");
+    sock.send_to(
+        br#"{"vehicle":"PM-1","latitude":50.36,"longitude":3.52,"heading":90,"speed_kmh":30,"status":"available","time":"2026-11-26T22:00:00Z"}"#,
+        udp,
+    )
+    .expect("sent");
+    let (s, _) = ok
+        .post(
+            "/v1/positions",
+            r#"{"vehicle":"PM-2","latitude":50.35,"longitude":3.53,"status":"busy","time":"2026-11-26T22:00:01Z"}"#,
+        )
+        .expect("answer");
+    assert_eq!(s, 202);
+    let t0 = Instant::now();
+    loop {
+        let v = store.vehicles_since(0).expect("vehicles");
+        if v.len() == 2 {
+            assert_eq!(
+                (v[0].id.as_str(), v[0].status.as_str()),
+                ("PM-1", "available")
+            );
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(10), "{v:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(raw(addr, b"GET /v1/health HTTP/1.1\r\n\r\n"), 200);
+    drop(svc);
+    let _ = std::fs::remove_dir_all(&data);
+}
