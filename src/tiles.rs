@@ -358,3 +358,112 @@ mod tests {
         assert!(Background::parse("/nonexistent.mbtiles", None, root).is_err());
     }
 }
+
+#[cfg(test)]
+mod loader_tests {
+    use super::*;
+
+    /// A 256x256 PNG of one colour.
+    pub(crate) fn png_tile(rgb: [u8; 3]) -> Vec<u8> {
+        let mut out = Vec::new();
+        {
+            let mut enc = png::Encoder::new(&mut out, 256, 256);
+            enc.set_color(png::ColorType::Rgb);
+            let mut w = enc.write_header().expect("header");
+            let data: Vec<u8> = (0..256 * 256).flat_map(|_| rgb).collect();
+            w.write_image_data(&data).expect("data");
+        }
+        out
+    }
+
+    fn wait(loader: &TileLoader) -> Loaded {
+        let t0 = std::time::Instant::now();
+        loop {
+            if let Some(l) = loader.answers().pop() {
+                return l;
+            }
+            assert!(t0.elapsed() < Duration::from_secs(10), "no answer");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    #[test]
+    fn mbtiles_rows_count_from_the_south() {
+        let dir = std::env::temp_dir().join(format!("vigie-mbtiles-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("city.mbtiles");
+        let db = rusqlite::Connection::open(&path).expect("db");
+        db.execute_batch(
+            "CREATE TABLE metadata (name TEXT, value TEXT);
+             CREATE TABLE tiles (zoom_level INTEGER, tile_column INTEGER, tile_row INTEGER, tile_data BLOB);",
+        )
+        .expect("schema");
+        // XYZ (15, 16704, 10998) is TMS row 2^15 - 1 - 10998 = 21769.
+        db.execute(
+            "INSERT INTO tiles VALUES (15, 16704, 21769, ?1)",
+            [png_tile([200, 40, 40])],
+        )
+        .expect("tile");
+        drop(db);
+        let loader =
+            TileLoader::start(&Background::MbTiles(path), Arc::new(|| {})).expect("loader");
+        let mut loader = loader;
+        loader.ask((15, 16704, 10998));
+        let l = wait(&loader);
+        let img = l.tile.expect("the tile");
+        assert_eq!(
+            (img.width, &img.pixels[..4]),
+            (256, &[200, 40, 40, 255][..])
+        );
+        loader.ask((15, 16704, 10999));
+        assert_eq!(wait(&loader).tile.expect_err("none"), "no tile here");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn xyz_tiles_are_cached_and_serve_offline() {
+        let dir = std::env::temp_dir().join(format!("vigie-xyz-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        // A tile server on loopback answering every path with one green tile, then gone.
+        let server = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = server.local_addr().expect("addr").port();
+        let body = png_tile([40, 160, 60]);
+        let t = std::thread::spawn(move || {
+            for _ in 0..1 {
+                let (mut s, _) = server.accept().expect("accept");
+                let mut buf = [0u8; 2048];
+                let _ = s.read(&mut buf);
+                let _ = write!(
+                    s,
+                    "HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = s.write_all(&body);
+            }
+        });
+        let bg = Background::parse(
+            &format!("http://127.0.0.1:{port}/tiles/{{z}}/{{x}}/{{y}}.png"),
+            None,
+            &dir,
+        )
+        .expect("background");
+        let mut loader = TileLoader::start(&bg, Arc::new(|| {})).expect("loader");
+        loader.ask((14, 8352, 5499));
+        let img = wait(&loader).tile.expect("fetched");
+        assert_eq!(&img.pixels[..4], &[40, 160, 60, 255]);
+        t.join().expect("server");
+        drop(loader);
+        // The server is gone: the tile seen comes from the disk cache; another one fails
+        // cleanly.
+        let mut loader = TileLoader::start(&bg, Arc::new(|| {})).expect("loader");
+        loader.ask((14, 8352, 5499));
+        assert_eq!(
+            &wait(&loader).tile.expect("cached").pixels[..4],
+            &[40, 160, 60, 255]
+        );
+        loader.ask((14, 8353, 5499));
+        assert!(wait(&loader).tile.is_err());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

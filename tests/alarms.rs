@@ -406,3 +406,152 @@ fn bad_and_unauthenticated_input_gets_4xx_and_no_valid_event_is_lost() {
     drop(svc);
     let _ = std::fs::remove_dir_all(&data);
 }
+
+/// 2026-11-26 22:14:00 UTC (23:14 in Paris).
+const NOW: i64 = 1_795_731_240 * CLIP_S;
+
+/// Three alarms (an alert button still new, an intrusion held by an operator, a closed
+/// loitering), and four patrol cars around Place d'Armes.
+fn scene() -> (Vec<vigie::store::AlarmRow>, Vec<vigie::store::VehicleRow>) {
+    let cams = demo_cameras();
+    let alarm = |id: i64,
+                 kind: &str,
+                 source: &str,
+                 p: u8,
+                 state: &str,
+                 owner: Option<&str>,
+                 at: (f64, f64)| {
+        vigie::store::AlarmRow {
+            id,
+            rev: id,
+            created_utc_ns: NOW - (10 - id) * 60 * CLIP_S,
+            at_utc_ns: NOW - (10 - id) * 60 * CLIP_S,
+            kind: kind.into(),
+            source: source.into(),
+            rule: kind.into(),
+            priority: p,
+            zone: "Centre-ville".into(),
+            cameras: vec!["cam001".into(), "cam002".into()],
+            instructions: "Look at the linked cameras, send the nearest patrol.".into(),
+            sound: "alert".into(),
+            location: Some(at),
+            state: state.into(),
+            owner: owner.map(str::to_owned),
+            comment_required: kind == "alert_button",
+            escalate_utc_ns: None,
+            escalated: false,
+            events: 1,
+            last_event_utc_ns: NOW,
+            closed_utc_ns: None,
+        }
+    };
+    let at = |i: usize| (cams[i].latitude, cams[i].longitude);
+    let alarms = vec![
+        alarm(
+            7,
+            "alert_button",
+            "btn-place-armes",
+            1,
+            "new",
+            None,
+            (50.35740, 3.52590),
+        ),
+        alarm(
+            6,
+            "intrusion",
+            "cam004",
+            2,
+            "in progress",
+            Some("operateur"),
+            at(3),
+        ),
+        alarm(
+            5,
+            "loitering",
+            "cam003",
+            3,
+            "closed",
+            Some("superviseur"),
+            at(2),
+        ),
+    ];
+    let vehicle = |id: &str, lat: f64, lon: f64, h: f32, status: &str| vigie::store::VehicleRow {
+        id: id.into(),
+        rev: 1,
+        latitude: lat,
+        longitude: lon,
+        heading_deg: Some(h),
+        speed_kmh: Some(30.0),
+        status: status.into(),
+        at_utc_ns: NOW,
+    };
+    let vehicles = vec![
+        vehicle("PM-1", 50.3590, 3.5230, 120.0, "available"),
+        vehicle("PM-2", 50.3555, 3.5300, 300.0, "available"),
+        vehicle("PM-3", 50.3600, 3.5290, 200.0, "busy"),
+        vehicle("PM-4", 50.3530, 3.5180, 45.0, "available"),
+    ];
+    (alarms, vehicles)
+}
+
+#[test]
+fn alarm_list_snapshot() {
+    let (alarms, vehicles) = scene();
+    let mut board = vigie::ui::alarms::AlarmBoard::from_rows(
+        alarms,
+        Vec::new(),
+        vehicles,
+        Some(("operateur", false)),
+    );
+    board.filter.all_states = true;
+    board.selected = Some(7);
+    let mut h = Harness::builder()
+        .with_size([420.0, 640.0])
+        .wgpu()
+        .build_ui_state(
+            |ui, board: &mut vigie::ui::alarms::AlarmBoard| {
+                ui.ctx().set_visuals(egui::Visuals::dark());
+                board.show(ui, NOW);
+            },
+            board,
+        );
+    h.run_steps(2);
+    // Open alarms first, the alert button on top; the closed one last.
+    let order: Vec<i64> = h.state().open_alarms().iter().map(|a| a.id).collect();
+    assert_eq!(order, [7, 6]);
+    h.snapshot("alarm_list");
+}
+
+#[test]
+fn map_snapshot_with_cameras_an_alarm_and_vehicles() {
+    let (alarms, vehicles) = scene();
+    let board = vigie::ui::alarms::AlarmBoard::from_rows(
+        alarms,
+        Vec::new(),
+        vehicles,
+        Some(("operateur", false)),
+    );
+    // The vehicles ranked for the alert button: available ones first, by distance.
+    let ranked: Vec<&str> = board
+        .candidates(7)
+        .iter()
+        .map(|(v, _, _)| v.id.as_str())
+        .collect();
+    assert_eq!(ranked, ["PM-1", "PM-2", "PM-4", "PM-3"]);
+    let cams: Vec<Camera> = demo_cameras().into_iter().take(24).collect();
+    let mut map = vigie::ui::map::MapView::default();
+    map.center_on(50.3572, 3.5245);
+    map.focus_alarm = Some(7);
+    let mut h = Harness::builder()
+        .with_size([1000.0, 640.0])
+        .wgpu()
+        .build_ui_state(
+        move |ui, (map, board): &mut (vigie::ui::map::MapView, vigie::ui::alarms::AlarmBoard)| {
+            ui.ctx().set_visuals(egui::Visuals::dark());
+            map.show(ui, &cams, Some(board), NOW);
+        },
+        (map, board),
+    );
+    h.run_steps(4);
+    h.snapshot("map_alarm_vehicles");
+}

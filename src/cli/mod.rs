@@ -3,6 +3,7 @@
 
 mod alarms;
 mod bench;
+mod bench_events;
 mod evidence;
 
 use std::io::BufRead;
@@ -556,6 +557,18 @@ enum HoldCommand {
 
 #[derive(Subcommand)]
 enum BenchCommand {
+    /// Event-to-alarm latency, a sustained event rate with none lost, and the live UI's frame
+    /// time under it against the same UI idle (`vigie events` in process). Last line: JSON.
+    Events {
+        /// Events a second during the load phase.
+        #[arg(long, default_value_t = 1000)]
+        rate: u32,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Connections the events are sent over.
+        #[arg(long, default_value_t = 8)]
+        senders: u32,
+    },
     /// N sub streams decoded and composited offscreen in one grid, against the decode floor
     /// (the same streams through rtspsrc..avdec..fakesink). Last line: JSON.
     Live {
@@ -871,6 +884,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     fps,
                 },
         } => bench::wall(cameras, screens, tiles, Duration::from_secs(seconds), fps),
+        Command::Bench {
+            which:
+                BenchCommand::Events {
+                    rate,
+                    seconds,
+                    senders,
+                },
+        } => bench_events::events(rate, seconds, senders),
         Command::Bench {
             which: BenchCommand::Index { cameras, days, dir },
         } => bench::index(cameras, days, dir.as_deref()),

@@ -339,6 +339,19 @@ pub struct AlarmBoard {
     loaded: bool,
     /// Who is signed in (for the buttons offered).
     user: Option<(String, bool)>,
+    /// The list as last sorted and filtered, with the filter, the state counts and the zones
+    /// it was made with; made again when an alarm is added, changes place, or the filter
+    /// changes (an event joining an alarm only updates its row), and each minute for the time
+    /// filter.
+    view: Option<ListView>,
+}
+
+struct ListView {
+    ids: Vec<i64>,
+    counts: [usize; 4],
+    zones: Vec<String>,
+    filter: AlarmFilter,
+    made_utc_ns: i64,
 }
 
 impl AlarmBoard {
@@ -389,6 +402,12 @@ impl AlarmBoard {
             let recent = a.state == "new" && now - a.created_utc_ns < 60_000_000_000;
             if !self.alarms.contains_key(&a.id) && (self.loaded || recent) {
                 self.arrived.push(a.id);
+            }
+            let moved = self.alarms.get(&a.id).is_none_or(|old| {
+                order_key(old) != order_key(&a) || old.zone != a.zone || old.owner != a.owner
+            });
+            if moved {
+                self.view = None;
             }
             self.alarms.insert(a.id, a);
         }
@@ -485,12 +504,35 @@ impl AlarmBoard {
     pub fn show(&mut self, ui: &mut egui::Ui, now_utc_ns: i64) -> Option<BoardRequest> {
         self.first_drawn.clear();
         let mut request = None;
-        let counts = AlarmState::ALL.map(|s| {
-            self.alarms
+        let stale = self
+            .view
+            .as_ref()
+            .is_none_or(|v| v.filter != self.filter || now_utc_ns - v.made_utc_ns > 60_000_000_000);
+        if stale {
+            let mut list: Vec<&AlarmRow> = self
+                .alarms
                 .values()
-                .filter(|a| a.state == s.as_str())
-                .count()
-        });
+                .filter(|a| self.filter.admits(a, now_utc_ns))
+                .collect();
+            list.sort_by_key(|a| order_key(a));
+            let mut zones: Vec<String> = self.alarms.values().map(|a| a.zone.clone()).collect();
+            zones.sort_unstable();
+            zones.dedup();
+            self.view = Some(ListView {
+                ids: list.iter().map(|a| a.id).collect(),
+                counts: AlarmState::ALL.map(|s| {
+                    self.alarms
+                        .values()
+                        .filter(|a| a.state == s.as_str())
+                        .count()
+                }),
+                zones,
+                filter: self.filter.clone(),
+                made_utc_ns: now_utc_ns,
+            });
+        }
+        let view = self.view.take()?;
+        let counts = view.counts;
         ui.horizontal(|ui| {
             ui.heading("Alarms");
             let text = format!(
@@ -510,15 +552,9 @@ impl AlarmBoard {
         if let Some(e) = &self.error {
             ui.colored_label(Color32::from_rgb(255, 90, 80), e);
         }
-        self.filters(ui);
+        self.filters(ui, &view.zones);
         ui.separator();
-        let mut list: Vec<&AlarmRow> = self
-            .alarms
-            .values()
-            .filter(|a| self.filter.admits(a, now_utc_ns))
-            .collect();
-        list.sort_by_key(|a| order_key(a));
-        let ids: Vec<i64> = list.iter().map(|a| a.id).collect();
+        let ids = &view.ids;
         let row_h = 34.0;
         let list_h = (ui.available_height() * 0.5).max(120.0);
         let mut clicked = None;
@@ -542,6 +578,10 @@ impl AlarmBoard {
         if ids.is_empty() {
             ui.weak("No alarm matches the filters.");
         }
+        // Kept unless an update this frame made it stale.
+        if self.view.is_none() {
+            self.view = Some(view);
+        }
         if let Some(id) = clicked {
             self.selected = Some(id);
             self.message = None;
@@ -554,10 +594,7 @@ impl AlarmBoard {
         request
     }
 
-    fn filters(&mut self, ui: &mut egui::Ui) {
-        let mut zones: Vec<&str> = self.alarms.values().map(|a| a.zone.as_str()).collect();
-        zones.sort_unstable();
-        zones.dedup();
+    fn filters(&mut self, ui: &mut egui::Ui, zones: &[String]) {
         let f = &mut self.filter;
         ui.horizontal_wrapped(|ui| {
             let state_label = match (f.state, f.all_states) {
@@ -614,7 +651,7 @@ impl AlarmBoard {
                 .show_ui(ui, |ui| {
                     ui.selectable_value(&mut f.zone, String::new(), "all");
                     for z in zones.iter().filter(|z| !z.is_empty()) {
-                        ui.selectable_value(&mut f.zone, (*z).to_owned(), *z);
+                        ui.selectable_value(&mut f.zone, z.clone(), z);
                     }
                 });
             egui::ComboBox::from_label("Time")

@@ -370,8 +370,8 @@ impl MapView {
             a.state,
             crate::time::paris(a.at_utc_ns, "%H:%M:%S")
         ));
-        ui.separator();
-        ui.strong("Nearest patrols");
+        ui.add_space(8.0);
+        ui.label("Nearest patrols, by distance:");
         if ranked.is_empty() {
             ui.weak("No vehicle position received.");
         }
