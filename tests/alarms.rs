@@ -251,6 +251,33 @@ fn an_alert_button_alarm_is_listed_its_cameras_shown_and_its_handling_audited() 
         .expect("marks");
     assert_eq!(marks, [(id, at, 1, "alert_button".to_owned())]);
     drop(h);
+    // The review room's timeline of cam001 carries the mark.
+    let reviewer = Session {
+        user: "rev".into(),
+        role: Role::Reviewer,
+        cameras: vec!["*".into()],
+    };
+    let mut review = vigie::ui::ReviewWorkspace::open(&data, at, reviewer).expect("review");
+    assert!(review.assign(0, "cam001"));
+    review.set_view(CLIP_T0 - 2 * CLIP_S, CLIP_T0 + 18 * CLIP_S);
+    let mut h = Harness::builder()
+        .with_size([1200.0, 700.0])
+        .wgpu()
+        .build_eframe(move |cc| vigie::ui::ReviewApp::new(cc, review));
+    until(&mut h, "the review timeline", |h| {
+        h.state_mut()
+            .workspace()
+            .expect("signed in")
+            .timelines_ready()
+    });
+    assert_eq!(
+        h.state_mut()
+            .workspace()
+            .expect("signed in")
+            .timeline_alarms("cam001"),
+        [(id, at, 1, "alert_button".to_owned())]
+    );
+    drop(h);
     drop(svc);
     let _ = std::fs::remove_dir_all(&data);
 }

@@ -40,6 +40,8 @@ pub struct TimelineData {
     pub timeline: Timeline,
     pub bookmarks: Vec<Bookmark>,
     pub holds: Vec<Hold>,
+    /// Alarms that showed this camera: (alarm, when, priority, kind).
+    pub alarms: Vec<(i64, i64, u8, String)>,
     /// Segments whose file is missing or not of the indexed size.
     pub damaged: Vec<i64>,
 }
@@ -94,6 +96,7 @@ impl IndexThread {
                                 range: (from, to),
                                 timeline: store.timeline(&camera, from, to)?,
                                 bookmarks: store.bookmarks(&camera, from, to)?,
+                                alarms: store.alarms_of_camera(&camera, from, to)?,
                                 holds: store
                                     .holds()?
                                     .into_iter()
@@ -430,6 +433,20 @@ impl ReviewWorkspace {
     }
 
     /// True when the timelines of every tile's camera have been read for the visible range.
+    /// The alarms marked on `camera`'s timeline: (alarm, when, priority, kind).
+    pub fn timeline_alarms(&self, camera: &str) -> Vec<(i64, i64, u8, String)> {
+        self.index
+            .as_ref()
+            .and_then(|i| {
+                i.results
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get(camera)
+                    .map(|d| d.alarms.clone())
+            })
+            .unwrap_or_default()
+    }
+
     pub fn timelines_ready(&self) -> bool {
         let Some(index) = &self.index else {
             return false;
@@ -1110,6 +1127,21 @@ impl ReviewWorkspace {
                     Stroke::new(1.0, Color32::from_rgb(240, 220, 60)),
                 );
             }
+            // Alarms: a flag in the priority's colour from the top of the row.
+            for (_, at, priority, _) in &d.alarms {
+                let x = self.x_of(r, *at);
+                let c = crate::ui::alarms::priority_colour(*priority);
+                p.line_segment([pos2(x, r.min.y), pos2(x, r.max.y)], Stroke::new(2.0, c));
+                p.add(egui::Shape::convex_polygon(
+                    vec![
+                        pos2(x, r.min.y),
+                        pos2(x + 8.0, r.min.y + 4.0),
+                        pos2(x, r.min.y + 8.0),
+                    ],
+                    c,
+                    Stroke::NONE,
+                ));
+            }
             for b in &d.bookmarks {
                 let x = self.x_of(r, b.at_utc_ns);
                 p.add(egui::Shape::convex_polygon(
@@ -1148,6 +1180,14 @@ impl ReviewWorkspace {
                             .iter()
                             .find(|b| (self.x_of(r, b.at_utc_ns) - pos.x).abs() < 5.0)
                             .map(|b| format!("bookmark by {}: {}", b.author, b.note))
+                    })
+                    .or_else(|| {
+                        d.alarms
+                            .iter()
+                            .find(|a| (self.x_of(r, a.1) - pos.x).abs() < 5.0)
+                            .map(|(id, _, p, kind)| {
+                                format!("alarm {id}: P{p} {}", crate::ui::alarms::kind_label(kind))
+                            })
                     });
                 if let Some(w) = what {
                     p.text(
