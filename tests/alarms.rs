@@ -582,3 +582,55 @@ fn map_snapshot_with_cameras_an_alarm_and_vehicles() {
     h.run_steps(4);
     h.snapshot("map_alarm_vehicles");
 }
+
+#[test]
+fn motion_seen_on_a_shown_sub_stream_raises_a_motion_alarm() {
+    // A live simulated camera: its picture has a moving square. Its sub stream is decoded for
+    // the wall; motion detection looks at those pictures, and posts to `vigie events`.
+    let sim = common::camsim(2, true);
+    let data = common::test_dir("alarm-motion");
+    let cams = sim.cameras();
+    let svc = service(&data, Rules::default(), cams.clone());
+    let streams = vigie::ingest::StreamManager::new(
+        vigie::ingest::IngestTimings::default(),
+        vigie::ingest::Transport::Tcp,
+    );
+    let mut wall = LiveWorkspace::new(cams.clone(), None, Box::new(streams)).with_motion(
+        vec![vigie::events::motion::MotionZone {
+            camera: "cam001".into(),
+            polygon: Vec::new(),
+            sensitivity: 0.7,
+        }],
+        svc.addr(),
+    );
+    assert!(wall.set_layout("2x2"));
+    let operator = Session {
+        user: "op1".into(),
+        role: Role::Operator,
+        cameras: vec!["*".into()],
+    };
+    wall.sign_in(&data, operator).expect("sign in");
+    let mut h = Harness::builder()
+        .with_size([1000.0, 700.0])
+        .wgpu()
+        .build_eframe(move |cc| LiveApp::new(cc, wall, Vec::new()));
+    until(&mut h, "a motion alarm for cam001", |h| {
+        h.state_mut().workspace().alarm_board().is_some_and(|b| {
+            b.alarms
+                .values()
+                .any(|a| a.kind == "motion" && a.source == "cam001")
+        })
+    });
+    drop(h);
+    // Only the camera with a zone: cam002 moves too, and raised nothing.
+    let store = vigie::store::Store::open(&data.join(vigie::store::INDEX_FILE)).expect("index");
+    let alarms = store.alarms_since(0, 100).expect("alarms");
+    assert!(
+        alarms
+            .iter()
+            .all(|a| a.kind == "motion" && a.source == "cam001"),
+        "{alarms:?}"
+    );
+    drop(svc);
+    let _ = std::fs::remove_dir_all(&data);
+}

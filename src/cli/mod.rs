@@ -83,6 +83,13 @@ enum Command {
         /// SOUTH,WEST,NORTH,EAST in degrees: where a --map image lies.
         #[arg(long, value_delimiter = ',', num_args = 4)]
         map_bounds: Option<Vec<f64>>,
+        /// Motion zones (TOML, `[[motion]] camera, zone, sensitivity`): motion detection on
+        /// the sub streams shown, events posted to --events. Off without it.
+        #[arg(long, requires = "events")]
+        motion: Option<PathBuf>,
+        /// `vigie events` address, where motion events go.
+        #[arg(long)]
+        events: Option<SocketAddr>,
     },
     /// Sends a camera to a tile, or a layout, to a screen of another workstation of the site.
     WallSend {
@@ -718,14 +725,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             control_key,
             map,
             map_bounds,
+            motion,
+            events,
         } => live(
             &cameras,
             layout.as_deref(),
             transport.into(),
             &data,
             workstation.as_deref(),
-            control_listen.zip(control_key),
-            map_background(map.as_deref(), map_bounds)?,
+            LiveExtras {
+                control: control_listen.zip(control_key),
+                map: map_background(map.as_deref(), map_bounds)?,
+                motion: match (motion, events) {
+                    (Some(m), Some(e)) => Some((crate::events::motion::load_zones(&m)?, e)),
+                    _ => None,
+                },
+            },
         ),
         Command::WallSend {
             to,
@@ -1298,15 +1313,26 @@ fn demo_users(data: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What `vigie live` adds to the wall: wall control, the map's background, motion detection.
+struct LiveExtras {
+    control: Option<(SocketAddr, PathBuf)>,
+    map: crate::tiles::Background,
+    motion: Option<(Vec<crate::events::motion::MotionZone>, SocketAddr)>,
+}
+
 fn live(
     cameras: &Path,
     layout: Option<&str>,
     transport: Transport,
     data: &Path,
     workstation: Option<&str>,
-    control: Option<(SocketAddr, PathBuf)>,
-    map: crate::tiles::Background,
+    extras: LiveExtras,
 ) -> anyhow::Result<()> {
+    let LiveExtras {
+        control,
+        map,
+        motion,
+    } = extras;
     let file = CamerasFile::load(cameras)?;
     if file.cameras.is_empty() {
         bail!("{}: declares no camera", cameras.display());
@@ -1319,6 +1345,9 @@ fn live(
     let mut ws = LiveWorkspace::new(file.cameras, layout, Box::new(streams))
         .with_review(data)
         .with_map(crate::ui::map::MapView::new(map));
+    if let Some((zones, events)) = motion {
+        ws = ws.with_motion(zones, events);
+    }
     if let Some(name) = workstation {
         let profile = match crate::config::builtin_workstations()
             .into_iter()

@@ -169,6 +169,8 @@ pub struct LiveWorkspace {
     map: MapView,
     /// The map was centred on the alarm it focuses.
     map_centred: bool,
+    /// Motion detection on the sub streams shown (off unless zones are given).
+    motion: Option<crate::events::motion::MotionWatch>,
 }
 
 type ControlWaker = super::remote::Waker;
@@ -226,6 +228,7 @@ impl LiveWorkspace {
             map_open: false,
             map: MapView::default(),
             map_centred: true,
+            motion: None,
         }
     }
 
@@ -561,6 +564,19 @@ impl LiveWorkspace {
         self
     }
 
+    /// Detects motion in the zones given on the sub-stream pictures the wall decodes anyway,
+    /// and posts motion events to `vigie events` at `events`.
+    pub fn with_motion(
+        mut self,
+        zones: Vec<crate::events::motion::MotionZone>,
+        events: std::net::SocketAddr,
+    ) -> Self {
+        if !zones.is_empty() {
+            self.motion = Some(crate::events::motion::MotionWatch::start(zones, events));
+        }
+        self
+    }
+
     /// Replaces the clock (tests).
     pub fn with_clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
@@ -732,6 +748,19 @@ impl LiveWorkspace {
             })
             .collect();
         self.budget.balance(&streams);
+        if let Some(m) = &self.motion {
+            // Sub streams only (a stream id's low bit is the main stream), no replays.
+            let shown = self
+                .frame_streams
+                .iter()
+                .filter(|(id, _)| **id % 2 == 0 && **id < alarm_wall::REPLAY_STREAM_BASE)
+                .filter_map(|(id, (slot, _))| {
+                    let cam = &self.cameras.get((*id / 2) as usize)?.id;
+                    m.watches(cam).then(|| (cam.clone(), slot.clone()))
+                })
+                .collect();
+            m.set_shown(shown);
+        }
         self.frame_streams.clear();
         self.log_views();
     }
