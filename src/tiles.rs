@@ -425,21 +425,32 @@ mod loader_tests {
     fn xyz_tiles_are_cached_and_serve_offline() {
         let dir = std::env::temp_dir().join(format!("vigie-xyz-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        // A tile server on loopback answering every path with one green tile, then gone.
+        // A tile server on loopback answering tile paths with one green tile, until stopped.
         let server = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        server.set_nonblocking(true).expect("nonblocking");
         let port = server.local_addr().expect("addr").port();
         let body = png_tile([40, 160, 60]);
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stop2 = stop.clone();
         let t = std::thread::spawn(move || {
-            for _ in 0..1 {
-                let (mut s, _) = server.accept().expect("accept");
+            while !stop2.load(std::sync::atomic::Ordering::Relaxed) {
+                let Ok((mut s, _)) = server.accept() else {
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
+                };
+                let _ = s.set_nonblocking(false);
                 let mut buf = [0u8; 2048];
-                let _ = s.read(&mut buf);
-                let _ = write!(
-                    s,
-                    "HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                    body.len()
-                );
-                let _ = s.write_all(&body);
+                let n = s.read(&mut buf).unwrap_or(0);
+                if buf[..n].starts_with(b"GET /tiles/") {
+                    let _ = write!(
+                        s,
+                        "HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    );
+                    let _ = s.write_all(&body);
+                } else {
+                    let _ = s.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+                }
             }
         });
         let bg = Background::parse(
@@ -452,6 +463,7 @@ mod loader_tests {
         loader.ask((14, 8352, 5499));
         let img = wait(&loader).tile.expect("fetched");
         assert_eq!(&img.pixels[..4], &[40, 160, 60, 255]);
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
         t.join().expect("server");
         drop(loader);
         // The server is gone: the tile seen comes from the disk cache; another one fails
