@@ -149,6 +149,7 @@ pub fn events(rate: u32, seconds: u64, senders: u32) -> anyhow::Result<()> {
         cameras: vec!["*".into()],
     };
     let mut ws = LiveWorkspace::new(cameras.clone(), None, Box::new(Stills(HashMap::new())));
+    ws = ws.with_sounds(false);
     ws.sign_in(&dir, session)?;
     let mut ui = Ui {
         ctx: egui::Context::default(),

@@ -9,6 +9,7 @@
 pub mod budget;
 mod decoder;
 mod floor;
+pub mod sound;
 mod stream;
 
 use std::collections::HashMap;

@@ -171,6 +171,9 @@ pub struct LiveWorkspace {
     map_centred: bool,
     /// Motion detection on the sub streams shown (off unless zones are given).
     motion: Option<crate::events::motion::MotionWatch>,
+    /// Alarm sounds on, and when the last one played.
+    sounds: bool,
+    last_sound: Option<std::time::Instant>,
 }
 
 type ControlWaker = super::remote::Waker;
@@ -229,6 +232,8 @@ impl LiveWorkspace {
             map: MapView::default(),
             map_centred: true,
             motion: None,
+            sounds: true,
+            last_sound: None,
         }
     }
 

@@ -61,12 +61,16 @@ impl LiveWorkspace {
         };
         board.poll();
         let mut show = None;
+        let mut sound: Option<String> = None;
         for id in board.take_arrived() {
             let Some(a) = board.alarms.get(&id) else {
                 continue;
             };
             if a.state != "new" {
                 continue;
+            }
+            if sound.as_deref() != Some("alert") && a.sound != "none" {
+                sound = Some(a.sound.clone());
             }
             let current = show
                 .or(self.alarm_shown)
@@ -78,6 +82,30 @@ impl LiveWorkspace {
         }
         if let Some(id) = show {
             self.show_alarm(id);
+        }
+        // An alert button nobody has acknowledged sounds again every 15 s.
+        let now = std::time::Instant::now();
+        let unanswered = self.alarms.as_ref().is_some_and(|b| {
+            b.open_alarms()
+                .first()
+                .is_some_and(|a| a.kind == "alert_button" && a.state == "new")
+        });
+        if sound.is_none()
+            && unanswered
+            && self
+                .last_sound
+                .is_none_or(|t| now.duration_since(t).as_secs() >= 15)
+        {
+            sound = Some("alert".into());
+        }
+        if let Some(s) = sound
+            && self.sounds
+        {
+            crate::ingest::sound::play(&s);
+            self.last_sound = Some(now);
+        }
+        if unanswered {
+            ctx.request_repaint_after(std::time::Duration::from_secs(1));
         }
         if !self.replays.is_empty() {
             ctx.request_repaint_after(std::time::Duration::from_millis(40));
@@ -292,6 +320,12 @@ impl LiveWorkspace {
     /// Opens the map window (tests, workstation start-up).
     pub fn open_map(&mut self) {
         self.map_open = true;
+    }
+
+    /// Plays alarm sounds (on by default; tests and benches turn them off).
+    pub fn with_sounds(mut self, on: bool) -> Self {
+        self.sounds = on;
+        self
     }
 
     /// The alarm shown on the alarm screen, and that screen.
