@@ -26,10 +26,10 @@ pub fn play(sound: &str) {
     let _ = std::thread::Builder::new()
         .name("alarm sound".into())
         .spawn(move || {
-            if let Err(e) = tones_out(&tones) {
-                if !NO_AUDIO_LOGGED.swap(true, Ordering::Relaxed) {
-                    tracing::warn!("alarm sounds are off: {e}");
-                }
+            if let Err(e) = tones_out(&tones)
+                && !NO_AUDIO_LOGGED.swap(true, Ordering::Relaxed)
+            {
+                tracing::warn!("alarm sounds are off: {e}");
             }
         });
 }
