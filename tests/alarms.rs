@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use common::{CLIP_S, CLIP_T0};
 use egui_kittest::Harness;
 use vigie::auth::{Role, Session};
-use vigie::config::{Camera, StreamKind};
+use vigie::config::Camera;
 use vigie::events::client::EventClient;
 use vigie::events::rules::Rules;
 use vigie::events::service::{EventService, ServiceOptions};
@@ -20,7 +20,7 @@ use vigie::events::{AlarmAction, Event, EventKind, event_json};
 use vigie::media::FrameSlot;
 use vigie::sim::{Painter, demo_cameras};
 use vigie::ui::alarms::AlarmCommand;
-use vigie::ui::{LiveApp, LiveWorkspace, StreamProvider};
+use vigie::ui::{LiveApp, LiveWorkspace};
 
 fn service(data: &std::path::Path, rules: Rules, cameras: Vec<Camera>) -> EventService {
     EventService::start(ServiceOptions {
@@ -31,19 +31,6 @@ fn service(data: &std::path::Path, rules: Rules, cameras: Vec<Camera>) -> EventS
         cameras,
     })
     .expect("the event service starts")
-}
-
-struct Slots(Vec<Camera>, Vec<Arc<FrameSlot>>);
-impl StreamProvider for Slots {
-    fn want(&mut self, camera: &Camera, _kind: StreamKind) -> Arc<FrameSlot> {
-        let i = self.0.iter().position(|c| c.id == camera.id).unwrap_or(0);
-        self.1[i].clone()
-    }
-    fn collect(&mut self) {}
-    fn active(&self) -> usize {
-        self.1.len()
-    }
-    fn set_waker(&mut self, _waker: Arc<dyn Fn() + Send + Sync>) {}
 }
 
 fn until<S>(
@@ -75,8 +62,12 @@ fn an_alert_button_alarm_is_listed_its_cameras_shown_and_its_handling_audited() 
             slot
         })
         .collect();
-    let mut wall = LiveWorkspace::new(cams.clone(), None, Box::new(Slots(cams.clone(), slots)))
-        .with_review(&data);
+    let mut wall = LiveWorkspace::new(
+        cams.clone(),
+        None,
+        Box::new(common::Slots(cams.clone(), slots)),
+    )
+    .with_review(&data);
     let operator = Session {
         user: "op1".into(),
         role: Role::Operator,

@@ -10,12 +10,12 @@ use std::time::{Duration, Instant};
 use common::{CLIP_S as S, CLIP_T0 as T0, add_user, clip_recording, vigie_as};
 use egui_kittest::Harness;
 use vigie::auth::{Role, Session};
-use vigie::config::{Camera, StreamKind};
+use vigie::config::Camera;
 use vigie::media::FrameSlot;
 use vigie::render::MASK_RGB;
 use vigie::sim::{Painter, demo_cameras};
 use vigie::store::{INDEX_FILE, Store};
-use vigie::ui::{LiveApp, LiveWorkspace, ReviewApp, ReviewWorkspace, StreamProvider};
+use vigie::ui::{LiveApp, LiveWorkspace, ReviewApp, ReviewWorkspace};
 
 /// The mask of cam001: the right half of the upper part of the picture.
 const POLYGON: [[f32; 2]; 4] = [[0.5, 0.1], [0.95, 0.1], [0.95, 0.6], [0.5, 0.6]];
@@ -209,19 +209,7 @@ fn masks_hide_the_same_pixels_in_stills_playback_and_live() {
             slot
         })
         .collect();
-    struct Slots(Vec<Camera>, Vec<Arc<FrameSlot>>);
-    impl StreamProvider for Slots {
-        fn want(&mut self, camera: &Camera, _kind: StreamKind) -> Arc<FrameSlot> {
-            let i = self.0.iter().position(|c| c.id == camera.id).unwrap_or(0);
-            self.1[i].clone()
-        }
-        fn collect(&mut self) {}
-        fn active(&self) -> usize {
-            self.1.len()
-        }
-        fn set_waker(&mut self, _waker: Arc<dyn Fn() + Send + Sync>) {}
-    }
-    let mut wall = LiveWorkspace::new(cams.clone(), None, Box::new(Slots(cams, slots)));
+    let mut wall = LiveWorkspace::new(cams.clone(), None, Box::new(common::Slots(cams, slots)));
     assert!(wall.set_layout("1x1"));
     wall.sign_in(&data, supervisor()).expect("sign in");
     let mut h = Harness::builder()

@@ -189,11 +189,7 @@ impl Store {
         events: &[(EventRow, Link, Option<NewAlarm>)],
         now_utc_ns: i64,
     ) -> Result<Vec<Stored>, StoreError> {
-        let tx = rusqlite::Transaction::new_unchecked(
-            &self.conn,
-            rusqlite::TransactionBehavior::Immediate,
-        )
-        .map_err(|e| self.sql(e))?;
+        let tx = self.immediate()?;
         let mut rev: i64 = tx
             .query_row("SELECT coalesce(max(rev), 0) FROM alarm", [], |r| r.get(0))
             .map_err(|e| self.sql(e))?;
@@ -366,11 +362,7 @@ impl Store {
         now_utc_ns: i64,
         decide: impl FnOnce(&AlarmRow) -> Result<AlarmUpdate, E>,
     ) -> Result<Option<Result<AlarmRow, E>>, StoreError> {
-        let tx = rusqlite::Transaction::new_unchecked(
-            &self.conn,
-            rusqlite::TransactionBehavior::Immediate,
-        )
-        .map_err(|e| self.sql(e))?;
+        let tx = self.immediate()?;
         let Some(row) = tx
             .query_row(
                 &format!("SELECT {ALARM_COLUMNS} FROM alarm WHERE id = ?1"),
@@ -413,11 +405,7 @@ impl Store {
     /// Escalates the alarms still new whose escalation time has come: priority raised by one
     /// (1 at most), flagged. Returns them.
     pub fn escalate_due(&self, now_utc_ns: i64) -> Result<Vec<AlarmRow>, StoreError> {
-        let tx = rusqlite::Transaction::new_unchecked(
-            &self.conn,
-            rusqlite::TransactionBehavior::Immediate,
-        )
-        .map_err(|e| self.sql(e))?;
+        let tx = self.immediate()?;
         let ids: Vec<i64> = {
             let mut q = tx
                 .prepare_cached(
@@ -458,11 +446,7 @@ impl Store {
 
     /// Stores the latest report of each vehicle (older reports than the one held are ignored).
     pub fn update_vehicles(&self, reports: &[VehicleRow]) -> Result<(), StoreError> {
-        let tx = rusqlite::Transaction::new_unchecked(
-            &self.conn,
-            rusqlite::TransactionBehavior::Immediate,
-        )
-        .map_err(|e| self.sql(e))?;
+        let tx = self.immediate()?;
         let mut rev: i64 = tx
             .query_row("SELECT coalesce(max(rev), 0) FROM vehicle", [], |r| {
                 r.get(0)
@@ -513,11 +497,7 @@ impl Store {
 
     /// Records a dispatch and marks the vehicle dispatched.
     pub fn add_dispatch(&self, d: &DispatchRow) -> Result<i64, StoreError> {
-        let tx = rusqlite::Transaction::new_unchecked(
-            &self.conn,
-            rusqlite::TransactionBehavior::Immediate,
-        )
-        .map_err(|e| self.sql(e))?;
+        let tx = self.immediate()?;
         tx.execute(
             "INSERT INTO dispatch (alarm_id, vehicle_id, user_name, at_utc_ns, distance_m, eta_s)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",

@@ -213,6 +213,13 @@ impl Store {
         })
     }
 
+    /// An immediate transaction: it takes the write lock at once, so what it reads stays true
+    /// until it commits.
+    fn immediate(&self) -> Result<rusqlite::Transaction<'_>, StoreError> {
+        rusqlite::Transaction::new_unchecked(&self.conn, rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| self.sql(e))
+    }
+
     fn sql(&self, source: rusqlite::Error) -> StoreError {
         StoreError::Sql {
             path: self.path.clone(),
@@ -910,11 +917,7 @@ impl Store {
         entry: &AuditEntry,
         hash: impl FnOnce(i64, &[u8; 32]) -> [u8; 32],
     ) -> Result<i64, StoreError> {
-        let tx = rusqlite::Transaction::new_unchecked(
-            &self.conn,
-            rusqlite::TransactionBehavior::Immediate,
-        )
-        .map_err(|e| self.sql(e))?;
+        let tx = self.immediate()?;
         let head: Option<(i64, Vec<u8>)> = tx
             .query_row(
                 "SELECT seq, sha256 FROM audit ORDER BY seq DESC LIMIT 1",

@@ -328,3 +328,26 @@ pub fn sign_in_ui<S>(h: &mut egui_kittest::Harness<'_, S>, user: &str, password:
     h.get_by_role_and_label(Role::Button, "Sign in").click();
     h.run_steps(2);
 }
+
+/// Streams for the live workspace without a network: each camera's slot, given (the cameras'
+/// order); a camera not listed gets the first.
+pub struct Slots(
+    pub Vec<vigie::config::Camera>,
+    pub Vec<std::sync::Arc<vigie::media::FrameSlot>>,
+);
+
+impl vigie::ui::StreamProvider for Slots {
+    fn want(
+        &mut self,
+        camera: &vigie::config::Camera,
+        _kind: vigie::config::StreamKind,
+    ) -> std::sync::Arc<vigie::media::FrameSlot> {
+        let i = self.0.iter().position(|c| c.id == camera.id).unwrap_or(0);
+        self.1[i].clone()
+    }
+    fn collect(&mut self) {}
+    fn active(&self) -> usize {
+        self.1.len()
+    }
+    fn set_waker(&mut self, _waker: std::sync::Arc<dyn Fn() + Send + Sync>) {}
+}
