@@ -182,6 +182,57 @@ fn an_alert_button_alarm_is_listed_its_cameras_shown_and_its_handling_audited() 
             .state
             == "acknowledged"
     });
+    // Two patrols report; the nearest available one is sent, and the dispatch is logged.
+    for (v, lat, lon, status) in [
+        (
+            "PM-7",
+            cams[0].latitude + 0.002,
+            cams[0].longitude,
+            "available",
+        ),
+        ("PM-8", cams[0].latitude + 0.0005, cams[0].longitude, "busy"),
+    ] {
+        let body = format!(
+            r#"{{"vehicle":"{v}","latitude":{lat},"longitude":{lon},"status":"{status}","time":"2026-11-26T22:00:00Z"}}"#
+        );
+        assert_eq!(client.post("/v1/positions", &body).expect("posted").0, 202);
+    }
+    until(&mut h, "two vehicles", |h| {
+        h.state_mut()
+            .workspace()
+            .alarm_board()
+            .expect("board")
+            .vehicles
+            .len()
+            == 2
+    });
+    let board = h.state_mut().workspace().alarm_board().expect("board");
+    let ranked: Vec<(String, f64)> = board
+        .candidates(id)
+        .iter()
+        .map(|(v, d, _)| (v.id.clone(), *d))
+        .collect();
+    assert_eq!(
+        ranked[0].0, "PM-7",
+        "available first, though farther: {ranked:?}"
+    );
+    assert!((ranked[0].1 - 222.4).abs() < 2.0, "{ranked:?}");
+    let (_, d, eta) = board.candidates(id)[0];
+    board.send(AlarmCommand::Dispatch {
+        alarm: id,
+        vehicle: "PM-7".into(),
+        distance_m: d,
+        eta_s: eta,
+    });
+    until(&mut h, "PM-7 dispatched", |h| {
+        h.state_mut()
+            .workspace()
+            .alarm_board()
+            .expect("board")
+            .vehicles["PM-7"]
+            .status
+            == "dispatched"
+    });
     act(&mut h, AlarmAction::Close, "");
     act(&mut h, AlarmAction::Take, "");
     until(&mut h, "in progress", |h| {
@@ -223,6 +274,7 @@ fn an_alert_button_alarm_is_listed_its_cameras_shown_and_its_handling_audited() 
             &format!("op1 alarm taken {}", a.cameras.join(",")),
             &format!("op1 alarm closed {}", a.cameras.join(",")),
             &format!("op1 alarm replay {}", a.cameras.join(",")),
+            &format!("op1 patrol dispatched {}", a.cameras.join(",")),
         ],
     );
     // The refused close left the alarm as it was: three notes, the last with the comment.

@@ -230,8 +230,19 @@ fn carry_out(store: &Store, data: &Path, session: &Session, c: &AlarmCommand) ->
             if let Err(e) = session.require(data, Action::Dispatch, &[]) {
                 return (e.to_string(), true);
             }
-            let cameras = match store.alarm(*alarm) {
-                Ok(Some(a)) => a.cameras.join(","),
+            let (cameras, place) = match store.alarm(*alarm) {
+                Ok(Some(a)) => (
+                    a.cameras.join(","),
+                    format!(
+                        "{}{}{}",
+                        a.source,
+                        if a.zone.is_empty() { "" } else { ", " },
+                        a.zone
+                    ) + &a
+                        .location
+                        .map(|(lat, lon)| format!(" at {lat:.5},{lon:.5}"))
+                        .unwrap_or_default(),
+                ),
                 Ok(None) => return (alarm::AlarmError::Unknown { id: *alarm }.to_string(), true),
                 Err(e) => return (e.to_string(), true),
             };
@@ -247,7 +258,7 @@ fn carry_out(store: &Store, data: &Path, session: &Session, c: &AlarmCommand) ->
                 return (e.to_string(), true);
             }
             let detail = format!(
-                "{vehicle} sent to alarm {alarm}: {:.0} m away, ETA {}",
+                "{vehicle} sent to alarm {alarm} ({place}): {:.0} m away, ETA {}",
                 distance_m,
                 eta_label(*eta_s)
             );
@@ -332,6 +343,8 @@ pub struct AlarmBoard {
     error: Option<String>,
     /// Alarms new to this workstation since the last [`AlarmBoard::take_arrived`].
     arrived: Vec<i64>,
+    /// Alarms escalated since the last [`AlarmBoard::take_escalated`].
+    escalated: Vec<i64>,
     /// Alarms drawn in the list for the first time in the last frame.
     first_drawn: Vec<i64>,
     drawn: std::collections::HashSet<i64>,
@@ -403,6 +416,9 @@ impl AlarmBoard {
             if !self.alarms.contains_key(&a.id) && (self.loaded || recent) {
                 self.arrived.push(a.id);
             }
+            if a.escalated && self.alarms.get(&a.id).is_some_and(|old| !old.escalated) {
+                self.escalated.push(a.id);
+            }
             let moved = self.alarms.get(&a.id).is_none_or(|old| {
                 order_key(old) != order_key(&a) || old.zone != a.zone || old.owner != a.owner
             });
@@ -448,6 +464,11 @@ impl AlarmBoard {
     /// Alarms that arrived since the last call, oldest first.
     pub fn take_arrived(&mut self) -> Vec<i64> {
         std::mem::take(&mut self.arrived)
+    }
+
+    /// Alarms escalated (still new after their escalation time) since the last call.
+    pub fn take_escalated(&mut self) -> Vec<i64> {
+        std::mem::take(&mut self.escalated)
     }
 
     /// Alarms the list drew for the first time in the last frame.

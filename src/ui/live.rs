@@ -162,8 +162,9 @@ pub struct LiveWorkspace {
     /// workstation names none), and the alarm it shows.
     alarm_screen: Option<usize>,
     alarm_shown: Option<i64>,
-    /// Replays on the alarm screen, by camera index.
+    /// Replays on the alarm screen, by camera index, and their workers being started.
     replays: HashMap<usize, alarm_wall::Replay>,
+    replay_rx: Option<std::sync::mpsc::Receiver<alarm_wall::ReplayStarted>>,
     /// The map window.
     map_open: bool,
     map: MapView,
@@ -228,6 +229,7 @@ impl LiveWorkspace {
             alarm_screen: None,
             alarm_shown: None,
             replays: HashMap::new(),
+            replay_rx: None,
             map_open: false,
             map: MapView::default(),
             map_centred: true,
@@ -1200,9 +1202,14 @@ impl LiveWorkspace {
                     overlays.push(overlay);
                     continue;
                 };
+                let Some(worker) = &r.worker else {
+                    overlay.banner = Some(("replay loading…".into(), Color32::LIGHT_GRAY));
+                    overlays.push(overlay);
+                    continue;
+                };
                 let t = r.instant();
-                r.worker.request(PlaybackRequest::At(t));
-                let slot = r.worker.slot().clone();
+                worker.request(PlaybackRequest::At(t));
+                let slot = worker.slot().clone();
                 let sid = StreamId(alarm_wall::REPLAY_STREAM_BASE + ci as u64);
                 if shown.insert(sid) {
                     sources.push((sid, slot.clone()));
@@ -1228,7 +1235,7 @@ impl LiveWorkspace {
                     if t < alarm_at { "-" } else { "+" },
                     (alarm_at - t).abs() as f64 / 1e9
                 );
-                overlay.banner = match (r.worker.status().note, &last) {
+                overlay.banner = match (worker.status().note, &last) {
                     (Some(n), _) => Some((n, Color32::LIGHT_GRAY)),
                     (None, None) => Some(("replay loading…".into(), Color32::LIGHT_GRAY)),
                     _ if masks.is_none() => {

@@ -23,11 +23,15 @@ pub type ReplayShown = (String, (i64, i64), Option<(i64, i64)>);
 
 /// One camera's replay on the alarm screen.
 pub(super) struct Replay {
-    pub worker: TileWorker,
+    /// Started on a thread (it opens the index and the camera's files): None until then.
+    pub worker: Option<TileWorker>,
     pub from_ns: i64,
     pub to_ns: i64,
     pub started: Instant,
 }
+
+/// A replay's worker, started for (alarm, camera index).
+pub(super) type ReplayStarted = (i64, usize, Result<TileWorker, String>);
 
 impl Replay {
     /// The instant to show now: the replay loops over its span.
@@ -60,6 +64,23 @@ impl LiveWorkspace {
             return;
         };
         board.poll();
+        if let Some(rx) = &self.replay_rx {
+            for (alarm, ci, started) in rx.try_iter() {
+                match started {
+                    Ok(worker) if Some(alarm) == self.alarm_shown => {
+                        if let Some(r) = self.replays.get_mut(&ci) {
+                            worker.request(Request::At(r.from_ns));
+                            r.worker = Some(worker);
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::info!("alarm {alarm}: no replay: {e}"),
+                }
+            }
+        }
+        let Some(board) = &mut self.alarms else {
+            return;
+        };
         let mut show = None;
         let mut sound: Option<String> = None;
         for id in board.take_arrived() {
@@ -79,6 +100,10 @@ impl LiveWorkspace {
             if current.is_none_or(|c| a.priority <= c.priority) {
                 show = Some(id);
             }
+        }
+        // An escalated alarm (still new after its time) sounds like an alert button.
+        if !board.take_escalated().is_empty() {
+            sound = Some("alert".into());
         }
         if let Some(id) = show {
             self.show_alarm(id);
@@ -179,6 +204,7 @@ impl LiveWorkspace {
         self.alarm_screen = Some(s);
         let recorded = self.review_data.clone().or(self.mask_data.clone());
         self.replays.clear();
+        let mut to_start = Vec::new();
         let mut tiles = vec![TileState::default(); cells];
         for (k, &ci) in cams.iter().enumerate() {
             if k < cells {
@@ -197,26 +223,32 @@ impl LiveWorkspace {
                     main: false,
                     replay: true,
                 };
-                match TileWorker::start(data, &self.cameras[ci].id) {
-                    Ok(worker) => {
-                        let from_ns = a.at_utc_ns - REPLAY_BEFORE_NS;
-                        let to_ns = a.at_utc_ns + REPLAY_AFTER_NS;
-                        worker.request(Request::At(from_ns));
-                        self.replays.insert(
-                            ci,
-                            Replay {
-                                worker,
-                                from_ns,
-                                to_ns,
-                                started: Instant::now(),
-                            },
-                        );
-                    }
-                    Err(e) => {
-                        tracing::info!("alarm {id}: no replay of {}: {e}", self.cameras[ci].id)
-                    }
-                }
+                self.replays.insert(
+                    ci,
+                    Replay {
+                        worker: None,
+                        from_ns: a.at_utc_ns - REPLAY_BEFORE_NS,
+                        to_ns: a.at_utc_ns + REPLAY_AFTER_NS,
+                        started: Instant::now(),
+                    },
+                );
+                to_start.push((ci, self.cameras[ci].id.clone(), data.clone()));
             }
+        }
+        // The workers open the index and files: on a thread, never the UI's.
+        if !to_start.is_empty() {
+            let (tx, rx) = std::sync::mpsc::channel::<ReplayStarted>();
+            self.replay_rx = Some(rx);
+            let _ = std::thread::Builder::new()
+                .name("replay start".into())
+                .spawn(move || {
+                    for (ci, camera, data) in to_start {
+                        let w = TileWorker::start(&data, &camera).map_err(|e| e.to_string());
+                        if tx.send((id, ci, w)).is_err() {
+                            return;
+                        }
+                    }
+                });
         }
         if let Some((session, writer)) = &self.session
             && !self.replays.is_empty()
@@ -343,7 +375,7 @@ impl LiveWorkspace {
                 (
                     self.cameras[ci].id.clone(),
                     (r.from_ns, r.to_ns),
-                    r.worker.status().shown,
+                    r.worker.as_ref().and_then(|w| w.status().shown),
                 )
             })
             .collect();
