@@ -29,6 +29,7 @@ fn service(data: &std::path::Path, rules: Rules, cameras: Vec<Camera>) -> EventS
         udp: Some("127.0.0.1:0".parse().expect("addr")),
         rules,
         cameras,
+        tls: None,
     })
     .expect("the event service starts")
 }
@@ -675,6 +676,106 @@ fn motion_seen_on_a_shown_sub_stream_raises_a_motion_alarm() {
             .all(|a| a.kind == "motion" && a.source == "cam001"),
         "{alarms:?}"
     );
+    drop(svc);
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+#[test]
+fn events_over_https_with_the_sites_certificate() {
+    use rustls::pki_types::pem::PemObject;
+    let data = common::test_dir("alarm-tls");
+    let (cert, key) = (data.join("events.crt"), data.join("events.key"));
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-days", "2", "-subj", "/CN=vigie-events"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1"])
+        .args(["-addext", "basicConstraints=critical,CA:FALSE", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl runs");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let tls = |cert: &std::path::Path, key: &std::path::Path| vigie::events::service::TlsOptions {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        cert: cert.to_owned(),
+        key: key.to_owned(),
+    };
+    // A key that is not one: the error names the file.
+    let err = EventService::start(ServiceOptions {
+        data: data.clone(),
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        udp: None,
+        rules: Rules::default(),
+        cameras: demo_cameras(),
+        tls: Some(tls(&cert, &cert)),
+    })
+    .err()
+    .expect("refused")
+    .to_string();
+    assert!(
+        err.contains("events.crt") && err.contains("private key"),
+        "{err}"
+    );
+    let svc = EventService::start(ServiceOptions {
+        data: data.clone(),
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        udp: None,
+        rules: Rules::default(),
+        cameras: demo_cameras(),
+        tls: Some(tls(&cert, &key)),
+    })
+    .expect("starts with TLS");
+    let at = svc.tls_addr().expect("an HTTPS address");
+
+    // A client trusting the site's certificate posts an event over TLS.
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls::pki_types::CertificateDer::pem_file_iter(&cert).expect("pem") {
+        roots.add(c.expect("cert")).expect("root");
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").expect("name");
+    let conn = rustls::ClientConnection::new(Arc::new(config), name).expect("client");
+    let mut s = rustls::StreamOwned::new(conn, TcpStream::connect(at).expect("connect"));
+    let body = r#"{"type":"intrusion","camera":"cam001","time":"2026-11-26T22:00:00Z"}"#;
+    write!(
+        s,
+        "POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("sent");
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 1024];
+    while let Ok(n) = s.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        answer.extend_from_slice(&buf[..n]);
+    }
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    // Plain HTTP on the TLS port gets no HTTP answer, and the service goes on.
+    assert_eq!(raw(at, b"GET /v1/health HTTP/1.1\r\n\r\n"), 0);
+    assert_eq!(raw(svc.addr(), b"GET /v1/health HTTP/1.1\r\n\r\n"), 200);
+    let store = vigie::store::Store::open(&data.join(vigie::store::INDEX_FILE)).expect("index");
+    assert_eq!(store.alarm_event_count().expect("count"), 1);
     drop(svc);
     let _ = std::fs::remove_dir_all(&data);
 }

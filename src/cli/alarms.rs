@@ -7,7 +7,7 @@ use anyhow::Context;
 
 use crate::config::{Camera, CamerasFile};
 use crate::events::rules::Rules;
-use crate::events::service::{EventService, ServiceOptions};
+use crate::events::service::{EventService, ServiceOptions, TlsOptions};
 use crate::sim::{EventSim, EventSimOptions};
 
 /// The simulator's event options.
@@ -60,9 +60,9 @@ impl SimEventArgs {
 pub fn events(
     data: &Path,
     cameras: &Path,
-    listen: SocketAddr,
-    udp: Option<SocketAddr>,
+    (listen, udp): (SocketAddr, Option<SocketAddr>),
     rules: Option<&Path>,
+    tls: Option<TlsOptions>,
 ) -> anyhow::Result<()> {
     let cameras = CamerasFile::load(cameras)?.cameras;
     let rules = match rules {
@@ -76,10 +76,15 @@ pub fn events(
         udp,
         rules,
         cameras,
+        tls,
     })?;
     eprintln!(
-        "vigie events: http://{}/v1/events{}{}",
+        "vigie events: http://{}/v1/events{}{}{}",
         service.addr(),
+        service
+            .tls_addr()
+            .map(|a| format!(", https://{a}/v1/events"))
+            .unwrap_or_default(),
         service
             .udp_addr()
             .map(|u| format!(", positions on udp://{u}"))
@@ -103,6 +108,7 @@ pub fn demo_events(data: &Path, cameras: Vec<Camera>) -> anyhow::Result<(EventSe
         udp: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
         rules: Rules::default(),
         cameras: cameras.clone(),
+        tls: None,
     };
     let service = match EventService::start(opts(SocketAddr::from(([127, 0, 0, 1], 8610)))) {
         Ok(s) => s,

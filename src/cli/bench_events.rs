@@ -141,6 +141,7 @@ pub fn events(rate: u32, seconds: u64, senders: u32) -> anyhow::Result<()> {
         udp: None,
         rules: Rules::default(),
         cameras: cameras.clone(),
+        tls: None,
     })?;
     let addr = svc.addr();
     let session = crate::auth::Session {

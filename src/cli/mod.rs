@@ -16,6 +16,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::config::{CamerasFile, Credential, Layout, builtin_layouts, redact_url, split_userinfo};
+use crate::events::service::TlsOptions;
 use crate::ingest::{IngestTimings, LiveStream, StreamManager, StreamSource, Transport};
 use crate::media::{FrameSlot, StreamState};
 use crate::render::{FULL_UV, Offscreen, StreamId, TileDraw};
@@ -132,6 +133,15 @@ enum Command {
         /// Alarm rules, alert buttons and event sources (TOML); built-in rules without it.
         #[arg(long)]
         rules: Option<PathBuf>,
+        /// Also listens here with HTTPS, for senders on the network.
+        #[arg(long, requires_all = ["tls_cert", "tls_key"])]
+        tls_listen: Option<SocketAddr>,
+        /// The HTTPS certificate chain (PEM).
+        #[arg(long)]
+        tls_cert: Option<PathBuf>,
+        /// Its private key (PEM).
+        #[arg(long)]
+        tls_key: Option<PathBuf>,
     },
     /// Serves simulated cameras over RTSP: rtsp://ADDR/camNNN/main and /camNNN/sub.
     ///
@@ -837,7 +847,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             listen,
             udp,
             rules,
-        } => alarms::events(&data, &cameras, listen, udp, rules.as_deref()),
+            tls_listen,
+            tls_cert,
+            tls_key,
+        } => alarms::events(
+            &data,
+            &cameras,
+            (listen, udp),
+            rules.as_deref(),
+            match (tls_listen, tls_cert, tls_key) {
+                (Some(listen), Some(cert), Some(key)) => Some(TlsOptions { listen, cert, key }),
+                _ => None,
+            },
+        ),
         Command::Still {
             url: Some(url),
             out,

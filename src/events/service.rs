@@ -10,7 +10,8 @@
 //!                                           index (alarm_event, alarm, vehicle)
 //! ```
 //!
-//! An event is answered `201` only once it is committed; anything refused gets a 4xx and a
+//! A second listener may speak HTTPS (rustls) for sources on the network; the first stays on
+//! loopback for the site's own senders. An event is answered `201` only once it is committed; anything refused gets a 4xx and a
 //! JSON message, and is logged once per sender and reason a minute.
 
 use std::collections::HashMap;
@@ -39,6 +40,16 @@ pub struct ServiceOptions {
     pub udp: Option<SocketAddr>,
     pub rules: Rules,
     pub cameras: Vec<Camera>,
+    /// A second listener speaking HTTPS, for sources on the network.
+    pub tls: Option<TlsOptions>,
+}
+
+/// Where the HTTPS listener is, and its certificate chain and key (PEM files).
+#[derive(Clone, Debug)]
+pub struct TlsOptions {
+    pub listen: SocketAddr,
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 /// Counters, for `GET /v1/health` and the bench.
@@ -61,6 +72,34 @@ pub enum ServiceError {
     Store(#[from] crate::store::StoreError),
     #[error("events: {0}")]
     Io(#[from] std::io::Error),
+    #[error("events: {path}: {why}")]
+    Tls { path: PathBuf, why: String },
+}
+
+/// The TLS acceptor for `o`: rustls (ring), TLS 1.2 and 1.3, no client certificates.
+fn tls_acceptor(o: &TlsOptions) -> Result<tokio_rustls::TlsAcceptor, ServiceError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let tls = |path: &PathBuf, why: String| ServiceError::Tls {
+        path: path.clone(),
+        why,
+    };
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&o.cert)
+        .and_then(|it| it.collect::<Result<_, _>>())
+        .map_err(|e| tls(&o.cert, format!("not a PEM certificate chain: {e}")))?;
+    if certs.is_empty() {
+        return Err(tls(&o.cert, "holds no certificate".into()));
+    }
+    let key = PrivateKeyDer::from_pem_file(&o.key)
+        .map_err(|e| tls(&o.key, format!("not a PEM private key: {e}")))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| tls(&o.cert, e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| tls(&o.key, format!("does not go with the certificate: {e}")))?;
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }
 
 struct EventJob {
@@ -112,6 +151,7 @@ impl Shared {
 /// The running service. Dropping it stops the listeners and lets the writer commit and stop.
 pub struct EventService {
     addr: SocketAddr,
+    tls_addr: Option<SocketAddr>,
     udp_addr: Option<SocketAddr>,
     stats: Arc<Stats>,
     runtime: Option<tokio::runtime::Runtime>,
@@ -161,6 +201,55 @@ impl EventService {
                 }
             }
         });
+        let tls_addr = match &opts.tls {
+            None => None,
+            Some(o) => {
+                let acceptor = tls_acceptor(o)?;
+                let listener = runtime
+                    .block_on(tokio::net::TcpListener::bind(o.listen))
+                    .map_err(|source| ServiceError::Listen {
+                        addr: o.listen,
+                        source,
+                    })?;
+                let a = listener.local_addr()?;
+                let s3 = shared.clone();
+                runtime.spawn(async move {
+                    loop {
+                        let (stream, peer) = match listener.accept().await {
+                            Ok(x) => x,
+                            Err(e) => {
+                                tracing::warn!("events: TLS accept: {e}");
+                                tokio::time::sleep(Duration::from_millis(100)).await;
+                                continue;
+                            }
+                        };
+                        let _ = stream.set_nodelay(true);
+                        let (acceptor, shared) = (acceptor.clone(), s3.clone());
+                        tokio::spawn(async move {
+                            match tokio::time::timeout(
+                                Duration::from_secs(10),
+                                acceptor.accept(stream),
+                            )
+                            .await
+                            {
+                                Ok(Ok(tls)) => connection(tls, peer, shared).await,
+                                Ok(Err(e)) => shared.log_refusal(
+                                    peer.ip(),
+                                    "TLS handshake",
+                                    &refuse(400, e.to_string()),
+                                ),
+                                Err(_) => shared.log_refusal(
+                                    peer.ip(),
+                                    "TLS handshake",
+                                    &refuse(408, "not finished within 10 s"),
+                                ),
+                            }
+                        });
+                    }
+                });
+                Some(a)
+            }
+        };
         let udp_addr = match opts.udp {
             None => None,
             Some(u) => {
@@ -172,9 +261,12 @@ impl EventService {
                 Some(a)
             }
         };
-        tracing::info!("events: HTTP on {addr}, UDP positions on {udp_addr:?}");
+        tracing::info!(
+            "events: HTTP on {addr}, HTTPS on {tls_addr:?}, UDP positions on {udp_addr:?}"
+        );
         Ok(EventService {
             addr,
+            tls_addr,
             udp_addr,
             stats,
             runtime: Some(runtime),
@@ -184,6 +276,11 @@ impl EventService {
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The HTTPS listener's address, when there is one.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls_addr
     }
 
     pub fn udp_addr(&self) -> Option<SocketAddr> {
@@ -207,8 +304,11 @@ impl Drop for EventService {
     }
 }
 
-async fn connection(stream: tokio::net::TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
-    let (rd, mut wr) = stream.into_split();
+async fn connection<S>(stream: S, peer: SocketAddr, shared: Arc<Shared>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let (rd, mut wr) = tokio::io::split(stream);
     let mut rd = BufReader::new(rd);
     loop {
         let req = match tokio::time::timeout(
