@@ -16,11 +16,16 @@ use std::time::Duration;
 pub enum Background {
     /// No background: a projected grid with a scale bar and coordinates.
     Grid,
-    /// `http://gis.example/tiles/{z}/{x}/{y}.png`, cached under `cache`.
-    Xyz { template: String, cache: PathBuf },
-    /// An MBTiles file (PNG tiles).
+    /// `http(s)://gis.example/tiles/{z}/{x}/{y}.png`, cached under `cache`; https servers are
+    /// checked against the system's trust store and `ca` (a PEM file, the site's own CA).
+    Xyz {
+        template: String,
+        cache: PathBuf,
+        ca: Option<PathBuf>,
+    },
+    /// An MBTiles file (PNG or JPEG tiles).
     MbTiles(PathBuf),
-    /// A PNG covering (south, west, north, east) in degrees.
+    /// A PNG or JPEG image covering (south, west, north, east) in degrees.
     Image { path: PathBuf, bounds: [f64; 4] },
 }
 
@@ -40,17 +45,13 @@ impl Background {
                     ));
                 }
             }
-            if spec.starts_with("https://") {
-                return Err(format!(
-                    "--map {spec:?}: https tile services are not supported; use the GIS's http:// address on the site network, or an MBTiles file"
-                ));
-            }
             use sha2::Digest;
             let h: [u8; 32] = sha2::Sha256::digest(spec.as_bytes()).into();
             let cache = cache_root.join(crate::auth::audit::hex(&h[..8]));
             return Ok(Background::Xyz {
                 template: spec.to_owned(),
                 cache,
+                ca: None,
             });
         }
         let path = PathBuf::from(spec);
@@ -59,7 +60,7 @@ impl Background {
         }
         match path.extension().and_then(|e| e.to_str()) {
             Some("mbtiles") => Ok(Background::MbTiles(path)),
-            Some("png") => {
+            Some("png" | "jpg" | "jpeg") => {
                 let bounds = bounds.ok_or_else(|| {
                     format!("--map {spec:?}: an image needs --map-bounds SOUTH,WEST,NORTH,EAST")
                 })?;
@@ -69,7 +70,7 @@ impl Background {
                 Ok(Background::Image { path, bounds })
             }
             _ => Err(format!(
-                "--map {spec:?}: give a tile URL, an .mbtiles file or a .png image"
+                "--map {spec:?}: give a tile URL, an .mbtiles file or a .png or .jpg image"
             )),
         }
     }
@@ -117,25 +118,94 @@ pub fn decode_png(bytes: &[u8]) -> Result<Rgba, String> {
     })
 }
 
+/// Decodes a JPEG into RGBA.
+pub fn decode_jpeg(bytes: &[u8]) -> Result<Rgba, String> {
+    let mut d = jpeg_decoder::Decoder::new(std::io::Cursor::new(bytes));
+    let px = d.decode().map_err(|e| format!("JPEG: {e}"))?;
+    let info = d.info().ok_or("JPEG without a header")?;
+    let pixels: Vec<u8> = match info.pixel_format {
+        jpeg_decoder::PixelFormat::RGB24 => px
+            .chunks_exact(3)
+            .flat_map(|p| [p[0], p[1], p[2], 255])
+            .collect(),
+        jpeg_decoder::PixelFormat::L8 => px.iter().flat_map(|&g| [g, g, g, 255]).collect(),
+        f => return Err(format!("JPEG pixel format {f:?} not supported")),
+    };
+    Ok(Rgba {
+        width: info.width as u32,
+        height: info.height as u32,
+        pixels,
+    })
+}
+
+/// Decodes a PNG or a JPEG tile, told apart by their signatures.
+pub fn decode_tile(bytes: &[u8]) -> Result<Rgba, String> {
+    match bytes {
+        [0x89, b'P', b'N', b'G', ..] => decode_png(bytes),
+        [0xFF, 0xD8, ..] => decode_jpeg(bytes),
+        _ => Err("neither a PNG nor a JPEG tile".into()),
+    }
+}
+
 /// A tile's address (XYZ scheme: y grows southward).
 pub type TileKey = (u8, u32, u32);
 
-/// Fetches `url` (http only) and returns the body of a 200 answer.
-pub fn http_get(url: &str, timeout: Duration) -> Result<Vec<u8>, String> {
-    let u = url::Url::parse(url).map_err(|e| format!("{url}: {e}"))?;
-    if u.scheme() != "http" {
-        return Err(format!("{url}: only http:// is supported"));
+/// The TLS client for https tile services: the system's trust store (ca-certificates) and,
+/// if given, the site's own CA (PEM).
+pub fn tls_client(ca: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    let native = rustls_native_certs::load_native_certs();
+    let _ = roots.add_parsable_certificates(native.certs);
+    if let Some(ca) = ca {
+        for c in CertificateDer::pem_file_iter(ca).map_err(|e| format!("{}: {e}", ca.display()))? {
+            let c = c.map_err(|e| format!("{}: {e}", ca.display()))?;
+            roots.add(c).map_err(|e| format!("{}: {e}", ca.display()))?;
+        }
     }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(Arc::new(
+        rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    ))
+}
+
+/// Fetches `url` (http, or https with `tls`) and returns the body of a 200 answer.
+pub fn http_get(
+    url: &str,
+    timeout: Duration,
+    tls: Option<&Arc<rustls::ClientConfig>>,
+) -> Result<Vec<u8>, String> {
+    let u = url::Url::parse(url).map_err(|e| format!("{url}: {e}"))?;
+    let secure = match (u.scheme(), tls) {
+        ("http", _) => false,
+        ("https", Some(_)) => true,
+        (s, _) => return Err(format!("{url}: {s}:// is not supported")),
+    };
     let host = u.host_str().ok_or_else(|| format!("{url}: no host"))?;
-    let port = u.port().unwrap_or(80);
+    let port = u.port().unwrap_or(if secure { 443 } else { 80 });
     let addr = std::net::ToSocketAddrs::to_socket_addrs(&(host, port))
         .map_err(|e| format!("{host}: {e}"))?
         .next()
         .ok_or_else(|| format!("{host}: no address"))?;
-    let mut s = std::net::TcpStream::connect_timeout(&addr, timeout)
+    let tcp = std::net::TcpStream::connect_timeout(&addr, timeout)
         .map_err(|e| format!("{host}:{port}: {e}"))?;
-    s.set_read_timeout(Some(timeout))
+    tcp.set_read_timeout(Some(timeout))
         .map_err(|e| e.to_string())?;
+    let mut s: Box<dyn ReadWrite> = match tls {
+        Some(config) if secure => {
+            let name = rustls::pki_types::ServerName::try_from(host.to_owned())
+                .map_err(|e| format!("{host}: {e}"))?;
+            let conn = rustls::ClientConnection::new(config.clone(), name)
+                .map_err(|e| format!("{host}: {e}"))?;
+            Box::new(rustls::StreamOwned::new(conn, tcp))
+        }
+        _ => Box::new(tcp),
+    };
     let path = match u.query() {
         Some(q) => format!("{}?{q}", u.path()),
         None => u.path().to_owned(),
@@ -147,9 +217,18 @@ pub fn http_get(url: &str, timeout: Duration) -> Result<Vec<u8>, String> {
     )
     .map_err(|e| e.to_string())?;
     let mut all = Vec::new();
-    s.take(32 << 20)
-        .read_to_end(&mut all)
-        .map_err(|e| format!("{host}: {e}"))?;
+    let mut buf = [0u8; 16384];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) if all.len() + n <= 32 << 20 => all.extend_from_slice(&buf[..n]),
+            Ok(_) => return Err(format!("{url}: answer over 32 MiB")),
+            // A TLS server may close without its close_notify: the answer is complete if its
+            // length says so (checked below).
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !all.is_empty() => break,
+            Err(e) => return Err(format!("{host}: {e}")),
+        }
+    }
     let split = all
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
@@ -169,7 +248,17 @@ pub fn http_get(url: &str, timeout: Duration) -> Result<Vec<u8>, String> {
             && l.to_ascii_lowercase().contains("chunked")
     });
     if !chunked {
-        return Ok(body.to_vec());
+        let length = head.lines().find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse::<usize>().ok())
+                .flatten()
+        });
+        return match length {
+            Some(n) if body.len() < n => Err(format!("{url}: answer cut short")),
+            Some(n) => Ok(body[..n].to_vec()),
+            None => Ok(body.to_vec()),
+        };
     }
     // Chunked: size line, data, CRLF, until a zero size.
     let (mut out, mut rest) = (Vec::new(), body);
@@ -193,26 +282,43 @@ pub fn http_get(url: &str, timeout: Duration) -> Result<Vec<u8>, String> {
     }
 }
 
+/// A byte stream, plain or TLS.
+trait ReadWrite: Read + Write {}
+impl<T: Read + Write> ReadWrite for T {}
+
 /// The background's tile source, on the loader thread.
 enum Source {
-    Xyz { template: String, cache: PathBuf },
+    Xyz {
+        template: String,
+        cache: PathBuf,
+        tls: Result<Arc<rustls::ClientConfig>, String>,
+    },
     MbTiles(Result<rusqlite::Connection, String>),
 }
 
 impl Source {
     fn tile(&self, (z, x, y): TileKey) -> Result<Rgba, String> {
         match self {
-            Source::Xyz { template, cache } => {
-                let file = cache.join(format!("{z}/{x}/{y}.png"));
+            Source::Xyz {
+                template,
+                cache,
+                tls,
+            } => {
+                let file = cache.join(format!("{z}/{x}/{y}.tile"));
                 if let Ok(bytes) = std::fs::read(&file) {
-                    return decode_png(&bytes);
+                    return decode_tile(&bytes);
                 }
                 let url = template
                     .replace("{z}", &z.to_string())
                     .replace("{x}", &x.to_string())
                     .replace("{y}", &y.to_string());
-                let bytes = http_get(&url, Duration::from_secs(5))?;
-                let img = decode_png(&bytes)?;
+                let tls = if url.starts_with("https://") {
+                    Some(tls.as_ref().map_err(|e| e.clone())?)
+                } else {
+                    None
+                };
+                let bytes = http_get(&url, Duration::from_secs(5), tls)?;
+                let img = decode_tile(&bytes)?;
                 // Kept for next time and for offline use; written whole then renamed.
                 if let Some(dir) = file.parent()
                     && std::fs::create_dir_all(dir).is_ok()
@@ -238,7 +344,7 @@ impl Source {
                         rusqlite::Error::QueryReturnedNoRows => "no tile here".to_owned(),
                         e => e.to_string(),
                     })?;
-                decode_png(&bytes)
+                decode_tile(&bytes)
             }
         }
     }
@@ -262,9 +368,14 @@ impl TileLoader {
     /// A loader for `background` (None for the grid and the image, which need no tiles).
     pub fn start(background: &Background, wake: Arc<dyn Fn() + Send + Sync>) -> Option<TileLoader> {
         let source = match background {
-            Background::Xyz { template, cache } => Source::Xyz {
+            Background::Xyz {
+                template,
+                cache,
+                ca,
+            } => Source::Xyz {
                 template: template.clone(),
                 cache: cache.clone(),
+                tls: tls_client(ca.as_deref()),
             },
             Background::MbTiles(p) => {
                 let p = p.clone();
@@ -352,9 +463,10 @@ mod tests {
             Ok(Background::Xyz { .. })
         ));
         assert!(Background::parse("http://gis.local/t.png", None, root).is_err());
-        let e = Background::parse("https://gis.example/{z}/{x}/{y}.png", None, root)
-            .expect_err("https");
-        assert!(e.contains("MBTiles"), "{e}");
+        assert!(matches!(
+            Background::parse("https://gis.example/{z}/{x}/{y}.png", None, root),
+            Ok(Background::Xyz { .. })
+        ));
         assert!(Background::parse("/nonexistent.mbtiles", None, root).is_err());
     }
 }
@@ -476,6 +588,141 @@ mod loader_tests {
         );
         loader.ask((14, 8353, 5499));
         assert!(wait(&loader).tile.is_err());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+#[cfg(test)]
+mod https_tests {
+    use super::*;
+
+    /// Runs `cmd`; None when the tool is missing (the test then has nothing to check with).
+    fn run(cmd: &mut std::process::Command) -> bool {
+        cmd.output().is_ok_and(|o| o.status.success())
+    }
+
+    #[test]
+    fn https_jpeg_tiles_from_a_server_signed_by_the_sites_ca() {
+        let dir = std::env::temp_dir().join(format!("vigie-https-tiles-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let (cert, key, jpeg) = (dir.join("gis.crt"), dir.join("gis.key"), dir.join("t.jpg"));
+        assert!(run(std::process::Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1"
+            ])
+            .args(["-nodes", "-days", "2", "-subj", "/CN=gis"])
+            .args(["-addext", "subjectAltName=IP:127.0.0.1"])
+            .args(["-addext", "basicConstraints=critical,CA:FALSE", "-keyout"])
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)));
+        // A real JPEG tile, orange-red, from GStreamer's encoder.
+        assert!(run(std::process::Command::new("gst-launch-1.0")
+            .args(["-q", "videotestsrc", "num-buffers=1", "pattern=solid-color"])
+            .args([
+                "foreground-color=0xffc03020",
+                "!",
+                "video/x-raw,width=256,height=256"
+            ])
+            .args(["!", "jpegenc", "!", "filesink"])
+            .arg(format!("location={}", jpeg.display()))));
+        let body = std::fs::read(&jpeg).expect("jpeg");
+        use rustls::pki_types::pem::PemObject;
+        let certs: Vec<_> = rustls::pki_types::CertificateDer::pem_file_iter(&cert)
+            .expect("pem")
+            .map(|c| c.expect("cert"))
+            .collect();
+        let k = rustls::pki_types::PrivateKeyDer::from_pem_file(&key).expect("key");
+        let server = Arc::new(
+            rustls::ServerConfig::builder_with_provider(Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_no_client_auth()
+            .with_single_cert(certs, k)
+            .expect("config"),
+        );
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let port = listener.local_addr().expect("addr").port();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stop2 = stop.clone();
+        let t = std::thread::spawn(move || {
+            while !stop2.load(std::sync::atomic::Ordering::Relaxed) {
+                let Ok((tcp, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
+                };
+                let _ = tcp.set_nonblocking(false);
+                let _ = tcp.set_read_timeout(Some(Duration::from_secs(5)));
+                let Ok(conn) = rustls::ServerConnection::new(server.clone()) else {
+                    continue;
+                };
+                let mut s = rustls::StreamOwned::new(conn, tcp);
+                let mut req = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut buf) {
+                        Ok(n) if n > 0 => req.extend_from_slice(&buf[..n]),
+                        _ => break,
+                    }
+                }
+                let _ = write!(
+                    s,
+                    "HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\n\r\n",
+                    body.len()
+                );
+                let _ = s.write_all(&body);
+                s.conn.send_close_notify();
+                let _ = s.flush();
+            }
+        });
+        let template = format!("https://127.0.0.1:{port}/tiles/{{z}}/{{x}}/{{y}}.jpg");
+        let wait = |loader: &TileLoader| {
+            let t0 = std::time::Instant::now();
+            loop {
+                if let Some(l) = loader.answers().pop() {
+                    return l.tile;
+                }
+                assert!(t0.elapsed() < Duration::from_secs(10), "no answer");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        };
+        // Not trusted without the site's CA: refused, named.
+        let bg = Background::Xyz {
+            template: template.clone(),
+            cache: dir.join("cache-untrusted"),
+            ca: None,
+        };
+        let mut loader = TileLoader::start(&bg, Arc::new(|| {})).expect("loader");
+        loader.ask((14, 8352, 5499));
+        let e = wait(&loader).expect_err("untrusted");
+        assert!(e.to_lowercase().contains("certificate"), "{e}");
+        // With it: the JPEG tile, decoded.
+        let bg = Background::Xyz {
+            template,
+            cache: dir.join("cache"),
+            ca: Some(cert.clone()),
+        };
+        let mut loader = TileLoader::start(&bg, Arc::new(|| {})).expect("loader");
+        loader.ask((14, 8352, 5499));
+        let img = wait(&loader).expect("the tile");
+        let p = &img.pixels[(128 * 256 + 128) * 4..][..4];
+        let near = |a: u8, b: u8| a.abs_diff(b) <= 12;
+        assert!(
+            near(p[0], 0xc0) && near(p[1], 0x30) && near(p[2], 0x20),
+            "{p:?}"
+        );
+        assert_eq!(img.width, 256);
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        t.join().expect("server");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

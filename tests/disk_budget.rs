@@ -47,6 +47,11 @@ fn camsim() -> CamSim {
 }
 
 fn recorder(cameras: &Path, data: &Path, reserve_mb: u32) -> Child {
+    recorder_logging(cameras, data, reserve_mb, Stdio::null())
+}
+
+/// The recorder with its standard error going to `stderr`.
+fn recorder_logging(cameras: &Path, data: &Path, reserve_mb: u32, stderr: Stdio) -> Child {
     Command::new(env!("CARGO_BIN_EXE_vigie"))
         .args([
             "recorder",
@@ -60,7 +65,7 @@ fn recorder(cameras: &Path, data: &Path, reserve_mb: u32) -> Child {
         .arg("--data")
         .arg(data)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .spawn()
         .expect("recorder starts")
 }
@@ -175,7 +180,10 @@ fn enospc_neither_crashes_nor_corrupts() {
     let cameras = fs.0.join("cameras.toml");
     std::fs::write(&cameras, CamerasFile::to_toml(&sim.cameras(), None)).expect("cameras file");
     let data = fs.0.join("data");
-    let child = recorder(&cameras, &data, 0);
+    // Its log goes outside the full file system.
+    let log_path = std::env::temp_dir().join(format!("vigie-enospc-{}.log", std::process::id()));
+    let log = std::fs::File::create(&log_path).expect("log file");
+    let child = recorder_logging(&cameras, &data, 0, Stdio::from(log));
     std::thread::sleep(Duration::from_secs(35)); // 4 MiB are full after about 22 s
     stop(child);
     // The index is never wrong: every row's file is there, whole. A segment whose row could
@@ -208,9 +216,15 @@ fn enospc_neither_crashes_nor_corrupts() {
         .timeline("cam001", 0, i64::MAX / 2)
         .expect("timeline")
         .gaps;
+    // The lost footage is reported: as a gap naming the cause, or, when the index itself had
+    // no room left to commit that gap before the recorder stopped (the other camera took the
+    // space the failed segment freed), in the recorder's log.
+    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+    let _ = std::fs::remove_file(&log_path);
     assert!(
         gaps.iter()
-            .any(|(_, cause)| cause.contains("No space left") || cause.contains("space")),
-        "{gaps:?}"
+            .any(|(_, cause)| cause.contains("No space left") || cause.contains("space"))
+            || log.contains("No space left"),
+        "{gaps:?}\n{log}"
     );
 }

@@ -84,6 +84,9 @@ enum Command {
         /// SOUTH,WEST,NORTH,EAST in degrees: where a --map image lies.
         #[arg(long, value_delimiter = ',', num_args = 4)]
         map_bounds: Option<Vec<f64>>,
+        /// The site's own CA (PEM), trusted for an https tile service besides the system's.
+        #[arg(long)]
+        map_ca: Option<PathBuf>,
         /// Motion zones (TOML, `[[motion]] camera, zone, sensitivity`): motion detection on
         /// the sub streams shown, events posted to --events. Off without it.
         #[arg(long, requires = "events")]
@@ -735,6 +738,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             control_key,
             map,
             map_bounds,
+            map_ca,
             motion,
             events,
         } => live(
@@ -745,7 +749,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             workstation.as_deref(),
             LiveExtras {
                 control: control_listen.zip(control_key),
-                map: map_background(map.as_deref(), map_bounds)?,
+                map: map_background(map.as_deref(), map_bounds, map_ca)?,
                 motion: match (motion, events) {
                     (Some(m), Some(e)) => Some((crate::events::motion::load_zones(&m)?, e)),
                     _ => None,
@@ -1403,6 +1407,7 @@ fn live(
 fn map_background(
     spec: Option<&str>,
     bounds: Option<Vec<f64>>,
+    ca: Option<PathBuf>,
 ) -> anyhow::Result<crate::tiles::Background> {
     let Some(spec) = spec else {
         return Ok(crate::tiles::Background::Grid);
@@ -1413,7 +1418,12 @@ fn map_background(
         .unwrap_or_else(std::env::temp_dir)
         .join("vigie/tiles");
     let bounds = bounds.map(|b| [b[0], b[1], b[2], b[3]]);
-    crate::tiles::Background::parse(spec, bounds, &cache).map_err(anyhow::Error::msg)
+    let mut bg =
+        crate::tiles::Background::parse(spec, bounds, &cache).map_err(anyhow::Error::msg)?;
+    if let crate::tiles::Background::Xyz { ca: site_ca, .. } = &mut bg {
+        *site_ca = ca;
+    }
+    Ok(bg)
 }
 
 fn find_layout(name: &str) -> anyhow::Result<Layout> {

@@ -428,7 +428,7 @@ impl MapView {
                         .spawn(move || {
                             let r = std::fs::read(&path)
                                 .map_err(|e| format!("{}: {e}", path.display()))
-                                .and_then(|b| crate::tiles::decode_png(&b));
+                                .and_then(|b| crate::tiles::decode_tile(&b));
                             let _ = tx.send(r);
                             c.request_repaint();
                         });
