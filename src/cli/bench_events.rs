@@ -184,8 +184,8 @@ pub fn events(rate: u32, seconds: u64, senders: u32) -> anyhow::Result<()> {
     let created: std::collections::HashSet<i64> = fill_posts.iter().map(|p| p.0).collect();
     let new_latency = ui.latencies(&fill_posts);
 
-    // 1. The UI idle: the baseline.
-    let idle = ui.run(Duration::from_secs(5), &|| false);
+    // 1. The UI idle as long as the load will last: the baseline.
+    let idle = ui.run(Duration::from_secs(seconds), &|| false);
 
     // 2. `rate` smart-camera events a second for `seconds` from `senders` connections, all
     // joining the open alarms (the list does not change shape: what is measured is the load).
