@@ -293,7 +293,7 @@ enum Source {
         cache: PathBuf,
         tls: Result<Arc<rustls::ClientConfig>, String>,
     },
-    MbTiles(Result<rusqlite::Connection, String>),
+    MbTiles(Result<crate::store::MbTiles, String>),
 }
 
 impl Source {
@@ -330,20 +330,9 @@ impl Source {
                 }
                 Ok(img)
             }
-            Source::MbTiles(conn) => {
-                let conn = conn.as_ref().map_err(|e| e.clone())?;
-                // MBTiles rows count from the south (TMS).
-                let row = (1u32 << z) - 1 - y;
-                let bytes: Vec<u8> = conn
-                    .query_row(
-                        "SELECT tile_data FROM tiles WHERE zoom_level = ?1 AND tile_column = ?2 AND tile_row = ?3",
-                        rusqlite::params![z, x, row],
-                        |r| r.get(0),
-                    )
-                    .map_err(|e| match e {
-                        rusqlite::Error::QueryReturnedNoRows => "no tile here".to_owned(),
-                        e => e.to_string(),
-                    })?;
+            Source::MbTiles(file) => {
+                let file = file.as_ref().map_err(|e| e.clone())?;
+                let bytes = file.tile(z, x, y)?.ok_or("no tile here")?;
                 decode_tile(&bytes)
             }
         }
@@ -381,13 +370,7 @@ impl TileLoader {
                 let p = p.clone();
                 // Opened on the thread: a connection lives where it is used.
                 return Some(Self::spawn(wake, move || {
-                    Source::MbTiles(
-                        rusqlite::Connection::open_with_flags(
-                            &p,
-                            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-                        )
-                        .map_err(|e| format!("{}: {e}", p.display())),
-                    )
+                    Source::MbTiles(crate::store::MbTiles::open(&p))
                 }));
             }
             _ => return None,

@@ -167,6 +167,16 @@ fn vehicle_row(r: &Row<'_>) -> rusqlite::Result<VehicleRow> {
     })
 }
 
+/// Alarm `id`, read through `conn` (a connection or a transaction).
+fn alarm_by_id(conn: &rusqlite::Connection, id: i64) -> rusqlite::Result<Option<AlarmRow>> {
+    conn.query_row(
+        &format!("SELECT {ALARM_COLUMNS} FROM alarm WHERE id = ?1"),
+        [id],
+        alarm_row,
+    )
+    .optional()
+}
+
 /// What a state change decided (see `events::alarm::plan`).
 pub struct AlarmUpdate {
     pub state: String,
@@ -292,14 +302,7 @@ impl Store {
     }
 
     pub fn alarm(&self, id: i64) -> Result<Option<AlarmRow>, StoreError> {
-        self.conn
-            .query_row(
-                &format!("SELECT {ALARM_COLUMNS} FROM alarm WHERE id = ?1"),
-                [id],
-                alarm_row,
-            )
-            .optional()
-            .map_err(|e| self.sql(e))
+        alarm_by_id(&self.conn, id).map_err(|e| self.sql(e))
     }
 
     /// Alarms showing `camera` that happened within [from, to): (id, at, priority, kind).
@@ -363,15 +366,7 @@ impl Store {
         decide: impl FnOnce(&AlarmRow) -> Result<AlarmUpdate, E>,
     ) -> Result<Option<Result<AlarmRow, E>>, StoreError> {
         let tx = self.immediate()?;
-        let Some(row) = tx
-            .query_row(
-                &format!("SELECT {ALARM_COLUMNS} FROM alarm WHERE id = ?1"),
-                [id],
-                alarm_row,
-            )
-            .optional()
-            .map_err(|e| self.sql(e))?
-        else {
+        let Some(row) = alarm_by_id(&tx, id).map_err(|e| self.sql(e))? else {
             return Ok(None);
         };
         let update = match decide(&row) {
@@ -391,13 +386,9 @@ impl Store {
             params![id, now_utc_ns, user, update.state, update.comment],
         )
         .map_err(|e| self.sql(e))?;
-        let after = tx
-            .query_row(
-                &format!("SELECT {ALARM_COLUMNS} FROM alarm WHERE id = ?1"),
-                [id],
-                alarm_row,
-            )
-            .map_err(|e| self.sql(e))?;
+        let after = alarm_by_id(&tx, id)
+            .map_err(|e| self.sql(e))?
+            .ok_or_else(|| self.sql(rusqlite::Error::QueryReturnedNoRows))?;
         tx.commit().map_err(|e| self.sql(e))?;
         Ok(Some(Ok(after)))
     }
@@ -425,12 +416,9 @@ impl Store {
             )
             .map_err(|e| self.sql(e))?;
             out.push(
-                tx.query_row(
-                    &format!("SELECT {ALARM_COLUMNS} FROM alarm WHERE id = ?1"),
-                    [id],
-                    alarm_row,
-                )
-                .map_err(|e| self.sql(e))?,
+                alarm_by_id(&tx, id)
+                    .map_err(|e| self.sql(e))?
+                    .ok_or_else(|| self.sql(rusqlite::Error::QueryReturnedNoRows))?,
             );
         }
         tx.commit().map_err(|e| self.sql(e))?;

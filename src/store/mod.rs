@@ -12,6 +12,7 @@
 
 mod alarms;
 mod keyframes;
+mod mbtiles;
 mod migrations;
 mod writer;
 
@@ -26,6 +27,7 @@ pub use keyframes::{
     Keyframe, KeyframeIndexError, at_or_before, decode as decode_keyframes,
     encode as encode_keyframes,
 };
+pub use mbtiles::MbTiles;
 pub use migrations::{MigrationError, SCHEMA_VERSION, migrate};
 pub use writer::{IndexWriter, WriteOp};
 
