@@ -186,21 +186,7 @@ impl EventService {
                 source,
             })?;
         let addr = listener.local_addr()?;
-        let s2 = shared.clone();
-        runtime.spawn(async move {
-            loop {
-                match listener.accept().await {
-                    Ok((stream, peer)) => {
-                        let _ = stream.set_nodelay(true);
-                        tokio::spawn(connection(stream, peer, s2.clone()));
-                    }
-                    Err(e) => {
-                        tracing::warn!("events: accept: {e}");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                    }
-                }
-            }
-        });
+        runtime.spawn(accept(listener, shared.clone(), None));
         let tls_addr = match &opts.tls {
             None => None,
             Some(o) => {
@@ -212,41 +198,7 @@ impl EventService {
                         source,
                     })?;
                 let a = listener.local_addr()?;
-                let s3 = shared.clone();
-                runtime.spawn(async move {
-                    loop {
-                        let (stream, peer) = match listener.accept().await {
-                            Ok(x) => x,
-                            Err(e) => {
-                                tracing::warn!("events: TLS accept: {e}");
-                                tokio::time::sleep(Duration::from_millis(100)).await;
-                                continue;
-                            }
-                        };
-                        let _ = stream.set_nodelay(true);
-                        let (acceptor, shared) = (acceptor.clone(), s3.clone());
-                        tokio::spawn(async move {
-                            match tokio::time::timeout(
-                                Duration::from_secs(10),
-                                acceptor.accept(stream),
-                            )
-                            .await
-                            {
-                                Ok(Ok(tls)) => connection(tls, peer, shared).await,
-                                Ok(Err(e)) => shared.log_refusal(
-                                    peer.ip(),
-                                    "TLS handshake",
-                                    &refuse(400, e.to_string()),
-                                ),
-                                Err(_) => shared.log_refusal(
-                                    peer.ip(),
-                                    "TLS handshake",
-                                    &refuse(408, "not finished within 10 s"),
-                                ),
-                            }
-                        });
-                    }
-                });
+                runtime.spawn(accept(listener, shared.clone(), Some(acceptor)));
                 Some(a)
             }
         };
@@ -301,6 +253,44 @@ impl Drop for EventService {
         if let Some(w) = self.writer.take() {
             let _ = w.join();
         }
+    }
+}
+
+/// Takes the connections of `listener`, each on a task of its own; with `tls`, after a TLS
+/// handshake of at most 10 s.
+async fn accept(
+    listener: tokio::net::TcpListener,
+    shared: Arc<Shared>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) {
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!("events: accept: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let shared = shared.clone();
+        let Some(acceptor) = tls.clone() else {
+            tokio::spawn(connection(stream, peer, shared));
+            continue;
+        };
+        tokio::spawn(async move {
+            match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await {
+                Ok(Ok(tls)) => connection(tls, peer, shared).await,
+                Ok(Err(e)) => {
+                    shared.log_refusal(peer.ip(), "TLS handshake", &refuse(400, e.to_string()))
+                }
+                Err(_) => shared.log_refusal(
+                    peer.ip(),
+                    "TLS handshake",
+                    &refuse(408, "not finished within 10 s"),
+                ),
+            }
+        });
     }
 }
 
