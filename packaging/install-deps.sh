@@ -10,6 +10,7 @@ PACKAGES=(
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools gstreamer1.0-x
   mesa-vulkan-drivers libvulkan1 xvfb xauth libxkbcommon-x11-0 libxkbcommon0
   libx11-6 libxcursor1 libxrandr2 libxi6 libwayland-client0 libegl1 x11-utils ffmpeg openssl
+  openbox xdotool
 )
 
 missing=()

@@ -101,7 +101,13 @@ pub fn events(
 }
 
 /// The demo's event service and simulation: built-in rules, any free port if 8610 is taken.
-pub fn demo_events(data: &Path, cameras: Vec<Camera>) -> anyhow::Result<(EventService, EventSim)> {
+/// The demo's event service, and unless `simulate` is false, simulated events, alert buttons
+/// and patrol cars sending to it.
+pub fn demo_events(
+    data: &Path,
+    cameras: Vec<Camera>,
+    simulate: bool,
+) -> anyhow::Result<(EventService, Option<EventSim>)> {
     let opts = |listen: SocketAddr| ServiceOptions {
         data: data.to_owned(),
         listen,
@@ -115,6 +121,10 @@ pub fn demo_events(data: &Path, cameras: Vec<Camera>) -> anyhow::Result<(EventSe
         Err(_) => EventService::start(opts(SocketAddr::from(([127, 0, 0, 1], 0))))
             .context("starting the event service")?,
     };
+    eprintln!("vigie demo: events on http://{}/v1/events", service.addr());
+    if !simulate {
+        return Ok((service, None));
+    }
     let sim = SimEventArgs {
         events: Some(service.addr()),
         positions_udp: service.udp_addr(),
@@ -124,6 +134,5 @@ pub fn demo_events(data: &Path, cameras: Vec<Camera>) -> anyhow::Result<(EventSe
     }
     .start(cameras)?
     .context("no event simulation")?;
-    eprintln!("vigie demo: events on http://{}/v1/events", service.addr());
-    Ok((service, sim))
+    Ok((service, Some(sim)))
 }

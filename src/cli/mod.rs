@@ -53,6 +53,10 @@ enum Command {
         /// ~/.local/share/vigie/demo).
         #[arg(long)]
         data: Option<PathBuf>,
+        /// No simulated smart-camera events, alert-button presses or patrol cars (the event
+        /// service still runs and takes events posted to it).
+        #[arg(long)]
+        no_simulated_events: bool,
     },
     /// Opens the live wall on the cameras of a cameras file.
     Live {
@@ -727,7 +731,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             listen,
             record_cameras,
             data,
-        } => demo(cameras, live_cameras, listen, record_cameras, data),
+            no_simulated_events,
+        } => demo(
+            cameras,
+            live_cameras,
+            listen,
+            record_cameras,
+            data,
+            !no_simulated_events,
+        ),
         Command::Live {
             cameras,
             layout,
@@ -1249,6 +1261,7 @@ fn demo(
     listen: SocketAddr,
     record_cameras: u32,
     data: Option<PathBuf>,
+    simulate_events: bool,
 ) -> anyhow::Result<()> {
     let opts = CamSimOptions {
         cameras,
@@ -1283,7 +1296,7 @@ fn demo(
     std::fs::create_dir_all(&data).with_context(|| format!("creating {}", data.display()))?;
     demo_users(&data)?;
     let recorder = DemoRecorder::start(&sim, record_cameras.min(cameras), &data)?;
-    let events = alarms::demo_events(&data, sim.cameras())?;
+    let events = alarms::demo_events(&data, sim.cameras(), simulate_events)?;
     let streams = StreamManager::new(IngestTimings::default(), Transport::Tcp);
     let mut ws = LiveWorkspace::new(sim.cameras(), None, Box::new(streams));
     if let Some(r) = &recorder {

@@ -983,11 +983,19 @@ impl LiveWorkspace {
                         for &ci in list {
                             let c = &self.cameras[ci];
                             let text = format!("{}  {}", c.id, c.name);
-                            let r =
-                                ui.dnd_drag_source(ui.scope_id().with(("camera", ci)), ci, |ui| {
-                                    ui.add(egui::Label::new(text).sense(Sense::click()).truncate())
-                                });
-                            if r.inner.double_clicked() {
+                            // The drag area laid over the label takes the presses, so the
+                            // label never reports a double click: read it from the pointer.
+                            // Not selectable, or a double click selects a word instead.
+                            let r = ui
+                                .dnd_drag_source(ui.scope_id().with(("camera", ci)), ci, |ui| {
+                                    ui.add(egui::Label::new(text).selectable(false).truncate())
+                                })
+                                .response;
+                            let double = ui.input(|i| {
+                                i.pointer
+                                    .button_double_clicked(egui::PointerButton::Primary)
+                            });
+                            if double && r.contains_pointer() {
                                 put_on_selected = Some(ci);
                             }
                         }

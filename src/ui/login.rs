@@ -17,6 +17,10 @@ pub struct LoginScreen {
     error: Option<String>,
     /// No account exists yet: how to make the first one.
     no_accounts: bool,
+    /// The user field was given the keyboard focus once. Asking again every frame while it is
+    /// unfocused fights the window system's own focus handling: a real window then spins and
+    /// takes no input at all.
+    focus_asked: bool,
 }
 
 impl LoginScreen {
@@ -34,6 +38,7 @@ impl LoginScreen {
             password: String::new(),
             pending: None,
             error: None,
+            focus_asked: false,
         }
     }
 
@@ -64,6 +69,33 @@ impl LoginScreen {
         }
     }
 
+    /// The two fields, in a grid.
+    fn fields(&mut self, ui: &mut egui::Ui, submit: &mut bool) {
+        egui::Grid::new("sign-in").num_columns(2).show(ui, |ui| {
+            let l = ui.label("User");
+            let r = ui
+                .add(egui::TextEdit::singleline(&mut self.user).desired_width(220.0))
+                .labelled_by(l.id);
+            if !self.focus_asked {
+                self.focus_asked = true;
+                r.request_focus();
+            }
+            ui.end_row();
+            let l = ui.label("Password");
+            let r = ui
+                .add(
+                    egui::TextEdit::singleline(&mut self.password)
+                        .password(true)
+                        .desired_width(220.0),
+                )
+                .labelled_by(l.id);
+            if r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)) {
+                *submit = true;
+            }
+            ui.end_row();
+        });
+    }
+
     /// Draws the form; returns the session once a sign-in succeeds.
     pub fn show(&mut self, ui: &mut egui::Ui) -> Option<Session> {
         if let Some(rx) = &self.pending {
@@ -91,27 +123,16 @@ impl LoginScreen {
                 ui.heading(&self.title);
                 ui.label("Sign in with your own account. Every sign-in is recorded.");
                 ui.add_space(12.0);
-                egui::Grid::new("sign-in").num_columns(2).show(ui, |ui| {
-                    let l = ui.label("User");
-                    let r = ui
-                        .add(egui::TextEdit::singleline(&mut self.user).desired_width(220.0))
-                        .labelled_by(l.id);
-                    if self.user.is_empty() && !r.has_focus() && self.pending.is_none() {
-                        r.request_focus();
-                    }
-                    ui.end_row();
-                    let l = ui.label("Password");
-                    let r = ui
-                        .add(
-                            egui::TextEdit::singleline(&mut self.password)
-                                .password(true)
-                                .desired_width(220.0),
-                        )
-                        .labelled_by(l.id);
-                    if r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)) {
-                        submit = true;
-                    }
-                    ui.end_row();
+                // A grid lays out from the left edge whatever its parent's alignment: give it a
+                // column of its own width in the middle of the screen.
+                let width = 300.0_f32.min(ui.available_width());
+                let pad = ((ui.available_width() - width) / 2.0).max(0.0);
+                ui.horizontal(|ui| {
+                    ui.add_space(pad);
+                    ui.vertical(|ui| {
+                        ui.set_width(width);
+                        self.fields(ui, &mut submit);
+                    });
                 });
                 ui.add_space(8.0);
                 if self.pending.is_some() {
