@@ -14,6 +14,7 @@
 
 pub mod auth;
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod events;
 pub mod export;
@@ -22,6 +23,7 @@ pub mod media;
 pub mod playback;
 pub mod record;
 pub mod render;
+pub mod server;
 pub mod sim;
 pub mod store;
 pub mod tiles;

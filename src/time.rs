@@ -8,6 +8,14 @@ pub fn now_utc_ns() -> i64 {
     chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0)
 }
 
+/// An RFC 3339 instant (any offset) as UTC nanoseconds; None if it is not one or is out of
+/// range.
+pub fn parse_rfc3339(text: &str) -> Option<i64> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .ok()?
+        .timestamp_nanos_opt()
+}
+
 /// RFC 3339 UTC with milliseconds.
 pub fn rfc3339(ns: i64) -> String {
     chrono::DateTime::from_timestamp_nanos(ns)

@@ -30,6 +30,61 @@ pub(super) fn sign_in(data: &Path, login: &Login) -> anyhow::Result<Session> {
     Ok(crate::auth::login(data, &login.user, &password)?)
 }
 
+/// `vigie recordings --server`: the same listing, decided, logged and answered by the server.
+pub(super) fn recordings_from_server(
+    conn: &super::server::ServerConn,
+    camera: &str,
+    from: Option<&str>,
+    to: Option<&str>,
+    json: bool,
+    login: &Login,
+) -> anyhow::Result<()> {
+    let now = crate::time::now_utc_ns();
+    let to = match to {
+        Some(t) => parse_instant("--to", t)?,
+        None => now,
+    };
+    let from = match from {
+        Some(t) => parse_instant("--from", t)?,
+        None => to - 30 * 86_400 * 1_000_000_000,
+    };
+    if from >= to {
+        bail!("--from must be before --to");
+    }
+    let mut api = conn.sign_in(login)?;
+    let segments = api.recordings(camera, from, to)?;
+    let _ = api.sign_out();
+    if json {
+        let rows: Vec<serde_json::Value> = segments
+            .iter()
+            .map(|s| {
+                serde_json::json!({
+                    "camera": camera,
+                    "start": rfc3339(s.start_utc_ns),
+                    "end": rfc3339(s.end_utc_ns),
+                    "bytes": s.bytes,
+                    "sha256": s.sha256,
+                    "codec": s.codec,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::Value::Array(rows));
+    } else {
+        for s in &segments {
+            println!(
+                "{}  {}  {:>10} bytes  {}  {}",
+                rfc3339(s.start_utc_ns),
+                rfc3339(s.end_utc_ns),
+                s.bytes,
+                s.codec,
+                s.sha256
+            );
+        }
+        println!("{} segment(s) of {camera}", segments.len());
+    }
+    Ok(())
+}
+
 pub(super) fn recordings(
     data: &Path,
     camera: &str,

@@ -5,6 +5,7 @@ mod alarms;
 mod bench;
 mod bench_events;
 mod evidence;
+mod server;
 
 use std::io::BufRead;
 use std::net::SocketAddr;
@@ -303,11 +304,17 @@ enum Command {
         #[arg(long)]
         hash: bool,
     },
-    /// Lists the recorded segments of a camera (from the recorder's index).
+    /// Runs the site server: the recorder, the event service and the HTTPS API every
+    /// workstation uses. Run it as the `vigie` system user, alone able to read the data folder.
+    Server(server::ServerArgs),
+    /// Lists the recorded segments of a camera, from the site server (or, run as the server's
+    /// user on its machine, from the data folder).
     Recordings {
-        /// The recorder's data folder (holds index.sqlite3).
-        #[arg(long)]
-        data: PathBuf,
+        /// The data folder (holds index.sqlite3), instead of asking the server.
+        #[arg(long, conflicts_with_all = ["server", "server_ca"])]
+        data: Option<PathBuf>,
+        #[command(flatten)]
+        conn: server::ServerConn,
         #[arg(long)]
         camera: String,
         /// RFC 3339 instant (default: 30 days ago).
@@ -1102,14 +1109,32 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             max_clock_skew_ms,
             clock_offset_file,
         ),
+        Command::Server(args) => server::run(args),
         Command::Recordings {
-            data,
+            data: Some(data),
             camera,
             from,
             to,
             json,
             login,
+            ..
         } => evidence::recordings(&data, &camera, from.as_deref(), to.as_deref(), json, &login),
+        Command::Recordings {
+            data: None,
+            conn,
+            camera,
+            from,
+            to,
+            json,
+            login,
+        } => evidence::recordings_from_server(
+            &conn,
+            &camera,
+            from.as_deref(),
+            to.as_deref(),
+            json,
+            &login,
+        ),
     }
 }
 

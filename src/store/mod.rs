@@ -876,6 +876,11 @@ impl Store {
         rows.collect::<Result<_, _>>().map_err(|e| self.sql(e))
     }
 
+    /// One user by name (the password hash left out), disabled or not.
+    pub fn user(&self, name: &str) -> Result<Option<UserRow>, StoreError> {
+        Ok(self.users()?.into_iter().find(|u| u.name == name))
+    }
+
     /// A user's role and password hash, if the user exists and is not disabled.
     pub fn user_credentials(&self, name: &str) -> Result<Option<(String, String)>, StoreError> {
         self.conn

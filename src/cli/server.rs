@@ -1,0 +1,231 @@
+//! `vigie server`: the site server (recorder, event service and HTTPS API in one process), and
+//! the options every client command shares to reach it (`--server`, `--server-ca`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+
+use crate::client::{Api, trust::TrustStore};
+use crate::config::CamerasFile;
+use crate::server::{Server, ServerOptions, sessions::SessionLimits};
+
+/// Runs the site server until SIGTERM or SIGINT.
+#[derive(clap::Args, Debug)]
+pub struct ServerArgs {
+    /// The data folder: index, segments, keys. Only the server's user may read it (made 0700).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// The site's cameras file (TOML). Without it the server serves the footage already recorded
+    /// and records nothing.
+    #[arg(long)]
+    pub cameras: Option<PathBuf>,
+    /// The API's address.
+    #[arg(long, default_value = "0.0.0.0:8443")]
+    pub listen: SocketAddr,
+    /// A host name or address workstations use to reach the server (repeatable); the server's
+    /// certificate is made for these. Default: this machine's host name, localhost, 127.0.0.1
+    /// and ::1.
+    #[arg(long = "name")]
+    pub names: Vec<String>,
+    /// The site's own certificate chain (PEM, server first) instead of the server's own CA.
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// Its private key (PEM).
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Serve only: do not record the cameras.
+    #[arg(long)]
+    pub no_record: bool,
+    /// Segment length of the recordings.
+    #[arg(long, default_value_t = 60)]
+    pub segment_seconds: u64,
+    /// Free space to keep on the data folder's disk, MiB (0: no budget).
+    #[arg(long, default_value_t = 0)]
+    pub reserve_mb: u64,
+    /// Also run the event service (alarms from smart cameras, alert buttons, vehicles) here.
+    #[arg(long)]
+    pub events: Option<SocketAddr>,
+    /// Alarm rules for the event service (built-in rules without it).
+    #[arg(long, requires = "events")]
+    pub rules: Option<PathBuf>,
+    /// Minutes a session may stay unused before the window locks.
+    #[arg(long, default_value_t = 15)]
+    pub idle_minutes: u64,
+}
+
+pub fn run(args: ServerArgs) -> anyhow::Result<()> {
+    let cameras = match &args.cameras {
+        Some(f) => CamerasFile::load(f)?.cameras,
+        None => Vec::new(),
+    };
+    if !(1..=3600).contains(&args.segment_seconds) {
+        bail!("--segment-seconds must be 1 to 3600");
+    }
+    if !(1..=24 * 60).contains(&args.idle_minutes) {
+        bail!("--idle-minutes must be 1 to 1440");
+    }
+    let names = if args.names.is_empty() {
+        default_names()
+    } else {
+        args.names.clone()
+    };
+    let events = match args.events {
+        Some(listen) => Some(crate::events::service::ServiceOptions {
+            data: args.data.clone(),
+            listen,
+            udp: None,
+            rules: match &args.rules {
+                Some(p) => crate::events::rules::Rules::load(p)?,
+                None => crate::events::rules::Rules::default(),
+            },
+            cameras: cameras.clone(),
+            tls: None,
+        }),
+        None => None,
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(sig, stop.clone()).context("installing signal handlers")?;
+    }
+    let server = Server::start(ServerOptions {
+        data: args.data.clone(),
+        record: !args.no_record,
+        recorder: crate::record::recorder::RecorderOptions {
+            segment: Duration::from_secs(args.segment_seconds),
+            reserve_bytes: args.reserve_mb << 20,
+            ..Default::default()
+        },
+        cameras,
+        listen: args.listen,
+        names,
+        tls: args.tls_cert.clone().zip(args.tls_key.clone()),
+        events,
+        sessions: SessionLimits {
+            idle: Duration::from_secs(args.idle_minutes * 60),
+            ..SessionLimits::default()
+        },
+    })?;
+    eprintln!(
+        "vigie server: API on https://{}/v1/ ; site CA SHA-256 {} ; workstations trust {}",
+        server.addr(),
+        server.fingerprint(),
+        args.data.join(crate::server::pki::CA_FILE).display()
+    );
+    if let Some(a) = server.events_addr() {
+        eprintln!("vigie server: events on http://{a}/v1/events");
+    }
+    while !stop.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!("vigie server: stopping, closing segments");
+    server.stop();
+    Ok(())
+}
+
+fn default_names() -> Vec<String> {
+    let mut names = Vec::new();
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates within it.
+    if unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } == 0 {
+        let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+        if let Ok(h) = std::str::from_utf8(&buf[..end])
+            && !h.is_empty()
+        {
+            names.push(h.to_owned());
+        }
+    }
+    for n in ["localhost", "127.0.0.1", "::1"] {
+        if !names.iter().any(|x| x == n) {
+            names.push(n.to_owned());
+        }
+    }
+    names
+}
+
+/// How a client command reaches the site server.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct ServerConn {
+    /// The site server, https://HOST[:PORT] (default: `server` of /etc/vigie/client.toml,
+    /// then of ~/.config/vigie/client.toml).
+    #[arg(long)]
+    pub server: Option<String>,
+    /// The site's CA certificate (PEM). Without it, the CA pinned on the first connection.
+    #[arg(long)]
+    pub server_ca: Option<PathBuf>,
+}
+
+#[derive(serde::Deserialize, Default)]
+struct ClientToml {
+    server: Option<String>,
+    server_ca: Option<PathBuf>,
+}
+
+impl ServerConn {
+    /// The address and CA file from the flags, else from the client configuration files.
+    pub fn resolved(&self) -> anyhow::Result<Option<(String, Option<PathBuf>)>> {
+        if let Some(s) = &self.server {
+            return Ok(Some((s.clone(), self.server_ca.clone())));
+        }
+        let mut files = vec![PathBuf::from("/etc/vigie/client.toml")];
+        if let Some(home) = std::env::var_os("XDG_CONFIG_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+        {
+            files.push(home.join("vigie/client.toml"));
+        }
+        let mut found = None;
+        for f in files.iter().rev() {
+            let Ok(text) = std::fs::read_to_string(f) else {
+                continue;
+            };
+            let t: ClientToml = toml::from_str(&text)
+                .with_context(|| format!("{}: not a Vigie client configuration", f.display()))?;
+            if let Some(s) = t.server {
+                found = Some((s, self.server_ca.clone().or(t.server_ca)));
+                break;
+            }
+        }
+        Ok(found)
+    }
+
+    /// Connects (asking on the terminal to confirm a new server's CA) and signs `user` in.
+    pub fn sign_in(&self, login: &super::Login) -> anyhow::Result<Api> {
+        let (url, ca) = self
+            .resolved()?
+            .context("no server: pass --server https://HOST:PORT or set it in client.toml")?;
+        let store = TrustStore::default_location()
+            .context("no HOME: cannot keep the server's pinned CA; pass --server-ca")?;
+        let mut api = Api::connect(&url, ca.as_deref(), &store, &confirm_on_terminal)?;
+        let password = super::read_password(
+            &format!("Vigie password for {} on {url}: ", login.user),
+            login.password_stdin,
+        )?;
+        api.sign_in(&login.user, &password)?;
+        Ok(api)
+    }
+}
+
+/// Asks the person at the terminal whether `fingerprint` is the server's.
+fn confirm_on_terminal(server: &str, fingerprint: &str) -> bool {
+    use std::io::{BufRead, IsTerminal, Write};
+    if !std::io::stdin().is_terminal() {
+        eprintln!(
+            "vigie: {server} is not known to this workstation; its CA's SHA-256 is {fingerprint}. \
+             Pass --server-ca with the site's CA file, or confirm it on a terminal."
+        );
+        return false;
+    }
+    eprint!(
+        "The server {server} is not known to this workstation.\nIts certificate authority's \
+         SHA-256 fingerprint is\n  {fingerprint}\nCompare it with the one the server printed at \
+         its first start. Trust it? [yes/no] "
+    );
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut line);
+    matches!(line.trim().to_ascii_lowercase().as_str(), "yes" | "y")
+}

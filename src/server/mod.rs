@@ -1,0 +1,318 @@
+//! `vigie server`: the one process of a site that owns the footage, the index, the keys and the
+//! camera passwords, and serves every workstation over TLS.
+//!
+//! It runs the recorder (when given the cameras to record) and the event service (when given an
+//! address for it) in process, as `vigie recorder` and `vigie events` do on their own, and serves
+//! the API ([`api`]) over HTTPS on a tokio runtime of its own (two workers). TLS is always on:
+//! the certificate is the site's own ([`pki`]) or one the site gives. A plain HTTP request on the
+//! port is answered 400 with a line saying to use https, and nothing else.
+//!
+//! The data folder is made 0700 and tightened to 0700 if it was group- or world-readable (the
+//! layout of older packages): only the server's user reads the index, the segments and the keys.
+//!
+//! Threads: "server api" runtime workers (accept loop, TLS handshakes, handlers), the blocking
+//! pool for SQL; the recorder's and the event service's own. [`Server::stop`] closes the
+//! listener, lets answers in flight finish for up to 5 s, and stops the recorder (which closes
+//! its segments).
+
+pub mod api;
+pub mod pki;
+pub mod sessions;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::io::AsyncWriteExt;
+use tokio::sync::watch;
+
+use crate::config::Camera;
+
+/// How to run a site server.
+pub struct ServerOptions {
+    pub data: PathBuf,
+    /// Cameras known to the site (served to workstations; recorded when `record` is set).
+    pub cameras: Vec<Camera>,
+    pub record: bool,
+    pub recorder: crate::record::recorder::RecorderOptions,
+    /// The API's address.
+    pub listen: SocketAddr,
+    /// Host names and addresses the server certificate is made for.
+    pub names: Vec<String>,
+    /// A site-given certificate chain and key, instead of the server's own CA.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// The event service's address (HTTP, loopback by default in `vigie events`), if it runs.
+    pub events: Option<crate::events::service::ServiceOptions>,
+    pub sessions: sessions::SessionLimits,
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("data folder {path}: {source}")]
+    Data {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Pki(#[from] pki::PkiError),
+    #[error("TLS set-up: {0}")]
+    Tls(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("the API runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("recorder: {0}")]
+    Recorder(String),
+    #[error("event service: {0}")]
+    Events(String),
+    #[error("password hashing: {0}")]
+    Password(#[from] crate::auth::PasswordError),
+}
+
+/// A running site server.
+pub struct Server {
+    addr: SocketAddr,
+    fingerprint: String,
+    runtime: Option<tokio::runtime::Runtime>,
+    stop: watch::Sender<bool>,
+    recorder: Option<crate::record::recorder::Recorder>,
+    events: Option<crate::events::service::EventService>,
+    state: Arc<api::ApiState>,
+}
+
+impl Server {
+    pub fn start(opts: ServerOptions) -> Result<Server, ServerError> {
+        prepare_data(&opts.data)?;
+        // The index exists (and is migrated) before anything reads it.
+        drop(crate::store::Store::open(
+            &opts.data.join(crate::store::INDEX_FILE),
+        )?);
+        let identity = match &opts.tls {
+            Some((cert, key)) => pki::site_identity(cert, key)?,
+            None => pki::own_identity(&opts.data, &opts.names)?,
+        };
+        let fingerprint = identity.trust_fingerprint();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut tls = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| ServerError::Tls(e.to_string()))?
+            .with_no_client_auth()
+            .with_single_cert(identity.chain, identity.key)
+            .map_err(|e| ServerError::Tls(e.to_string()))?;
+        tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
+
+        let recorder = if opts.record && !opts.cameras.is_empty() {
+            Some(
+                crate::record::recorder::Recorder::start(&opts.cameras, &opts.data, &opts.recorder)
+                    .map_err(|e| ServerError::Recorder(e.to_string()))?,
+            )
+        } else {
+            None
+        };
+        let events = match opts.events {
+            Some(o) => Some(
+                crate::events::service::EventService::start(o)
+                    .map_err(|e| ServerError::Events(e.to_string()))?,
+            ),
+            None => None,
+        };
+
+        let state = Arc::new(api::ApiState::new(
+            opts.data.clone(),
+            opts.cameras.clone(),
+            sessions::Sessions::new(opts.sessions),
+            fingerprint.clone(),
+        )?);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("server api")
+            .enable_all()
+            .build()
+            .map_err(ServerError::Runtime)?;
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind(opts.listen))
+            .map_err(|source| ServerError::Listen {
+                addr: opts.listen,
+                source,
+            })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| ServerError::Listen {
+                addr: opts.listen,
+                source,
+            })?;
+        let (stop, stopped) = watch::channel(false);
+        let app = api::router(state.clone());
+        runtime.spawn(accept_loop(listener, acceptor, app, stopped));
+        tracing::info!("server: API on https://{addr}/v1/, CA fingerprint {fingerprint}");
+        Ok(Server {
+            addr,
+            fingerprint,
+            runtime: Some(runtime),
+            stop,
+            recorder,
+            events,
+            state,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// SHA-256 of the certificate workstations trust (the site CA).
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
+    /// The event service's address, when it runs.
+    pub fn events_addr(&self) -> Option<SocketAddr> {
+        self.events.as_ref().map(|e| e.addr())
+    }
+
+    /// Sessions open now.
+    pub fn sessions(&self) -> usize {
+        self.state.sessions.count()
+    }
+
+    /// Stops serving, then stops the recorder (its segments closed) and the event service.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        let _ = self.stop.send(true);
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_timeout(Duration::from_secs(5));
+        }
+        if let Some(r) = self.recorder.take() {
+            r.stop();
+        }
+        self.events.take();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Makes the data folder (0700), or tightens an existing one that others could read.
+fn prepare_data(data: &Path) -> Result<(), ServerError> {
+    use std::os::unix::fs::PermissionsExt;
+    let err = |source| ServerError::Data {
+        path: data.to_owned(),
+        source,
+    };
+    std::fs::create_dir_all(data).map_err(err)?;
+    let meta = std::fs::metadata(data).map_err(err)?;
+    let mode = meta.permissions().mode() & 0o7777;
+    if mode & 0o077 != 0 {
+        std::fs::set_permissions(data, std::fs::Permissions::from_mode(0o700)).map_err(err)?;
+        tracing::warn!(
+            "server: {} was mode {mode:o}; now 0700 (only the server's user reads the footage)",
+            data.display()
+        );
+    }
+    Ok(())
+}
+
+/// Looks like the start of a plain HTTP request (a method name in capitals).
+fn plain_http(head: &[u8]) -> bool {
+    !head.is_empty() && head.iter().take(3).all(|b| b.is_ascii_uppercase())
+}
+
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+    app: axum::Router,
+    mut stopped: watch::Receiver<bool>,
+) {
+    loop {
+        let (tcp, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!("server: accept: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = stopped.changed() => return,
+        };
+        let acceptor = acceptor.clone();
+        let app = app.clone();
+        let mut stop = stopped.clone();
+        tokio::spawn(async move {
+            let _ = tcp.set_nodelay(true);
+            // A person who typed http:// gets a line saying so, and nothing else.
+            let mut head = [0u8; 4];
+            let peeked = tokio::time::timeout(Duration::from_secs(10), tcp.peek(&mut head)).await;
+            let Ok(Ok(n)) = peeked else { return };
+            if plain_http(&head[..n]) {
+                let mut tcp = tcp;
+                let body = "Vigie's API speaks HTTPS only: use https:// and the site's CA.\n";
+                let answer = format!(
+                    "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = tcp.write_all(answer.as_bytes()).await;
+                let _ = tcp.shutdown().await;
+                return;
+            }
+            let tls =
+                match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => {
+                        tracing::debug!("server: TLS handshake with {peer}: {e}");
+                        return;
+                    }
+                    Err(_) => return,
+                };
+            let service = hyper::service::service_fn(move |mut req: hyper::Request<_>| {
+                req.extensions_mut().insert(api::Peer(peer));
+                let mut app = app.clone();
+                async move {
+                    use tower_service::Service;
+                    app.call(req).await
+                }
+            });
+            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
+            tokio::pin!(conn);
+            tokio::select! {
+                r = conn.as_mut() => {
+                    if let Err(e) = r {
+                        tracing::debug!("server: connection from {peer}: {e}");
+                    }
+                }
+                _ = stop.changed() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = tokio::time::timeout(Duration::from_secs(5), conn).await;
+                }
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn plain_http_is_told_from_a_tls_hello() {
+        assert!(super::plain_http(b"GET "));
+        assert!(super::plain_http(b"POST"));
+        // A TLS record starts 0x16 0x03.
+        assert!(!super::plain_http(&[0x16, 0x03, 0x01, 0x02]));
+        assert!(!super::plain_http(b""));
+    }
+}

@@ -1,0 +1,364 @@
+//! The site server over real TLS on loopback: sign-in, sessions, refusals, trust and pinning,
+//! and a client command going through it (`vigie recordings --server`).
+
+mod common;
+
+use std::io::{Read, Write};
+use std::time::Instant;
+
+use common::{CLIP_S, CLIP_T0, PASSWORD, add_user, clip_recording};
+use vigie::client::trust::TrustStore;
+use vigie::client::{Api, ClientError};
+use vigie::server::sessions::SessionLimits;
+use vigie::server::{Server, ServerOptions};
+
+fn cameras() -> Vec<vigie::config::Camera> {
+    let demo = vigie::sim::demo_cameras();
+    (1..=3)
+        .map(|n| vigie::sim::sim_camera(n, "127.0.0.1:9", &demo))
+        .collect()
+}
+
+fn server(data: &std::path::Path) -> Server {
+    Server::start(ServerOptions {
+        data: data.to_owned(),
+        cameras: cameras(),
+        record: false,
+        recorder: Default::default(),
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        names: vec!["localhost".into(), "127.0.0.1".into()],
+        tls: None,
+        events: None,
+        sessions: SessionLimits::default(),
+    })
+    .expect("server starts")
+}
+
+fn url(s: &Server) -> String {
+    format!("https://127.0.0.1:{}", s.addr().port())
+}
+
+fn ca(data: &std::path::Path) -> Vec<u8> {
+    std::fs::read(data.join(vigie::server::pki::CA_FILE)).expect("CA file")
+}
+
+fn signed_in(s: &Server, data: &std::path::Path, user: &str) -> Api {
+    let mut api = Api::new(&url(s), &ca(data)).expect("client");
+    api.sign_in(user, PASSWORD).expect("sign-in");
+    api
+}
+
+fn audit(data: &std::path::Path) -> Vec<(String, String, String)> {
+    let store =
+        vigie::store::Store::open_readonly(&data.join(vigie::store::INDEX_FILE)).expect("index");
+    store
+        .audit_entries()
+        .expect("audit")
+        .into_iter()
+        .map(|(_, e, _, _)| (e.user, e.action, e.detail))
+        .collect()
+}
+
+#[test]
+fn sessions_grants_and_refusals_are_decided_and_logged_by_the_server() {
+    let data = clip_recording("server-sessions");
+    add_user(&data, "op", "operator", &["cam001"]);
+    add_user(&data, "sup", "supervisor", &["*"]);
+    add_user(&data, "dpo", "auditor", &[]);
+    add_user(&data, "admin", "administrator", &[]);
+    let s = server(&data);
+
+    // Modes: only the server's user reads the data folder and the keys.
+    use std::os::unix::fs::PermissionsExt;
+    let mode =
+        |p: &std::path::Path| std::fs::metadata(p).expect("meta").permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700);
+    assert_eq!(mode(&data.join("tls/ca-key.pem")), 0o600);
+    assert_eq!(mode(&data.join("tls/server-key.pem")), 0o600);
+
+    // An operator sees the cameras granted, and only those.
+    let op = signed_in(&s, &data, "op");
+    let cams: Vec<String> = op
+        .cameras()
+        .expect("cameras")
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(cams, ["cam001"]);
+    let sup = signed_in(&s, &data, "sup");
+    assert_eq!(sup.cameras().expect("cameras").len(), 3);
+
+    // The timeline of a granted camera: the recording's two spans and its gap.
+    let t = op
+        .timeline("cam001", CLIP_T0 - CLIP_S, CLIP_T0 + 30 * CLIP_S)
+        .expect("timeline");
+    assert!(!t.segments.is_empty());
+    assert_eq!(t.segments[0].start_utc_ns, CLIP_T0);
+    assert!(t.segments.iter().all(|sp| sp.end_utc_ns > sp.start_utc_ns));
+
+    // A camera not granted: 403 naming it, and a refusal in the audit log.
+    let e = op
+        .timeline("cam002", CLIP_T0, CLIP_T0 + CLIP_S)
+        .expect_err("not granted");
+    assert_eq!(e.status(), Some(403), "{e}");
+    assert!(e.to_string().contains("cam002"), "{e}");
+    assert!(
+        audit(&data)
+            .iter()
+            .any(|(u, a, d)| u == "op" && a == "refused" && d.contains("cam002")),
+        "no refusal logged"
+    );
+    // An unknown camera and a bad range: 404 and 400 with what is wrong.
+    let e = op.timeline("cam999", 0, 1).expect_err("unknown");
+    assert_eq!(e.status(), Some(404), "{e}");
+    let e = op
+        .get::<serde_json::Value>("/v1/cameras/cam001/timeline?from=yesterday")
+        .expect_err("bad instant");
+    assert_eq!(e.status(), Some(400));
+    assert!(e.to_string().contains("from"), "{e}");
+    // No session: 401.
+    let anon = Api::new(&url(&s), &ca(&data)).expect("client");
+    assert_eq!(anon.cameras().expect_err("anonymous").status(), Some(401));
+
+    // An auditor reads the audit log; an operator may not.
+    let dpo = signed_in(&s, &data, "dpo");
+    let log: Vec<vigie::client::ApiAuditEntry> = dpo.get("/v1/audit").expect("audit");
+    assert!(log.iter().any(|e| e.user == "op" && e.action == "login"));
+    assert!(
+        log.iter()
+            .any(|e| e.action == "timeline viewed" && e.cameras == "cam001")
+    );
+    assert_eq!(
+        op.get::<serde_json::Value>("/v1/audit")
+            .expect_err("operator")
+            .status(),
+        Some(403)
+    );
+
+    // An administrator disables the operator: the open session ends at its next request.
+    let admin = signed_in(&s, &data, "admin");
+    admin
+        .post_empty("/v1/users/op/disable", &serde_json::json!({}))
+        .expect("disabled");
+    let t0 = Instant::now();
+    let e = op.cameras().expect_err("session ended");
+    assert_eq!(e.status(), Some(401), "{e}");
+    assert!(e.to_string().contains("disabled"), "{e}");
+    assert!(t0.elapsed().as_millis() < 1000);
+    let mut again = Api::new(&url(&s), &ca(&data)).expect("client");
+    assert_eq!(
+        again
+            .sign_in("op", PASSWORD)
+            .expect_err("disabled")
+            .status(),
+        Some(401)
+    );
+
+    // Sign-out ends the session.
+    let mut sup = sup;
+    sup.sign_out().expect("sign-out");
+    let token = Api::new(&url(&s), &ca(&data))
+        .expect("client")
+        .with_token("0000");
+    assert_eq!(token.cameras().expect_err("no session").status(), Some(401));
+    s.stop();
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+#[test]
+fn password_guessing_is_braked_and_unknown_names_cost_the_same() {
+    let data = common::test_dir("server-brake");
+    add_user(&data, "op", "operator", &["cam001"]);
+    let s = server(&data);
+    let mut api = Api::new(&url(&s), &ca(&data)).expect("client");
+    // An unknown name gets the same refusal as a wrong password.
+    let e = api.sign_in("nobody", "some password").expect_err("unknown");
+    assert_eq!(e.status(), Some(401));
+    assert!(
+        e.to_string().contains("unknown user or wrong password"),
+        "{e}"
+    );
+    for _ in 0..4 {
+        let e = api.sign_in("op", "wrong password!").expect_err("wrong");
+        assert_eq!(e.status(), Some(401));
+        assert!(
+            e.to_string().contains("unknown user or wrong password"),
+            "{e}"
+        );
+    }
+    // Five failures from this address: even the right password waits now.
+    let e = api.sign_in("op", PASSWORD).expect_err("braked");
+    assert_eq!(e.status(), Some(429), "{e}");
+    assert!(e.to_string().contains("try again in"), "{e}");
+    let logged = audit(&data);
+    assert_eq!(
+        logged
+            .iter()
+            .filter(|(_, a, _)| a == "login failed")
+            .count(),
+        5
+    );
+    assert!(logged.iter().any(|(_, a, _)| a == "login throttled"));
+    s.stop();
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+#[test]
+fn trust_is_the_site_ca_pinned_once_and_a_changed_certificate_is_refused() {
+    let a_data = common::test_dir("server-trust-a");
+    let b_data = common::test_dir("server-trust-b");
+    add_user(&a_data, "op", "operator", &["*"]);
+    let a = server(&a_data);
+    let b = server(&b_data);
+    assert_ne!(a.fingerprint(), b.fingerprint(), "each site has its own CA");
+
+    // Plain HTTP gets one line saying to use HTTPS, and no data.
+    let mut tcp = std::net::TcpStream::connect(a.addr()).expect("connect");
+    tcp.write_all(b"GET /v1/cameras HTTP/1.1\r\nHost: x\r\n\r\n")
+        .expect("write");
+    let mut answer = String::new();
+    let _ = tcp.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("HTTPS only"), "{answer}");
+
+    // Server A presented to a client that trusts B's CA: refused, nothing sent.
+    let mut wrong = Api::new(&url(&a), &ca(&b_data)).expect("client");
+    let e = wrong.sign_in("op", PASSWORD).expect_err("unknown CA");
+    assert!(matches!(e, ClientError::Trust(_)), "{e:?}");
+    assert!(e.to_string().contains("does not chain"), "{e}");
+    assert!(
+        !audit(&a_data).iter().any(|(u, _, _)| u == "op"),
+        "a request reached the server through an untrusted connection"
+    );
+
+    // First connection: the person is shown A's CA fingerprint, confirms, and it is pinned.
+    let pins = common::test_dir("server-trust-pins");
+    let store = TrustStore::new(&pins);
+    let shown = std::sync::Mutex::new(String::new());
+    let mut api = Api::connect(&url(&a), None, &store, &|_, fp| {
+        *shown.lock().expect("lock") = fp.to_owned();
+        true
+    })
+    .expect("pinned");
+    assert_eq!(*shown.lock().expect("lock"), a.fingerprint());
+    api.sign_in("op", PASSWORD)
+        .expect("sign-in over the pinned CA");
+    // Next time, no question.
+    Api::connect(&url(&a), None, &store, &|_, _| panic!("asked again"))
+        .expect("pinned")
+        .sign_in("op", PASSWORD)
+        .expect("sign-in");
+    // Declined: nothing pinned, nothing sent.
+    let other = TrustStore::new(&pins.join("other"));
+    let e = Api::connect(&url(&a), None, &other, &|_, _| false)
+        .err()
+        .expect("declined");
+    assert!(e.to_string().contains("not confirmed"), "{e}");
+    // The server's certificate changes (another CA answers on the pinned address): refused.
+    let url_a = vigie::client::parse_server_url(&url(&a)).expect("url");
+    std::fs::write(store.file_for(&url_a), ca(&b_data)).expect("pin B");
+    let e = Api::connect(&url(&a), None, &store, &|_, _| panic!("asked"))
+        .expect("client")
+        .sign_in("op", PASSWORD)
+        .expect_err("changed certificate");
+    assert!(matches!(e, ClientError::Trust(_)), "{e:?}");
+    a.stop();
+    b.stop();
+    for d in [a_data, b_data, pins] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+}
+
+#[test]
+fn recordings_are_listed_through_the_server_by_the_command() {
+    let data = clip_recording("server-cli");
+    add_user(&data, "op", "operator", &["cam001"]);
+    let cams = common::test_dir("server-cli-cams");
+    let cameras_file = cams.join("cameras.toml");
+    std::fs::write(
+        &cameras_file,
+        vigie::config::CamerasFile::to_toml(&cameras(), None),
+    )
+    .expect("cameras file");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_vigie"))
+        .args([
+            "server",
+            "--no-record",
+            "--listen",
+            "127.0.0.1:0",
+            "--name",
+            "127.0.0.1",
+        ])
+        .arg("--cameras")
+        .arg(&cameras_file)
+        .arg("--data")
+        .arg(&data)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("vigie server starts");
+    // The address is on the first line it prints.
+    let mut err = std::io::BufReader::new(child.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    let addr = loop {
+        line.clear();
+        let n = std::io::BufRead::read_line(&mut err, &mut line).expect("read");
+        assert!(n > 0, "vigie server exited before listening");
+        if let Some(rest) = line.split("API on https://").nth(1) {
+            break rest.split('/').next().expect("addr").to_owned();
+        }
+    };
+    std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
+    let server_url = format!("https://{addr}");
+    let ca_file = data.join(vigie::server::pki::CA_FILE);
+    let from = vigie::time::rfc3339(CLIP_T0 - CLIP_S);
+    let to = vigie::time::rfc3339(CLIP_T0 + 30 * CLIP_S);
+    let args = |cam: &str| {
+        vec![
+            "recordings".to_owned(),
+            "--server".into(),
+            server_url.clone(),
+            "--server-ca".into(),
+            ca_file.display().to_string(),
+            "--camera".into(),
+            cam.into(),
+            "--from".into(),
+            from.clone(),
+            "--to".into(),
+            to.clone(),
+        ]
+    };
+    let (ok, out, err) = common::vigie_as("op", args("cam001"));
+    assert!(ok, "{err}");
+    let store =
+        vigie::store::Store::open_readonly(&data.join(vigie::store::INDEX_FILE)).expect("index");
+    let segs = store
+        .segments("cam001", CLIP_T0 - CLIP_S, CLIP_T0 + 30 * CLIP_S)
+        .expect("segments");
+    assert!(
+        out.contains(&format!("{} segment(s) of cam001", segs.len())),
+        "{out}"
+    );
+    for s in &segs {
+        assert!(
+            out.contains(&hex(&s.row.sha256)),
+            "hash of a segment missing: {out}"
+        );
+    }
+    let (ok, _, err) = common::vigie_as("op", args("cam002"));
+    assert!(!ok);
+    assert!(err.contains("may not see camera cam002"), "{err}");
+    assert!(err.contains("403"), "{err}");
+    // SAFETY: a signal to the child this test started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().expect("exit");
+    assert!(
+        status.success(),
+        "vigie server did not exit cleanly on SIGTERM: {status}"
+    );
+    let _ = std::fs::remove_dir_all(&data);
+    let _ = std::fs::remove_dir_all(&cams);
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
