@@ -75,6 +75,35 @@ fn sessions_grants_and_refusals_are_decided_and_logged_by_the_server() {
     assert_eq!(mode(&data), 0o700);
     assert_eq!(mode(&data.join("tls/ca-key.pem")), 0o600);
     assert_eq!(mode(&data.join("tls/server-key.pem")), 0o600);
+    // The insider: another account of the machine reads neither the index, nor a segment, nor
+    // a key (run as `nobody` where this test runs as root).
+    let segment = vigie::store::Store::open_readonly(&data.join(vigie::store::INDEX_FILE))
+        .expect("index")
+        .all_segments()
+        .expect("segments")
+        .first()
+        .map(|s| data.join(&s.row.path))
+        .expect("a segment");
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        for f in [
+            data.join(vigie::store::INDEX_FILE),
+            segment,
+            data.join("tls/ca-key.pem"),
+        ] {
+            let out = std::process::Command::new("setpriv")
+                .args(["--reuid=65534", "--regid=65534", "--clear-groups", "cat"])
+                .arg(&f)
+                .output()
+                .expect("setpriv runs");
+            assert!(!out.status.success(), "nobody read {}", f.display());
+            assert!(
+                String::from_utf8_lossy(&out.stderr).contains("Permission denied"),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
 
     // An operator sees the cameras granted, and only those.
     let op = signed_in(&s, &data, "op");

@@ -224,6 +224,19 @@ fn prepare_data(data: &Path) -> Result<(), ServerError> {
             data.display()
         );
     }
+    // The signing key is the server's alone (older packages left it 0640 for a group).
+    let key = data.join(crate::auth::audit::KEY_FILE);
+    if let Ok(m) = std::fs::metadata(&key)
+        && m.permissions().mode() & 0o077 != 0
+    {
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).map_err(
+            |source| ServerError::Data {
+                path: key.clone(),
+                source,
+            },
+        )?;
+        tracing::warn!("server: {} tightened to 0600", key.display());
+    }
     Ok(())
 }
 
