@@ -30,6 +30,22 @@ pub(super) fn sign_in(data: &Path, login: &Login) -> anyhow::Result<Session> {
     Ok(crate::auth::login(data, &login.user, &password)?)
 }
 
+/// `--from`/`--to` of a listing: the last 30 days by default.
+fn listing_range(from: Option<&str>, to: Option<&str>) -> anyhow::Result<(i64, i64)> {
+    let to = match to {
+        Some(t) => parse_instant("--to", t)?,
+        None => crate::time::now_utc_ns(),
+    };
+    let from = match from {
+        Some(t) => parse_instant("--from", t)?,
+        None => to - 30 * 86_400 * 1_000_000_000,
+    };
+    if from >= to {
+        bail!("--from must be before --to");
+    }
+    Ok((from, to))
+}
+
 /// `vigie recordings --server`: the same listing, decided, logged and answered by the server.
 pub(super) fn recordings_from_server(
     conn: &super::server::ServerConn,
@@ -39,18 +55,7 @@ pub(super) fn recordings_from_server(
     json: bool,
     login: &Login,
 ) -> anyhow::Result<()> {
-    let now = crate::time::now_utc_ns();
-    let to = match to {
-        Some(t) => parse_instant("--to", t)?,
-        None => now,
-    };
-    let from = match from {
-        Some(t) => parse_instant("--from", t)?,
-        None => to - 30 * 86_400 * 1_000_000_000,
-    };
-    if from >= to {
-        bail!("--from must be before --to");
-    }
+    let (from, to) = listing_range(from, to)?;
     let mut api = conn.sign_in(login)?;
     let segments = api.recordings(camera, from, to)?;
     let _ = api.sign_out();
@@ -101,18 +106,7 @@ pub(super) fn recordings(
     } else {
         session.require(data, Action::ReadRegister, &[])?;
     }
-    let now = crate::time::now_utc_ns();
-    let to = match to {
-        Some(t) => parse_instant("--to", t)?,
-        None => now,
-    };
-    let from = match from {
-        Some(t) => parse_instant("--from", t)?,
-        None => to - 30 * 86_400 * 1_000_000_000,
-    };
-    if from >= to {
-        bail!("--from must be before --to");
-    }
+    let (from, to) = listing_range(from, to)?;
     let store = open_index(data)?;
     let segments = store.segments(camera, from, to)?;
     session.log(data, "recordings listed", camera, Some((from, to)), "", "")?;
