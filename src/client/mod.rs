@@ -11,6 +11,7 @@
 //! Calls block the calling thread (a command's main thread, or a window's own worker thread,
 //! never the UI thread).
 
+pub mod alarms;
 pub mod trust;
 
 use std::path::Path;
@@ -53,6 +54,7 @@ impl ClientError {
 /// A connection to a site server: its address, the trusted CA, and the session once signed in.
 pub struct Api {
     base: url::Url,
+    ca_pem: Vec<u8>,
     http: reqwest::blocking::Client,
     token: Option<String>,
     session: Option<SessionInfo>,
@@ -72,6 +74,7 @@ impl Api {
             .map_err(|e| ClientError::Trust(format!("TLS client set-up: {e}")))?;
         Ok(Api {
             base,
+            ca_pem: ca_pem.to_vec(),
             http,
             token: None,
             session: None,
@@ -158,6 +161,33 @@ impl Api {
     pub fn post_empty<B: Serialize>(&self, path: &str, body: &B) -> Result<(), ClientError> {
         self.send(self.http.post(self.url(path)?).json(body), path)
             .map(|_| ())
+    }
+
+    /// Acts on an alarm: "acknowledge", "take", "comment" or "close". The server decides; an
+    /// action that another workstation's made moot is answered 409 with what happened.
+    pub fn alarm_action(
+        &self,
+        id: i64,
+        action: &str,
+        comment: &str,
+    ) -> Result<crate::store::AlarmRow, ClientError> {
+        self.post(
+            &format!("/v1/alarms/{id}/actions"),
+            &serde_json::json!({ "action": action, "comment": comment }),
+        )
+    }
+
+    /// The alarm feed of this session, from the alarms changed after `after` (0: all).
+    pub fn alarm_feed(
+        &self,
+        after: i64,
+        out: std::sync::mpsc::Sender<alarms::FeedMessage>,
+    ) -> Result<alarms::AlarmFeed, ClientError> {
+        let token = self
+            .token
+            .clone()
+            .ok_or_else(|| ClientError::Trust("not signed in".into()))?;
+        alarms::AlarmFeed::start(self.base.clone(), &self.ca_pem, token, after, out)
     }
 
     pub fn cameras(&self) -> Result<Vec<ApiCamera>, ClientError> {

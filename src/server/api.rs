@@ -38,6 +38,8 @@ pub struct ApiState {
     pub cameras: Vec<Camera>,
     pub sessions: Sessions,
     pub ca_fingerprint: String,
+    /// Alarm rows as they change (see `alarms`).
+    pub alarms: tokio::sync::broadcast::Sender<crate::store::AlarmRow>,
     pool: Mutex<Vec<Store>>,
     /// A hash to check unknown names against, so that they cost the same work as known ones.
     decoy_hash: String,
@@ -55,6 +57,7 @@ impl ApiState {
             cameras,
             sessions,
             ca_fingerprint,
+            alarms: tokio::sync::broadcast::channel(4096).0,
             pool: Mutex::new(Vec::new()),
             decoy_hash: crate::auth::hash_password("decoy password, never used")?,
         })
@@ -91,7 +94,7 @@ impl ApiError {
             message: message.into(),
         }
     }
-    fn internal(e: impl std::fmt::Display) -> ApiError {
+    pub(crate) fn internal(e: impl std::fmt::Display) -> ApiError {
         tracing::error!("api: {e}");
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -121,7 +124,7 @@ impl IntoResponse for ApiError {
 }
 
 /// Runs `f` with an index connection on the blocking pool.
-async fn with_store<T: Send + 'static>(
+pub(crate) async fn with_store<T: Send + 'static>(
     st: &Shared,
     f: impl FnOnce(&ApiState, &Store) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
@@ -149,7 +152,12 @@ impl Caller {
         self.cameras.iter().any(|c| c == "*" || c == camera)
     }
 
-    fn entry(&self, action: &str, cameras: &str, range: Option<(i64, i64)>) -> audit::Entry {
+    pub(crate) fn entry(
+        &self,
+        action: &str,
+        cameras: &str,
+        range: Option<(i64, i64)>,
+    ) -> audit::Entry {
         audit::Entry {
             at_utc_ns: crate::time::now_utc_ns(),
             user: self.who.user.clone(),
@@ -167,7 +175,12 @@ impl Caller {
 
     /// Ok when the role allows `action` on all of `cameras`; otherwise the refusal is logged and
     /// returned as 403.
-    fn require(&self, store: &Store, action: Action, cameras: &[&str]) -> Result<(), ApiError> {
+    pub(crate) fn require(
+        &self,
+        store: &Store,
+        action: Action,
+        cameras: &[&str],
+    ) -> Result<(), ApiError> {
         let why = if !crate::auth::allowed(self.who.role, action) {
             Some(format!(
                 "{} ({}) may not {}",
@@ -189,7 +202,7 @@ impl Caller {
     }
 
     /// Writes an audit entry in the caller's name (before the answer leaves).
-    fn log(
+    pub(crate) fn log(
         &self,
         store: &Store,
         action: &str,
@@ -267,6 +280,8 @@ pub fn router(state: Shared) -> Router {
         .route("/v1/audit", get(audit_log))
         .route("/v1/users", get(users))
         .route("/v1/users/{name}/disable", post(disable_user))
+        .route("/v1/alarms/feed", get(super::alarms::feed))
+        .route("/v1/alarms/{id}/actions", post(super::alarms::act))
         .fallback(|uri: axum::http::Uri| async move {
             ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -304,12 +319,12 @@ pub struct SessionInfo {
     pub lifetime_s: u64,
 }
 
-fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+pub(crate) fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
     body.map(|Json(b)| b)
         .map_err(|e| ApiError::bad(format!("request body: {}", e.body_text())))
 }
 
-fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+pub(crate) fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
     q.map(|Query(q)| q)
         .map_err(|e| ApiError::bad(format!("query: {}", e.body_text())))
 }

@@ -15,6 +15,7 @@
 //! listener, lets answers in flight finish for up to 5 s, and stops the recorder (which closes
 //! its segments).
 
+pub mod alarms;
 pub mod api;
 pub mod pki;
 pub mod sessions;
@@ -86,6 +87,7 @@ pub struct Server {
     recorder: Option<crate::record::recorder::Recorder>,
     events: Option<crate::events::service::EventService>,
     state: Arc<api::ApiState>,
+    alarm_watch: Option<alarms::AlarmWatch>,
 }
 
 impl Server {
@@ -132,6 +134,8 @@ impl Server {
             sessions::Sessions::new(opts.sessions),
             fingerprint.clone(),
         )?);
+        let alarm_watch = alarms::AlarmWatch::start(opts.data.clone(), state.alarms.clone())
+            .map_err(ServerError::Runtime)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("server api")
@@ -162,6 +166,7 @@ impl Server {
             recorder,
             events,
             state,
+            alarm_watch: Some(alarm_watch),
         })
     }
 
@@ -194,6 +199,7 @@ impl Server {
         if let Some(rt) = self.runtime.take() {
             rt.shutdown_timeout(Duration::from_secs(5));
         }
+        self.alarm_watch.take();
         if let Some(r) = self.recorder.take() {
             r.stop();
         }

@@ -151,6 +151,24 @@ impl Sessions {
         Ok(s.who.clone())
     }
 
+    /// Whether the session of `token` is still open, without counting this as a use (a
+    /// pushed feed does not keep a session from locking).
+    pub fn alive(&self, token: &str, now: Instant) -> Result<(), Refused> {
+        let hash = hash_token(token);
+        let live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        match live.get(&hash) {
+            Some(s) if now >= s.expires => Err(Refused::Expired),
+            Some(s) if now.duration_since(s.last_used) >= self.limits.idle => Err(Refused::Idle),
+            Some(_) => Ok(()),
+            None => {
+                let ended = self.ended.lock().unwrap_or_else(|p| p.into_inner());
+                Err(ended
+                    .get(&hash)
+                    .map_or(Refused::Unknown, |why| Refused::Ended(why.clone())))
+            }
+        }
+    }
+
     /// Ends one session (sign-out). True if it existed.
     pub fn close(&self, token: &str) -> bool {
         let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());

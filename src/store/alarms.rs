@@ -58,8 +58,8 @@ pub struct Stored {
     pub created: bool,
 }
 
-/// An alarm as the index holds it.
-#[derive(Clone, Debug, PartialEq)]
+/// An alarm as the index holds it (and as the server pushes it to workstations).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AlarmRow {
     pub id: i64,
     pub rev: i64,
