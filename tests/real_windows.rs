@@ -1,7 +1,8 @@
 //! The real `vigie demo` windows driven as a person drives them: an X server, a window manager,
 //! the mouse and the keyboard through `xdotool`, and what is checked is read off screenshots.
-//! Sign in on the live wall, put a camera on a tile, open Review, sign in there, put a recorded
-//! camera on a tile, and move the playhead by clicking the timeline.
+//! Sign in on the live wall (checked by the demo's site server over TLS), put a camera on a tile,
+//! open Review, sign in there, put a recorded camera on a tile, and move the playhead by clicking
+//! the timeline.
 //!
 //! Widget positions are those of the windows at the size the test gives them (1400 x 820): the
 //! layout is egui's, with its own fonts, so it is the same on every machine. The screenshots are
@@ -137,6 +138,20 @@ fn a_person_signs_in_puts_a_camera_on_a_tile_and_moves_the_review_playhead() {
     if let Err(e) = result {
         std::panic::resume_unwind(e);
     }
+    // The live wall's sign-in went to the demo's site server over TLS: the server logged it,
+    // with the address it came from.
+    let store =
+        vigie::store::Store::open_readonly(&data.join(vigie::store::INDEX_FILE)).expect("index");
+    assert!(
+        store
+            .audit_entries()
+            .expect("audit")
+            .iter()
+            .any(|(_, e, _, _)| e.user == "superviseur"
+                && e.action == "login"
+                && e.detail == "from 127.0.0.1"),
+        "the server did not log the wall's sign-in"
+    );
     let _ = std::fs::remove_dir_all(&data);
 }
 

@@ -24,6 +24,7 @@ fn server(data: &std::path::Path) -> Server {
         data: data.to_owned(),
         cameras: cameras(),
         record: false,
+        record_only: Vec::new(),
         recorder: Default::default(),
         listen: "127.0.0.1:0".parse().expect("addr"),
         names: vec!["localhost".into(), "127.0.0.1".into()],

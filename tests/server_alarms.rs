@@ -73,6 +73,7 @@ fn alarms_are_pushed_to_every_workstation_and_actions_are_serialised() {
         data: data.clone(),
         cameras: cameras(),
         record: false,
+        record_only: Vec::new(),
         recorder: Default::default(),
         listen: "127.0.0.1:0".parse().expect("addr"),
         names: vec!["127.0.0.1".into()],

@@ -1,5 +1,5 @@
 //! The real binary's window under an X server (Xvfb in CI): `vigie demo` starts (simulator,
-//! recorder, demo accounts), maps a window titled "Vigie" on its sign-in screen, keeps running,
+//! site server with its recorder, demo accounts), maps a window titled "Vigie" on its sign-in screen, keeps running,
 //! and stops on SIGTERM.
 
 use std::process::{Command, Stdio};
@@ -64,10 +64,10 @@ fn the_demo_window_opens_and_runs() {
         child.try_wait().expect("status").is_none(),
         "the window closed by itself"
     );
-    // The demo started the recorder beside it.
+    // The demo started its server (and recorder) beside it.
     assert!(
         data.join("index.sqlite3").exists(),
-        "the demo's recorder did not start"
+        "the demo's server did not start"
     );
     // SAFETY: kill with the id of the child we started.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
@@ -79,11 +79,11 @@ fn the_demo_window_opens_and_runs() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    // The recorder follows the demo: it stops (cleanly) when the demo goes, and its index is sound.
+    // The server follows the demo: it stops (cleanly) when the demo goes, and its index is sound.
     let t2 = Instant::now();
     loop {
         let running = Command::new("pgrep")
-            .args(["-f", &format!("recorder.*{}", data.display())])
+            .args(["-f", &format!("vigie server.*{}", data.display())])
             .output()
             .is_ok_and(|o| o.status.success());
         if !running {
@@ -101,7 +101,7 @@ fn the_demo_window_opens_and_runs() {
         }
         assert!(
             t2.elapsed() < Duration::from_secs(10),
-            "the demo's recorder outlived the demo"
+            "the demo's server outlived the demo"
         );
         std::thread::sleep(Duration::from_millis(200));
     }

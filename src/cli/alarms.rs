@@ -101,38 +101,25 @@ pub fn events(
 }
 
 /// The demo's event service and simulation: built-in rules, any free port if 8610 is taken.
-/// The demo's event service, and unless `simulate` is false, simulated events, alert buttons
-/// and patrol cars sending to it.
-pub fn demo_events(
-    data: &Path,
+/// Unless `simulate` is false, simulated smart-camera events, alert buttons and patrol cars
+/// sent to the event service at `events` (the demo's server runs it).
+pub fn demo_event_sim(
+    events: SocketAddr,
     cameras: Vec<Camera>,
     simulate: bool,
-) -> anyhow::Result<(EventService, Option<EventSim>)> {
-    let opts = |listen: SocketAddr| ServiceOptions {
-        data: data.to_owned(),
-        listen,
-        udp: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
-        rules: Rules::default(),
-        cameras: cameras.clone(),
-        tls: None,
-    };
-    let service = match EventService::start(opts(SocketAddr::from(([127, 0, 0, 1], 8610)))) {
-        Ok(s) => s,
-        Err(_) => EventService::start(opts(SocketAddr::from(([127, 0, 0, 1], 0))))
-            .context("starting the event service")?,
-    };
-    eprintln!("vigie demo: events on http://{}/v1/events", service.addr());
+) -> anyhow::Result<Option<EventSim>> {
+    eprintln!("vigie demo: events on http://{events}/v1/events");
     if !simulate {
-        return Ok((service, None));
+        return Ok(None);
     }
     let sim = SimEventArgs {
-        events: Some(service.addr()),
-        positions_udp: service.udp_addr(),
+        events: Some(events),
+        positions_udp: None,
         event_every_s: 45.0,
         button_every_s: 240.0,
         patrol_cars: 6,
     }
     .start(cameras)?
     .context("no event simulation")?;
-    Ok((service, Some(sim)))
+    Ok(Some(sim))
 }

@@ -1230,32 +1230,47 @@ fn check(data: &Path, hash: bool) -> anyhow::Result<()> {
     }
 }
 
-/// The demo's recorder: `vigie recorder` in a process of its own (a crash of the window never
-/// stops recording), stopped with SIGTERM when the window closes.
-struct DemoRecorder {
+/// The demo's site server: `vigie server` in a process of its own (a crash of the window never
+/// stops recording), recording the first cameras and running the event service, stopped with
+/// SIGTERM when the window closes.
+struct DemoServer {
     child: std::process::Child,
     data: PathBuf,
+    /// https://127.0.0.1:PORT
+    url: String,
+    ca_pem: Vec<u8>,
+    events: SocketAddr,
 }
 
-impl DemoRecorder {
-    fn start(sim: &CamSim, count: u32, data: &Path) -> anyhow::Result<Option<DemoRecorder>> {
-        if count == 0 {
-            return Ok(None);
-        }
+impl DemoServer {
+    fn start(sim: &CamSim, record: u32, data: &Path) -> anyhow::Result<DemoServer> {
+        use std::io::BufRead;
         let data = data.to_owned();
-        let cameras: Vec<_> = sim.cameras().into_iter().take(count as usize).collect();
+        let cameras = sim.cameras();
         let file = data.join("demo-cameras.toml");
         std::fs::write(&file, CamerasFile::to_toml(&cameras, None))
             .with_context(|| format!("writing {}", file.display()))?;
         let exe = std::env::current_exe().context("finding the vigie binary")?;
         let mut cmd = std::process::Command::new(exe);
-        cmd.args(["recorder", "--cameras"])
+        cmd.args(["server", "--listen", "127.0.0.1:0", "--name", "127.0.0.1"])
+            .args(["--events", "127.0.0.1:0", "--cameras"])
             .arg(&file)
             .arg("--data")
             .arg(&data)
-            .stdin(std::process::Stdio::null());
-        // The demo's recorder follows the demo: whatever way the demo ends, the recorder gets
-        // SIGTERM and closes its segments. (The installed recorder is a service of its own.)
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        let recorded: Vec<String> = cameras
+            .iter()
+            .take(record as usize)
+            .map(|c| c.id.clone())
+            .collect();
+        if recorded.is_empty() {
+            cmd.arg("--no-record");
+        } else {
+            cmd.arg("--record").arg(recorded.join(","));
+        }
+        // The demo's server follows the demo: whatever way the demo ends, it gets SIGTERM and
+        // closes its segments. (The installed server is a service of its own.)
         // SAFETY: prctl is async-signal-safe and touches only the child being set up.
         unsafe {
             std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
@@ -1263,16 +1278,49 @@ impl DemoRecorder {
                 Ok(())
             });
         }
-        let child = cmd.spawn().context("starting the recorder")?;
+        let mut child = cmd.spawn().context("starting the site server")?;
+        let stderr = child.stderr.take().context("the server's output")?;
+        let mut lines = std::io::BufReader::new(stderr);
+        let (mut url, mut events) = (None, None);
+        let mut line = String::new();
+        while url.is_none() || events.is_none() {
+            line.clear();
+            if lines.read_line(&mut line).unwrap_or(0) == 0 {
+                let status = child.wait().ok();
+                bail!("the demo's server stopped before serving ({status:?})");
+            }
+            eprint!("{line}");
+            if let Some(rest) = line.split("API on https://").nth(1) {
+                url = rest.split('/').next().map(|a| format!("https://{a}"));
+            }
+            if let Some(rest) = line.split("events on http://").nth(1) {
+                events = rest.split('/').next().and_then(|a| a.parse().ok());
+            }
+        }
+        // The rest of its log goes on to the demo's.
+        let _ = std::thread::Builder::new()
+            .name("demo server log".into())
+            .spawn(move || {
+                let _ = std::io::copy(&mut lines, &mut std::io::stderr());
+            });
+        let ca_pem = std::fs::read(data.join(crate::server::pki::CA_FILE))
+            .context("reading the demo server's CA")?;
         eprintln!(
-            "vigie demo: recording {count} cameras into {}",
+            "vigie demo: recording {} cameras into {}",
+            recorded.len(),
             data.display()
         );
-        Ok(Some(DemoRecorder { child, data }))
+        Ok(DemoServer {
+            child,
+            data,
+            url: url.unwrap_or_default(),
+            ca_pem,
+            events: events.context("no event service")?,
+        })
     }
 }
 
-impl Drop for DemoRecorder {
+impl Drop for DemoServer {
     fn drop(&mut self) {
         // SAFETY: signals the child this process started, by its id.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
@@ -1320,17 +1368,19 @@ fn demo(
     };
     std::fs::create_dir_all(&data).with_context(|| format!("creating {}", data.display()))?;
     demo_users(&data)?;
-    let recorder = DemoRecorder::start(&sim, record_cameras.min(cameras), &data)?;
-    let events = alarms::demo_events(&data, sim.cameras(), simulate_events)?;
+    let server = DemoServer::start(&sim, record_cameras.min(cameras), &data)?;
+    let events = alarms::demo_event_sim(server.events, sim.cameras(), simulate_events)?;
     let streams = StreamManager::new(IngestTimings::default(), Transport::Tcp);
     let mut ws = LiveWorkspace::new(sim.cameras(), None, Box::new(streams));
-    if let Some(r) = &recorder {
-        ws = ws.with_review(&r.data);
+    if record_cameras > 0 {
+        ws = ws.with_review(&server.data);
     }
-    crate::ui::run_live(
+    let at = (server.url.clone(), server.ca_pem.clone());
+    crate::ui::run_live_at_server(
         ws,
+        at,
         &data,
-        vec![Box::new(sim), Box::new(events)],
+        vec![Box::new(sim), Box::new(events), Box::new(server)],
         "Vigie — live wall (demo)",
     )
     .map_err(|e| anyhow::anyhow!("the window could not open: {e}"))

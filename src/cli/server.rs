@@ -38,8 +38,11 @@ pub struct ServerArgs {
     #[arg(long, requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
     /// Serve only: do not record the cameras.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "record")]
     pub no_record: bool,
+    /// Record only these cameras (ids, comma-separated); default: every camera of the file.
+    #[arg(long, value_delimiter = ',')]
+    pub record: Vec<String>,
     /// Segment length of the recordings.
     #[arg(long, default_value_t = 60)]
     pub segment_seconds: u64,
@@ -68,6 +71,13 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
     if !(1..=24 * 60).contains(&args.idle_minutes) {
         bail!("--idle-minutes must be 1 to 1440");
     }
+    if let Some(id) = args
+        .record
+        .iter()
+        .find(|id| !cameras.iter().any(|c| &c.id == *id))
+    {
+        bail!("--record: no camera {id} in the cameras file");
+    }
     let names = if args.names.is_empty() {
         default_names()
     } else {
@@ -94,6 +104,7 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
     let server = Server::start(ServerOptions {
         data: args.data.clone(),
         record: !args.no_record,
+        record_only: args.record.clone(),
         recorder: crate::record::recorder::RecorderOptions {
             segment: Duration::from_secs(args.segment_seconds),
             reserve_bytes: args.reserve_mb << 20,

@@ -37,6 +37,8 @@ pub struct ServerOptions {
     /// Cameras known to the site (served to workstations; recorded when `record` is set).
     pub cameras: Vec<Camera>,
     pub record: bool,
+    /// Record only these camera ids (empty: all).
+    pub record_only: Vec<String>,
     pub recorder: crate::record::recorder::RecorderOptions,
     /// The API's address.
     pub listen: SocketAddr,
@@ -112,9 +114,15 @@ impl Server {
         tls.alpn_protocols = vec![b"http/1.1".to_vec()];
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
 
-        let recorder = if opts.record && !opts.cameras.is_empty() {
+        let recorded: Vec<Camera> = opts
+            .cameras
+            .iter()
+            .filter(|c| opts.record_only.is_empty() || opts.record_only.contains(&c.id))
+            .cloned()
+            .collect();
+        let recorder = if opts.record && !recorded.is_empty() {
             Some(
-                crate::record::recorder::Recorder::start(&opts.cameras, &opts.data, &opts.recorder)
+                crate::record::recorder::Recorder::start(&recorded, &opts.data, &opts.recorder)
                     .map_err(|e| ServerError::Recorder(e.to_string()))?,
             )
         } else {

@@ -1,14 +1,27 @@
-//! The sign-in screen every Vigie window opens on: a named user and their password, checked
-//! against the index on a thread of its own (Argon2id takes tens of milliseconds; the UI never
-//! waits). Every attempt is written to the audit log by [`crate::auth::login`].
+//! The sign-in screen every Vigie window opens on: a named user and their password, checked on
+//! a thread of its own (Argon2id takes tens of milliseconds, a server round trip more; the UI
+//! never waits), by the site server over TLS or, on the server's own machine, against the
+//! index. Every attempt is written to the audit log (by the server, or by
+//! [`crate::auth::login`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
-use crate::auth::Session;
+use crate::auth::{Role, Session};
 
-/// A sign-in form over the installation's data folder.
+/// Where a sign-in is checked.
+#[derive(Clone)]
+pub enum SignInTarget {
+    /// The installation's data folder, read directly.
+    Data(PathBuf),
+    /// The site server, trusting the CA `ca_pem`.
+    Server { url: String, ca_pem: Vec<u8> },
+}
+
+/// A sign-in form.
 pub struct LoginScreen {
+    target: SignInTarget,
+    /// The data folder shown in the "no account yet" hint.
     data: PathBuf,
     title: String,
     user: String,
@@ -32,6 +45,7 @@ impl LoginScreen {
             .unwrap_or(true);
         LoginScreen {
             no_accounts,
+            target: SignInTarget::Data(data.to_owned()),
             data: data.to_owned(),
             title: title.to_owned(),
             user: String::new(),
@@ -42,13 +56,24 @@ impl LoginScreen {
         }
     }
 
+    /// A form checked by the site server at `url` (the server logs every attempt).
+    pub fn server(url: &str, ca_pem: &[u8], data_hint: &Path, title: &str) -> LoginScreen {
+        LoginScreen {
+            target: SignInTarget::Server {
+                url: url.to_owned(),
+                ca_pem: ca_pem.to_vec(),
+            },
+            ..LoginScreen::new(data_hint, title)
+        }
+    }
+
     fn submit(&mut self, ctx: &egui::Context) {
         if self.user.trim().is_empty() || self.password.is_empty() {
             self.error = Some("Enter your user name and password".into());
             return;
         }
         let (tx, rx) = mpsc::channel();
-        let data = self.data.clone();
+        let target = self.target.clone();
         let user = self.user.trim().to_owned();
         // The password leaves the form: it is kept nowhere once checked.
         let password = std::mem::take(&mut self.password);
@@ -56,7 +81,7 @@ impl LoginScreen {
         let spawned = std::thread::Builder::new()
             .name("sign-in".into())
             .spawn(move || {
-                let r = crate::auth::login(&data, &user, &password).map_err(|e| e.to_string());
+                let r = check(&target, &user, &password);
                 let _ = tx.send(r);
                 ctx.request_repaint();
             });
@@ -157,5 +182,25 @@ impl LoginScreen {
             self.submit(&ctx);
         }
         None
+    }
+}
+
+/// Checks a password where `target` says; the session on success, else why not.
+fn check(target: &SignInTarget, user: &str, password: &str) -> Result<Session, String> {
+    match target {
+        SignInTarget::Data(data) => {
+            crate::auth::login(data, user, password).map_err(|e| e.to_string())
+        }
+        SignInTarget::Server { url, ca_pem } => {
+            let mut api = crate::client::Api::new(url, ca_pem).map_err(|e| e.to_string())?;
+            let info = api.sign_in(user, password).map_err(|e| e.to_string())?;
+            let role = Role::parse(&info.role)
+                .ok_or_else(|| format!("the server gave an unknown role {:?}", info.role))?;
+            Ok(Session {
+                user: info.user,
+                role,
+                cameras: info.cameras,
+            })
+        }
     }
 }

@@ -435,7 +435,7 @@ fn worker(
 }
 
 enum Stage {
-    SignIn(super::login::LoginScreen, Option<String>),
+    SignIn(Box<super::login::LoginScreen>, Option<String>),
     Edit(Box<MaskEditor>),
 }
 
@@ -454,7 +454,10 @@ impl MaskEditorApp {
         MaskEditorApp {
             data: data.to_owned(),
             stage: Stage::SignIn(
-                super::login::LoginScreen::new(data, "Vigie · Privacy masks"),
+                Box::new(super::login::LoginScreen::new(
+                    data,
+                    "Vigie · Privacy masks",
+                )),
                 None,
             ),
         }

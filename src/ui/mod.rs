@@ -73,6 +73,27 @@ impl LiveApp {
         }
     }
 
+    /// A wall behind a sign-in checked by the site server at `url` (TLS, trusting `ca_pem`);
+    /// the wall's own services still use the data folder `data` of the server's machine.
+    pub fn signing_in_at_server(
+        cc: &eframe::CreationContext<'_>,
+        workspace: LiveWorkspace,
+        server: (&str, &[u8]),
+        data: &Path,
+        keep: Vec<Box<dyn std::any::Any>>,
+    ) -> LiveApp {
+        Self::setup(cc);
+        LiveApp {
+            workspace,
+            sign_in: Some((
+                login::LoginScreen::server(server.0, server.1, data, "Vigie · Live"),
+                data.to_owned(),
+                None,
+            )),
+            _keep: keep,
+        }
+    }
+
     pub fn workspace(&mut self) -> &mut LiveWorkspace {
         &mut self.workspace
     }
@@ -110,6 +131,32 @@ pub fn run_live(
         "vigie",
         options,
         Box::new(move |cc| Ok(Box::new(LiveApp::signing_in(cc, workspace, &data, keep)))),
+    )
+}
+
+/// Opens the live wall window on a sign-in checked by the site server at `server` (URL and CA
+/// certificate).
+pub fn run_live_at_server(
+    workspace: LiveWorkspace,
+    server: (String, Vec<u8>),
+    data: &Path,
+    keep: Vec<Box<dyn std::any::Any>>,
+    title: &str,
+) -> Result<(), eframe::Error> {
+    let options = native_options(title);
+    let data = data.to_owned();
+    eframe::run_native(
+        "vigie",
+        options,
+        Box::new(move |cc| {
+            Ok(Box::new(LiveApp::signing_in_at_server(
+                cc,
+                workspace,
+                (&server.0, &server.1),
+                &data,
+                keep,
+            )))
+        }),
     )
 }
 
