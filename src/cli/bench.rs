@@ -86,7 +86,7 @@ fn spawn_camsim_at(cameras: u32, mtu: u32, fps: u32) -> anyhow::Result<(SimChild
 }
 
 /// CPU seconds of this process (all threads, including those that ended).
-fn process_cpu_s() -> f64 {
+pub(super) fn process_cpu_s() -> f64 {
     // SAFETY: getrusage writes into the struct we pass.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };

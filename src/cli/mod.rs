@@ -3,6 +3,7 @@
 
 mod alarms;
 mod bench;
+mod bench_api;
 mod bench_events;
 mod evidence;
 mod server;
@@ -588,6 +589,9 @@ enum HoldCommand {
 
 #[derive(Subcommand)]
 enum BenchCommand {
+    /// The site server's API on a city-sized index: camera-day timelines, alarms pushed to
+    /// workstations under 1,000 events/s, idle workstations' cost. Last line: JSON.
+    Api(bench_api::ApiBenchArgs),
     /// Event-to-alarm latency, a sustained event rate with none lost, and the live UI's frame
     /// time under it against the same UI idle (`vigie events` in process). Last line: JSON.
     Events {
@@ -952,6 +956,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     senders,
                 },
         } => bench_events::events(rate, seconds, senders),
+        Command::Bench {
+            which: BenchCommand::Api(args),
+        } => bench_api::run(args),
         Command::Bench {
             which: BenchCommand::Index { cameras, days, dir },
         } => bench::index(cameras, days, dir.as_deref()),
