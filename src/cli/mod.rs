@@ -1383,10 +1383,10 @@ fn demo(
         ws = ws.with_review(&server.data);
     }
     let at = (server.url.clone(), server.ca_pem.clone());
-    crate::ui::run_live_at_server(
+    crate::ui::run_live(
         ws,
-        at,
         &data,
+        Some(at),
         vec![Box::new(sim), Box::new(events), Box::new(server)],
         "Vigie — live wall (demo)",
     )
@@ -1493,7 +1493,7 @@ fn live(
         ws = ws.with_control(addr, key).map_err(anyhow::Error::msg)?;
         eprintln!("vigie live: wall commands taken on {addr}");
     }
-    crate::ui::run_live(ws, data, Vec::new(), "Vigie — live wall")
+    crate::ui::run_live(ws, data, None, Vec::new(), "Vigie — live wall")
         .map_err(|e| anyhow::anyhow!("the window could not open: {e}"))
 }
 

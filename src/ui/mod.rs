@@ -61,35 +61,28 @@ impl LiveApp {
         data: &Path,
         keep: Vec<Box<dyn std::any::Any>>,
     ) -> LiveApp {
-        Self::setup(cc);
-        LiveApp {
+        Self::signing_in_with(
+            cc,
             workspace,
-            sign_in: Some((
-                login::LoginScreen::new(data, "Vigie · Live"),
-                data.to_owned(),
-                None,
-            )),
-            _keep: keep,
-        }
+            login::LoginScreen::new(data, "Vigie · Live"),
+            data,
+            keep,
+        )
     }
 
-    /// A wall behind a sign-in checked by the site server at `url` (TLS, trusting `ca_pem`);
-    /// the wall's own services still use the data folder `data` of the server's machine.
-    pub fn signing_in_at_server(
+    /// A wall behind `login` (checked by the site server or at `data`); the wall's own services
+    /// use the data folder `data` of the server's machine.
+    pub fn signing_in_with(
         cc: &eframe::CreationContext<'_>,
         workspace: LiveWorkspace,
-        server: (&str, &[u8]),
+        login: login::LoginScreen,
         data: &Path,
         keep: Vec<Box<dyn std::any::Any>>,
     ) -> LiveApp {
         Self::setup(cc);
         LiveApp {
             workspace,
-            sign_in: Some((
-                login::LoginScreen::server(server.0, server.1, data, "Vigie · Live"),
-                data.to_owned(),
-                None,
-            )),
+            sign_in: Some((login, data.to_owned(), None)),
             _keep: keep,
         }
     }
@@ -117,29 +110,13 @@ impl eframe::App for LiveApp {
     }
 }
 
-/// Opens the live wall window on its sign-in screen (over the installation at `data`) and runs
-/// until it is closed.
+/// Opens the live wall window on its sign-in screen and runs until it is closed. The sign-in is
+/// checked by the site server `server` (URL and CA certificate) when given, else at the
+/// installation's data folder `data`.
 pub fn run_live(
     workspace: LiveWorkspace,
     data: &Path,
-    keep: Vec<Box<dyn std::any::Any>>,
-    title: &str,
-) -> Result<(), eframe::Error> {
-    let options = native_options(title);
-    let data = data.to_owned();
-    eframe::run_native(
-        "vigie",
-        options,
-        Box::new(move |cc| Ok(Box::new(LiveApp::signing_in(cc, workspace, &data, keep)))),
-    )
-}
-
-/// Opens the live wall window on a sign-in checked by the site server at `server` (URL and CA
-/// certificate).
-pub fn run_live_at_server(
-    workspace: LiveWorkspace,
-    server: (String, Vec<u8>),
-    data: &Path,
+    server: Option<(String, Vec<u8>)>,
     keep: Vec<Box<dyn std::any::Any>>,
     title: &str,
 ) -> Result<(), eframe::Error> {
@@ -149,12 +126,12 @@ pub fn run_live_at_server(
         "vigie",
         options,
         Box::new(move |cc| {
-            Ok(Box::new(LiveApp::signing_in_at_server(
-                cc,
-                workspace,
-                (&server.0, &server.1),
-                &data,
-                keep,
+            let login = match &server {
+                Some((url, ca)) => login::LoginScreen::server(url, ca, &data, "Vigie · Live"),
+                None => login::LoginScreen::new(&data, "Vigie · Live"),
+            };
+            Ok(Box::new(LiveApp::signing_in_with(
+                cc, workspace, login, &data, keep,
             )))
         }),
     )
