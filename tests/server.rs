@@ -303,6 +303,7 @@ fn trust_is_the_site_ca_pinned_once_and_a_changed_certificate_is_refused() {
 fn recordings_are_listed_through_the_server_by_the_command() {
     let data = clip_recording("server-cli");
     add_user(&data, "op", "operator", &["cam001"]);
+    add_user(&data, "dpo", "auditor", &[]);
     let cams = common::test_dir("server-cli-cams");
     let cameras_file = cams.join("cameras.toml");
     std::fs::write(
@@ -378,6 +379,44 @@ fn recordings_are_listed_through_the_server_by_the_command() {
     assert!(!ok);
     assert!(err.contains("may not see camera cam002"), "{err}");
     assert!(err.contains("403"), "{err}");
+    // The auditor reads the operator's entries through the server: the listing and the refusal.
+    let (ok, out, err) = common::vigie_as(
+        "dpo",
+        [
+            "audit",
+            "show",
+            "--server",
+            &server_url,
+            "--server-ca",
+            &ca_file.display().to_string(),
+            "--of",
+            "op",
+        ],
+    );
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("op (operator)\trecordings listed\tcam001"),
+        "{out}"
+    );
+    assert!(out.contains("op (operator)\trefused\tcam002"), "{out}");
+    assert!(
+        !out.contains("dpo (auditor)"),
+        "--of op shows only op's entries: {out}"
+    );
+    // The operator may not.
+    let (ok, _, err) = common::vigie_as(
+        "op",
+        [
+            "audit",
+            "show",
+            "--server",
+            &server_url,
+            "--server-ca",
+            &ca_file.display().to_string(),
+        ],
+    );
+    assert!(!ok);
+    assert!(err.contains("may not read the audit log"), "{err}");
     // SAFETY: a signal to the child this test started.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let status = child.wait().expect("exit");

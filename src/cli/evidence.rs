@@ -537,6 +537,75 @@ fn entry_json(
     })
 }
 
+/// One audit entry as a line: seq, instant, user (role), action, cameras [range], reason,
+/// detail.
+fn audit_line(seq: i64, e: &crate::store::AuditEntry) -> String {
+    let range = e
+        .range
+        .map(|(a, b)| format!(" [{} .. {}]", rfc3339(a), rfc3339(b)))
+        .unwrap_or_default();
+    format!(
+        "{seq}\t{}\t{} ({})\t{}\t{}{range}\t{}\t{}",
+        rfc3339(e.at_utc_ns),
+        e.user,
+        e.role,
+        e.action,
+        e.cameras,
+        e.reason,
+        e.detail
+    )
+}
+
+/// `vigie audit show --server`: the entries, read, filtered and logged by the server.
+pub(super) fn audit_show_from_server(
+    conn: &super::server::ServerConn,
+    from: Option<&str>,
+    to: Option<&str>,
+    of: Option<&str>,
+    login: &Login,
+) -> anyhow::Result<()> {
+    let mut filters: Vec<(&str, String)> = Vec::new();
+    if let Some(f) = from {
+        filters.push(("from", parse_instant("--from", f)?.to_string()));
+    }
+    if let Some(t) = to {
+        filters.push(("to", parse_instant("--to", t)?.to_string()));
+    }
+    if let Some(u) = of {
+        filters.push(("of", u.to_owned()));
+    }
+    let mut api = conn.sign_in(login)?;
+    let mut after = 0;
+    let mut shown = 0;
+    loop {
+        let mut page = url::form_urlencoded::Serializer::new(String::new());
+        page.extend_pairs(filters.iter().map(|(k, v)| (*k, v.as_str())));
+        page.append_pair("after", &after.to_string());
+        page.append_pair("limit", "10000");
+        let entries: Vec<crate::client::ApiAuditEntry> =
+            api.get(&format!("/v1/audit?{}", page.finish()))?;
+        let Some(last) = entries.last() else { break };
+        after = last.seq;
+        for e in &entries {
+            let entry = crate::store::AuditEntry {
+                at_utc_ns: e.at_utc_ns,
+                user: e.user.clone(),
+                role: e.role.clone(),
+                action: e.action.clone(),
+                cameras: e.cameras.clone(),
+                range: e.range.as_ref().map(|r| (r.start_utc_ns, r.end_utc_ns)),
+                reason: e.reason.clone(),
+                detail: e.detail.clone(),
+            };
+            println!("{}", audit_line(e.seq, &entry));
+            shown += 1;
+        }
+    }
+    let _ = api.sign_out();
+    eprintln!("{shown} entries");
+    Ok(())
+}
+
 pub(super) fn audit_show(
     data: &Path,
     from: Option<&str>,
@@ -558,20 +627,7 @@ pub(super) fn audit_show(
             continue;
         }
         shown += 1;
-        let range = e
-            .range
-            .map(|(a, b)| format!(" [{} .. {}]", rfc3339(a), rfc3339(b)))
-            .unwrap_or_default();
-        println!(
-            "{seq}\t{}\t{} ({})\t{}\t{}{range}\t{}\t{}",
-            rfc3339(e.at_utc_ns),
-            e.user,
-            e.role,
-            e.action,
-            e.cameras,
-            e.reason,
-            e.detail
-        );
+        println!("{}", audit_line(*seq, e));
     }
     session.log(
         data,

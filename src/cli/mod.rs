@@ -428,10 +428,13 @@ enum AuditCommand {
         #[arg(long)]
         data: PathBuf,
     },
-    /// Shows the log's entries (auditors), oldest first.
+    /// Shows the log's entries (auditors), oldest first: from the site server, or with --data
+    /// from the data folder (as the server's user).
     Show {
-        #[arg(long)]
-        data: PathBuf,
+        #[arg(long, conflicts_with_all = ["server", "server_ca"])]
+        data: Option<PathBuf>,
+        #[command(flatten)]
+        conn: server::ServerConn,
         /// RFC 3339 instants bounding the entries shown.
         #[arg(long)]
         from: Option<String>,
@@ -1081,13 +1084,31 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit {
             action:
                 AuditCommand::Show {
-                    data,
+                    data: Some(data),
+                    from,
+                    to,
+                    of,
+                    login,
+                    ..
+                },
+        } => evidence::audit_show(&data, from.as_deref(), to.as_deref(), of.as_deref(), &login),
+        Command::Audit {
+            action:
+                AuditCommand::Show {
+                    data: None,
+                    conn,
                     from,
                     to,
                     of,
                     login,
                 },
-        } => evidence::audit_show(&data, from.as_deref(), to.as_deref(), of.as_deref(), &login),
+        } => evidence::audit_show_from_server(
+            &conn,
+            from.as_deref(),
+            to.as_deref(),
+            of.as_deref(),
+            &login,
+        ),
         Command::Audit {
             action: AuditCommand::Export { data, out, login },
         } => evidence::audit_export(&data, &out, &login),

@@ -666,6 +666,12 @@ pub struct AuditQuery {
     /// Entries after this sequence number.
     pub after: Option<i64>,
     pub limit: Option<usize>,
+    /// Entries at or after this instant (UTC nanoseconds or RFC 3339).
+    pub from: Option<String>,
+    /// Entries before this instant.
+    pub to: Option<String>,
+    /// Only this user's entries.
+    pub of: Option<String>,
 }
 
 /// An audit entry as listed.
@@ -692,13 +698,25 @@ async fn audit_log(
     let q = query(q)?;
     let after = q.after.unwrap_or(0);
     let limit = q.limit.unwrap_or(1000).clamp(1, 10_000);
+    let from = q.from.as_deref().map(|t| instant("from", t)).transpose()?;
+    let to = q.to.as_deref().map(|t| instant("to", t)).transpose()?;
+    let of = q.of;
     with_store(&st, move |_, s| {
         c.require(s, Action::ReadAudit, &[])?;
-        c.log(s, "audit read", "", None)?;
+        let mut e = c.entry("audit read", "", from.zip(to));
+        if let Some(u) = &of {
+            e.detail = format!("entries of {u}; {}", e.detail);
+        }
+        audit::append_with(s, &e).map_err(ApiError::internal)?;
         let all = s.audit_entries().map_err(ApiError::internal)?;
         Ok(Json(
             all.into_iter()
-                .filter(|(seq, ..)| *seq > after)
+                .filter(|(seq, e, ..)| {
+                    *seq > after
+                        && from.is_none_or(|f| e.at_utc_ns >= f)
+                        && to.is_none_or(|t| e.at_utc_ns < t)
+                        && of.as_ref().is_none_or(|u| &e.user == u)
+                })
                 .take(limit)
                 .map(|(seq, e, _, hash)| ApiAuditEntry {
                     seq,
