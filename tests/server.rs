@@ -165,8 +165,32 @@ fn sessions_grants_and_refusals_are_decided_and_logged_by_the_server() {
         Some(403)
     );
 
-    // An administrator disables the operator: the open session ends at its next request.
+    // An administrator grants cam002: the operator's open session sees it at once.
     let admin = signed_in(&s, &data, "admin");
+    let u: vigie::client::ApiUser = admin
+        .post(
+            "/v1/users/op/cameras",
+            &serde_json::json!({"cameras": ["cam001", "cam002"]}),
+        )
+        .expect("granted");
+    assert_eq!(u.cameras, ["cam001", "cam002"]);
+    assert_eq!(op.cameras().expect("cameras").len(), 2);
+    op.timeline("cam002", CLIP_T0, CLIP_T0 + CLIP_S)
+        .expect("cam002 now granted");
+    let e = admin
+        .post::<_, serde_json::Value>(
+            "/v1/users/op/cameras",
+            &serde_json::json!({"cameras": ["cam404"]}),
+        )
+        .expect_err("unknown camera");
+    assert_eq!(e.status(), Some(400), "{e}");
+    assert!(e.to_string().contains("cam404"), "{e}");
+    let e = admin
+        .post_empty("/v1/users/admin/disable", &serde_json::json!({}))
+        .expect_err("own account");
+    assert_eq!(e.status(), Some(409), "{e}");
+
+    // An administrator disables the operator: the open session ends at its next request.
     admin
         .post_empty("/v1/users/op/disable", &serde_json::json!({}))
         .expect("disabled");
@@ -304,6 +328,7 @@ fn recordings_are_listed_through_the_server_by_the_command() {
     let data = clip_recording("server-cli");
     add_user(&data, "op", "operator", &["cam001"]);
     add_user(&data, "dpo", "auditor", &[]);
+    add_user(&data, "admin", "administrator", &[]);
     let cams = common::test_dir("server-cli-cams");
     let cameras_file = cams.join("cameras.toml");
     std::fs::write(
@@ -311,7 +336,7 @@ fn recordings_are_listed_through_the_server_by_the_command() {
         vigie::config::CamerasFile::to_toml(&cameras(), None),
     )
     .expect("cameras file");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_vigie"))
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_vigie"))
         .args([
             "server",
             "--no-record",
@@ -324,11 +349,14 @@ fn recordings_are_listed_through_the_server_by_the_command() {
         .arg(&cameras_file)
         .arg("--data")
         .arg(&data)
+        .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("vigie server starts");
+    // Stopped whatever happens to the test.
+    let mut child = Stopped(Some(child));
     // The address is on the first line it prints.
-    let mut err = std::io::BufReader::new(child.stderr.take().expect("stderr"));
+    let mut err = std::io::BufReader::new(child.get().stderr.take().expect("stderr"));
     let mut line = String::new();
     let addr = loop {
         line.clear();
@@ -403,7 +431,27 @@ fn recordings_are_listed_through_the_server_by_the_command() {
         !out.contains("dpo (auditor)"),
         "--of op shows only op's entries: {out}"
     );
-    // The operator may not.
+    // The administrator grants cam002 through the server; then the operator lists it.
+    let (ok, _, err) = common::vigie_as(
+        "admin",
+        [
+            "users",
+            "grant",
+            "op",
+            "--cameras",
+            "cam001,cam002",
+            "--server",
+            &server_url,
+            "--server-ca",
+            &ca_file.display().to_string(),
+        ],
+    );
+    assert!(ok, "{err}");
+    assert!(err.contains("op may see cam001,cam002"), "{err}");
+    let (ok, out, err) = common::vigie_as("op", args("cam002"));
+    assert!(ok, "{err}");
+    assert!(out.contains("segment(s) of cam002"), "{out}");
+    // The operator may not read the audit log.
     let (ok, _, err) = common::vigie_as(
         "op",
         [
@@ -417,6 +465,7 @@ fn recordings_are_listed_through_the_server_by_the_command() {
     );
     assert!(!ok);
     assert!(err.contains("may not read the audit log"), "{err}");
+    let mut child = child.0.take().expect("the server");
     // SAFETY: a signal to the child this test started.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let status = child.wait().expect("exit");
@@ -430,4 +479,23 @@ fn recordings_are_listed_through_the_server_by_the_command() {
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// A child process stopped (SIGTERM, then waited for) when the test ends, even by a panic.
+struct Stopped(Option<std::process::Child>);
+
+impl Stopped {
+    fn get(&mut self) -> &mut std::process::Child {
+        self.0.as_mut().expect("the child")
+    }
+}
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            // SAFETY: a signal to the child this test started.
+            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+            let _ = c.wait();
+        }
+    }
 }

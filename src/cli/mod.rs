@@ -525,8 +525,11 @@ enum UsersCommand {
     /// Sets the cameras a user may see (replacing the previous grant).
     Grant {
         name: String,
-        #[arg(long)]
-        data: PathBuf,
+        /// The data folder, instead of asking the site server (as the server's user).
+        #[arg(long, conflicts_with_all = ["server", "server_ca"])]
+        data: Option<PathBuf>,
+        #[command(flatten)]
+        conn: server::ServerConn,
         /// Comma-separated ids, or * for all; empty for none.
         #[arg(long, value_delimiter = ',')]
         cameras: Vec<String>,
@@ -541,8 +544,11 @@ enum UsersCommand {
     /// Disables a user (accounts are kept: the audit log names them).
     Disable {
         name: String,
-        #[arg(long)]
-        data: PathBuf,
+        /// The data folder, instead of asking the site server (as the server's user).
+        #[arg(long, conflicts_with_all = ["server", "server_ca"])]
+        data: Option<PathBuf>,
+        #[command(flatten)]
+        conn: server::ServerConn,
         #[command(flatten)]
         login: Login,
     },
@@ -1643,6 +1649,13 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     f.write_all(text.as_bytes())
 }
 
+/// A name as one URL path segment.
+fn url_segment(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
+}
+
 /// Splits `user:password@` out of a URL; the password may come from the environment.
 fn url_credentials(url: &str, user: Option<String>) -> (String, Option<Credential>) {
     let env_pw = || std::env::var("VIGIE_CAMERA_PASSWORD").unwrap_or_default();
@@ -1827,7 +1840,50 @@ fn users(action: UsersCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        UsersCommand::Disable { name, data, login } => {
+        UsersCommand::Disable {
+            name,
+            data: None,
+            conn,
+            login,
+        } => {
+            let mut api = conn.sign_in(&login)?;
+            let path = format!("/v1/users/{}/disable", url_segment(&name));
+            let r = api.post_empty(&path, &serde_json::json!({}));
+            let _ = api.sign_out();
+            r?;
+            eprintln!("users: {name} disabled; their sessions are closed");
+            Ok(())
+        }
+        UsersCommand::Grant {
+            name,
+            data: None,
+            conn,
+            cameras,
+            login,
+        } => {
+            let mut api = conn.sign_in(&login)?;
+            let path = format!("/v1/users/{}/cameras", url_segment(&name));
+            let r: Result<crate::client::ApiUser, _> =
+                api.post(&path, &serde_json::json!({ "cameras": cameras }));
+            let _ = api.sign_out();
+            let u = r?;
+            eprintln!(
+                "users: {} may see {}",
+                u.name,
+                if u.cameras.is_empty() {
+                    "no camera".to_string()
+                } else {
+                    u.cameras.join(",")
+                }
+            );
+            Ok(())
+        }
+        UsersCommand::Disable {
+            name,
+            data: Some(data),
+            login,
+            ..
+        } => {
             let session = evidence::sign_in(&data, &login)?;
             session.require(&data, crate::auth::Action::ManageUsers, &[])?;
             if name == session.user {
@@ -1843,9 +1899,10 @@ fn users(action: UsersCommand) -> anyhow::Result<()> {
         }
         UsersCommand::Grant {
             name,
-            data,
+            data: Some(data),
             cameras,
             login,
+            ..
         } => {
             let session = evidence::sign_in(&data, &login)?;
             session.require(&data, crate::auth::Action::ManageUsers, &[])?;

@@ -280,6 +280,7 @@ pub fn router(state: Shared) -> Router {
         .route("/v1/audit", get(audit_log))
         .route("/v1/users", get(users))
         .route("/v1/users/{name}/disable", post(disable_user))
+        .route("/v1/users/{name}/cameras", post(grant_cameras))
         .route("/v1/alarms/feed", get(super::alarms::feed))
         .route("/v1/alarms/{id}/actions", post(super::alarms::act))
         .fallback(|uri: axum::http::Uri| async move {
@@ -776,6 +777,12 @@ async fn disable_user(
     let target = name.clone();
     with_store(&st, move |_, s| {
         c.require(s, Action::ManageUsers, &[])?;
+        if target == c.who.user {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                format!("{target}: an administrator does not disable their own account"),
+            ));
+        }
         if !s
             .disable_user(&target, crate::time::now_utc_ns())
             .map_err(ApiError::internal)?
@@ -797,4 +804,64 @@ async fn disable_user(
     );
     tracing::info!("user {name} disabled; {ended} session(s) closed");
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Grant {
+    /// Camera ids, or `*` for all; empty for none.
+    pub cameras: Vec<String>,
+}
+
+fn list_or_none(v: &[String]) -> String {
+    if v.is_empty() {
+        "none".into()
+    } else {
+        v.join(",")
+    }
+}
+
+/// Replaces the cameras a user may see; their open sessions see the change at their next
+/// request (grants are re-read each time).
+async fn grant_cameras(
+    State(st): State<Shared>,
+    c: Caller,
+    Path(name): Path<String>,
+    body: Result<Json<Grant>, JsonRejection>,
+) -> Result<Json<ApiUser>, ApiError> {
+    let Grant { cameras } = json_body(body)?;
+    if let Some(bad) = cameras
+        .iter()
+        .find(|id| id.as_str() != "*" && !st.cameras.iter().any(|c| &c.id == *id))
+    {
+        return Err(ApiError::bad(format!(
+            "cameras: no camera {bad} on this server"
+        )));
+    }
+    with_store(&st, move |_, s| {
+        c.require(s, Action::ManageUsers, &[])?;
+        let Some(before) = s.user(&name).map_err(ApiError::internal)? else {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!("no user {name}"),
+            ));
+        };
+        s.set_user_cameras(&name, &cameras)
+            .map_err(ApiError::internal)?;
+        let mut e = c.entry("permissions changed", &cameras.join(","), None);
+        e.detail = format!(
+            "{name}: cameras {} -> {}; {}",
+            list_or_none(&before.cameras),
+            list_or_none(&cameras),
+            e.detail
+        );
+        audit::append_with(s, &e).map_err(ApiError::internal)?;
+        Ok(Json(ApiUser {
+            name: before.name,
+            role: before.role,
+            cameras,
+            disabled: before.disabled_utc_ns.is_some(),
+        }))
+    })
+    .await
 }
