@@ -220,6 +220,25 @@ fn sessions_grants_and_refusals_are_decided_and_logged_by_the_server() {
 }
 
 #[test]
+fn the_old_group_readable_layout_is_tightened_at_start() {
+    use std::os::unix::fs::PermissionsExt;
+    // What older packages left: the data folder 2770 and the signing key 0640 for a group.
+    let data = common::test_dir("server-old-layout");
+    vigie::auth::audit::signing_key(&data).expect("signing key");
+    let key = data.join(vigie::auth::audit::KEY_FILE);
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o2770)).expect("chmod");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+    let s = server(&data);
+    let mode = |p: &std::path::Path| std::fs::metadata(p).expect("meta").permissions().mode();
+    assert_eq!(mode(&data) & 0o7777, 0o700);
+    assert_eq!(mode(&key) & 0o777, 0o600);
+    // The key still signs: the server's own checkpoints work on the tightened layout.
+    vigie::auth::audit::checkpoint(&data).expect("checkpoint with the tightened key");
+    s.stop();
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+#[test]
 fn password_guessing_is_braked_and_unknown_names_cost_the_same() {
     let data = common::test_dir("server-brake");
     add_user(&data, "op", "operator", &["cam001"]);
