@@ -15,7 +15,6 @@ pub mod alarms;
 pub mod trust;
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -321,9 +320,6 @@ pub fn parse_server_url(text: &str) -> Result<url::Url, ClientError> {
 
 /// The API's port when a URL names none.
 pub const DEFAULT_PORT: u16 = 8443;
-
-/// Shared client set-up for threads that hold an [`Api`] together.
-pub type SharedApi = Arc<std::sync::Mutex<Api>>;
 
 #[cfg(test)]
 mod tests {

@@ -148,11 +148,13 @@ pub fn certificate_problem(e: &(dyn std::error::Error + 'static)) -> Option<Stri
     None
 }
 
-/// Accepts any certificate and keeps the chain: only for the probe, which sends no data.
+/// Keeps the chain the server presents without judging whom it chains to (the person compares
+/// the CA's fingerprint), while still checking the handshake's signatures: only for the probe,
+/// which sends no data.
 #[derive(Debug)]
 struct Recorder {
     chain: Mutex<Vec<CertificateDer<'static>>>,
-    schemes: Vec<SignatureScheme>,
+    algorithms: rustls::crypto::WebPkiSupportedAlgorithms,
 }
 
 impl ServerCertVerifier for Recorder {
@@ -171,22 +173,22 @@ impl ServerCertVerifier for Recorder {
     }
     fn verify_tls12_signature(
         &self,
-        _m: &[u8],
-        _c: &CertificateDer<'_>,
-        _d: &DigitallySignedStruct,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Ok(HandshakeSignatureValid::assertion())
+        rustls::crypto::verify_tls12_signature(m, c, d, &self.algorithms)
     }
     fn verify_tls13_signature(
         &self,
-        _m: &[u8],
-        _c: &CertificateDer<'_>,
-        _d: &DigitallySignedStruct,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Ok(HandshakeSignatureValid::assertion())
+        rustls::crypto::verify_tls13_signature(m, c, d, &self.algorithms)
     }
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.schemes.clone()
+        self.algorithms.supported_schemes()
     }
 }
 
@@ -199,9 +201,7 @@ pub fn probe(host: &str, port: u16) -> Result<Vec<CertificateDer<'static>>, Clie
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let rec = Arc::new(Recorder {
         chain: Mutex::new(Vec::new()),
-        schemes: provider
-            .signature_verification_algorithms
-            .supported_schemes(),
+        algorithms: provider.signature_verification_algorithms,
     });
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()

@@ -90,9 +90,9 @@ fn watch(data: &std::path::Path, tx: &broadcast::Sender<AlarmRow>, stop: &Atomic
         let after = match last_rev {
             Some(r) => r,
             // Start from what is there now: earlier changes are the feeds' snapshots.
-            None => match s.alarms_since(0, usize::MAX >> 1) {
-                Ok(rows) => {
-                    last_rev = Some(rows.iter().map(|r| r.rev).max().unwrap_or(0));
+            None => match s.last_alarm_rev() {
+                Ok(rev) => {
+                    last_rev = Some(rev);
                     continue;
                 }
                 Err(e) => {

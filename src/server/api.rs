@@ -182,19 +182,22 @@ impl Caller {
         cameras: &[&str],
     ) -> Result<(), ApiError> {
         let why = if !crate::auth::allowed(self.who.role, action) {
-            Some(format!(
-                "{} ({}) may not {}",
-                self.who.user,
-                self.who.role,
-                action.as_str()
-            ))
+            Some(crate::auth::AuthError::Denied {
+                user: self.who.user.clone(),
+                role: self.who.role,
+                action: action.as_str(),
+            })
         } else {
-            cameras
-                .iter()
-                .find(|c| !self.may_see(c))
-                .map(|c| format!("{} may not see camera {c}", self.who.user))
+            cameras.iter().find(|c| !self.may_see(c)).map(|c| {
+                crate::auth::AuthError::CameraDenied {
+                    user: self.who.user.clone(),
+                    camera: (*c).to_owned(),
+                }
+            })
         };
-        let Some(why) = why else { return Ok(()) };
+        let Some(why) = why.map(|e| e.to_string()) else {
+            return Ok(());
+        };
         let mut e = self.entry("refused", &cameras.join(","), None);
         e.detail = why.clone();
         audit::append_with(store, &e).map_err(ApiError::internal)?;

@@ -93,7 +93,7 @@ pub struct Sessions {
 pub fn new_token() -> Result<(String, [u8; 32]), getrandom::Error> {
     let mut raw = [0u8; 32];
     getrandom::fill(&mut raw)?;
-    let token: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+    let token = crate::auth::audit::hex(&raw);
     Ok((token.clone(), hash_token(&token)))
 }
 

@@ -301,6 +301,13 @@ impl Store {
             .map_err(|e| self.sql(e))
     }
 
+    /// The newest alarm change's rev (0 when there is no alarm).
+    pub fn last_alarm_rev(&self) -> Result<i64, StoreError> {
+        self.conn
+            .query_row("SELECT coalesce(max(rev), 0) FROM alarm", [], |r| r.get(0))
+            .map_err(|e| self.sql(e))
+    }
+
     pub fn alarm(&self, id: i64) -> Result<Option<AlarmRow>, StoreError> {
         alarm_by_id(&self.conn, id).map_err(|e| self.sql(e))
     }

@@ -390,6 +390,22 @@ impl Store {
     }
 }
 
+/// A `user` row joined with its camera grants (name, role, created, disabled, cameras).
+fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserRow> {
+    let cams: String = r.get(4)?;
+    Ok(UserRow {
+        name: r.get(0)?,
+        role: r.get(1)?,
+        created_utc_ns: r.get(2)?,
+        disabled_utc_ns: r.get(3)?,
+        cameras: cams
+            .split(',')
+            .filter(|c| !c.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    })
+}
+
 /// A line of the register of deletions and exports.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RegisterLine {
@@ -857,28 +873,24 @@ impl Store {
                  GROUP BY u.name ORDER BY u.name",
             )
             .map_err(|e| self.sql(e))?;
-        let rows = q
-            .query_map([], |r| {
-                let cams: String = r.get(4)?;
-                Ok(UserRow {
-                    name: r.get(0)?,
-                    role: r.get(1)?,
-                    created_utc_ns: r.get(2)?,
-                    disabled_utc_ns: r.get(3)?,
-                    cameras: cams
-                        .split(',')
-                        .filter(|c| !c.is_empty())
-                        .map(str::to_owned)
-                        .collect(),
-                })
-            })
-            .map_err(|e| self.sql(e))?;
+        let rows = q.query_map([], user_row).map_err(|e| self.sql(e))?;
         rows.collect::<Result<_, _>>().map_err(|e| self.sql(e))
     }
 
     /// One user by name (the password hash left out), disabled or not.
     pub fn user(&self, name: &str) -> Result<Option<UserRow>, StoreError> {
-        Ok(self.users()?.into_iter().find(|u| u.name == name))
+        let mut q = self
+            .conn
+            .prepare_cached(
+                "SELECT u.name, u.role, u.created_utc_ns, u.disabled_utc_ns,
+                        coalesce(group_concat(c.camera_id, ','), '')
+                 FROM user u LEFT JOIN user_camera c ON c.user_name = u.name
+                 WHERE u.name = ?1 GROUP BY u.name",
+            )
+            .map_err(|e| self.sql(e))?;
+        q.query_row(params![name], user_row)
+            .optional()
+            .map_err(|e| self.sql(e))
     }
 
     /// A user's role and password hash, if the user exists and is not disabled.

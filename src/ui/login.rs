@@ -45,7 +45,24 @@ impl LoginScreen {
             .unwrap_or(true);
         LoginScreen {
             no_accounts,
-            target: SignInTarget::Data(data.to_owned()),
+            ..LoginScreen::form(SignInTarget::Data(data.to_owned()), data, title)
+        }
+    }
+
+    /// A form checked by the site server at `url` (the server logs every attempt). Nothing of
+    /// the data folder is read: the server alone knows its accounts.
+    pub fn server(url: &str, ca_pem: &[u8], data_hint: &Path, title: &str) -> LoginScreen {
+        let target = SignInTarget::Server {
+            url: url.to_owned(),
+            ca_pem: ca_pem.to_vec(),
+        };
+        LoginScreen::form(target, data_hint, title)
+    }
+
+    fn form(target: SignInTarget, data: &Path, title: &str) -> LoginScreen {
+        LoginScreen {
+            no_accounts: false,
+            target,
             data: data.to_owned(),
             title: title.to_owned(),
             user: String::new(),
@@ -53,17 +70,6 @@ impl LoginScreen {
             pending: None,
             error: None,
             focus_asked: false,
-        }
-    }
-
-    /// A form checked by the site server at `url` (the server logs every attempt).
-    pub fn server(url: &str, ca_pem: &[u8], data_hint: &Path, title: &str) -> LoginScreen {
-        LoginScreen {
-            target: SignInTarget::Server {
-                url: url.to_owned(),
-                ca_pem: ca_pem.to_vec(),
-            },
-            ..LoginScreen::new(data_hint, title)
         }
     }
 
