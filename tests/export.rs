@@ -9,7 +9,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::{add_user, cameras_file, camsim, spawn_recorder, terminate, test_dir, vigie_as};
+use common::{
+    add_user, cameras_file, camsim, spawn_recorder, terminate, test_dir, vigie_as,
+    wait_for_segments,
+};
 use vigie::playback::rfc3339;
 use vigie::store::{INDEX_FILE, Store};
 
@@ -116,7 +119,8 @@ fn an_export_is_the_recording_remuxed_and_anyone_can_verify_it() {
     let cameras = cameras_file(&sim, &dir);
     let data = dir.join("data");
     let child = spawn_recorder(&cameras, &data, 3, &[]);
-    std::thread::sleep(Duration::from_secs(11));
+    // Three closed segments: the asked span crosses the first boundary.
+    wait_for_segments(&data, "cam001", 3, Duration::from_secs(90));
     terminate(child);
     add_user(&data, "rev", "reviewer", &["cam001", "cam002"]);
     add_user(&data, "op", "operator", &["*"]);

@@ -8,7 +8,10 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use common::{add_user, cameras_file, camsim, spawn_recorder, terminate, test_dir, vigie_as};
+use common::{
+    add_user, cameras_file, camsim, spawn_recorder, terminate, test_dir, vigie_as,
+    wait_for_segments,
+};
 use vigie::media::{Frame, decode_timecode_luma};
 use vigie::playback::{Player, Shown, rfc3339};
 use vigie::store::{INDEX_FILE, Store};
@@ -35,7 +38,9 @@ fn recording() -> &'static Recording {
         let cameras = cameras_file(&sim, &dir);
         let data = dir.join("data");
         let child = spawn_recorder(&cameras, &data, 3, &[]);
-        std::thread::sleep(Duration::from_secs(12));
+        for cam in ["cam001", "cam002", "cam003", "cam004"] {
+            wait_for_segments(&data, cam, 3, Duration::from_secs(90));
+        }
         terminate(child);
         add_user(&data, "rev", "reviewer", &["cam001", "cam002"]);
         add_user(&data, "op", "operator", &["*"]);

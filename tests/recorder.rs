@@ -6,7 +6,9 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{cameras_file, camsim, spawn_recorder, terminate, test_dir};
+use common::{
+    cameras_file, camsim, segment_count, spawn_recorder, terminate, test_dir, wait_for_segments,
+};
 use vigie::store::{INDEX_FILE, Store};
 
 #[test]
@@ -16,11 +18,16 @@ fn recorder_records_segments_and_gaps_and_stops_cleanly() {
     let cameras = cameras_file(&sim, &dir);
     let data = dir.join("data");
     let child = spawn_recorder(&cameras, &data, 2, &[]);
-    std::thread::sleep(Duration::from_secs(7));
+    let limit = Duration::from_secs(90);
+    wait_for_segments(&data, "cam002", 2, limit);
     assert!(sim.stop_camera("cam002"));
+    // A three-second outage (the camera is away; nothing to wait for).
     std::thread::sleep(Duration::from_secs(3));
     assert!(sim.restart_camera("cam002"));
-    std::thread::sleep(Duration::from_secs(7));
+    // Two segments after the outage.
+    let before = segment_count(&data, "cam002");
+    wait_for_segments(&data, "cam002", before + 2, limit);
+    wait_for_segments(&data, "cam001", 4, limit);
     terminate(child);
 
     let check = Command::new(env!("CARGO_BIN_EXE_vigie"))

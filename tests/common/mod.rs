@@ -138,6 +138,35 @@ pub fn spawn_recorder(
         .expect("recorder starts")
 }
 
+/// How many closed segments of `camera` the index in `data` holds (0 before it exists).
+pub fn segment_count(data: &std::path::Path, camera: &str) -> usize {
+    vigie::store::Store::open_readonly(&data.join(vigie::store::INDEX_FILE))
+        .and_then(|store| store.segments(camera, 0, i64::MAX / 2))
+        .map_or(0, |s| s.len())
+}
+
+/// Waits until the index in `data` holds at least `n` closed segments of `camera`, checking
+/// every 200 ms; panics naming the camera after `limit` (a loaded machine starts cameras late).
+pub fn wait_for_segments(
+    data: &std::path::Path,
+    camera: &str,
+    n: usize,
+    limit: std::time::Duration,
+) {
+    let t0 = std::time::Instant::now();
+    loop {
+        let have = segment_count(data, camera);
+        if have >= n {
+            return;
+        }
+        assert!(
+            t0.elapsed() < limit,
+            "{camera}: {have} of {n} segments within {limit:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
 /// SIGTERM to a recorder this test started; it must close its segments and exit 0.
 pub fn terminate(mut child: std::process::Child) {
     // SAFETY: signals the child this test started, by its id.
