@@ -59,10 +59,10 @@ fn an_intact_log_verifies_and_every_tampering_is_named() {
     let dir = logged("intact");
     assert_eq!(verify(&dir), (true, String::new()));
     let key = std::fs::metadata(dir.join(audit::KEY_FILE)).expect("key");
-    // The owner and the vigie group (who export) read it; nobody else.
+    // Only its owner (the server's user) reads it.
     assert_eq!(
         std::os::unix::fs::PermissionsExt::mode(&key.permissions()) & 0o777,
-        0o640
+        0o600
     );
 
     // An entry edited.

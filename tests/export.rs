@@ -10,7 +10,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::{
-    add_user, cameras_file, camsim, spawn_recorder, terminate, test_dir, vigie_as,
+    add_user, cameras_file, camsim, outside_checks, spawn_recorder, terminate, test_dir, vigie_as,
     wait_for_segments,
 };
 use vigie::playback::rfc3339;
@@ -79,29 +79,6 @@ fn copy_dir(from: &Path, to: &Path) {
         let e = e.expect("entry");
         std::fs::copy(e.path(), to.join(e.file_name())).expect("copy");
     }
-}
-
-/// The independent checks of an export's README: (sha256sum -c, openssl verify).
-fn outside_checks(dir: &Path) -> (bool, bool) {
-    let sums = run(Command::new("sha256sum")
-        .args(["-c", "--quiet", "SHA256SUMS"])
-        .current_dir(dir))
-    .0;
-    let (sig, out) = run(Command::new("openssl")
-        .args([
-            "pkeyutl",
-            "-verify",
-            "-pubin",
-            "-inkey",
-            "signing-key.pub.pem",
-            "-rawin",
-            "-in",
-            "manifest.json",
-            "-sigfile",
-            "manifest.json.sig",
-        ])
-        .current_dir(dir));
-    (sums, sig && out.contains("Signature Verified Successfully"))
 }
 
 fn vigie_verify(dir: &Path, data: &Path) -> (bool, String) {

@@ -6,47 +6,21 @@ mod common;
 use std::io::{Read, Write};
 use std::time::Instant;
 
-use common::{CLIP_S, CLIP_T0, PASSWORD, add_user, clip_recording};
+use common::{CLIP_S, CLIP_T0, PASSWORD, add_user, clip_recording, signed_in};
 use vigie::client::trust::TrustStore;
 use vigie::client::{Api, ClientError};
-use vigie::server::sessions::SessionLimits;
-use vigie::server::{Server, ServerOptions};
-
-fn cameras() -> Vec<vigie::config::Camera> {
-    let demo = vigie::sim::demo_cameras();
-    (1..=3)
-        .map(|n| vigie::sim::sim_camera(n, "127.0.0.1:9", &demo))
-        .collect()
-}
+use vigie::server::Server;
 
 fn server(data: &std::path::Path) -> Server {
-    Server::start(ServerOptions {
-        data: data.to_owned(),
-        cameras: cameras(),
-        record: false,
-        record_only: Vec::new(),
-        recorder: Default::default(),
-        listen: "127.0.0.1:0".parse().expect("addr"),
-        names: vec!["localhost".into(), "127.0.0.1".into()],
-        tls: None,
-        events: None,
-        sessions: SessionLimits::default(),
-    })
-    .expect("server starts")
+    common::start_server(data)
 }
 
 fn url(s: &Server) -> String {
-    format!("https://127.0.0.1:{}", s.addr().port())
+    common::server_url(s)
 }
 
 fn ca(data: &std::path::Path) -> Vec<u8> {
-    std::fs::read(data.join(vigie::server::pki::CA_FILE)).expect("CA file")
-}
-
-fn signed_in(s: &Server, data: &std::path::Path, user: &str) -> Api {
-    let mut api = Api::new(&url(s), &ca(data)).expect("client");
-    api.sign_in(user, PASSWORD).expect("sign-in");
-    api
+    common::server_ca(data)
 }
 
 fn audit(data: &std::path::Path) -> Vec<(String, String, String)> {
@@ -352,7 +326,7 @@ fn recordings_are_listed_through_the_server_by_the_command() {
     let cameras_file = cams.join("cameras.toml");
     std::fs::write(
         &cameras_file,
-        vigie::config::CamerasFile::to_toml(&cameras(), None),
+        vigie::config::CamerasFile::to_toml(&common::site_cameras(), None),
     )
     .expect("cameras file");
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_vigie"))

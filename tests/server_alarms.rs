@@ -6,30 +6,14 @@ mod common;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::{PASSWORD, add_user};
-use vigie::client::Api;
+use common::{add_user, signed_in, site_cameras};
 use vigie::client::alarms::FeedMessage;
 use vigie::events::client::EventClient;
 use vigie::events::rules::Rules;
 use vigie::events::service::ServiceOptions;
 use vigie::events::{Event, EventKind, event_json};
-use vigie::server::sessions::SessionLimits;
 use vigie::server::{Server, ServerOptions};
 use vigie::store::AlarmRow;
-
-fn cameras() -> Vec<vigie::config::Camera> {
-    let demo = vigie::sim::demo_cameras();
-    (1..=3)
-        .map(|n| vigie::sim::sim_camera(n, "127.0.0.1:9", &demo))
-        .collect()
-}
-
-fn signed_in(s: &Server, data: &std::path::Path, user: &str) -> Api {
-    let ca = std::fs::read(data.join(vigie::server::pki::CA_FILE)).expect("CA");
-    let mut api = Api::new(&format!("https://127.0.0.1:{}", s.addr().port()), &ca).expect("api");
-    api.sign_in(user, PASSWORD).expect("sign-in");
-    api
-}
 
 /// The next alarm message matching `want`, waiting up to 10 s.
 fn next_alarm(rx: &mpsc::Receiver<FeedMessage>, want: impl Fn(&AlarmRow) -> bool) -> AlarmRow {
@@ -70,23 +54,15 @@ fn alarms_are_pushed_to_every_workstation_and_actions_are_serialised() {
     add_user(&data, "op2", "operator", &["*"]);
     add_user(&data, "rev", "reviewer", &["*"]);
     let s = Server::start(ServerOptions {
-        data: data.clone(),
-        cameras: cameras(),
-        record: false,
-        record_only: Vec::new(),
-        recorder: Default::default(),
-        listen: "127.0.0.1:0".parse().expect("addr"),
-        names: vec!["127.0.0.1".into()],
-        tls: None,
         events: Some(ServiceOptions {
             data: data.clone(),
             listen: "127.0.0.1:0".parse().expect("addr"),
             udp: None,
             rules: Rules::default(),
-            cameras: cameras(),
+            cameras: site_cameras(),
             tls: None,
         }),
-        sessions: SessionLimits::default(),
+        ..common::server_options(&data)
     })
     .expect("server");
     let events = s.events_addr().expect("event service");

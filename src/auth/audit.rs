@@ -17,7 +17,7 @@ use crate::store::{INDEX_FILE, Store, StoreError};
 
 /// File of signed checkpoints, beside the index.
 pub const CHECKPOINTS_FILE: &str = "audit-checkpoints.log";
-/// The installation's signing key (PKCS#8 PEM, mode 0640: owner and the vigie group) and its
+/// The installation's signing key (PKCS#8 PEM, mode 0600: the server's user alone) and its
 /// public half.
 pub const KEY_FILE: &str = "keys/signing-key.pem";
 pub const PUBLIC_KEY_FILE: &str = "keys/signing-key.pub.pem";
@@ -100,8 +100,8 @@ pub fn signing_key(data: &Path) -> Result<SigningKey, AuditError> {
         let mut f = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
-            // The vigie group (the staff who export) signs with it; nobody else reads it.
-            .mode(0o640)
+            // Only the server's user reads it.
+            .mode(0o600)
             .open(&path)
             .map_err(io)?;
         f.write_all(pem.as_bytes()).map_err(io)?;

@@ -348,6 +348,55 @@ pub(super) fn export(
     Ok(())
 }
 
+/// `vigie export --server`: made by the server, fetched here with progress (Ctrl-C cancels
+/// it there too), each file checked against the server's SHA-256.
+pub(super) fn export_from_server(
+    conn: &super::server::ServerConn,
+    login: &Login,
+    order: &crate::client::exports::ExportOrder,
+    out: &Path,
+) -> anyhow::Result<()> {
+    use crate::client::exports::{Stage, fetch};
+    let mut api = conn.sign_in(login)?;
+    let interrupted = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let _ = signal_hook::flag::register(signal_hook::consts::SIGINT, interrupted.clone());
+    let mut last = (0u32, 0u32);
+    let fetched = fetch(&api, order, out, &mut |stage| {
+        match stage {
+            Stage::Making(f) => {
+                let pct = (f * 100.0) as u32;
+                if pct >= last.0 + 10 {
+                    last.0 = pct;
+                    eprintln!("export: made {pct}%");
+                }
+            }
+            Stage::Downloading { done, total } => {
+                let pct = (done * 100 / total.max(1)) as u32;
+                if pct >= last.1 + 10 {
+                    last.1 = pct;
+                    eprintln!("export: downloaded {pct}% of {total} bytes");
+                }
+            }
+        }
+        !interrupted.load(std::sync::atomic::Ordering::Relaxed)
+    });
+    let _ = api.sign_out();
+    let fetched = fetched?;
+    for m in &fetched.missing {
+        eprintln!("export: {m}");
+    }
+    for f in fetched.files.iter().filter(|f| f.name.ends_with(".mp4")) {
+        println!("{}  {}  {} bytes", f.sha256, f.name, f.bytes);
+    }
+    eprintln!(
+        "export: {} ({} files checked against the server's SHA-256; manifest SHA-256 {})",
+        fetched.dir.display(),
+        fetched.files.len(),
+        fetched.manifest_sha256
+    );
+    Ok(())
+}
+
 pub(super) fn access_request(
     data: &Path,
     login: &Login,
@@ -367,7 +416,19 @@ pub(super) fn access_request(
     export(data, login, req, Some(session))
 }
 
-pub(super) fn verify(dir: &Path, key: Option<&Path>, data: Option<&Path>) -> anyhow::Result<()> {
+pub(super) fn verify(
+    dir: &Path,
+    key: Option<&Path>,
+    data: Option<&Path>,
+    fingerprint: Option<&str>,
+) -> anyhow::Result<()> {
+    let fingerprint = match fingerprint {
+        Some(f) => Some(
+            crate::server::pki::normalise_fingerprint(f)
+                .with_context(|| format!("--fingerprint {f:?}: not a SHA-256 (64 hex digits)"))?,
+        ),
+        None => None,
+    };
     let key_path = key
         .map(Path::to_owned)
         .or_else(|| data.map(|d| d.join(crate::auth::audit::PUBLIC_KEY_FILE)));
@@ -387,6 +448,19 @@ pub(super) fn verify(dir: &Path, key: Option<&Path>, data: Option<&Path>) -> any
     for e in &v.extra {
         println!("note: {e} is not part of the export");
     }
+    if let (Some(want), Some(got)) = (&fingerprint, &v.key_sha256)
+        && crate::server::pki::normalise_fingerprint(got).as_ref() != Some(want)
+    {
+        let want = want.replace(':', "").to_ascii_lowercase();
+        println!(
+            "FAILED: {}: signed by key SHA-256 {got}, not by the installation's key ({want})",
+            crate::export::SIGNATURE,
+        );
+        bail!(
+            "{}: not signed by the installation whose fingerprint was given",
+            dir.display()
+        );
+    }
     if !v.problems.is_empty() {
         bail!("{}: {} check(s) failed", dir.display(), v.problems.len());
     }
@@ -394,7 +468,7 @@ pub(super) fn verify(dir: &Path, key: Option<&Path>, data: Option<&Path>) -> any
         "OK: {} files intact; manifest signed by key SHA-256 {}{}",
         v.files_ok,
         v.key_sha256.as_deref().unwrap_or("?"),
-        if expected.is_some() {
+        if expected.is_some() || fingerprint.is_some() {
             " (this installation's)"
         } else {
             ""

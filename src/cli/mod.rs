@@ -333,8 +333,11 @@ enum Command {
     /// Exports cameras' footage for a judicial requisition: one MP4 per camera (remuxed, not
     /// re-encoded), a signed manifest, SHA256SUMS and a README saying how to check them.
     Export {
-        #[arg(long)]
-        data: PathBuf,
+        /// The data folder, instead of the site server (as the server's user).
+        #[arg(long, conflicts_with_all = ["server", "server_ca"])]
+        data: Option<PathBuf>,
+        #[command(flatten)]
+        conn: server::ServerConn,
         /// Camera ids, comma-separated.
         #[arg(long, value_delimiter = ',', required = true)]
         camera: Vec<String>,
@@ -404,8 +407,12 @@ enum Command {
         #[arg(long, conflicts_with = "data")]
         key: Option<PathBuf>,
         /// Or the installation's data folder, whose public key the signature must be by.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "fingerprint")]
         data: Option<PathBuf>,
+        /// Or the SHA-256 of the installation's signing key, as the site publishes it (`vigie
+        /// server` prints it at start): the signature must be by that key.
+        #[arg(long, conflicts_with = "key")]
+        fingerprint: Option<String>,
     },
     /// Benchmarks.
     Bench {
@@ -991,7 +998,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         } => review(&data, &cameras, at.as_deref(), grid),
         Command::Hold { action } => evidence::hold(action),
         Command::Export {
-            data,
+            data: Some(data),
             camera,
             from,
             to,
@@ -1000,6 +1007,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             officer,
             reason,
             login,
+            ..
         } => evidence::export(
             &data,
             &login,
@@ -1015,6 +1023,36 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             },
             None,
         ),
+        Command::Export {
+            data: None,
+            conn,
+            camera,
+            from,
+            to,
+            out,
+            requisition,
+            officer,
+            reason,
+            login,
+        } => {
+            // Checked here first: a wrong instant is named before a password is asked.
+            parse_instant("--from", &from)?;
+            parse_instant("--to", &to)?;
+            evidence::export_from_server(
+                &conn,
+                &login,
+                &crate::client::exports::ExportOrder {
+                    cameras: camera,
+                    from,
+                    to,
+                    requisition,
+                    officer,
+                    reason,
+                    access: None,
+                },
+                &out,
+            )
+        }
         Command::AccessRequest {
             data,
             camera,
@@ -1061,9 +1099,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             evidence::access_request(&data, &login, req, refuse.as_deref())
         }
-        Command::Verify { dir, key, data } => {
-            evidence::verify(&dir, key.as_deref(), data.as_deref())
-        }
+        Command::Verify {
+            dir,
+            key,
+            data,
+            fingerprint,
+        } => evidence::verify(
+            &dir,
+            key.as_deref(),
+            data.as_deref(),
+            fingerprint.as_deref(),
+        ),
         Command::Users { action } => users(action),
         Command::Masks { action } => evidence::masks(action),
         Command::Audit {

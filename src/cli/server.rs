@@ -126,6 +126,10 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
         server.fingerprint(),
         args.data.join(crate::server::pki::CA_FILE).display()
     );
+    eprintln!(
+        "vigie server: exports signed by key SHA-256 {} (publish it for vigie verify --fingerprint)",
+        server.signing_fingerprint()
+    );
     if let Some(a) = server.events_addr() {
         eprintln!("vigie server: events on http://{a}/v1/events");
     }

@@ -12,6 +12,7 @@
 //! never the UI thread).
 
 pub mod alarms;
+pub mod exports;
 pub mod trust;
 
 use std::path::Path;
@@ -154,6 +155,21 @@ impl Api {
     ) -> Result<T, ClientError> {
         let r = self.send(self.http.post(self.url(path)?).json(body), path)?;
         decode(r, path)
+    }
+
+    /// A DELETE; its answer's body is not read.
+    pub fn delete(&self, path: &str) -> Result<(), ClientError> {
+        self.send(self.http.delete(self.url(path)?), path)
+            .map(|_| ())
+    }
+
+    /// A GET whose answer is read as it comes (a download), with `limit` for the whole of it.
+    pub fn get_stream(
+        &self,
+        path: &str,
+        limit: Duration,
+    ) -> Result<reqwest::blocking::Response, ClientError> {
+        self.send(self.http.get(self.url(path)?).timeout(limit), path)
     }
 
     /// A POST whose answer has no body.

@@ -40,6 +40,10 @@ pub struct ApiState {
     pub ca_fingerprint: String,
     /// Alarm rows as they change (see `alarms`).
     pub alarms: tokio::sync::broadcast::Sender<crate::store::AlarmRow>,
+    /// Exports being made or waiting for their download.
+    pub exports: super::exports::Exports,
+    /// SHA-256 of the installation's signing key (what a verifier of an export compares).
+    pub signing_fingerprint: String,
     pool: Mutex<Vec<Store>>,
     /// A hash to check unknown names against, so that they cost the same work as known ones.
     decoy_hash: String,
@@ -51,8 +55,11 @@ impl ApiState {
         cameras: Vec<Camera>,
         sessions: Sessions,
         ca_fingerprint: String,
+        signing_fingerprint: String,
     ) -> Result<ApiState, crate::auth::PasswordError> {
         Ok(ApiState {
+            exports: super::exports::Exports::new(&data),
+            signing_fingerprint,
             data,
             cameras,
             sessions,
@@ -286,6 +293,7 @@ pub fn router(state: Shared) -> Router {
         .route("/v1/users/{name}/cameras", post(grant_cameras))
         .route("/v1/alarms/feed", get(super::alarms::feed))
         .route("/v1/alarms/{id}/actions", post(super::alarms::act))
+        .merge(super::exports::routes())
         .fallback(|uri: axum::http::Uri| async move {
             ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -301,6 +309,7 @@ async fn server_info(State(st): State<Shared>) -> Json<serde_json::Value> {
         "version": env!("CARGO_PKG_VERSION"),
         "api": 1,
         "ca_sha256": st.ca_fingerprint,
+        "signing_key_sha256": st.signing_fingerprint,
     }))
 }
 
@@ -502,7 +511,7 @@ pub struct Range {
 
 const MAX_RANGE_NS: i64 = 31 * 86_400 * 1_000_000_000;
 
-fn instant(field: &str, text: &str) -> Result<i64, ApiError> {
+pub(crate) fn instant(field: &str, text: &str) -> Result<i64, ApiError> {
     if let Ok(ns) = text.parse::<i64>() {
         return Ok(ns);
     }

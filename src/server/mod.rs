@@ -17,6 +17,7 @@
 
 pub mod alarms;
 pub mod api;
+pub mod exports;
 pub mod pki;
 pub mod sessions;
 
@@ -76,6 +77,8 @@ pub enum ServerError {
     Recorder(String),
     #[error("event service: {0}")]
     Events(String),
+    #[error("the installation's signing key: {0}")]
+    Key(String),
     #[error("password hashing: {0}")]
     Password(#[from] crate::auth::PasswordError),
 }
@@ -84,6 +87,7 @@ pub enum ServerError {
 pub struct Server {
     addr: SocketAddr,
     fingerprint: String,
+    signing_fingerprint: String,
     runtime: Option<tokio::runtime::Runtime>,
     stop: watch::Sender<bool>,
     recorder: Option<crate::record::recorder::Recorder>,
@@ -104,6 +108,14 @@ impl Server {
             None => pki::own_identity(&opts.data, &opts.names)?,
         };
         let fingerprint = identity.trust_fingerprint();
+        // The installation's signing key exists (made on the first start) and is published.
+        let signing_fingerprint = crate::auth::audit::signing_key(&opts.data)
+            .map(|k| {
+                crate::export::hex(&<sha2::Sha256 as sha2::Digest>::digest(
+                    k.verifying_key().as_bytes(),
+                ))
+            })
+            .map_err(|e| ServerError::Key(e.to_string()))?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut tls = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
@@ -141,6 +153,7 @@ impl Server {
             opts.cameras.clone(),
             sessions::Sessions::new(opts.sessions),
             fingerprint.clone(),
+            signing_fingerprint.clone(),
         )?);
         let alarm_watch = alarms::AlarmWatch::start(opts.data.clone(), state.alarms.clone())
             .map_err(ServerError::Runtime)?;
@@ -169,6 +182,7 @@ impl Server {
         Ok(Server {
             addr,
             fingerprint,
+            signing_fingerprint,
             runtime: Some(runtime),
             stop,
             recorder,
@@ -185,6 +199,12 @@ impl Server {
     /// SHA-256 of the certificate workstations trust (the site CA).
     pub fn fingerprint(&self) -> &str {
         &self.fingerprint
+    }
+
+    /// SHA-256 of the installation's signing key (exports are signed with it): the fingerprint
+    /// a site publishes for `vigie verify --fingerprint`.
+    pub fn signing_fingerprint(&self) -> &str {
+        &self.signing_fingerprint
     }
 
     /// The event service's address, when it runs.

@@ -380,3 +380,135 @@ impl vigie::ui::StreamProvider for Slots {
     }
     fn set_waker(&mut self, _waker: std::sync::Arc<dyn Fn() + Send + Sync>) {}
 }
+
+/// Three simulated cameras (addresses that answer nothing): what a test server serves.
+pub fn site_cameras() -> Vec<vigie::config::Camera> {
+    let demo = vigie::sim::demo_cameras();
+    (1..=3)
+        .map(|n| vigie::sim::sim_camera(n, "127.0.0.1:9", &demo))
+        .collect()
+}
+
+/// The options of a test server on a free loopback port, without recorder or event service.
+pub fn server_options(data: &std::path::Path) -> vigie::server::ServerOptions {
+    vigie::server::ServerOptions {
+        data: data.to_owned(),
+        cameras: site_cameras(),
+        record: false,
+        record_only: Vec::new(),
+        recorder: Default::default(),
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        names: vec!["localhost".into(), "127.0.0.1".into()],
+        tls: None,
+        events: None,
+        sessions: vigie::server::sessions::SessionLimits::default(),
+    }
+}
+
+/// A site server over `data` (see [`server_options`]).
+pub fn start_server(data: &std::path::Path) -> vigie::server::Server {
+    vigie::server::Server::start(server_options(data)).expect("server starts")
+}
+
+pub fn server_url(s: &vigie::server::Server) -> String {
+    format!("https://127.0.0.1:{}", s.addr().port())
+}
+
+/// The site CA the server made in `data`.
+pub fn server_ca(data: &std::path::Path) -> Vec<u8> {
+    std::fs::read(data.join(vigie::server::pki::CA_FILE)).expect("CA file")
+}
+
+/// A client of `s`, `user` signed in with [`PASSWORD`].
+pub fn signed_in(
+    s: &vigie::server::Server,
+    data: &std::path::Path,
+    user: &str,
+) -> vigie::client::Api {
+    let mut api = vigie::client::Api::new(&server_url(s), &server_ca(data)).expect("client");
+    api.sign_in(user, PASSWORD).expect("sign-in");
+    api
+}
+
+/// The independent checks an export's README describes: (`sha256sum -c SHA256SUMS`, `openssl
+/// pkeyutl -verify` of the manifest's signature by the key shipped beside it).
+pub fn outside_checks(dir: &std::path::Path) -> (bool, bool) {
+    let run = |cmd: &mut std::process::Command| {
+        let out = cmd.output().expect("runs");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let sums = run(std::process::Command::new("sha256sum")
+        .args(["-c", "--quiet", "SHA256SUMS"])
+        .current_dir(dir))
+    .0;
+    let (sig, out) = run(std::process::Command::new("openssl")
+        .args([
+            "pkeyutl",
+            "-verify",
+            "-pubin",
+            "-inkey",
+            "signing-key.pub.pem",
+            "-rawin",
+            "-in",
+            "manifest.json",
+            "-sigfile",
+            "manifest.json.sig",
+        ])
+        .current_dir(dir));
+    (sums, sig && out.contains("Signature Verified Successfully"))
+}
+
+/// `vigie ARGS --user USER --password-stdin` run as the unprivileged `nobody` (when this test
+/// runs as root): a workstation's user, who cannot read the server's data folder. `home` is
+/// its HOME. Answers (success, stdout, stderr).
+pub fn vigie_as_nobody<I, S>(home: &std::path::Path, user: &str, args: I) -> (bool, String, String)
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    use std::io::Write;
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let mut cmd = if root {
+        let mut c = std::process::Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(env!("CARGO_BIN_EXE_vigie"));
+        c
+    } else {
+        std::process::Command::new(env!("CARGO_BIN_EXE_vigie"))
+    };
+    let mut child = cmd
+        .args(args)
+        .args(["--user", user, "--password-stdin"])
+        .env("HOME", home)
+        .env_remove("XDG_CONFIG_HOME")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("vigie runs");
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = writeln!(stdin, "{PASSWORD}");
+    }
+    let out = child.wait_with_output().expect("vigie exits");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Waits until `cond` holds, checking every 50 ms; panics naming `what` after 30 s.
+pub fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let t0 = std::time::Instant::now();
+    while !cond() {
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(30),
+            "no {what} within 30 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
