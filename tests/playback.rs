@@ -167,6 +167,126 @@ fn stepping_moves_one_frame_either_way_across_segment_boundaries() {
     assert!(player.previous(&first).expect("decode").is_none());
 }
 
+/// The capture instant burnt into a still of 640x360 (ns).
+fn png_timecode(file: &std::path::Path) -> i64 {
+    let decoder = png::Decoder::new(std::io::BufReader::new(
+        std::fs::File::open(file).expect("png"),
+    ));
+    let mut reader = decoder.read_info().expect("png header");
+    let mut buf = vec![0; reader.output_buffer_size().expect("size")];
+    let info = reader.next_frame(&mut buf).expect("png frame");
+    assert_eq!((info.width, info.height), (640, 360));
+    let ch = info.color_type.samples();
+    decode_timecode_luma(info.width, info.height, |x, y| {
+        buf[(y * info.width + x) as usize * ch]
+    }) * 1_000_000
+}
+
+#[test]
+fn review_through_the_server_is_frame_exact_and_logged() {
+    let rec = recording();
+    let s = common::start_server(&rec.data);
+    let api = std::sync::Arc::new(common::signed_in(&s, &rec.data, "rev"));
+    let mut remote = Player::with_source(
+        Box::new(vigie::client::footage::RemoteFootage::new(api.clone())),
+        "cam001",
+    );
+    let mut local = Player::open(&rec.data, "cam001").expect("player");
+    let mut rng = fastrand::Rng::with_seed(13);
+    for _ in 0..25 {
+        let at = rng.i64(rec.from..rec.to);
+        let r = remote.frame_at(at).expect("a picture through the server");
+        let l = local.frame_at(at).expect("a picture from the folder");
+        assert!(r.start_utc_ns <= at && at < r.end_utc_ns);
+        assert_consistent(&r);
+        // The same picture, decoded from the same bytes: the same interval and timecode.
+        assert_eq!(
+            (r.start_utc_ns, r.end_utc_ns, stripe_ns(&r.frame)),
+            (l.start_utc_ns, l.end_utc_ns, stripe_ns(&l.frame)),
+            "at {}",
+            rfc3339(at)
+        );
+    }
+    // Stepping across a segment boundary, both ways, as the local player does.
+    let boundary = rec.boundaries[0];
+    let mut r = remote.frame_at(boundary - 200_000_000).expect("start");
+    for _ in 0..10 {
+        r = remote.next(&r).expect("decode").expect("a next picture");
+        assert_consistent(&r);
+    }
+    assert!(r.start_utc_ns >= boundary, "the boundary was crossed");
+    for _ in 0..10 {
+        r = remote
+            .previous(&r)
+            .expect("decode")
+            .expect("a previous picture");
+        assert_consistent(&r);
+    }
+    // Past the end: no picture, said as the local player says it.
+    let e = remote
+        .frame_at(rec.to + 60_000_000_000)
+        .err()
+        .expect("none");
+    assert!(e.to_string().contains("nothing recorded"), "{e}");
+    // A camera not granted: the server's refusal.
+    let mut other = Player::with_source(
+        Box::new(vigie::client::footage::RemoteFootage::new(api.clone())),
+        "cam003",
+    );
+    let e = other.frame_at(rec.from + 1).err().expect("refused");
+    assert!(e.to_string().contains("may not see camera cam003"), "{e}");
+
+    // A still through the server, by a Unix user who cannot read the data folder.
+    let ws = test_dir("playback-still-ws");
+    std::fs::set_permissions(&ws, std::os::unix::fs::PermissionsExt::from_mode(0o777))
+        .expect("chmod");
+    let ca = ws.join("site-ca.pem");
+    std::fs::write(&ca, common::server_ca(&rec.data)).expect("CA");
+    std::fs::set_permissions(&ca, std::os::unix::fs::PermissionsExt::from_mode(0o644))
+        .expect("chmod");
+    let at = rec.from + (rec.to - rec.from) / 3 + 11_000_000;
+    let out = ws.join("still.png");
+    let (ok, _, err) = common::vigie_as_nobody(
+        &ws,
+        "rev",
+        [
+            "still",
+            "--server",
+            &common::server_url(&s),
+            "--server-ca",
+            ca.to_str().expect("path"),
+            "--camera",
+            "cam001",
+            "--at",
+            &rfc3339(at),
+            "--out",
+            out.to_str().expect("path"),
+        ],
+    );
+    assert!(ok, "{err}");
+    let captured = png_timecode(&out);
+    assert!(
+        captured <= at + FRAME_NS / 2 && at - captured < FRAME_NS + FRAME_NS / 2,
+        "asked {}, the still's picture captured {}",
+        rfc3339(at),
+        rfc3339(captured)
+    );
+
+    drop((remote, other));
+    s.stop();
+    // Viewing is logged: its start at once, its span when the server closes it.
+    common::assert_logged(
+        &rec.data,
+        &[
+            "rev playback start cam001",
+            "rev playback cam001",
+            "rev refused cam003",
+            "rev still cam001",
+        ],
+    );
+    let _ = std::fs::remove_dir_all(&ws);
+}
+
 #[test]
 fn still_renders_the_recorded_picture_at_an_instant() {
     let rec = recording();
@@ -190,17 +310,7 @@ fn still_renders_the_recorded_picture_at_an_instant() {
     };
     let (ok, _, err) = still("rev", "cam001");
     assert!(ok, "{err}");
-    let decoder = png::Decoder::new(std::io::BufReader::new(
-        std::fs::File::open(&out).expect("png"),
-    ));
-    let mut reader = decoder.read_info().expect("png header");
-    let mut buf = vec![0; reader.output_buffer_size().expect("size")];
-    let info = reader.next_frame(&mut buf).expect("png frame");
-    assert_eq!((info.width, info.height), (640, 360));
-    let ch = info.color_type.samples();
-    let captured = decode_timecode_luma(info.width, info.height, |x, y| {
-        buf[(y * info.width + x) as usize * ch]
-    }) * 1_000_000;
+    let captured = png_timecode(&out);
     assert!(
         captured <= at + FRAME_NS / 2 && at - captured < FRAME_NS + FRAME_NS / 2,
         "asked {}, rendered picture captured {}",

@@ -309,6 +309,55 @@ pub(super) fn recorded_still(
     Ok(())
 }
 
+/// `vigie still --server`: the recorded picture at an instant, its GOP fetched from the server
+/// and decoded and drawn here, masks painted; the server checks the right and logs the still
+/// before the file is written.
+pub(super) fn recorded_still_from_server(
+    conn: &super::server::ServerConn,
+    camera: &str,
+    at: &str,
+    out: &Path,
+    login: &Login,
+) -> anyhow::Result<()> {
+    let at_ns = parse_instant("--at", at)?;
+    let mut api = conn.sign_in(login)?;
+    let shared = std::sync::Arc::new(api);
+    let mut player = crate::playback::Player::with_source(
+        Box::new(crate::client::footage::RemoteFootage::new(shared.clone())),
+        camera,
+    );
+    let shown = player.frame_at(at_ns);
+    drop(player);
+    api = std::sync::Arc::try_unwrap(shared)
+        .map_err(|_| anyhow::anyhow!("the server connection is still in use"))?;
+    let result = (|| -> anyhow::Result<()> {
+        let shown = shown?;
+        let masks: Vec<crate::render::Polygon> =
+            api.masks(camera)?.into_iter().map(|m| m.polygon).collect();
+        api.record_still(
+            camera,
+            &crate::client::StillRecord {
+                start_utc_ns: shown.start_utc_ns,
+                end_utc_ns: shown.end_utc_ns,
+                file: out.display().to_string(),
+            },
+        )?;
+        let frame = &shown.frame;
+        write_still(frame, &masks, out)?;
+        eprintln!(
+            "still: wrote {} ({}x{}, {camera}, frame {} to {})",
+            out.display(),
+            frame.width,
+            frame.height,
+            rfc3339(shown.start_utc_ns),
+            rfc3339(shown.end_utc_ns)
+        );
+        Ok(())
+    })();
+    let _ = api.sign_out();
+    result
+}
+
 pub(super) fn export(
     data: &Path,
     login: &Login,

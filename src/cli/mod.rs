@@ -201,12 +201,16 @@ enum Command {
     Still {
         /// rtsp:// URL (a live picture, for installers checking a camera; no index is
         /// involved). Credentials: --camera-user, and the password in $VIGIE_CAMERA_PASSWORD.
-        #[arg(long, required_unless_present = "data", conflicts_with = "data")]
+        #[arg(long, required_unless_present_any = ["data", "server"], conflicts_with_all = ["data", "server"])]
         url: Option<String>,
-        /// A recorder's data folder: the recorded picture of --camera shown at --at, for the
-        /// signed-in --user (logged in the audit log).
-        #[arg(long, requires_all = ["camera", "at", "user"])]
+        /// A recorder's data folder (as the server's user): the recorded picture of --camera
+        /// shown at --at, for the signed-in --user (logged in the audit log).
+        #[arg(long, requires_all = ["camera", "at", "user"], conflicts_with = "server")]
         data: Option<PathBuf>,
+        /// Or the site server (--server URL [--server-ca FILE]): the same picture, its GOP
+        /// fetched over HTTPS and decoded and drawn here; the server checks and logs the still.
+        #[command(flatten)]
+        conn: server::ServerConn,
         #[arg(long)]
         camera: Option<String>,
         /// RFC 3339 instant: the picture whose frame interval contains it.
@@ -935,8 +939,26 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 password_stdin,
             },
         ),
+        Command::Still {
+            conn,
+            camera: Some(camera),
+            at: Some(at),
+            out,
+            user: Some(user),
+            password_stdin,
+            ..
+        } if conn.server.is_some() => evidence::recorded_still_from_server(
+            &conn,
+            &camera,
+            &at,
+            &out,
+            &Login {
+                user,
+                password_stdin,
+            },
+        ),
         Command::Still { .. } => Err(anyhow::anyhow!(
-            "still: give --url, or --data with --camera and --at"
+            "still: give --url, or --server (or --data) with --camera, --at and --user"
         )),
         Command::Bench {
             which:

@@ -13,6 +13,7 @@
 
 pub mod alarms;
 pub mod exports;
+pub mod footage;
 pub mod trust;
 
 use std::path::Path;
@@ -24,6 +25,7 @@ use serde::de::DeserializeOwned;
 pub use crate::server::api::{
     ApiAuditEntry, ApiCamera, ApiSegment, ApiTimeline, ApiUser, SessionInfo,
 };
+pub use crate::server::playback::{ApiMask, StillRecord};
 
 /// Why a request failed, in words for the person who asked.
 #[derive(Debug, thiserror::Error)]
@@ -157,6 +159,17 @@ impl Api {
         decode(r, path)
     }
 
+    /// A GET whose answer is bytes (a GOP).
+    pub fn get_bytes(&self, path: &str) -> Result<Vec<u8>, ClientError> {
+        let r = self.send(self.http.get(self.url(path)?), path)?;
+        r.bytes()
+            .map(|b| b.to_vec())
+            .map_err(|e| ClientError::Answer {
+                what: path.to_owned(),
+                why: e.to_string(),
+            })
+    }
+
     /// A DELETE; its answer's body is not read.
     pub fn delete(&self, path: &str) -> Result<(), ClientError> {
         self.send(self.http.delete(self.url(path)?), path)
@@ -226,6 +239,19 @@ impl Api {
             "/v1/cameras/{}/recordings?from={from}&to={to}",
             path_segment(camera)
         ))
+    }
+
+    /// The privacy masks in force on `camera`.
+    pub fn masks(&self, camera: &str) -> Result<Vec<ApiMask>, ClientError> {
+        self.get(&format!("/v1/cameras/{}/masks", path_segment(camera)))
+    }
+
+    /// Asks to take a still of `camera` (the server checks the right and logs it first).
+    pub fn record_still(&self, camera: &str, still: &StillRecord) -> Result<(), ClientError> {
+        self.post_empty(
+            &format!("/v1/cameras/{}/stills", path_segment(camera)),
+            still,
+        )
     }
 
     fn url(&self, path: &str) -> Result<url::Url, ClientError> {

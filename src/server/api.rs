@@ -44,6 +44,8 @@ pub struct ApiState {
     pub exports: super::exports::Exports,
     /// SHA-256 of the installation's signing key (what a verifier of an export compares).
     pub signing_fingerprint: String,
+    /// Viewings of recorded footage not yet written to the audit log.
+    pub playback: super::playback::PlaybackLog,
     pool: Mutex<Vec<Store>>,
     /// A hash to check unknown names against, so that they cost the same work as known ones.
     decoy_hash: String,
@@ -59,6 +61,7 @@ impl ApiState {
     ) -> Result<ApiState, crate::auth::PasswordError> {
         Ok(ApiState {
             exports: super::exports::Exports::new(&data),
+            playback: Default::default(),
             signing_fingerprint,
             data,
             cameras,
@@ -70,14 +73,14 @@ impl ApiState {
         })
     }
 
-    fn store(&self) -> Result<Store, ApiError> {
+    pub(crate) fn store(&self) -> Result<Store, ApiError> {
         if let Some(s) = self.pool.lock().unwrap_or_else(|p| p.into_inner()).pop() {
             return Ok(s);
         }
         Store::open(&self.data.join(INDEX_FILE)).map_err(ApiError::internal)
     }
 
-    fn put_back(&self, s: Store) {
+    pub(crate) fn put_back(&self, s: Store) {
         let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
         if pool.len() < 8 {
             pool.push(s);
@@ -155,7 +158,7 @@ pub struct Caller {
 }
 
 impl Caller {
-    fn may_see(&self, camera: &str) -> bool {
+    pub(crate) fn may_see(&self, camera: &str) -> bool {
         self.cameras.iter().any(|c| c == "*" || c == camera)
     }
 
@@ -287,6 +290,9 @@ pub fn router(state: Shared) -> Router {
         .route("/v1/cameras", get(cameras))
         .route("/v1/cameras/{id}/timeline", get(timeline))
         .route("/v1/cameras/{id}/recordings", get(recordings))
+        .route("/v1/cameras/{id}/gop", get(super::playback::gop))
+        .route("/v1/cameras/{id}/masks", get(super::playback::masks))
+        .route("/v1/cameras/{id}/stills", post(super::playback::still))
         .route("/v1/audit", get(audit_log))
         .route("/v1/users", get(users))
         .route("/v1/users/{name}/disable", post(disable_user))
@@ -550,7 +556,7 @@ fn require_listing(c: &Caller, s: &Store, camera: &str) -> Result<(), ApiError> 
     }
 }
 
-fn known_camera(st: &ApiState, id: &str) -> Result<(), ApiError> {
+pub(crate) fn known_camera(st: &ApiState, id: &str) -> Result<(), ApiError> {
     if st.cameras.iter().any(|c| c.id == id) {
         Ok(())
     } else {

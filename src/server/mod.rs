@@ -19,6 +19,7 @@ pub mod alarms;
 pub mod api;
 pub mod exports;
 pub mod pki;
+pub mod playback;
 pub mod sessions;
 
 use std::net::SocketAddr;
@@ -177,6 +178,7 @@ impl Server {
             })?;
         let (stop, stopped) = watch::channel(false);
         let app = api::router(state.clone());
+        runtime.spawn(playback::flusher(state.clone(), stop.subscribe()));
         runtime.spawn(accept_loop(listener, acceptor, app, stopped));
         tracing::info!("server: API on https://{addr}/v1/, CA fingerprint {fingerprint}");
         Ok(Server {
@@ -226,6 +228,12 @@ impl Server {
         let _ = self.stop.send(true);
         if let Some(rt) = self.runtime.take() {
             rt.shutdown_timeout(Duration::from_secs(5));
+            // The viewings still open are written before the recorder stops.
+            if let Ok(store) = self.state.store() {
+                self.state
+                    .playback
+                    .flush(&store, std::time::Instant::now(), true);
+            }
         }
         self.alarm_watch.take();
         if let Some(r) = self.recorder.take() {

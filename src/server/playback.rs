@@ -1,0 +1,268 @@
+//! Recorded footage for workstations, one GOP at a time, and the trail of who watched what.
+//!
+//! `GET /v1/cameras/ID/gop?at=T[&near=at|after|before]` answers the GOP holding the instant (or
+//! the nearest one after or before it, over gaps) in [`RawGop::encode`]'s form: the workstation
+//! decodes it with the same Player as the server would, so review stays frame-exact. The role
+//! and the camera grant are checked on every request (a refusal is logged).
+//!
+//! Viewing is logged as the local review logs it: "playback start" (camera, instant) on the
+//! first GOP a session asks of a camera, written before that GOP is answered, then "playback"
+//! with the span of footage fetched once the session has asked nothing of that camera for
+//! 30 s, and at least every 5 minutes while it goes on; what is still open when the server stops
+//! is written then.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::api::{ApiError, ApiState, Caller, known_camera, query};
+use crate::auth::{Action, audit};
+use crate::playback::{FootageSource, LocalFootage, Near, PlaybackError};
+use crate::store::Store;
+
+/// A viewing is closed after this long without a request.
+const IDLE: Duration = Duration::from_secs(30);
+/// An open viewing is written out at least this often.
+const EVERY: Duration = Duration::from_secs(300);
+
+/// Who watches which camera, and what span of it so far.
+struct Viewing {
+    entry: audit::Entry,
+    span: (i64, i64),
+    since: Instant,
+    last: Instant,
+}
+
+/// The viewings not yet written.
+#[derive(Default)]
+pub struct PlaybackLog {
+    open: Mutex<HashMap<(String, String, String), Viewing>>,
+}
+
+impl PlaybackLog {
+    fn open(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String, String), Viewing>> {
+        self.open.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records that `c` fetched `span` of `camera`; true when this starts a viewing (to be
+    /// logged before the answer).
+    fn saw(&self, c: &Caller, camera: &str, span: (i64, i64), now: Instant) -> bool {
+        let peer = c.peer.map(|p| p.ip().to_string()).unwrap_or_default();
+        let key = (c.who.user.clone(), camera.to_owned(), peer);
+        let mut open = self.open();
+        match open.get_mut(&key) {
+            Some(v) => {
+                v.span = (v.span.0.min(span.0), v.span.1.max(span.1));
+                v.last = now;
+                false
+            }
+            None => {
+                open.insert(
+                    key,
+                    Viewing {
+                        entry: c.entry("playback", camera, None),
+                        span,
+                        since: now,
+                        last: now,
+                    },
+                );
+                true
+            }
+        }
+    }
+
+    /// Writes the viewings that ended (or, with `all`, every one) and those open for long.
+    pub fn flush(&self, store: &Store, now: Instant, all: bool) {
+        let mut due = Vec::new();
+        self.open().retain(|_, v| {
+            let ended = all || now.duration_since(v.last) >= IDLE;
+            if ended || now.duration_since(v.since) >= EVERY {
+                let mut e = v.entry.clone();
+                e.at_utc_ns = crate::time::now_utc_ns();
+                e.range = Some(v.span);
+                due.push(e);
+                v.since = now;
+                v.span = (v.span.1, v.span.1);
+            }
+            !ended
+        });
+        for e in due {
+            if let Err(err) = audit::append_with(store, &e) {
+                tracing::error!("server: the playback trail of {}: {err}", e.user);
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GopQuery {
+    pub at: String,
+    pub near: Option<String>,
+}
+
+type Shared = Arc<ApiState>;
+
+pub async fn gop(
+    State(st): State<Shared>,
+    c: Caller,
+    Path(id): Path<String>,
+    q: Result<Query<GopQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    known_camera(&st, &id)?;
+    let q = query(q)?;
+    let at = super::api::instant("at", &q.at)?;
+    let near = match q.near.as_deref() {
+        None => Near::At,
+        Some(n) => Near::parse(n).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("near: {n:?} is none of at, after, before"),
+            )
+        })?,
+    };
+    let st2 = st.clone();
+    let wire = tokio::task::spawn_blocking(move || {
+        let store = st2.store()?;
+        if let Err(e) = c.require(&store, Action::Playback, &[&id]) {
+            st2.put_back(store);
+            return Err(e);
+        }
+        let mut footage = LocalFootage::with_store(&st2.data, store);
+        let found = footage.gop(&id, at, near);
+        let store = footage.into_store();
+        let r = match found {
+            Ok(g) => {
+                let row = &g.segment.row;
+                let span = match (g.samples.first(), g.samples.last()) {
+                    (Some(a), Some(b)) => (
+                        row.start_utc_ns + ticks_ns(a.time_90k),
+                        row.start_utc_ns + ticks_ns(b.time_90k + b.duration_90k as u64),
+                    ),
+                    _ => (row.start_utc_ns, row.start_utc_ns),
+                };
+                let started = st2.playback.saw(&c, &id, span, Instant::now());
+                if started {
+                    let e = c.entry("playback start", &id, Some((at, at)));
+                    audit::append_with(&store, &e)
+                        .map(|_| g.encode())
+                        .map_err(ApiError::internal)
+                } else {
+                    Ok(g.encode())
+                }
+            }
+            Err(PlaybackError::NoFootage { camera, at }) => Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!("camera {camera}: nothing recorded at {at}"),
+            )),
+            Err(e) => Err(ApiError::internal(e)),
+        };
+        st2.put_back(store);
+        r
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    Ok(([(header::CONTENT_TYPE, "application/vnd.vigie.gop")], wire).into_response())
+}
+
+fn ticks_ns(t90: u64) -> i64 {
+    (t90 as i128 * 1_000_000_000 / 90_000) as i64
+}
+
+/// Writes the ended viewings every few seconds, on the blocking pool.
+pub async fn flusher(st: Shared, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => return,
+        }
+        let st = st.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            if let Ok(store) = st.store() {
+                st.playback.flush(&store, Instant::now(), false);
+                st.put_back(store);
+            }
+        })
+        .await;
+    }
+}
+
+/// A privacy mask as workstations paint it (over live and recorded pictures alike).
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
+pub struct ApiMask {
+    pub id: i64,
+    pub polygon: Vec<[f32; 2]>,
+    pub label: String,
+}
+
+/// `GET /v1/cameras/ID/masks`: the masks in force, for whoever may see the camera.
+pub async fn masks(
+    State(st): State<Shared>,
+    c: Caller,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Vec<ApiMask>>, ApiError> {
+    known_camera(&st, &id)?;
+    super::api::with_store(&st, move |_, s| {
+        if !c.may_see(&id) {
+            // The refusal is logged as any other.
+            c.require(s, Action::Playback, &[&id])?;
+        }
+        let masks = s.masks(Some(&id)).map_err(ApiError::internal)?;
+        Ok(axum::Json(
+            masks
+                .into_iter()
+                .map(|m| ApiMask {
+                    id: m.id,
+                    polygon: m.polygon,
+                    label: m.label,
+                })
+                .collect(),
+        ))
+    })
+    .await
+}
+
+/// What a workstation is about to write as a still.
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct StillRecord {
+    /// The picture's interval.
+    pub start_utc_ns: i64,
+    pub end_utc_ns: i64,
+    /// Where the workstation writes it (for the log).
+    pub file: String,
+}
+
+/// `POST /v1/cameras/ID/stills`: the right to take a still checked and the still logged,
+/// before the workstation writes its file.
+pub async fn still(
+    State(st): State<Shared>,
+    c: Caller,
+    Path(id): Path<String>,
+    body: Result<axum::Json<StillRecord>, axum::extract::rejection::JsonRejection>,
+) -> Result<StatusCode, ApiError> {
+    known_camera(&st, &id)?;
+    let r = super::api::json_body(body)?;
+    if r.end_utc_ns <= r.start_utc_ns {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "end_utc_ns: must be after start_utc_ns",
+        ));
+    }
+    super::api::with_store(&st, move |_, s| {
+        c.require(s, Action::Still, &[&id])?;
+        let mut e = c.entry("still", &id, Some((r.start_utc_ns, r.end_utc_ns)));
+        e.detail = format!("{} {}", r.file.trim(), e.detail).trim().to_owned();
+        audit::append_with(s, &e).map_err(ApiError::internal)?;
+        Ok(StatusCode::NO_CONTENT)
+    })
+    .await
+}
