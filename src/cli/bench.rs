@@ -754,7 +754,16 @@ fn dir_bytes(dir: &std::path::Path) -> u64 {
 /// picture drawn (offscreen, GPU work finished), against the floor of decoding one full GOP of
 /// the same footage; then scrubbing: a playhead dragged across ten minutes (or the whole
 /// recording) at the UI's 60 Hz, and the pictures shown per second.
-pub fn seek(data: &std::path::Path, camera: Option<&str>, seeks: usize) -> anyhow::Result<()> {
+///
+/// With `through_server`, the same seeks again through a site server started on the folder
+/// (loopback, real TLS, its own CA): each GOP asked of `GET /v1/cameras/ID/gop`, decoded and
+/// drawn here as a workstation does, against the same floor and the direct seeks of this run.
+pub fn seek(
+    data: &std::path::Path,
+    camera: Option<&str>,
+    seeks: usize,
+    through_server: bool,
+) -> anyhow::Result<()> {
     use crate::playback::Player;
     use crate::playback::decode::GopDecoder;
     use crate::playback::worker::{Request, TileWorker};
@@ -854,6 +863,7 @@ pub fn seek(data: &std::path::Path, camera: Option<&str>, seeks: usize) -> anyho
     let mut seek_ms = Vec::new();
     let mut key_ms = Vec::new();
     let mut draw_ms = Vec::new();
+    let server_seed = rng.u64(..);
     for i in 0..seeks {
         let keyframe = i % 4 == 3;
         let at = if keyframe {
@@ -885,6 +895,20 @@ pub fn seek(data: &std::path::Path, camera: Option<&str>, seeks: usize) -> anyho
     let key_p95 = percentile(&key_ms, 0.95);
     draw_ms.sort_by(f64::total_cmp);
     let draw_p50 = percentile(&draw_ms, 0.5);
+
+    // The same kind of seeks through the site server.
+    let remote = if through_server {
+        Some(seek_through_server(
+            data,
+            &camera,
+            seeks,
+            (from, to),
+            server_seed,
+            &mut |f| draw(&mut gpu, f),
+        )?)
+    } else {
+        None
+    };
 
     // Scrubbing: ten minutes (or all there is) dragged across in four seconds.
     let worker = TileWorker::start(data, &camera)?;
@@ -919,11 +943,105 @@ pub fn seek(data: &std::path::Path, camera: Option<&str>, seeks: usize) -> anyho
         gop_ms.len(),
         span as f64 / 1e9
     );
+    let server_json = match &remote {
+        Some(r) => {
+            let ratio = r.p95 / gop_decode_ms.max(1e-9);
+            let undrawn = r.undrawn_p95 / gop_decode_ms.max(1e-9);
+            eprintln!(
+                "through the server: {} seeks, p50 {:.1} ms, p95 {:.1} ms; ratio p95 / full GOP decode {ratio:.2} ({undrawn:.2} without the upload and draw); direct p95 in this run {p95:.1} ms",
+                r.seeks, r.p50, r.p95
+            );
+            format!(
+                ",\"server_seek_ms_p50\":{:.2},\"server_seek_ms_p95\":{:.2},\"server_ratio\":{ratio:.3},\"server_ratio_undrawn\":{undrawn:.3}",
+                r.p50, r.p95
+            )
+        }
+        None => String::new(),
+    };
     println!(
-        "{{\"seeks\":{},\"seek_ms_p50\":{p50:.2},\"seek_ms_p95\":{p95:.2},\"keyframe_seek_ms_p95\":{key_p95:.2},\"gop_decode_ms\":{gop_decode_ms:.2},\"draw_ms_p50\":{draw_p50:.2},\"ratio\":{ratio:.3},\"scrub_fps\":{scrub_fps:.1}}}",
+        "{{\"seeks\":{},\"seek_ms_p50\":{p50:.2},\"seek_ms_p95\":{p95:.2},\"keyframe_seek_ms_p95\":{key_p95:.2},\"gop_decode_ms\":{gop_decode_ms:.2},\"draw_ms_p50\":{draw_p50:.2},\"ratio\":{ratio:.3},\"scrub_fps\":{scrub_fps:.1}{server_json}}}",
         seek_ms.len()
     );
     Ok(())
+}
+
+/// Seeks through a site server, from the request to the picture drawn.
+struct RemoteSeeks {
+    seeks: usize,
+    p50: f64,
+    p95: f64,
+    /// p95 of the seeks without their upload and draw.
+    undrawn_p95: f64,
+}
+
+fn seek_through_server(
+    data: &std::path::Path,
+    camera: &str,
+    seeks: usize,
+    (from, to): (i64, i64),
+    seed: u64,
+    draw: &mut dyn FnMut(&crate::media::Frame),
+) -> anyhow::Result<RemoteSeeks> {
+    use crate::server::{Server, ServerOptions};
+    const USER: &str = "bench-reviewer";
+    const PASSWORD: &str = "bench password, never a real one";
+    let store = crate::store::Store::open(&data.join(crate::store::INDEX_FILE))?;
+    if store.user(USER)?.is_none() {
+        store.add_user(
+            USER,
+            "reviewer",
+            &crate::auth::hash_password(PASSWORD)?,
+            &["*".to_owned()],
+            crate::time::now_utc_ns(),
+        )?;
+    }
+    drop(store);
+    let mut cam = crate::sim::sim_camera(1, "127.0.0.1:9", &crate::sim::demo_cameras());
+    cam.id = camera.to_owned();
+    let server = Server::start(ServerOptions {
+        data: data.to_owned(),
+        cameras: vec![cam],
+        record: false,
+        record_only: Vec::new(),
+        recorder: Default::default(),
+        listen: "127.0.0.1:0".parse()?,
+        names: vec!["127.0.0.1".into()],
+        tls: None,
+        events: None,
+        sessions: Default::default(),
+    })?;
+    let url = format!("https://127.0.0.1:{}", server.addr().port());
+    let ca = std::fs::read(data.join(crate::server::pki::CA_FILE))?;
+    let mut api = crate::client::Api::new(&url, &ca)?;
+    api.sign_in(USER, PASSWORD)?;
+    let api = std::sync::Arc::new(api);
+    let mut player = crate::playback::Player::with_source(
+        Box::new(crate::client::footage::RemoteFootage::new(api.clone())),
+        camera,
+    );
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let (mut all, mut undrawn) = (Vec::new(), Vec::new());
+    for _ in 0..seeks {
+        let at = rng.i64(from..to);
+        let t = Instant::now();
+        let shown = player.frame_at(at)?;
+        undrawn.push(t.elapsed().as_secs_f64() * 1e3);
+        draw(&shown.frame);
+        all.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    drop(player);
+    if let Ok(mut api) = std::sync::Arc::try_unwrap(api) {
+        let _ = api.sign_out();
+    }
+    server.stop();
+    all.sort_by(f64::total_cmp);
+    undrawn.sort_by(f64::total_cmp);
+    Ok(RemoteSeeks {
+        seeks: all.len(),
+        p50: percentile(&all, 0.5),
+        p95: percentile(&all, 0.95),
+        undrawn_p95: percentile(&undrawn, 0.95),
+    })
 }
 
 /// One phase of `bench wall`: `screens` drawn from the streams of `manager` for `seconds`.

@@ -664,6 +664,9 @@ enum BenchCommand {
         camera: Option<String>,
         #[arg(long, default_value_t = 200)]
         seeks: usize,
+        /// Also the same seeks through a site server started on the folder (loopback, TLS).
+        #[arg(long)]
+        through_server: bool,
     },
     /// A workstation's screens full of tiles, offscreen: unique decodes, render-thread CPU per
     /// round of all screens, GPU memory and RSS per stream, CPU per stream against one screen
@@ -1009,8 +1012,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     data,
                     camera,
                     seeks,
+                    through_server,
                 },
-        } => bench::seek(&data, camera.as_deref(), seeks),
+        } => bench::seek(&data, camera.as_deref(), seeks, through_server),
         Command::Check { data, hash } => check(&data, hash),
         Command::Review {
             data,
