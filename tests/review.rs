@@ -136,12 +136,107 @@ fn reviewer() -> vigie::auth::Session {
 }
 
 #[test]
+fn the_review_window_on_the_site_server_plays_and_exports() {
+    let data = recorded("on-server");
+    common::add_user(&data, "rev", "reviewer", &["cam001"]);
+    let s = common::start_server(&data);
+    let start = ReviewStart {
+        data: data.clone(),
+        server: Some((common::server_url(&s), common::server_ca(&data))),
+        at_utc_ns: T0 + 2 * S + 500_000_000,
+        grid: 2,
+        cameras: vec!["cam001".into(), "cam002".into()],
+    };
+    let mut h = Harness::builder()
+        .with_size([1280.0, 760.0])
+        .wgpu()
+        .build_eframe(move |cc| ReviewApp::sign_in(cc, start));
+    h.run_steps(2);
+    common::sign_in_ui(&mut h, "rev", common::PASSWORD);
+    wait_until(&mut h, "signed in at the server", |app| {
+        app.workspace().is_some()
+    });
+    // The cameras are the server's answer: only the granted one.
+    let ws = h.state_mut().workspace().expect("signed in");
+    assert_eq!(
+        ws.shown()
+            .iter()
+            .map(|(c, _)| c.as_str())
+            .collect::<Vec<_>>(),
+        ["cam001"]
+    );
+    // The tile shows the picture of the playhead, its GOP fetched from the server; the timeline
+    // (spans, gap, bookmark, hold) comes from it too.
+    wait_until(&mut h, "the picture and the timeline", |app| {
+        let ws = app.workspace().expect("signed in");
+        ws.timelines_ready()
+            && ws.shown()[0]
+                .1
+                .is_some_and(|(a, b)| a <= T0 + 2 * S + 500_000_000 && T0 + 2 * S + 500_000_000 < b)
+    });
+    assert!(
+        h.state_mut()
+            .workspace()
+            .expect("ws")
+            .tile_frame(0)
+            .is_some()
+    );
+
+    // An export from the window: made by the server, fetched into the folder chosen here.
+    let out = common::test_dir("review-on-server-exports");
+    let ws = h.state_mut().workspace().expect("signed in");
+    ws.set_selection(Some((T0 + S + 300_000_000, T0 + 4 * S)));
+    ws.open_export();
+    ws.export_dialog()
+        .fill("PV 2026/0100", "Lt. Morel", "vol à l'étalage", &out);
+    h.run_steps(2);
+    let outcome = click_export(&mut h, "the export is fetched");
+    assert!(
+        outcome
+            .as_ref()
+            .is_ok_and(|m| m.contains("Exported 1 file")),
+        "{outcome:?}"
+    );
+    let folder = std::fs::read_dir(&out)
+        .expect("exports")
+        .map(|e| e.expect("entry").path())
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("PV_2026_0100_"))
+        })
+        .expect("the export folder");
+    let v = vigie::export::verify(&folder, None);
+    assert!(v.problems.is_empty() && v.files_ok == 1, "{v:?}");
+    assert_eq!(
+        v.key_sha256.as_deref(),
+        Some(s.signing_fingerprint()),
+        "signed by the installation"
+    );
+    drop(h);
+    s.stop();
+    // The server logged all of it.
+    common::assert_logged(
+        &data,
+        &[
+            "rev login ",
+            "rev playback start cam001",
+            "rev export cam001",
+            "rev playback cam001",
+        ],
+    );
+    for d in [&data, &out] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+}
+
+#[test]
 fn sign_in_then_export_the_selected_range() {
     use egui::accesskit::Role;
     let data = recorded("sign-in");
     common::add_user(&data, "rev", "reviewer", &["cam001"]);
     let start = ReviewStart {
         data: data.clone(),
+        server: None,
         at_utc_ns: T0 + 2 * S,
         grid: 2,
         cameras: vec!["cam001".into(), "cam002".into()],

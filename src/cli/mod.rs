@@ -235,8 +235,11 @@ enum Command {
     /// The review workspace over a recorder's data folder: synced playback, timelines,
     /// bookmarks and holds.
     Review {
-        #[arg(long)]
-        data: PathBuf,
+        /// The data folder, read directly (as the server's user), instead of the site server.
+        #[arg(long, conflicts_with_all = ["server", "server_ca"])]
+        data: Option<PathBuf>,
+        #[command(flatten)]
+        conn: server::ServerConn,
         /// Cameras to open in the grid, comma-separated ids.
         #[arg(long, value_delimiter = ',')]
         cameras: Vec<String>,
@@ -1017,11 +1020,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         } => bench::seek(&data, camera.as_deref(), seeks, through_server),
         Command::Check { data, hash } => check(&data, hash),
         Command::Review {
-            data,
+            data: Some(data),
             cameras,
             at,
             grid,
+            ..
         } => review(&data, &cameras, at.as_deref(), grid),
+        Command::Review {
+            data: None,
+            conn,
+            cameras,
+            at,
+            grid,
+        } => review_on_server(&conn, &cameras, at.as_deref(), grid),
         Command::Hold { action } => evidence::hold(action),
         Command::Export {
             data: Some(data),
@@ -1479,7 +1490,9 @@ fn demo(
     let streams = StreamManager::new(IngestTimings::default(), Transport::Tcp);
     let mut ws = LiveWorkspace::new(sim.cameras(), None, Box::new(streams));
     if record_cameras > 0 {
-        ws = ws.with_review(&server.data);
+        ws = ws
+            .with_review(&server.data)
+            .with_review_server(&server.url, &server.data.join(crate::server::pki::CA_FILE));
     }
     let at = (server.url.clone(), server.ca_pem.clone());
     crate::ui::run_live(
@@ -2041,6 +2054,33 @@ fn review(data: &Path, cameras: &[String], at: Option<&str>, grid: usize) -> any
     };
     let start = crate::ui::ReviewStart {
         data: data.to_owned(),
+        server: None,
+        at_utc_ns: at_ns,
+        grid,
+        cameras: cameras.to_vec(),
+    };
+    crate::ui::run_review(start, "Vigie — review")
+        .map_err(|e| anyhow::anyhow!("the review window failed: {e}"))
+}
+
+/// `vigie review --server`: the review window on the site server (sign-in, cameras, timelines,
+/// footage, masks, bookmarks, holds and exports all through it). The server's CA is the file
+/// given, or the one pinned for it (confirmed on the terminal the first time).
+fn review_on_server(
+    conn: &server::ServerConn,
+    cameras: &[String],
+    at: Option<&str>,
+    grid: usize,
+) -> anyhow::Result<()> {
+    let (url, ca_pem) = conn.trusted()?;
+    let at_ns = match at {
+        Some(t) => parse_instant("--at", t)?,
+        // The recent past (the segment being written is reachable too).
+        None => crate::time::now_utc_ns() - 30_000_000_000,
+    };
+    let start = crate::ui::ReviewStart {
+        data: PathBuf::from("/var/lib/vigie"),
+        server: Some((url, ca_pem)),
         at_utc_ns: at_ns,
         grid,
         cameras: cameras.to_vec(),

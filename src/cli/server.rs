@@ -207,6 +207,26 @@ impl ServerConn {
         Ok(found)
     }
 
+    /// The server's URL and the CA to trust for it (the file given, else the pinned one,
+    /// confirmed on the terminal the first time), before a window opens.
+    pub fn trusted(&self) -> anyhow::Result<(String, Vec<u8>)> {
+        let (url, ca) = self
+            .resolved()?
+            .context("no server: pass --server https://HOST:PORT or set it in client.toml")?;
+        let pem = match ca {
+            Some(f) => std::fs::read(&f).with_context(|| format!("--server-ca {}", f.display()))?,
+            None => {
+                let store = TrustStore::default_location()
+                    .context("no HOME: cannot keep the server's pinned CA; pass --server-ca")?;
+                store.pinned_or_ask(
+                    &crate::client::parse_server_url(&url)?,
+                    &confirm_on_terminal,
+                )?
+            }
+        };
+        Ok((url, pem))
+    }
+
     /// Connects (asking on the terminal to confirm a new server's CA) and signs `user` in.
     pub fn sign_in(&self, login: &super::Login) -> anyhow::Result<Api> {
         let (url, ca) = self

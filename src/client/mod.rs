@@ -241,6 +241,26 @@ impl Api {
         ))
     }
 
+    /// The privacy masks in force on every camera this user may see.
+    pub fn all_masks(
+        &self,
+    ) -> Result<std::collections::BTreeMap<String, Vec<ApiMask>>, ClientError> {
+        self.get("/v1/masks")
+    }
+
+    /// The review timeline of `camera` over `from..to`.
+    pub fn review_timeline(
+        &self,
+        camera: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<crate::playback::timeline::TimelineData, ClientError> {
+        self.get(&format!(
+            "/v1/cameras/{}/review?from={from}&to={to}",
+            path_segment(camera)
+        ))
+    }
+
     /// The privacy masks in force on `camera`.
     pub fn masks(&self, camera: &str) -> Result<Vec<ApiMask>, ClientError> {
         self.get(&format!("/v1/cameras/{}/masks", path_segment(camera)))
@@ -323,6 +343,11 @@ fn decode<T: DeserializeOwned>(
     })
 }
 
+/// A camera id as one segment of an API path.
+pub fn footage_path(camera: &str) -> String {
+    path_segment(camera)
+}
+
 /// A camera id as one path segment (ids are plain, but never trusted to be).
 fn path_segment(s: &str) -> String {
     s.bytes()
@@ -358,6 +383,39 @@ pub fn parse_server_url(text: &str) -> Result<url::Url, ClientError> {
     }
     u.set_path("/");
     Ok(u)
+}
+
+/// Where a window's data comes from.
+#[derive(Clone)]
+pub enum Backend {
+    /// The installation's data folder, read directly (as the server's user on its machine).
+    Data(std::path::PathBuf),
+    /// The site server, signed in.
+    Server(std::sync::Arc<Api>),
+}
+
+impl Backend {
+    /// A player of `camera`'s recordings.
+    pub fn player(
+        &self,
+        camera: &str,
+    ) -> Result<crate::playback::Player, crate::playback::PlaybackError> {
+        match self {
+            Backend::Data(d) => crate::playback::Player::open(d, camera),
+            Backend::Server(api) => Ok(crate::playback::Player::with_source(
+                Box::new(footage::RemoteFootage::new(api.clone())),
+                camera,
+            )),
+        }
+    }
+
+    /// The data folder, when the window reads it directly.
+    pub fn data(&self) -> Option<&Path> {
+        match self {
+            Backend::Data(d) => Some(d),
+            Backend::Server(_) => None,
+        }
+    }
 }
 
 /// The API's port when a URL names none.

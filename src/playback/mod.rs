@@ -13,6 +13,7 @@
 pub mod decode;
 pub mod redact;
 pub mod source;
+pub mod timeline;
 pub mod worker;
 
 use std::collections::VecDeque;

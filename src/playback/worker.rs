@@ -54,7 +54,13 @@ pub struct TileWorker {
 impl TileWorker {
     /// Starts playing `camera` from the recorder data folder `data`.
     pub fn start(data: &Path, camera: &str) -> Result<TileWorker, PlaybackError> {
-        let mut player = Player::open(data, camera)?;
+        TileWorker::with_player(Player::open(data, camera)?)
+    }
+
+    /// Starts playing with `player` (reading the folder, or the site server).
+    pub fn with_player(mut player: Player) -> Result<TileWorker, PlaybackError> {
+        let name = player.camera().to_owned();
+        let camera = name.as_str();
         let slot = FrameSlot::new();
         let shared = Arc::new(Shared {
             state: Mutex::new(State {

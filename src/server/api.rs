@@ -292,6 +292,11 @@ pub fn router(state: Shared) -> Router {
         .route("/v1/cameras/{id}/recordings", get(recordings))
         .route("/v1/cameras/{id}/gop", get(super::playback::gop))
         .route("/v1/cameras/{id}/masks", get(super::playback::masks))
+        .route("/v1/cameras/{id}/masks/lift", post(super::review::lift))
+        .route("/v1/cameras/{id}/review", get(super::review::timeline))
+        .route("/v1/cameras/{id}/bookmarks", post(super::review::bookmark))
+        .route("/v1/cameras/{id}/holds", post(super::review::hold))
+        .route("/v1/masks", get(super::review::all_masks))
         .route("/v1/cameras/{id}/stills", post(super::playback::still))
         .route("/v1/audit", get(audit_log))
         .route("/v1/users", get(users))
@@ -528,7 +533,7 @@ pub(crate) fn instant(field: &str, text: &str) -> Result<i64, ApiError> {
     })
 }
 
-fn range(r: Range) -> Result<(i64, i64), ApiError> {
+pub(crate) fn range(r: Range) -> Result<(i64, i64), ApiError> {
     let to = match r.to.as_deref() {
         Some(t) => instant("to", t)?,
         None => crate::time::now_utc_ns(),

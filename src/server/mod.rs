@@ -20,6 +20,7 @@ pub mod api;
 pub mod exports;
 pub mod pki;
 pub mod playback;
+pub mod review;
 pub mod sessions;
 
 use std::net::SocketAddr;

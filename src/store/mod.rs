@@ -144,14 +144,14 @@ pub struct SeekPoint {
 }
 
 /// A span of time on a camera's timeline.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Span {
     pub start_utc_ns: i64,
     pub end_utc_ns: i64,
 }
 
 /// What a timeline draws for a camera over a range.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Timeline {
     /// Recorded spans (segment id, span).
     pub segments: Vec<(i64, Span)>,
@@ -477,7 +477,7 @@ pub struct AccessRequest {
 }
 
 /// A reviewer's mark on a camera's timeline.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Bookmark {
     pub id: i64,
     pub camera_id: String,
@@ -488,7 +488,7 @@ pub struct Bookmark {
 }
 
 /// A legal hold on a camera's range.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Hold {
     pub id: i64,
     pub camera_id: String,

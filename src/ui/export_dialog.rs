@@ -15,7 +15,24 @@ struct Running {
     /// Fraction written, in millionths.
     progress: Arc<AtomicU32>,
     cancel: Arc<AtomicBool>,
-    done: mpsc::Receiver<Result<Exported, String>>,
+    done: mpsc::Receiver<Result<Done, String>>,
+}
+
+/// A finished export, made here or fetched from the server.
+struct Done {
+    files: usize,
+    dir: PathBuf,
+    missing: Vec<String>,
+}
+
+impl From<Exported> for Done {
+    fn from(e: Exported) -> Done {
+        Done {
+            files: e.files.len(),
+            dir: e.dir,
+            missing: e.missing,
+        }
+    }
 }
 
 /// The export window's state.
@@ -160,7 +177,12 @@ impl ExportDialog {
     }
 
     /// Starts the export on its own thread.
-    pub fn run(&mut self, data: &Path, session: &Session, ctx: &egui::Context) {
+    pub fn run(
+        &mut self,
+        backend: &crate::client::Backend,
+        session: &Session,
+        ctx: &egui::Context,
+    ) {
         let cameras: Vec<String> = self
             .cameras
             .iter()
@@ -194,22 +216,30 @@ impl ExportDialog {
         let progress = Arc::new(AtomicU32::new(0));
         let cancel = Arc::new(AtomicBool::new(false));
         let (tx, rx) = mpsc::channel();
-        let (p, c, data, session, ctx) = (
+        let (p, c, backend, session, ctx) = (
             progress.clone(),
             cancel.clone(),
-            data.to_owned(),
+            backend.clone(),
             session.clone(),
             ctx.clone(),
         );
         let spawned = std::thread::Builder::new()
             .name("export".into())
             .spawn(move || {
-                let r = crate::export::export(&data, &session, &req, &mut |f| {
+                let mut report = |f: f64| {
                     p.store((f * 1e6) as u32, Ordering::Relaxed);
                     ctx.request_repaint();
                     !c.load(Ordering::Relaxed)
-                });
-                let _ = tx.send(r.map_err(|e| e.to_string()));
+                };
+                let r = match &backend {
+                    crate::client::Backend::Data(data) => {
+                        crate::export::export(data, &session, &req, &mut report)
+                            .map(Done::from)
+                            .map_err(|e| e.to_string())
+                    }
+                    crate::client::Backend::Server(api) => fetch(api, &req, &mut report),
+                };
+                let _ = tx.send(r);
                 ctx.request_repaint();
             });
         match spawned {
@@ -241,8 +271,7 @@ impl ExportDialog {
             Ok(result) => {
                 self.running = None;
                 self.outcome = Some(result.map(|e| {
-                    let mut s =
-                        format!("Exported {} file(s) to {}", e.files.len(), e.dir.display());
+                    let mut s = format!("Exported {} file(s) to {}", e.files, e.dir.display());
                     if !e.missing.is_empty() {
                         s.push_str(&format!(" ({})", e.missing.join("; ")));
                     }
@@ -260,7 +289,12 @@ impl ExportDialog {
     }
 
     /// Draws the window.
-    pub fn show(&mut self, ctx: &egui::Context, data: &Path, session: &Session) {
+    pub fn show(
+        &mut self,
+        ctx: &egui::Context,
+        backend: &crate::client::Backend,
+        session: &Session,
+    ) {
         self.poll();
         if let Some(rx) = &self.picking
             && let Ok(choice) = rx.try_recv()
@@ -394,7 +428,7 @@ impl ExportDialog {
                 }
             });
         if go {
-            self.run(data, session, ctx);
+            self.run(backend, session, ctx);
         }
         if !open && self.running.is_none() {
             self.open = false;
@@ -419,4 +453,49 @@ fn pick_folder(ctx: &egui::Context, start: &str) -> Option<mpsc::Receiver<Option
         })
         .ok()?;
     Some(rx)
+}
+
+/// Has the site server make `req` and fetches it into `req.out`; the server's work is the first
+/// half of the progress, the download the second.
+fn fetch(
+    api: &crate::client::Api,
+    req: &Request,
+    report: &mut dyn FnMut(f64) -> bool,
+) -> Result<Done, String> {
+    use crate::client::exports::{AccessOrder, BlurZone, ExportOrder, Stage};
+    let order = ExportOrder {
+        cameras: req.cameras.clone(),
+        from: req.from_utc_ns.to_string(),
+        to: req.to_utc_ns.to_string(),
+        requisition: req.requisition.clone(),
+        officer: req.officer.clone(),
+        reason: req.reason.clone(),
+        access: req.access.as_ref().map(|a| AccessOrder {
+            requester: a.requester.clone(),
+            identity_check: a.identity_check.clone(),
+            received: Some(a.received_utc_ns.to_string()),
+            blur: a
+                .blur
+                .iter()
+                .map(|(camera, points)| BlurZone {
+                    camera: camera.clone(),
+                    points: points.clone(),
+                })
+                .collect(),
+        }),
+    };
+    let fetched = crate::client::exports::fetch(api, &order, &req.out, &mut |stage| match stage {
+        Stage::Making(f) => report(f / 2.0),
+        Stage::Downloading { done, total } => report(0.5 + done as f64 / total.max(1) as f64 / 2.0),
+    })
+    .map_err(|e| e.to_string())?;
+    Ok(Done {
+        files: fetched
+            .files
+            .iter()
+            .filter(|f| f.name.ends_with(".mp4"))
+            .count(),
+        dir: fetched.dir,
+        missing: fetched.missing,
+    })
 }

@@ -135,6 +135,8 @@ pub struct LiveWorkspace {
     waker_installed: bool,
     /// A recorder data folder: the top bar then opens the review workspace on it.
     review_data: Option<std::path::PathBuf>,
+    /// "Review…" opens the review window on this site server (URL, CA file) instead.
+    review_server: Option<(String, std::path::PathBuf)>,
     /// The signed-in user and where their live views are logged.
     session: Option<(Session, audit::Writer)>,
     /// Cameras (indices) on screen at the last frame (their views are logged as they start and
@@ -214,6 +216,7 @@ impl LiveWorkspace {
             clock: Box::new(Utc::now),
             waker_installed: false,
             review_data: None,
+            review_server: None,
             session: None,
             watching: BTreeSet::new(),
             masks: None,
@@ -571,6 +574,13 @@ impl LiveWorkspace {
         self
     }
 
+    /// Offers "Review" in the top bar, opening `vigie review --server` on the site server at
+    /// `url` (trusting the CA file `ca`) in its own window and process.
+    pub fn with_review_server(mut self, url: &str, ca: &std::path::Path) -> Self {
+        self.review_server = Some((url.to_owned(), ca.to_owned()));
+        self
+    }
+
     /// Detects motion in the zones given on the sub-stream pictures the wall decodes anyway,
     /// and posts motion events to `vigie events` at `events`.
     pub fn with_motion(
@@ -825,18 +835,25 @@ impl LiveWorkspace {
                 }
             });
             ui.separator();
-            if let Some(data) = &self.review_data
+            if (self.review_data.is_some() || self.review_server.is_some())
                 && ui
                     .button("Review…")
                     .on_hover_text("Recorded footage, in a window of its own")
                     .clicked()
             {
                 let spawned = std::env::current_exe().and_then(|exe| {
-                    std::process::Command::new(exe)
-                        .arg("review")
-                        .arg("--data")
-                        .arg(data)
-                        .spawn()
+                    let mut cmd = std::process::Command::new(exe);
+                    cmd.arg("review");
+                    match (&self.review_server, &self.review_data) {
+                        (Some((url, ca)), _) => {
+                            cmd.args(["--server", url]).arg("--server-ca").arg(ca);
+                        }
+                        (None, Some(data)) => {
+                            cmd.arg("--data").arg(data);
+                        }
+                        (None, None) => {}
+                    }
+                    cmd.spawn()
                 });
                 if let Err(e) = spawned {
                     tracing::error!("cannot open the review window: {e}");

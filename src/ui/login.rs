@@ -18,6 +18,9 @@ pub enum SignInTarget {
     Server { url: String, ca_pem: Vec<u8> },
 }
 
+/// A checked sign-in: the session and, from a server, its signed-in connection; else why not.
+type Checked = Result<(Session, Option<crate::client::Api>), String>;
+
 /// A sign-in form.
 pub struct LoginScreen {
     target: SignInTarget,
@@ -26,7 +29,9 @@ pub struct LoginScreen {
     title: String,
     user: String,
     password: String,
-    pending: Option<mpsc::Receiver<Result<Session, String>>>,
+    pending: Option<mpsc::Receiver<Checked>>,
+    /// The server connection of the last sign-in, signed in (for the window to keep).
+    api: Option<crate::client::Api>,
     error: Option<String>,
     /// No account exists yet: how to make the first one.
     no_accounts: bool,
@@ -68,6 +73,7 @@ impl LoginScreen {
             user: String::new(),
             password: String::new(),
             pending: None,
+            api: None,
             error: None,
             focus_asked: false,
         }
@@ -127,12 +133,18 @@ impl LoginScreen {
         });
     }
 
+    /// The signed-in server connection of a sign-in the server checked (taken once).
+    pub fn take_api(&mut self) -> Option<crate::client::Api> {
+        self.api.take()
+    }
+
     /// Draws the form; returns the session once a sign-in succeeds.
     pub fn show(&mut self, ui: &mut egui::Ui) -> Option<Session> {
         if let Some(rx) = &self.pending {
             match rx.try_recv() {
-                Ok(Ok(session)) => {
+                Ok(Ok((session, api))) => {
                     self.pending = None;
+                    self.api = api;
                     return Some(session);
                 }
                 Ok(Err(e)) => {
@@ -191,22 +203,30 @@ impl LoginScreen {
     }
 }
 
-/// Checks a password where `target` says; the session on success, else why not.
-fn check(target: &SignInTarget, user: &str, password: &str) -> Result<Session, String> {
+/// Checks a password where `target` says; the session (and, from a server, the signed-in
+/// connection) on success, else why not.
+fn check(
+    target: &SignInTarget,
+    user: &str,
+    password: &str,
+) -> Checked {
     match target {
-        SignInTarget::Data(data) => {
-            crate::auth::login(data, user, password).map_err(|e| e.to_string())
-        }
+        SignInTarget::Data(data) => crate::auth::login(data, user, password)
+            .map(|s| (s, None))
+            .map_err(|e| e.to_string()),
         SignInTarget::Server { url, ca_pem } => {
             let mut api = crate::client::Api::new(url, ca_pem).map_err(|e| e.to_string())?;
             let info = api.sign_in(user, password).map_err(|e| e.to_string())?;
             let role = Role::parse(&info.role)
                 .ok_or_else(|| format!("the server gave an unknown role {:?}", info.role))?;
-            Ok(Session {
-                user: info.user,
-                role,
-                cameras: info.cameras,
-            })
+            Ok((
+                Session {
+                    user: info.user,
+                    role,
+                    cameras: info.cameras,
+                },
+                Some(api),
+            ))
         }
     }
 }

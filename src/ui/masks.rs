@@ -39,19 +39,44 @@ pub fn read_masks(data: &Path) -> Result<ByCamera, crate::store::StoreError> {
     Ok(by.into_iter().map(|(k, v)| (k, Arc::new(v))).collect())
 }
 
+/// The masks in force, by camera, from the site server (the cameras this user may see).
+fn fetch_masks(api: &crate::client::Api) -> Result<ByCamera, crate::client::ClientError> {
+    Ok(api
+        .all_masks()?
+        .into_iter()
+        .map(|(cam, ms)| (cam, Arc::new(ms.into_iter().map(|m| m.polygon).collect())))
+        .collect())
+}
+
 impl MaskWatch {
     pub fn start(data: &Path, repaint: Arc<dyn Fn() + Send + Sync>) -> MaskWatch {
+        MaskWatch::watch(crate::client::Backend::Data(data.to_owned()), repaint)
+    }
+
+    /// Masks read from the folder or asked of the server, as `backend` says.
+    pub fn watch(
+        backend: crate::client::Backend,
+        repaint: Arc<dyn Fn() + Send + Sync>,
+    ) -> MaskWatch {
         let shared = Arc::new(Shared {
             masks: Mutex::new(None),
             error: Mutex::new(None),
             stop: AtomicBool::new(false),
         });
-        let (s, data) = (shared.clone(), data.to_owned());
+        let s = shared.clone();
         let thread = std::thread::Builder::new()
             .name("privacy masks".into())
             .spawn(move || {
                 while !s.stop.load(Ordering::Relaxed) {
-                    match read_masks(&data) {
+                    let read = match &backend {
+                        crate::client::Backend::Data(data) => {
+                            read_masks(data).map_err(|e| e.to_string())
+                        }
+                        crate::client::Backend::Server(api) => {
+                            fetch_masks(api).map_err(|e| e.to_string())
+                        }
+                    };
+                    match read {
                         Ok(m) => {
                             let changed = {
                                 let mut cur = s.masks.lock().unwrap_or_else(|e| e.into_inner());

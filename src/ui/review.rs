@@ -18,9 +18,10 @@ use egui::{Align2, Color32, FontId, Rect, Sense, Stroke, StrokeKind, pos2, vec2}
 use super::export_dialog::ExportDialog;
 use super::video::VideoCallback;
 use crate::auth::{Action, AuthError, Session};
+use crate::client::Backend;
 use crate::playback::worker::{Request, TileWorker};
 use crate::render::{FULL_UV, StreamId, TileDraw, fit_rect};
-use crate::store::{Bookmark, CameraRow, Hold, INDEX_FILE, Span, Store, Timeline};
+use crate::store::{Bookmark, CameraRow, Hold, INDEX_FILE, Span, Store};
 
 /// Playback speeds offered, as multiples of real time.
 pub const SPEEDS: [f64; 8] = [0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0];
@@ -33,18 +34,7 @@ const DAY_NS: i64 = 86_400 * NS;
 
 pub use crate::time::{paris, paris_offset_s, parse_paris};
 
-/// What the timeline draws of a camera over the visible range.
-#[derive(Clone, Debug, Default)]
-pub struct TimelineData {
-    pub range: (i64, i64),
-    pub timeline: Timeline,
-    pub bookmarks: Vec<Bookmark>,
-    pub holds: Vec<Hold>,
-    /// Alarms that showed this camera: (alarm, when, priority, kind).
-    pub alarms: Vec<(i64, i64, u8, String)>,
-    /// Segments whose file is missing or not of the indexed size.
-    pub damaged: Vec<i64>,
-}
+pub use crate::playback::timeline::TimelineData;
 
 enum IndexJob {
     Timeline { camera: String, from: i64, to: i64 },
@@ -63,69 +53,41 @@ struct IndexThread {
 }
 
 impl IndexThread {
-    fn start(data: &Path, repaint: Arc<dyn Fn() + Send + Sync>) -> IndexThread {
+    fn start(backend: &Backend, repaint: Arc<dyn Fn() + Send + Sync>) -> IndexThread {
         let (tx, rx) = mpsc::channel::<IndexJob>();
         let results: Arc<Mutex<HashMap<String, TimelineData>>> = Arc::default();
         let error: Arc<Mutex<Option<String>>> = Arc::default();
-        let (r2, e2, path) = (results.clone(), error.clone(), data.join(INDEX_FILE));
-        let dir = data.to_owned();
+        let (r2, e2, backend) = (results.clone(), error.clone(), backend.clone());
         let thread = std::thread::Builder::new()
             .name("review index".into())
             .spawn(move || {
-                let store = match Store::open(&path) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        *e2.lock().unwrap_or_else(|e| e.into_inner()) = Some(e.to_string());
-                        return;
-                    }
+                let fail = |e: String| *e2.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
+                let keep = |camera: String, data: TimelineData| {
+                    r2.lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(camera, data);
                 };
-                while let Ok(job) = rx.recv() {
-                    let outcome = match job {
-                        IndexJob::Timeline { camera, from, to } => (|| {
-                            let damaged = store
-                                .segments(&camera, from, to)?
-                                .into_iter()
-                                .filter(|s| {
-                                    std::fs::metadata(dir.join(&s.row.path))
-                                        .map_or(true, |m| m.len() != s.row.bytes)
-                                })
-                                .map(|s| s.id)
-                                .collect();
-                            let data = TimelineData {
-                                damaged,
-                                range: (from, to),
-                                timeline: store.timeline(&camera, from, to)?,
-                                bookmarks: store.bookmarks(&camera, from, to)?,
-                                alarms: store.alarms_of_camera(&camera, from, to)?,
-                                holds: store
-                                    .holds()?
-                                    .into_iter()
-                                    .filter(|h| {
-                                        h.camera_id == camera
-                                            && h.span.start_utc_ns < to
-                                            && h.span.end_utc_ns > from
-                                    })
-                                    .collect(),
-                            };
-                            r2.lock()
-                                .unwrap_or_else(|e| e.into_inner())
-                                .insert(camera, data);
-                            Ok(())
-                        })(),
-                        IndexJob::Bookmark(b) => store.add_bookmark(&b).map(|_| ()),
-                        IndexJob::Hold(h) => store.add_hold(&h).map(|_| ()),
-                        IndexJob::Audit(entry) => {
-                            if let Err(e) = crate::auth::audit::append(&dir, &entry) {
-                                *e2.lock().unwrap_or_else(|e| e.into_inner()) =
-                                    Some(format!("audit log: {e}"));
+                match &backend {
+                    Backend::Data(dir) => {
+                        let store = match Store::open(&dir.join(INDEX_FILE)) {
+                            Ok(s) => s,
+                            Err(e) => return fail(e.to_string()),
+                        };
+                        while let Ok(job) = rx.recv() {
+                            if let Err(e) = local_job(&store, dir, job, &keep) {
+                                fail(e);
                             }
-                            Ok(())
+                            repaint();
                         }
-                    };
-                    if let Err(e) = outcome {
-                        *e2.lock().unwrap_or_else(|e| e.into_inner()) = Some(e.to_string());
                     }
-                    repaint();
+                    Backend::Server(api) => {
+                        while let Ok(job) = rx.recv() {
+                            if let Err(e) = server_job(api, job, &keep) {
+                                fail(e);
+                            }
+                            repaint();
+                        }
+                    }
                 }
             })
             .ok();
@@ -135,6 +97,80 @@ impl IndexThread {
             error,
             thread,
         }
+    }
+}
+
+/// A job of the review's thread on the data folder.
+fn local_job(
+    store: &Store,
+    dir: &Path,
+    job: IndexJob,
+    keep: &dyn Fn(String, TimelineData),
+) -> Result<(), String> {
+    match job {
+        IndexJob::Timeline { camera, from, to } => {
+            crate::playback::timeline::review_timeline(store, dir, &camera, from, to)
+                .map(|data| keep(camera, data))
+                .map_err(|e| e.to_string())
+        }
+        IndexJob::Bookmark(b) => store
+            .add_bookmark(&b)
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        IndexJob::Hold(h) => store.add_hold(&h).map(|_| ()).map_err(|e| e.to_string()),
+        IndexJob::Audit(entry) => crate::auth::audit::append(dir, &entry)
+            .map(|_| ())
+            .map_err(|e| format!("audit log: {e}")),
+    }
+}
+
+/// The same job as requests to the site server, which decides and logs: the window's own audit
+/// entries are not sent (the server logs the footage it serves), except a mask lifted or put
+/// back, which is a request of its own.
+fn server_job(
+    api: &crate::client::Api,
+    job: IndexJob,
+    keep: &dyn Fn(String, TimelineData),
+) -> Result<(), String> {
+    let cam = |c: &str| crate::client::footage_path(c);
+    match job {
+        IndexJob::Timeline { camera, from, to } => api
+            .review_timeline(&camera, from, to)
+            .map(|data| keep(camera, data))
+            .map_err(|e| e.to_string()),
+        IndexJob::Bookmark(b) => api
+            .post::<_, serde_json::Value>(
+                &format!("/v1/cameras/{}/bookmarks", cam(&b.camera_id)),
+                &crate::server::review::NewBookmark {
+                    at_utc_ns: b.at_utc_ns,
+                    note: b.note,
+                },
+            )
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        IndexJob::Hold(h) => api
+            .post::<_, serde_json::Value>(
+                &format!("/v1/cameras/{}/holds", cam(&h.camera_id)),
+                &crate::server::review::NewHold {
+                    from_utc_ns: h.span.start_utc_ns,
+                    to_utc_ns: h.span.end_utc_ns,
+                    procedure: h.procedure,
+                    reason: h.reason,
+                    days: ((h.expires_utc_ns - h.created_utc_ns) / DAY_NS).clamp(1, 3650) as u32,
+                },
+            )
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        IndexJob::Audit(e) if e.action == "mask lifted" || e.action == "mask restored" => api
+            .post_empty(
+                &format!("/v1/cameras/{}/masks/lift", cam(&e.cameras)),
+                &crate::server::review::MaskLift {
+                    lifted: e.action == "mask lifted",
+                    reason: e.reason,
+                },
+            )
+            .map_err(|e| e.to_string()),
+        IndexJob::Audit(_) => Ok(()),
     }
 }
 
@@ -149,7 +185,7 @@ struct Tile {
 
 /// The review workspace.
 pub struct ReviewWorkspace {
-    data: PathBuf,
+    backend: Backend,
     session: Session,
     /// Audit entries waiting for the index thread.
     audit: Vec<crate::auth::audit::Entry>,
@@ -200,8 +236,57 @@ impl ReviewWorkspace {
             .into_iter()
             .filter(|c| session.may_see(&c.id))
             .collect();
-        Ok(ReviewWorkspace {
-            data: data.to_owned(),
+        Ok(ReviewWorkspace::with(
+            Backend::Data(data.to_owned()),
+            cameras,
+            at_utc_ns,
+            session,
+        ))
+    }
+
+    /// A workspace on the site server `api` (signed in as `session`): the cameras, timelines,
+    /// footage, masks, bookmarks, holds and exports all come from it.
+    pub fn on_server(
+        api: Arc<crate::client::Api>,
+        at_utc_ns: i64,
+        session: Session,
+    ) -> Result<ReviewWorkspace, String> {
+        if !session.may(Action::Playback) {
+            return Err(format!(
+                "{} ({}) may not {}",
+                session.user,
+                session.role,
+                Action::Playback.as_str()
+            ));
+        }
+        let cameras = api
+            .cameras()
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .map(|c| {
+                let mut row = CameraRow::new(&c.id, &c.name);
+                row.zone = c.zone;
+                row.latitude = Some(c.latitude);
+                row.longitude = Some(c.longitude);
+                row
+            })
+            .collect();
+        Ok(ReviewWorkspace::with(
+            Backend::Server(api),
+            cameras,
+            at_utc_ns,
+            session,
+        ))
+    }
+
+    fn with(
+        backend: Backend,
+        cameras: Vec<CameraRow>,
+        at_utc_ns: i64,
+        session: Session,
+    ) -> ReviewWorkspace {
+        ReviewWorkspace {
+            backend,
             session,
             audit: Vec::new(),
             export: ExportDialog::default(),
@@ -227,7 +312,7 @@ impl ReviewWorkspace {
             reason: String::new(),
             hold_days: 365,
             message: None,
-        })
+        }
     }
 
     /// The signed-in user.
@@ -269,7 +354,11 @@ impl ReviewWorkspace {
         if tile >= self.tiles.len() || !self.cameras.iter().any(|c| c.id == camera) {
             return false;
         }
-        match TileWorker::start(&self.data, camera) {
+        match self
+            .backend
+            .player(camera)
+            .and_then(TileWorker::with_player)
+        {
             Ok(worker) => {
                 self.log_playback(tile);
                 self.tiles[tile] = Some(Tile {
@@ -380,15 +469,15 @@ impl ReviewWorkspace {
         if self.index.is_none() {
             let ctx = ui.ctx().clone();
             self.index = Some(IndexThread::start(
-                &self.data,
+                &self.backend,
                 Arc::new(move || ctx.request_repaint()),
             ));
             self.flush_audit();
         }
         if self.masks.is_none() {
             let ctx = ui.ctx().clone();
-            self.masks = Some(super::masks::MaskWatch::start(
-                &self.data,
+            self.masks = Some(super::masks::MaskWatch::watch(
+                self.backend.clone(),
                 Arc::new(move || ctx.request_repaint()),
             ));
         }
@@ -413,7 +502,7 @@ impl ReviewWorkspace {
         egui::CentralPanel::no_frame().show(ui, |ui| self.grid_view(ui));
         let ctx = ui.ctx().clone();
         self.export.selected_camera = self.selected_camera();
-        self.export.show(&ctx, &self.data, &self.session);
+        self.export.show(&ctx, &self.backend, &self.session);
         if self.export.poll() {
             self.fetched.clear();
         }
@@ -720,7 +809,7 @@ impl ReviewWorkspace {
 
     /// Starts the export the window describes.
     pub fn run_export(&mut self, ctx: &egui::Context) {
-        self.export.run(&self.data, &self.session, ctx);
+        self.export.run(&self.backend, &self.session, ctx);
     }
 
     fn selected_camera(&self) -> Option<String> {
@@ -1275,8 +1364,10 @@ impl Drop for ReviewWorkspace {
                 }
             }
             None => {
-                for e in self.audit.drain(..) {
-                    let _ = crate::auth::audit::append(&self.data, &e);
+                if let Some(data) = self.backend.data() {
+                    for e in self.audit.drain(..) {
+                        let _ = crate::auth::audit::append(data, &e);
+                    }
                 }
             }
         }
@@ -1294,7 +1385,10 @@ fn speed_label(s: f64) -> String {
 /// What the review window opens once a user has signed in.
 #[derive(Clone, Debug)]
 pub struct ReviewStart {
+    /// The data folder (read directly), or with `server` only a hint for the sign-in screen.
     pub data: PathBuf,
+    /// The site server (URL, trusted CA in PEM): everything then comes from it.
+    pub server: Option<(String, Vec<u8>)>,
     pub at_utc_ns: i64,
     /// Grid size, 1 to 4.
     pub grid: usize,
@@ -1305,8 +1399,22 @@ pub struct ReviewStart {
 impl ReviewStart {
     /// The workspace for `session`, with the cameras put in their tiles.
     pub fn open(&self, session: Session) -> Result<ReviewWorkspace, String> {
-        let mut ws = ReviewWorkspace::open(&self.data, self.at_utc_ns, session)
+        let ws = ReviewWorkspace::open(&self.data, self.at_utc_ns, session)
             .map_err(|e| e.to_string())?;
+        Ok(self.arrange(ws))
+    }
+
+    /// The workspace on the site server, signed in as `session` through `api`.
+    pub fn open_on_server(
+        &self,
+        api: crate::client::Api,
+        session: Session,
+    ) -> Result<ReviewWorkspace, String> {
+        let ws = ReviewWorkspace::on_server(Arc::new(api), self.at_utc_ns, session)?;
+        Ok(self.arrange(ws))
+    }
+
+    fn arrange(&self, mut ws: ReviewWorkspace) -> ReviewWorkspace {
         ws.set_grid(self.grid);
         let mut left_out = Vec::new();
         for (i, cam) in self.cameras.iter().enumerate() {
@@ -1320,7 +1428,7 @@ impl ReviewStart {
                 left_out.join(", ")
             ));
         }
-        Ok(ws)
+        ws
     }
 }
 
@@ -1361,7 +1469,12 @@ impl ReviewApp {
         Self::setup(cc);
         ReviewApp {
             stage: Stage::SignIn(Box::new(SignIn {
-                login: super::login::LoginScreen::new(&start.data, "Vigie · Review"),
+                login: match &start.server {
+                    Some((url, ca)) => {
+                        super::login::LoginScreen::server(url, ca, &start.data, "Vigie · Review")
+                    }
+                    None => super::login::LoginScreen::new(&start.data, "Vigie · Review"),
+                },
                 start,
                 refused: None,
             })),
@@ -1393,15 +1506,18 @@ impl eframe::App for ReviewApp {
                 if let Some(r) = refused {
                     ui.colored_label(Color32::from_rgb(240, 120, 90), r.as_str());
                 }
-                login
-                    .show(ui)
-                    .and_then(|session| match start.open(session) {
-                        Ok(ws) => Some(ws),
-                        Err(e) => {
-                            *refused = Some(e);
-                            None
-                        }
-                    })
+                let opened = login.show(ui).map(|session| match login.take_api() {
+                    Some(api) => start.open_on_server(api, session),
+                    None => start.open(session),
+                });
+                match opened {
+                    Some(Ok(ws)) => Some(ws),
+                    Some(Err(e)) => {
+                        *refused = Some(e);
+                        None
+                    }
+                    None => None,
+                }
             }
         };
         if let Some(ws) = next {
