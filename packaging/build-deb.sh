@@ -1,6 +1,6 @@
 #!/bin/sh
 # Builds the Debian package (target/debian/vigie_VERSION_amd64.deb): release build, stripped
-# binary, the vigie-recorder systemd unit, its maintainer scripts, the desktop entry and icon.
+# binary, the vigie-server systemd unit, its maintainer scripts, the desktop entries and icon.
 set -eu
 cd "$(dirname "$0")/.."
 . packaging/env.sh

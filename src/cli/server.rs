@@ -58,6 +58,10 @@ pub struct ServerArgs {
     /// Minutes a session may stay unused before the window locks.
     #[arg(long, default_value_t = 15)]
     pub idle_minutes: u64,
+    /// Also writes the site CA's certificate (public) to this file, mode 0644, at every start,
+    /// for the workstations of this machine to trust (the package uses /run/vigie/site-ca.pem).
+    #[arg(long)]
+    pub publish_ca: Option<PathBuf>,
 }
 
 pub fn run(args: ServerArgs) -> anyhow::Result<()> {
@@ -130,6 +134,10 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
         "vigie server: exports signed by key SHA-256 {} (publish it for vigie verify --fingerprint)",
         server.signing_fingerprint()
     );
+    if let Some(to) = &args.publish_ca {
+        publish_ca(&args.data.join(crate::server::pki::CA_FILE), to)?;
+        eprintln!("vigie server: site CA published at {}", to.display());
+    }
     if let Some(a) = server.events_addr() {
         eprintln!("vigie server: events on http://{a}/v1/events");
     }
@@ -138,6 +146,24 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
     }
     eprintln!("vigie server: stopping, closing segments");
     server.stop();
+    Ok(())
+}
+
+/// Copies the CA certificate `ca` to `to` (0644), whole or not at all.
+fn publish_ca(ca: &std::path::Path, to: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let pem = std::fs::read(ca).with_context(|| {
+        format!(
+            "--publish-ca: {} (the server's own CA; with --tls-cert, give workstations the \
+             site's CA instead)",
+            ca.display()
+        )
+    })?;
+    let tmp = to.with_extension("pem.tmp");
+    std::fs::write(&tmp, &pem).with_context(|| format!("--publish-ca {}", tmp.display()))?;
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o644))
+        .with_context(|| format!("--publish-ca {}", tmp.display()))?;
+    std::fs::rename(&tmp, to).with_context(|| format!("--publish-ca {}", to.display()))?;
     Ok(())
 }
 

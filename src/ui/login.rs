@@ -205,11 +205,7 @@ impl LoginScreen {
 
 /// Checks a password where `target` says; the session (and, from a server, the signed-in
 /// connection) on success, else why not.
-fn check(
-    target: &SignInTarget,
-    user: &str,
-    password: &str,
-) -> Checked {
+fn check(target: &SignInTarget, user: &str, password: &str) -> Checked {
     match target {
         SignInTarget::Data(data) => crate::auth::login(data, user, password)
             .map(|s| (s, None))
