@@ -185,3 +185,90 @@ fn alarms_are_pushed_to_every_workstation_and_actions_are_serialised() {
     s.stop();
     let _ = std::fs::remove_dir_all(&data);
 }
+
+/// The live wall's alarm board on the server: the pushed list, the vehicles asked of it, and the
+/// operator's take and dispatch sent as requests the server decides and logs.
+#[test]
+fn the_walls_alarm_board_lives_on_the_server() {
+    use vigie::events::alarm::AlarmAction;
+    use vigie::ui::alarms::{AlarmBoard, AlarmCommand};
+    let data = common::test_dir("server-alarm-board");
+    add_user(&data, "op1", "operator", &["*"]);
+    let s = Server::start(ServerOptions {
+        events: Some(ServiceOptions {
+            data: data.clone(),
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            udp: None,
+            rules: Rules::default(),
+            cameras: site_cameras(),
+            tls: None,
+        }),
+        ..common::server_options(&data)
+    })
+    .expect("server");
+    let events = s.events_addr().expect("event service");
+    let (status, body) = EventClient::new(events, None)
+        .post(
+            "/v1/positions",
+            &serde_json::json!({
+                "vehicle": "PS-12",
+                "latitude": 50.3575,
+                "longitude": 3.5235,
+                "status": "available",
+                "time": vigie::time::rfc3339(vigie::time::now_utc_ns()),
+            })
+            .to_string(),
+        )
+        .expect("position posted");
+    assert!((200..300).contains(&status), "{status} {body}");
+    let a = intrusion(events, "cam001");
+
+    let api = std::sync::Arc::new(signed_in(&s, &data, "op1"));
+    let session = vigie::auth::Session {
+        user: "op1".into(),
+        role: vigie::auth::Role::Operator,
+        cameras: vec!["*".into()],
+    };
+    let ctx = egui::Context::default();
+    let mut board = AlarmBoard::on_server(api, &session, &ctx);
+    let until = |board: &mut AlarmBoard, what: &str, ok: &dyn Fn(&AlarmBoard) -> bool| {
+        let t0 = Instant::now();
+        loop {
+            board.poll();
+            if ok(board) {
+                return;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "no {what} within 10 s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    until(&mut board, "alarm and vehicle", &|b| {
+        b.alarms.contains_key(&a) && b.vehicles.contains_key("PS-12")
+    });
+    board.send(AlarmCommand::Act {
+        id: a,
+        action: AlarmAction::Take,
+        comment: String::new(),
+    });
+    until(&mut board, "taken alarm", &|b| {
+        b.alarms[&a].owner.as_deref() == Some("op1")
+    });
+    board.send(AlarmCommand::Dispatch {
+        alarm: a,
+        vehicle: "PS-12".into(),
+        distance_m: 350.0,
+        eta_s: 61.0,
+    });
+    common::wait_for("the dispatch logged", || {
+        common::audit_lines(&data)
+            .iter()
+            .any(|l| l.starts_with("op1 patrol dispatched cam001"))
+    });
+    common::assert_logged(&data, &["op1 alarm taken cam001,cam002"]);
+    drop(board);
+    s.stop();
+    let _ = std::fs::remove_dir_all(&data);
+}

@@ -28,6 +28,7 @@ use serde::Deserialize;
 use tokio::sync::broadcast;
 
 use super::api::{ApiError, ApiState, Caller, json_body, query, with_store};
+use crate::auth::audit;
 use crate::auth::{Action, Role};
 use crate::events::alarm::{self, AlarmAction, AlarmState, Standing};
 use crate::store::{AlarmRow, AlarmUpdate};
@@ -292,6 +293,118 @@ pub async fn act(
         e.detail = format!("{detail}; {}", e.detail);
         crate::auth::audit::append_with(s, &e).map_err(ApiError::internal)?;
         Ok(Json(row))
+    })
+    .await
+}
+
+/// `after`, for the polled lists.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct After {
+    #[serde(default)]
+    pub after: i64,
+}
+
+/// `GET /v1/alarms/notes?after=ID`: the alarms' state changes and comments after `ID`.
+pub async fn notes(
+    State(st): State<Arc<ApiState>>,
+    c: Caller,
+    q: Result<axum::extract::Query<After>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Vec<crate::store::NoteRow>>, ApiError> {
+    let after = super::api::query(q)?.after;
+    with_store(&st, move |_, s| {
+        c.require(s, Action::HandleAlarms, &[])?;
+        s.alarm_notes_since(after)
+            .map(Json)
+            .map_err(ApiError::internal)
+    })
+    .await
+}
+
+/// `GET /v1/vehicles?after=REV`: the patrol vehicles whose report changed after `REV`.
+pub async fn vehicles(
+    State(st): State<Arc<ApiState>>,
+    c: Caller,
+    q: Result<axum::extract::Query<After>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Vec<crate::store::VehicleRow>>, ApiError> {
+    let after = super::api::query(q)?.after;
+    with_store(&st, move |_, s| {
+        c.require(s, Action::HandleAlarms, &[])?;
+        s.vehicles_since(after)
+            .map(Json)
+            .map_err(ApiError::internal)
+    })
+    .await
+}
+
+/// A patrol sent to an alarm.
+#[derive(serde::Serialize, Deserialize, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct DispatchBody {
+    pub vehicle: String,
+    pub distance_m: f64,
+    pub eta_s: f64,
+}
+
+/// `POST /v1/alarms/ID/dispatch`: recorded and logged; answers what was logged.
+pub async fn dispatch(
+    State(st): State<Arc<ApiState>>,
+    c: Caller,
+    Path(id): Path<i64>,
+    body: Result<Json<DispatchBody>, JsonRejection>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let b = json_body(body)?;
+    if b.vehicle.trim().is_empty() || b.vehicle.len() > 64 {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "vehicle: a vehicle id of 1 to 64 bytes",
+        ));
+    }
+    if !(b.distance_m.is_finite() && b.eta_s.is_finite()) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "distance_m, eta_s: numbers",
+        ));
+    }
+    with_store(&st, move |_, s| {
+        c.require(s, Action::Dispatch, &[])?;
+        let Some(a) = s.alarm(id).map_err(ApiError::internal)? else {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                alarm::AlarmError::Unknown { id }.to_string(),
+            ));
+        };
+        let place = format!(
+            "{}{}{}",
+            a.source,
+            if a.zone.is_empty() { "" } else { ", " },
+            a.zone
+        ) + &a
+            .location
+            .map(|(lat, lon)| format!(" at {lat:.5},{lon:.5}"))
+            .unwrap_or_default();
+        s.add_dispatch(&crate::store::DispatchRow {
+            alarm_id: id,
+            vehicle_id: b.vehicle.clone(),
+            user: c.who.user.clone(),
+            at_utc_ns: crate::time::now_utc_ns(),
+            distance_m: b.distance_m,
+            eta_s: b.eta_s,
+        })
+        .map_err(ApiError::internal)?;
+        let detail = format!(
+            "{} sent to alarm {id} ({place}): {:.0} m away, ETA {}",
+            b.vehicle,
+            b.distance_m,
+            crate::events::geo::eta_label(b.eta_s)
+        );
+        let mut e = c.entry("patrol dispatched", &a.cameras.join(","), None);
+        e.detail = format!("{detail}; {}", e.detail);
+        audit::append_with(s, &e).map_err(ApiError::internal)?;
+        Ok((
+            StatusCode::CREATED,
+            Json(serde_json::json!({ "detail": detail })),
+        ))
     })
     .await
 }

@@ -304,6 +304,9 @@ pub fn router(state: Shared) -> Router {
         .route("/v1/users/{name}/cameras", post(grant_cameras))
         .route("/v1/alarms/feed", get(super::alarms::feed))
         .route("/v1/alarms/{id}/actions", post(super::alarms::act))
+        .route("/v1/alarms/{id}/dispatch", post(super::alarms::dispatch))
+        .route("/v1/alarms/notes", get(super::alarms::notes))
+        .route("/v1/vehicles", get(super::alarms::vehicles))
         .merge(super::exports::routes())
         .fallback(|uri: axum::http::Uri| async move {
             ApiError::new(

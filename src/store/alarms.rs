@@ -85,7 +85,7 @@ pub struct AlarmRow {
 }
 
 /// A state change or comment.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct NoteRow {
     pub id: i64,
     pub alarm_id: i64,
@@ -96,7 +96,7 @@ pub struct NoteRow {
 }
 
 /// A vehicle's last report.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct VehicleRow {
     pub id: String,
     pub rev: i64,

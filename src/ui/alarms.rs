@@ -70,6 +70,178 @@ impl AlarmFeed {
     }
 }
 
+impl AlarmFeed {
+    /// The same list kept current by the site server: its pushed alarm feed, the notes and
+    /// vehicles asked every second, and the actions sent as requests the server decides and logs.
+    pub fn on_server(
+        api: Arc<crate::client::Api>,
+        repaint: Arc<dyn Fn() + Send + Sync>,
+    ) -> AlarmFeed {
+        let (commands, crx) = mpsc::channel();
+        let (utx, updates) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("alarm requests".into())
+            .spawn(move || feed_from_server(&api, &crx, &utx, &*repaint))
+            .ok();
+        AlarmFeed {
+            commands,
+            updates,
+            thread,
+        }
+    }
+}
+
+/// How often the notes and the vehicles are asked of the server.
+const POLL_SERVER: Duration = Duration::from_secs(1);
+
+fn feed_from_server(
+    api: &crate::client::Api,
+    commands: &mpsc::Receiver<AlarmCommand>,
+    updates: &mpsc::Sender<FeedUpdate>,
+    repaint: &(dyn Fn() + Send + Sync),
+) {
+    use crate::client::alarms::FeedMessage;
+    let send = |u: FeedUpdate| {
+        let ok = updates.send(u).is_ok();
+        repaint();
+        ok
+    };
+    let (tx, pushed) = mpsc::channel();
+    let _sse = match api.alarm_feed(0, tx) {
+        Ok(f) => f,
+        Err(e) => {
+            send(FeedUpdate {
+                error: Some(format!("alarms cannot be read: {e}")),
+                ..Default::default()
+            });
+            return;
+        }
+    };
+    let (mut note_id, mut vehicle_rev) = (0i64, 0i64);
+    let mut last_poll: Option<std::time::Instant> = None;
+    // The first update carries the snapshot the server sends on connecting, whole.
+    let mut connected_at: Option<std::time::Instant> = None;
+    let mut first = true;
+    let mut pending = FeedUpdate::default();
+    loop {
+        match commands.recv_timeout(Duration::from_millis(10)) {
+            Ok(c) => {
+                let result = carry_out_on_server(api, &c);
+                if !send(FeedUpdate {
+                    result: Some(result),
+                    ..Default::default()
+                }) {
+                    return;
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+        }
+        let mut quiet = true;
+        while let Ok(m) = pushed.try_recv() {
+            quiet = false;
+            match m {
+                FeedMessage::Alarm(row) => pending.alarms.push(*row),
+                FeedMessage::Connected => {
+                    connected_at.get_or_insert_with(std::time::Instant::now);
+                }
+                FeedMessage::Reconnecting(why) => {
+                    pending.error = Some(format!("alarms: reconnecting to the server ({why})"));
+                }
+                FeedMessage::Ended(why) => {
+                    pending.error = Some(format!("alarms: {why}"));
+                }
+            }
+        }
+        if last_poll.is_none_or(|t| t.elapsed() >= POLL_SERVER) {
+            last_poll = Some(std::time::Instant::now());
+            match api.get::<Vec<NoteRow>>(&format!("/v1/alarms/notes?after={note_id}")) {
+                Ok(notes) => {
+                    if let Some(n) = notes.last() {
+                        note_id = n.id;
+                    }
+                    pending.notes.extend(notes);
+                }
+                Err(e) => pending.error = Some(format!("alarm notes: {e}")),
+            }
+            match api.get::<Vec<VehicleRow>>(&format!("/v1/vehicles?after={vehicle_rev}")) {
+                Ok(v) => {
+                    if let Some(r) = v.iter().map(|v| v.rev).max() {
+                        vehicle_rev = vehicle_rev.max(r);
+                    }
+                    pending.vehicles.extend(v);
+                }
+                Err(e) => pending.error = Some(format!("vehicles: {e}")),
+            }
+        }
+        if first {
+            // Sent once the snapshot has stopped arriving (or after a second without a feed).
+            let settled =
+                connected_at.is_some_and(|t| quiet && t.elapsed() >= Duration::from_millis(100));
+            let late = last_poll.is_some() && connected_at.is_none() && pending.error.is_some();
+            if !(settled || late) {
+                continue;
+            }
+            first = false;
+            if !send(std::mem::take(&mut pending)) {
+                return;
+            }
+            continue;
+        }
+        let news = !pending.alarms.is_empty()
+            || !pending.notes.is_empty()
+            || !pending.vehicles.is_empty()
+            || pending.error.is_some();
+        if news && !send(std::mem::take(&mut pending)) {
+            return;
+        }
+    }
+}
+
+/// Sends `c` to the server; its answer in words.
+fn carry_out_on_server(api: &crate::client::Api, c: &AlarmCommand) -> (String, bool) {
+    match c {
+        AlarmCommand::Act {
+            id,
+            action,
+            comment,
+        } => {
+            let verb = match action {
+                AlarmAction::Acknowledge => "acknowledge",
+                AlarmAction::Take => "take",
+                AlarmAction::Close => "close",
+                AlarmAction::Comment => "comment",
+            };
+            match api.alarm_action(*id, verb, comment) {
+                Ok(row) => (format!("alarm {id}: {}", row.state), false),
+                Err(e) => (e.to_string(), true),
+            }
+        }
+        AlarmCommand::Dispatch {
+            alarm,
+            vehicle,
+            distance_m,
+            eta_s,
+        } => {
+            let body = crate::server::alarms::DispatchBody {
+                vehicle: vehicle.clone(),
+                distance_m: *distance_m,
+                eta_s: *eta_s,
+            };
+            match api.post::<_, serde_json::Value>(&format!("/v1/alarms/{alarm}/dispatch"), &body) {
+                Ok(v) => (
+                    v.get("detail")
+                        .and_then(|d| d.as_str())
+                        .unwrap_or("dispatched")
+                        .to_owned(),
+                    false,
+                ),
+                Err(e) => (e.to_string(), true),
+            }
+        }
+    }
+}
+
 impl Drop for AlarmFeed {
     fn drop(&mut self) {
         // Closing the command channel stops the thread at its next poll.
@@ -270,15 +442,7 @@ fn carry_out(store: &Store, data: &Path, session: &Session, c: &AlarmCommand) ->
     }
 }
 
-/// "2 min 17 s".
-pub fn eta_label(s: f64) -> String {
-    let s = s.max(0.0).round() as u64;
-    if s < 60 {
-        format!("{s} s")
-    } else {
-        format!("{} min {:02} s", s / 60, s % 60)
-    }
-}
+pub use crate::events::geo::eta_label;
 
 /// Which alarms the list shows.
 #[derive(Clone, Debug, PartialEq)]
@@ -375,6 +539,26 @@ impl AlarmBoard {
             feed: Some(AlarmFeed::start(
                 data,
                 session.clone(),
+                Arc::new(move || c.request_repaint()),
+            )),
+            user: Some((
+                session.user.clone(),
+                session.role == crate::auth::Role::Supervisor,
+            )),
+            ..Default::default()
+        }
+    }
+
+    /// A board kept current by the site server, acting through it as the signed-in `session`.
+    pub fn on_server(
+        api: Arc<crate::client::Api>,
+        session: &Session,
+        ctx: &egui::Context,
+    ) -> AlarmBoard {
+        let c = ctx.clone();
+        AlarmBoard {
+            feed: Some(AlarmFeed::on_server(
+                api,
                 Arc::new(move || c.request_repaint()),
             )),
             user: Some((

@@ -145,6 +145,8 @@ pub struct LiveWorkspace {
     /// Once signed in: the privacy masks, kept current (nothing is drawn before they are read).
     masks: Option<MaskWatch>,
     mask_data: Option<std::path::PathBuf>,
+    /// The site server the wall signed in at: alarms, masks and replays come from it.
+    server: Option<Arc<crate::client::Api>>,
     /// Masks a supervisor lifted (logged).
     lifts: super::masks::Lifts,
     /// Decoded pixels per second per decoder kind, and the streams put on keyframes only.
@@ -221,6 +223,7 @@ impl LiveWorkspace {
             watching: BTreeSet::new(),
             masks: None,
             mask_data: None,
+            server: None,
             lifts: Default::default(),
             budget: DecodeBudget::default(),
             frame_streams: HashMap::new(),
@@ -511,6 +514,21 @@ impl LiveWorkspace {
         Ok(())
     }
 
+    /// Takes the alarms, the privacy masks and the alarm screen's replays from the site server
+    /// the wall signed in at (through `api`, signed in).
+    pub fn use_server(&mut self, api: Arc<crate::client::Api>) {
+        self.server = Some(api);
+    }
+
+    /// Where the wall's masks and replays come from.
+    pub(super) fn backend(&self) -> Option<crate::client::Backend> {
+        match (&self.server, &self.mask_data) {
+            (Some(api), _) => Some(crate::client::Backend::Server(api.clone())),
+            (None, Some(d)) => Some(crate::client::Backend::Data(d.clone())),
+            (None, None) => None,
+        }
+    }
+
     /// Lifts the privacy masks of `camera` for the signed-in supervisor, for `reason` (logged).
     pub fn lift_masks(&mut self, camera: &str, reason: &str) -> Result<(), String> {
         let Some((session, writer)) = &self.session else {
@@ -664,11 +682,11 @@ impl LiveWorkspace {
             self.waker_installed = true;
         }
         if self.masks.is_none()
-            && let Some(data) = &self.mask_data
+            && let Some(backend) = self.backend()
         {
             let ctx = ui.ctx().clone();
-            self.masks = Some(MaskWatch::start(
-                data,
+            self.masks = Some(MaskWatch::watch(
+                backend,
                 Arc::new(move || ctx.request_repaint()),
             ));
         }

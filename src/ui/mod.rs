@@ -99,8 +99,14 @@ impl eframe::App for LiveApp {
                 ui.colored_label(egui::Color32::from_rgb(240, 120, 90), r.as_str());
             }
             if let Some(session) = login.show(ui) {
+                let api = login.take_api();
                 match self.workspace.sign_in(data, session) {
-                    Ok(()) => self.sign_in = None,
+                    Ok(()) => {
+                        if let Some(api) = api {
+                            self.workspace.use_server(std::sync::Arc::new(api));
+                        }
+                        self.sign_in = None;
+                    }
                     Err(e) => *refused = Some(e.to_string()),
                 }
             }

@@ -55,10 +55,14 @@ impl LiveWorkspace {
     /// takes its news: new alarms go to the alarm screen, the most urgent first.
     pub(super) fn alarms_frame(&mut self, ctx: &egui::Context) {
         if self.alarms.is_none()
-            && let (Some(data), Some((session, _))) = (&self.mask_data, &self.session)
+            && let Some((session, _)) = &self.session
             && session.may(Action::HandleAlarms)
         {
-            self.alarms = Some(AlarmBoard::start(data, session, ctx));
+            if let Some(api) = &self.server {
+                self.alarms = Some(AlarmBoard::on_server(api.clone(), session, ctx));
+            } else if let Some(data) = &self.mask_data {
+                self.alarms = Some(AlarmBoard::start(data, session, ctx));
+            }
         }
         let Some(board) = &mut self.alarms else {
             return;
@@ -202,7 +206,14 @@ impl LiveWorkspace {
             }
         };
         self.alarm_screen = Some(s);
-        let recorded = self.review_data.clone().or(self.mask_data.clone());
+        let recorded = match &self.server {
+            Some(api) => Some(crate::client::Backend::Server(api.clone())),
+            None => self
+                .review_data
+                .clone()
+                .or(self.mask_data.clone())
+                .map(crate::client::Backend::Data),
+        };
         self.replays.clear();
         let mut to_start = Vec::new();
         let mut tiles = vec![TileState::default(); cells];
@@ -243,7 +254,10 @@ impl LiveWorkspace {
                 .name("replay start".into())
                 .spawn(move || {
                     for (ci, camera, data) in to_start {
-                        let w = TileWorker::start(&data, &camera).map_err(|e| e.to_string());
+                        let w = data
+                            .player(&camera)
+                            .and_then(TileWorker::with_player)
+                            .map_err(|e| e.to_string());
                         if tx.send((id, ci, w)).is_err() {
                             return;
                         }
