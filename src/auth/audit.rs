@@ -134,10 +134,27 @@ pub fn checkpoint(data: &Path) -> Result<Option<i64>, AuditError> {
             path: path.clone(),
             source,
         })?;
-    writeln!(f, "{seq} {} {}", hex(&hash), hex(&sig.to_bytes()))
+    let line = format!("{seq} {} {}", hex(&hash), hex(&sig.to_bytes()));
+    writeln!(f, "{line}")
         .and_then(|_| f.sync_all())
         .map_err(|source| AuditError::Io { path, source })?;
+    to_syslog(&format!("vigie audit checkpoint {line}"));
     Ok(Some(seq))
+}
+
+/// Sends `line` to the system log (journald or syslog, facility authpriv), where it outlives an
+/// edit of the data folder: a log cut back past a checkpoint is seen against the journal's copy.
+/// Without a system logger the line is dropped (the checkpoints file holds it).
+fn to_syslog(line: &str) {
+    let Ok(text) = std::ffi::CString::new(line) else {
+        return;
+    };
+    // SAFETY: both strings are NUL-terminated and live across the calls; "%s" takes one string.
+    unsafe {
+        libc::openlog(c"vigie-audit".as_ptr(), libc::LOG_PID, libc::LOG_AUTHPRIV);
+        libc::syslog(libc::LOG_NOTICE, c"%s".as_ptr(), text.as_ptr());
+        libc::closelog();
+    }
 }
 
 /// Bytes as lower-case hex.
