@@ -456,11 +456,27 @@ fn playback_reaches_the_live_edge_of_the_segment_being_recorded() {
     let mut player = Player::open(&data, "cam001").expect("player");
     let at = chrono::Utc::now().timestamp_nanos_opt().unwrap() - 2_500_000_000;
     let shown = player.frame_at(at);
+    // The same through the site server.
+    add_user(&data, "rev", "reviewer", &["cam001"]);
+    let s = common::start_server(&data);
+    let mut remote = Player::with_source(
+        Box::new(vigie::client::footage::RemoteFootage::new(
+            std::sync::Arc::new(common::signed_in(&s, &data, "rev")),
+        )),
+        "cam001",
+    );
+    let remote_shown = remote.frame_at(at);
+    s.stop();
     terminate(child);
     let shown = shown.expect("a picture from the segment being written");
     assert!(shown.segment_id < 0, "not from the index");
     assert!(shown.start_utc_ns <= at && at < shown.end_utc_ns);
     assert_consistent(&shown);
+    let r = remote_shown.expect("the same picture through the server");
+    assert_eq!(
+        (r.start_utc_ns, r.end_utc_ns),
+        (shown.start_utc_ns, shown.end_utc_ns)
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

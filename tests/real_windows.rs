@@ -120,7 +120,7 @@ fn a_person_signs_in_puts_a_camera_on_a_tile_and_moves_the_review_playhead() {
         .spawn()
         .expect("vigie demo starts");
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        drive(&mut desk);
+        drive(&mut desk, &data);
     }));
     // Stop what was started, by its id, whatever happened.
     // SAFETY: a signal to the child this test started.
@@ -155,7 +155,7 @@ fn a_person_signs_in_puts_a_camera_on_a_tile_and_moves_the_review_playhead() {
     let _ = std::fs::remove_dir_all(&data);
 }
 
-fn drive(desk: &mut Desktop) {
+fn drive(desk: &mut Desktop, data: &std::path::Path) {
     // --- The live wall: its sign-in screen takes the mouse and the keyboard.
     let live = desk.window("live wall", Duration::from_secs(60));
     live.place(WIDTH, HEIGHT);
@@ -200,7 +200,12 @@ fn drive(desk: &mut Desktop) {
             .is_some_and(|f| f.count > 5_000)
     });
 
-    // --- Review, in a window of its own, with its own sign-in.
+    // --- Review, in a window of its own, with its own sign-in. It starts near the live edge
+    // when nothing is indexed yet: first, cam001 has been recording for a few seconds.
+    desktop::wait_for("cam001 recording for 5 s", Duration::from_secs(60), || {
+        recording_since(data, "cam001")
+            .is_some_and(|t| t < vigie::time::now_utc_ns() - 5_000_000_000)
+    });
     live.click(422, 12, 1);
     let review = desk.window("review$", Duration::from_secs(60));
     review.place(WIDTH, HEIGHT);
@@ -236,4 +241,27 @@ fn drive(desk: &mut Desktop) {
         "clicking 16 px left of the playhead went {} ms back",
         t0 - t1
     );
+}
+
+/// When the recorder began `camera`'s oldest segment file in `data` (UTC ns), if it began one.
+fn recording_since(data: &std::path::Path, camera: &str) -> Option<i64> {
+    let prefix = format!("{camera}-");
+    std::fs::read_dir(data.join(camera))
+        .ok()?
+        .flatten()
+        .flat_map(|day| {
+            std::fs::read_dir(day.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+        })
+        .filter_map(|f| {
+            f.file_name()
+                .to_str()?
+                .strip_prefix(&prefix)?
+                .strip_suffix(".mp4")?
+                .parse::<i64>()
+                .ok()
+        })
+        .min()
 }

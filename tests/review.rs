@@ -143,6 +143,7 @@ fn the_review_window_on_the_site_server_plays_and_exports() {
     let start = ReviewStart {
         data: data.clone(),
         server: Some((common::server_url(&s), common::server_ca(&data))),
+        latest: false,
         at_utc_ns: T0 + 2 * S + 500_000_000,
         grid: 2,
         cameras: vec!["cam001".into(), "cam002".into()],
@@ -237,6 +238,7 @@ fn sign_in_then_export_the_selected_range() {
     let start = ReviewStart {
         data: data.clone(),
         server: None,
+        latest: false,
         at_utc_ns: T0 + 2 * S,
         grid: 2,
         cameras: vec!["cam001".into(), "cam002".into()],

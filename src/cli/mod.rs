@@ -2055,6 +2055,7 @@ fn review(data: &Path, cameras: &[String], at: Option<&str>, grid: usize) -> any
     let start = crate::ui::ReviewStart {
         data: data.to_owned(),
         server: None,
+        latest: false,
         at_utc_ns: at_ns,
         grid,
         cameras: cameras.to_vec(),
@@ -2073,15 +2074,13 @@ fn review_on_server(
     grid: usize,
 ) -> anyhow::Result<()> {
     let (url, ca_pem) = conn.trusted()?;
-    let at_ns = match at {
-        Some(t) => parse_instant("--at", t)?,
-        // The recent past (the segment being written is reachable too).
-        None => crate::time::now_utc_ns() - 30_000_000_000,
-    };
+    let at_ns = at.map(|t| parse_instant("--at", t)).transpose()?;
     let start = crate::ui::ReviewStart {
         data: PathBuf::from("/var/lib/vigie"),
         server: Some((url, ca_pem)),
-        at_utc_ns: at_ns,
+        // Without --at: the latest footage, asked of the server once signed in.
+        latest: at_ns.is_none(),
+        at_utc_ns: at_ns.unwrap_or_else(crate::time::now_utc_ns),
         grid,
         cameras: cameras.to_vec(),
     };

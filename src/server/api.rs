@@ -494,14 +494,16 @@ pub struct ApiCamera {
     pub heading_deg: Option<f32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fov_deg: Option<f32>,
+    /// The end of its last indexed recording (the segment being written comes after).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorded_until_utc_ns: Option<i64>,
 }
 
-async fn cameras(State(st): State<Shared>, c: Caller) -> Json<Vec<ApiCamera>> {
-    Json(
-        st.cameras
-            .iter()
-            .filter(|cam| c.may_see(&cam.id))
-            .map(|cam| ApiCamera {
+async fn cameras(State(st): State<Shared>, c: Caller) -> Result<Json<Vec<ApiCamera>>, ApiError> {
+    with_store(&st, move |st, s| {
+        let mut out = Vec::new();
+        for cam in st.cameras.iter().filter(|cam| c.may_see(&cam.id)) {
+            out.push(ApiCamera {
                 id: cam.id.clone(),
                 name: cam.name.clone(),
                 zone: cam.zone.clone(),
@@ -510,9 +512,12 @@ async fn cameras(State(st): State<Shared>, c: Caller) -> Json<Vec<ApiCamera>> {
                 has_sub_stream: cam.sub_url.is_some(),
                 heading_deg: cam.heading_deg,
                 fov_deg: cam.fov_deg,
-            })
-            .collect(),
-    )
+                recorded_until_utc_ns: s.last_segment_end(&cam.id).map_err(ApiError::internal)?,
+            });
+        }
+        Ok(Json(out))
+    })
+    .await
 }
 
 /// A time range: `from` and `to` in UTC nanoseconds, or RFC 3339.

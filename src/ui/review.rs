@@ -246,9 +246,12 @@ impl ReviewWorkspace {
 
     /// A workspace on the site server `api` (signed in as `session`): the cameras, timelines,
     /// footage, masks, bookmarks, holds and exports all come from it.
+    ///
+    /// Without `at_utc_ns`, the playhead starts 10 s before the end of the latest recording
+    /// indexed, or near the live edge where none is yet.
     pub fn on_server(
         api: Arc<crate::client::Api>,
-        at_utc_ns: i64,
+        at_utc_ns: Option<i64>,
         session: Session,
     ) -> Result<ReviewWorkspace, String> {
         if !session.may(Action::Playback) {
@@ -259,9 +262,17 @@ impl ReviewWorkspace {
                 Action::Playback.as_str()
             ));
         }
-        let cameras = api
-            .cameras()
-            .map_err(|e| e.to_string())?
+        let listed = api.cameras().map_err(|e| e.to_string())?;
+        let at_utc_ns = at_utc_ns.unwrap_or_else(|| {
+            listed
+                .iter()
+                .filter_map(|c| c.recorded_until_utc_ns)
+                .max()
+                .map(|end| end - 10 * NS)
+                // The segment being written: its fragments are complete a GOP behind.
+                .unwrap_or_else(|| crate::time::now_utc_ns() - 3 * NS)
+        });
+        let cameras = listed
             .into_iter()
             .map(|c| {
                 let mut row = CameraRow::new(&c.id, &c.name);
@@ -1390,6 +1401,8 @@ pub struct ReviewStart {
     /// The site server (URL, trusted CA in PEM): everything then comes from it.
     pub server: Option<(String, Vec<u8>)>,
     pub at_utc_ns: i64,
+    /// With a server: start at the latest footage instead of `at_utc_ns`.
+    pub latest: bool,
     /// Grid size, 1 to 4.
     pub grid: usize,
     /// Cameras to put in the first tiles (those not granted to the user are left out).
@@ -1410,7 +1423,8 @@ impl ReviewStart {
         api: crate::client::Api,
         session: Session,
     ) -> Result<ReviewWorkspace, String> {
-        let ws = ReviewWorkspace::on_server(Arc::new(api), self.at_utc_ns, session)?;
+        let at = (!self.latest).then_some(self.at_utc_ns);
+        let ws = ReviewWorkspace::on_server(Arc::new(api), at, session)?;
         Ok(self.arrange(ws))
     }
 
