@@ -1771,36 +1771,9 @@ fn read_password(prompt: &str, from_stdin: bool) -> anyhow::Result<String> {
         std::io::stdin().lock().read_line(&mut line)?;
         line
     } else {
-        use std::io::Write;
-        use std::os::fd::AsRawFd;
-        let tty = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open("/dev/tty")
-            .context("no terminal to ask the password on: use --password-stdin")?;
-        let fd = tty.as_raw_fd();
-        // SAFETY: termios calls on a terminal descriptor this function owns; the previous
-        // settings are restored before returning.
-        let saved = unsafe {
-            let mut t: libc::termios = std::mem::zeroed();
-            if libc::tcgetattr(fd, &mut t) != 0 {
-                bail!("cannot read the terminal's settings");
-            }
-            let mut quiet = t;
-            quiet.c_lflag &= !libc::ECHO;
-            libc::tcsetattr(fd, libc::TCSANOW, &quiet);
-            t
-        };
-        let mut out = &tty;
-        let _ = write!(out, "{prompt}");
-        let _ = out.flush();
-        let mut line = String::new();
-        let read = std::io::BufReader::new(&tty).read_line(&mut line);
-        // SAFETY: restores the settings saved above on the same descriptor.
-        unsafe { libc::tcsetattr(fd, libc::TCSANOW, &saved) };
-        let _ = writeln!(out);
-        read?;
-        line
+        // On the terminal, echo off (rpassword opens /dev/tty itself).
+        rpassword::prompt_password(prompt)
+            .context("no terminal to ask the password on: use --password-stdin")?
     };
     Ok(line.trim_end_matches(['\n', '\r']).to_owned())
 }

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 
 /// What a command asks.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,23 +45,22 @@ struct Envelope {
 /// Commands are refused when the sender's clock is further off than this.
 const MAX_SKEW_MS: i64 = 30_000;
 
+/// The HMAC-SHA256 of `message` under `key`, ready to give out or to check.
+fn hmac_of(key: &[u8], message: &[u8]) -> hmac::Hmac<Sha256> {
+    use hmac::Mac;
+    // HMAC takes keys of any length: a longer one is hashed, a shorter one padded.
+    let mut mac = <hmac::Hmac<Sha256> as hmac::digest::KeyInit>::new_from_slice(key)
+        .unwrap_or_else(
+            |_| <hmac::Hmac<Sha256> as hmac::digest::KeyInit>::new(&Default::default()),
+        );
+    mac.update(message);
+    mac
+}
+
+/// HMAC-SHA256 of `message` under `key`.
 fn hmac(key: &[u8], message: &[u8]) -> [u8; 32] {
-    let mut k = [0u8; 64];
-    if key.len() > 64 {
-        k[..32].copy_from_slice(&Sha256::digest(key));
-    } else {
-        k[..key.len()].copy_from_slice(key);
-    }
-    let pad = |b: u8| k.map(|x| x ^ b);
-    let inner = Sha256::new()
-        .chain_update(pad(0x36))
-        .chain_update(message)
-        .finalize();
-    Sha256::new()
-        .chain_update(pad(0x5c))
-        .chain_update(inner)
-        .finalize()
-        .into()
+    use hmac::Mac;
+    hmac_of(key, message).finalize().into_bytes().into()
 }
 
 /// Reads a site key file (at least 32 bytes).
@@ -107,10 +106,9 @@ pub fn send(to: SocketAddr, key: &[u8], command: &WallCommand) -> Result<String,
 fn check(line: &str, key: &[u8], seen: &Mutex<Vec<(String, i64)>>) -> Result<WallCommand, String> {
     let env: Envelope = serde_json::from_str(line).map_err(|e| format!("not a command: {e}"))?;
     let body = serde_json::to_vec(&env.command).map_err(|e| e.to_string())?;
-    let mac = hmac(key, &body);
     let given = crate::auth::audit::unhex(&env.mac).unwrap_or_default();
-    // Constant-time comparison.
-    let same = given.len() == 32 && given.iter().zip(mac).fold(0u8, |d, (a, b)| d | (a ^ b)) == 0;
+    // Compared in constant time.
+    let same = hmac::Mac::verify_slice(hmac_of(key, &body), &given).is_ok();
     if !same {
         return Err("bad signature (not this site's key)".into());
     }
