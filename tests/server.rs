@@ -444,6 +444,62 @@ fn recordings_are_listed_through_the_server_by_the_command() {
     let (ok, out, err) = common::vigie_as("op", args("cam002"));
     assert!(ok, "{err}");
     assert!(out.contains("segment(s) of cam002"), "{out}");
+    // The administrator adds an account through the server (their password, then the new
+    // one, on standard input); it is listed, and can sign in.
+    let add = |name: &str, new_password: &str| {
+        use std::io::Write;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_vigie"))
+            .args([
+                "users",
+                "add",
+                name,
+                "--role",
+                "operator",
+                "--cameras",
+                "cam001",
+            ])
+            .args(["--server", &server_url, "--server-ca"])
+            .arg(&ca_file)
+            .args(["--user", "admin", "--password-stdin"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("vigie runs");
+        if let Some(mut stdin) = child.stdin.take() {
+            let _ = writeln!(stdin, "{PASSWORD}\n{new_password}");
+        }
+        let out = child.wait_with_output().expect("vigie exits");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, err) = add("op2", PASSWORD);
+    assert!(ok && err.contains("op2 added as operator"), "{err}");
+    let (ok, err) = add("op3", "short");
+    assert!(
+        !ok && err.contains("password") && err.contains("400"),
+        "{err}"
+    );
+    let (ok, err) = add("op2", PASSWORD);
+    assert!(!ok && err.contains("already exists"), "{err}");
+    let (ok, out, err) = common::vigie_as(
+        "admin",
+        [
+            "users",
+            "list",
+            "--server",
+            &server_url,
+            "--server-ca",
+            &ca_file.display().to_string(),
+        ],
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("op2\toperator\tcam001\tenabled"), "{out}");
+    let (ok, out, err) = common::vigie_as("op2", args("cam001"));
+    assert!(ok && out.contains("segment(s) of cam001"), "{out}{err}");
+
     // The operator may not read the audit log.
     let (ok, _, err) = common::vigie_as(
         "op",

@@ -525,8 +525,12 @@ enum UsersCommand {
         /// supervisor, operator, reviewer, administrator or auditor.
         #[arg(long)]
         role: String,
-        #[arg(long)]
-        data: PathBuf,
+        /// The data folder (the first administrator at set-up, as the server's user), instead
+        /// of the site server.
+        #[arg(long, conflicts_with_all = ["server", "server_ca"])]
+        data: Option<PathBuf>,
+        #[command(flatten)]
+        conn: server::ServerConn,
         /// Cameras the user may see: comma-separated ids, or * for all (default: none).
         #[arg(long, value_delimiter = ',')]
         cameras: Vec<String>,
@@ -552,8 +556,16 @@ enum UsersCommand {
     },
     /// Lists users, their roles, cameras and state (never password hashes).
     List {
+        /// The data folder (as the server's user), instead of the site server.
+        #[arg(long, conflicts_with_all = ["server", "server_ca"])]
+        data: Option<PathBuf>,
+        #[command(flatten)]
+        conn: server::ServerConn,
+        /// The administrator signing in at the server.
+        #[arg(long, required_unless_present = "data")]
+        user: Option<String>,
         #[arg(long)]
-        data: PathBuf,
+        password_stdin: bool,
     },
     /// Disables a user (accounts are kept: the audit log names them).
     Disable {
@@ -1813,10 +1825,47 @@ fn users(action: UsersCommand) -> anyhow::Result<()> {
         UsersCommand::Add {
             name,
             role,
-            data,
+            data: None,
+            conn,
             cameras,
             password_stdin,
             user,
+        } => {
+            let Some(admin) = user else {
+                bail!("an administrator signs in at the server to add users: --user NAME");
+            };
+            let mut api = conn.sign_in(&Login {
+                user: admin,
+                password_stdin,
+            })?;
+            let added = (|| -> anyhow::Result<crate::client::ApiUser> {
+                let password = read_password(&format!("Password for {name}: "), password_stdin)?;
+                if !password_stdin && read_password("Again: ", false)? != password {
+                    bail!("the two passwords differ");
+                }
+                Ok(api.post(
+                    "/v1/users",
+                    &crate::server::api::NewUser {
+                        name: name.clone(),
+                        role,
+                        cameras,
+                        password,
+                    },
+                )?)
+            })();
+            let _ = api.sign_out();
+            let u = added?;
+            eprintln!("users: {} added as {}", u.name, u.role);
+            Ok(())
+        }
+        UsersCommand::Add {
+            name,
+            role,
+            data: Some(data),
+            cameras,
+            password_stdin,
+            user,
+            ..
         } => {
             if name.is_empty()
                 || name.len() > 64
@@ -1878,7 +1927,9 @@ fn users(action: UsersCommand) -> anyhow::Result<()> {
             eprintln!("users: {name} added as {role}");
             Ok(())
         }
-        UsersCommand::List { data } => {
+        UsersCommand::List {
+            data: Some(data), ..
+        } => {
             let store = open(&data)?;
             for u in store.users()? {
                 println!(
@@ -1894,6 +1945,33 @@ fn users(action: UsersCommand) -> anyhow::Result<()> {
                         Some(t) => format!("disabled {}", rfc3339(t)),
                         None => "enabled".into(),
                     }
+                );
+            }
+            Ok(())
+        }
+        UsersCommand::List {
+            data: None,
+            conn,
+            user,
+            password_stdin,
+        } => {
+            let mut api = conn.sign_in(&Login {
+                user: user.unwrap_or_default(),
+                password_stdin,
+            })?;
+            let listed: Result<Vec<crate::client::ApiUser>, _> = api.get("/v1/users");
+            let _ = api.sign_out();
+            for u in listed? {
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    u.name,
+                    u.role,
+                    if u.cameras.is_empty() {
+                        "-".to_string()
+                    } else {
+                        u.cameras.join(",")
+                    },
+                    if u.disabled { "disabled" } else { "enabled" }
                 );
             }
             Ok(())

@@ -299,7 +299,7 @@ pub fn router(state: Shared) -> Router {
         .route("/v1/masks", get(super::review::all_masks))
         .route("/v1/cameras/{id}/stills", post(super::playback::still))
         .route("/v1/audit", get(audit_log))
-        .route("/v1/users", get(users))
+        .route("/v1/users", get(users).post(add_user))
         .route("/v1/users/{name}/disable", post(disable_user))
         .route("/v1/users/{name}/cameras", post(grant_cameras))
         .route("/v1/alarms/feed", get(super::alarms::feed))
@@ -795,6 +795,84 @@ async fn users(State(st): State<Shared>, c: Caller) -> Result<Json<Vec<ApiUser>>
                     disabled: u.disabled_utc_ns.is_some(),
                 })
                 .collect(),
+        ))
+    })
+    .await
+}
+
+/// A user to add.
+#[derive(Serialize, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct NewUser {
+    pub name: String,
+    pub role: String,
+    #[serde(default)]
+    pub cameras: Vec<String>,
+    pub password: String,
+}
+
+/// `POST /v1/users`: an administrator adds an account (the password hashed here, never kept).
+async fn add_user(
+    State(st): State<Shared>,
+    c: Caller,
+    body: Result<Json<NewUser>, JsonRejection>,
+) -> Result<(StatusCode, Json<ApiUser>), ApiError> {
+    let u = json_body(body)?;
+    let name_ok = !u.name.is_empty()
+        && u.name.len() <= 64
+        && u.name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if !name_ok {
+        return Err(ApiError::bad(
+            "name: 1 to 64 letters, digits, '.', '_' or '-'",
+        ));
+    }
+    let Some(role) = Role::parse(&u.role) else {
+        let all: Vec<&str> = Role::ALL.iter().map(|r| r.as_str()).collect();
+        return Err(ApiError::bad(format!("role: one of {}", all.join(", "))));
+    };
+    if let Some(bad) = u
+        .cameras
+        .iter()
+        .find(|id| id.as_str() != "*" && !st.cameras.iter().any(|c| &c.id == *id))
+    {
+        return Err(ApiError::bad(format!(
+            "cameras: no camera {bad} on this server"
+        )));
+    }
+    if u.password.len() > 1024 {
+        return Err(ApiError::bad("password: longer than 1024 bytes"));
+    }
+    with_store(&st, move |_, s| {
+        c.require(s, Action::ManageUsers, &[])?;
+        if s.user(&u.name).map_err(ApiError::internal)?.is_some() {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                format!("user {} already exists", u.name),
+            ));
+        }
+        let hash = crate::auth::hash_password(&u.password)
+            .map_err(|e| ApiError::bad(format!("password: {e}")))?;
+        s.add_user(
+            &u.name,
+            role.as_str(),
+            &hash,
+            &u.cameras,
+            crate::time::now_utc_ns(),
+        )
+        .map_err(ApiError::internal)?;
+        let mut e = c.entry("user added", &u.cameras.join(","), None);
+        e.detail = format!("{} as {role}; {}", u.name, e.detail);
+        audit::append_with(s, &e).map_err(ApiError::internal)?;
+        Ok((
+            StatusCode::CREATED,
+            Json(ApiUser {
+                name: u.name,
+                role: role.as_str().to_owned(),
+                cameras: u.cameras,
+                disabled: false,
+            }),
         ))
     })
     .await
