@@ -276,13 +276,31 @@ fn masks_hide_the_same_pixels_in_stills_playback_and_live() {
 
 #[test]
 fn an_administrator_draws_a_mask_over_a_still() {
-    let data = clip_recording("mask-editor");
+    draw_a_mask(false);
+}
+
+#[test]
+fn an_administrator_draws_a_mask_through_the_site_server() {
+    draw_a_mask(true);
+}
+
+/// The editor on the data folder, or signed in at a site server that does everything.
+fn draw_a_mask(through_server: bool) {
+    let data = clip_recording(if through_server {
+        "mask-editor-server"
+    } else {
+        "mask-editor"
+    });
     add_user(&data, "admin", "administrator", &[]);
+    let server = through_server.then(|| common::start_server(&data));
+    let target = server
+        .as_ref()
+        .map(|s| (common::server_url(s), common::server_ca(&data)));
     let d = data.clone();
     let mut h = Harness::builder()
         .with_size([1000.0, 700.0])
         .wgpu()
-        .build_eframe(move |cc| vigie::ui::MaskEditorApp::new(cc, &d));
+        .build_eframe(move |cc| vigie::ui::MaskEditorApp::signing_in(cc, &d, target.as_ref()));
     h.run_steps(2);
     common::sign_in_ui(&mut h, "admin", common::PASSWORD);
     let wait = |h: &mut Harness<'static, vigie::ui::MaskEditorApp>,
@@ -313,6 +331,31 @@ fn an_administrator_draws_a_mask_over_a_still() {
         (m.camera_id.as_str(), m.author.as_str(), m.polygon.len()),
         ("cam002", "admin", 4)
     );
+    if let Some(s) = server {
+        // Through the server: the mask is in the index, and it goes again.
+        let in_force = Store::open_readonly(&data.join(INDEX_FILE))
+            .expect("index")
+            .masks(Some("cam002"))
+            .expect("masks");
+        assert_eq!(in_force.len(), 1);
+        h.state_mut().editor().expect("editor").remove(m.id);
+        wait(&mut h, "the mask removed", &|app| {
+            app.editor().expect("editor").masks().is_empty()
+        });
+        drop(h);
+        s.stop();
+        common::assert_logged(
+            &data,
+            &[
+                "admin login ",
+                "admin mask editor still cam002",
+                "admin mask added cam002",
+                "admin mask removed cam002",
+            ],
+        );
+        let _ = std::fs::remove_dir_all(&data);
+        return;
+    }
     // One point of a second polygon, to show one being drawn.
     h.state_mut()
         .editor()

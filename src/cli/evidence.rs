@@ -629,9 +629,16 @@ pub(super) fn masks(action: MasksCommand) -> anyhow::Result<()> {
             println!("mask {id} removed from {camera}");
             Ok(())
         }
-        MasksCommand::Edit { data } => {
+        MasksCommand::Edit {
+            data: Some(data), ..
+        } => {
             open_index(&data)?;
-            crate::ui::run_mask_editor(&data)
+            crate::ui::run_mask_editor(&data, None)
+                .map_err(|e| anyhow::anyhow!("the mask editor window failed: {e}"))
+        }
+        MasksCommand::Edit { data: None, conn } => {
+            let server = conn.trusted()?;
+            crate::ui::run_mask_editor(Path::new("/var/lib/vigie"), Some(server))
                 .map_err(|e| anyhow::anyhow!("the mask editor window failed: {e}"))
         }
     }

@@ -508,8 +508,11 @@ enum MasksCommand {
     },
     /// The mask editor window: a still of each camera, its masks drawn over it.
     Edit {
-        #[arg(long)]
-        data: PathBuf,
+        /// The data folder (as the server's user), instead of the site server.
+        #[arg(long, conflicts_with_all = ["server", "server_ca"])]
+        data: Option<PathBuf>,
+        #[command(flatten)]
+        conn: server::ServerConn,
     },
 }
 

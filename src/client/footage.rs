@@ -42,3 +42,29 @@ impl FootageSource for RemoteFootage {
         }
     }
 }
+
+/// The latest recorded keyframe of a camera, for the mask editor (`GET
+/// /v1/cameras/ID/mask-still`: allowed to those who edit masks, logged by the server).
+pub struct MaskStill {
+    api: Arc<Api>,
+}
+
+impl MaskStill {
+    pub fn new(api: Arc<Api>) -> MaskStill {
+        MaskStill { api }
+    }
+}
+
+impl FootageSource for MaskStill {
+    fn gop(&mut self, camera: &str, _at: i64, _near: Near) -> Result<RawGop, PlaybackError> {
+        let wire = self
+            .api
+            .get_bytes(&format!("/v1/cameras/{}/mask-still", path_segment(camera)))
+            .map_err(|e| PlaybackError::Server(e.to_string()))?;
+        RawGop::decode(&wire).map_err(|why| {
+            PlaybackError::Server(format!(
+                "camera {camera}: the server's still could not be read: {why}"
+            ))
+        })
+    }
+}

@@ -201,6 +201,22 @@ pub struct ApiMask {
     pub id: i64,
     pub polygon: Vec<[f32; 2]>,
     pub label: String,
+    #[serde(default)]
+    pub author: String,
+    #[serde(default)]
+    pub created_utc_ns: i64,
+}
+
+impl From<crate::store::Mask> for ApiMask {
+    fn from(m: crate::store::Mask) -> ApiMask {
+        ApiMask {
+            id: m.id,
+            polygon: m.polygon,
+            label: m.label,
+            author: m.author,
+            created_utc_ns: m.created_utc_ns,
+        }
+    }
 }
 
 /// `GET /v1/cameras/ID/masks`: the masks in force, for whoever may see the camera.
@@ -211,23 +227,153 @@ pub async fn masks(
 ) -> Result<axum::Json<Vec<ApiMask>>, ApiError> {
     known_camera(&st, &id)?;
     super::api::with_store(&st, move |_, s| {
-        if !c.may_see(&id) {
+        // Those who edit masks see them on every camera.
+        if !c.may_see(&id) && !crate::auth::allowed(c.who.role, Action::EditMasks) {
             // The refusal is logged as any other.
             c.require(s, Action::Playback, &[&id])?;
         }
         let masks = s.masks(Some(&id)).map_err(ApiError::internal)?;
-        Ok(axum::Json(
-            masks
-                .into_iter()
-                .map(|m| ApiMask {
-                    id: m.id,
-                    polygon: m.polygon,
-                    label: m.label,
-                })
-                .collect(),
-        ))
+        Ok(axum::Json(masks.into_iter().map(ApiMask::from).collect()))
     })
     .await
+}
+
+/// A mask to add.
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct NewMask {
+    pub polygon: Vec<[f32; 2]>,
+    #[serde(default)]
+    pub label: String,
+}
+
+/// `POST /v1/cameras/ID/masks`: a mask added by an administrator, logged with its polygon.
+pub async fn add_mask(
+    State(st): State<Shared>,
+    c: Caller,
+    Path(id): Path<String>,
+    body: Result<axum::Json<NewMask>, axum::extract::rejection::JsonRejection>,
+) -> Result<(StatusCode, axum::Json<ApiMask>), ApiError> {
+    known_camera(&st, &id)?;
+    let m = super::api::json_body(body)?;
+    let ok = (3..=64).contains(&m.polygon.len())
+        && m.polygon
+            .iter()
+            .all(|p| p.iter().all(|v| v.is_finite() && (0.0..=1.0).contains(v)));
+    if !ok {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "polygon: 3 to 64 points, each from 0 to 1 (fractions of the picture)",
+        ));
+    }
+    if m.label.len() > 200 {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "label: longer than 200 bytes",
+        ));
+    }
+    super::api::with_store(&st, move |_, s| {
+        c.require(s, Action::EditMasks, &[])?;
+        let mut row = crate::store::Mask {
+            id: 0,
+            camera_id: id.clone(),
+            polygon: m.polygon,
+            label: m.label.trim().to_owned(),
+            author: c.who.user.clone(),
+            created_utc_ns: crate::time::now_utc_ns(),
+        };
+        row.id = s.add_mask(&row).map_err(ApiError::internal)?;
+        let mut e = c.entry("mask added", &id, None);
+        e.detail = format!(
+            "mask {} {:?}: {}; {}",
+            row.id,
+            row.label,
+            serde_json::to_string(&row.polygon).unwrap_or_default(),
+            e.detail
+        );
+        audit::append_with(s, &e).map_err(ApiError::internal)?;
+        Ok((StatusCode::CREATED, axum::Json(ApiMask::from(row))))
+    })
+    .await
+}
+
+/// `DELETE /v1/masks/ID`: a mask removed (kept in the index as removed), logged.
+pub async fn remove_mask(
+    State(st): State<Shared>,
+    c: Caller,
+    Path(mask): Path<i64>,
+) -> Result<StatusCode, ApiError> {
+    super::api::with_store(&st, move |_, s| {
+        c.require(s, Action::EditMasks, &[])?;
+        let Some(camera) = s
+            .remove_mask(mask, crate::time::now_utc_ns())
+            .map_err(ApiError::internal)?
+        else {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!("mask {mask} is not in force"),
+            ));
+        };
+        let mut e = c.entry("mask removed", &camera, None);
+        e.detail = format!("mask {mask}; {}", e.detail);
+        audit::append_with(s, &e).map_err(ApiError::internal)?;
+        Ok(StatusCode::NO_CONTENT)
+    })
+    .await
+}
+
+/// `GET /v1/cameras/ID/mask-still`: the camera's latest recorded keyframe, for whoever edits
+/// masks (who need not be granted its footage), as a one-picture GOP; logged.
+pub async fn mask_still(
+    State(st): State<Shared>,
+    c: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    known_camera(&st, &id)?;
+    let st2 = st.clone();
+    let wire = tokio::task::spawn_blocking(move || {
+        let store = st2.store()?;
+        let r = (|| {
+            c.require(&store, Action::EditMasks, &[])?;
+            let end = store
+                .last_segment_end(&id)
+                .map_err(ApiError::internal)?
+                .ok_or_else(|| {
+                    ApiError::new(
+                        StatusCode::NOT_FOUND,
+                        format!("camera {id}: nothing recorded yet"),
+                    )
+                })?;
+            Ok(end)
+        })();
+        let end = match r {
+            Ok(end) => end,
+            Err(e) => {
+                st2.put_back(store);
+                return Err(e);
+            }
+        };
+        let mut footage = LocalFootage::with_store(&st2.data, store);
+        let found = footage.gop(&id, end - 1, Near::Before);
+        let store = footage.into_store();
+        let r = match found {
+            Ok(mut g) => {
+                // The keyframe alone.
+                g.samples.truncate(1);
+                let at = g.segment.row.start_utc_ns + ticks_ns(g.samples[0].time_90k);
+                let e = c.entry("mask editor still", &id, Some((at, at)));
+                audit::append_with(&store, &e)
+                    .map(|_| g.encode())
+                    .map_err(ApiError::internal)
+            }
+            Err(e) => Err(ApiError::internal(e)),
+        };
+        st2.put_back(store);
+        r
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    Ok(([(header::CONTENT_TYPE, "application/vnd.vigie.gop")], wire).into_response())
 }
 
 /// What a workstation is about to write as a still.

@@ -155,13 +155,9 @@ pub async fn all_masks(
         let mut by = std::collections::BTreeMap::<String, Vec<_>>::new();
         for m in s.masks(None).map_err(ApiError::internal)? {
             if c.may_see(&m.camera_id) {
-                by.entry(m.camera_id)
+                by.entry(m.camera_id.clone())
                     .or_default()
-                    .push(super::playback::ApiMask {
-                        id: m.id,
-                        polygon: m.polygon,
-                        label: m.label,
-                    });
+                    .push(super::playback::ApiMask::from(m));
             }
         }
         Ok(Json(by))

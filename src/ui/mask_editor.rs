@@ -12,6 +12,7 @@ use egui::{Align2, Color32, FontId, Pos2, Rect, Sense, Stroke, pos2, vec2};
 
 use super::video::VideoCallback;
 use crate::auth::{Action, Session};
+use crate::client::Backend;
 use crate::media::FrameSlot;
 use crate::render::{FULL_UV, StreamId, TileDraw, fit_rect, polygon_contains};
 use crate::store::{CameraRow, INDEX_FILE, Mask, Store};
@@ -54,17 +55,53 @@ impl MaskEditor {
         session: Session,
         repaint: Arc<dyn Fn() + Send + Sync>,
     ) -> Result<MaskEditor, String> {
-        session
-            .require(data, Action::EditMasks, &[])
-            .map_err(|e| e.to_string())?;
-        let store = Store::open_readonly(&data.join(INDEX_FILE)).map_err(|e| e.to_string())?;
-        let cameras = store.cameras().map_err(|e| e.to_string())?;
+        MaskEditor::on(Backend::Data(data.to_owned()), session, repaint)
+    }
+
+    /// The editor on the data folder or the site server, as `backend` says.
+    pub fn on(
+        backend: Backend,
+        session: Session,
+        repaint: Arc<dyn Fn() + Send + Sync>,
+    ) -> Result<MaskEditor, String> {
+        let cameras = match &backend {
+            Backend::Data(data) => {
+                session
+                    .require(data, Action::EditMasks, &[])
+                    .map_err(|e| e.to_string())?;
+                let store =
+                    Store::open_readonly(&data.join(INDEX_FILE)).map_err(|e| e.to_string())?;
+                store.cameras().map_err(|e| e.to_string())?
+            }
+            Backend::Server(api) => {
+                if !session.may(Action::EditMasks) {
+                    return Err(format!(
+                        "{} ({}) may not {}",
+                        session.user,
+                        session.role,
+                        Action::EditMasks.as_str()
+                    ));
+                }
+                api.cameras()
+                    .map_err(|e| e.to_string())?
+                    .into_iter()
+                    .map(|c| {
+                        let mut row = CameraRow::new(&c.id, &c.name);
+                        row.zone = c.zone;
+                        row
+                    })
+                    .collect()
+            }
+        };
         let (jobs, rx) = mpsc::channel::<Job>();
         let (tx, replies) = mpsc::channel::<Reply>();
-        let (data, who) = (data.to_owned(), session.clone());
+        let who = session.clone();
         std::thread::Builder::new()
             .name("mask editor".into())
-            .spawn(move || worker(&data, &who, rx, tx, repaint))
+            .spawn(move || match &backend {
+                Backend::Data(data) => worker(data, &who, rx, tx, repaint),
+                Backend::Server(api) => server_worker(api, rx, tx, repaint),
+            })
             .map_err(|e| e.to_string())?;
         Ok(MaskEditor {
             session,
@@ -434,6 +471,78 @@ fn worker(
     }
 }
 
+/// The same jobs as requests to the site server, which checks, stores and logs.
+fn server_worker(
+    api: &Arc<crate::client::Api>,
+    jobs: mpsc::Receiver<Job>,
+    replies: mpsc::Sender<Reply>,
+    repaint: Arc<dyn Fn() + Send + Sync>,
+) {
+    let reply = |r: Reply| {
+        let _ = replies.send(r);
+        repaint();
+    };
+    let masks_of = |cam: &str| -> Result<Vec<Mask>, String> {
+        Ok(api
+            .masks(cam)
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .map(|m| Mask {
+                id: m.id,
+                camera_id: cam.to_owned(),
+                polygon: m.polygon,
+                label: m.label,
+                author: m.author,
+                created_utc_ns: m.created_utc_ns,
+            })
+            .collect())
+    };
+    let path = crate::client::footage_path;
+    while let Ok(job) = jobs.recv() {
+        match job {
+            Job::Still(cam) => {
+                let mut p = crate::playback::Player::with_source(
+                    Box::new(crate::client::footage::MaskStill::new(api.clone())),
+                    &cam,
+                );
+                let r = p
+                    .keyframe_at(crate::time::now_utc_ns())
+                    .map(|shown| (shown.frame, shown.start_utc_ns))
+                    .map_err(|e| e.to_string());
+                reply(Reply::Still(cam, r));
+            }
+            Job::Masks(cam) => match masks_of(&cam) {
+                Ok(m) => reply(Reply::Masks(cam, m)),
+                Err(e) => reply(Reply::Error(e)),
+            },
+            Job::Add(m) => {
+                let r = api
+                    .post::<_, crate::client::ApiMask>(
+                        &format!("/v1/cameras/{}/masks", path(&m.camera_id)),
+                        &crate::server::playback::NewMask {
+                            polygon: m.polygon.clone(),
+                            label: m.label.clone(),
+                        },
+                    )
+                    .map_err(|e| e.to_string());
+                match r.and_then(|_| masks_of(&m.camera_id)) {
+                    Ok(list) => reply(Reply::Masks(m.camera_id, list)),
+                    Err(e) => reply(Reply::Error(e)),
+                }
+            }
+            Job::Remove(id, cam) => {
+                let r = api
+                    .delete(&format!("/v1/masks/{id}"))
+                    .map_err(|e| e.to_string());
+                match r.and_then(|_| masks_of(&cam)) {
+                    Ok(list) => reply(Reply::Masks(cam, list)),
+                    Err(e) => reply(Reply::Error(e)),
+                }
+            }
+        }
+    }
+}
+
 enum Stage {
     SignIn(Box<super::login::LoginScreen>, Option<String>),
     Edit(Box<MaskEditor>),
@@ -445,21 +554,33 @@ pub struct MaskEditorApp {
     stage: Stage,
 }
 
+/// The site server a mask editor window signs in at (URL, trusted CA in PEM).
+pub type ServerTarget = (String, Vec<u8>);
+
 impl MaskEditorApp {
     pub fn new(cc: &eframe::CreationContext<'_>, data: &Path) -> MaskEditorApp {
+        MaskEditorApp::signing_in(cc, data, None)
+    }
+
+    /// The window, its sign-in checked by the site server `server` when given (everything
+    /// then goes through it), else at the data folder `data`.
+    pub fn signing_in(
+        cc: &eframe::CreationContext<'_>,
+        data: &Path,
+        server: Option<&ServerTarget>,
+    ) -> MaskEditorApp {
         if let Some(rs) = cc.wgpu_render_state.as_ref() {
             super::video::install_compositor(rs);
         }
         cc.egui_ctx.set_visuals(egui::Visuals::dark());
+        let title = "Vigie · Privacy masks";
+        let login = match server {
+            Some((url, ca)) => super::login::LoginScreen::server(url, ca, data, title),
+            None => super::login::LoginScreen::new(data, title),
+        };
         MaskEditorApp {
             data: data.to_owned(),
-            stage: Stage::SignIn(
-                Box::new(super::login::LoginScreen::new(
-                    data,
-                    "Vigie · Privacy masks",
-                )),
-                None,
-            ),
+            stage: Stage::SignIn(Box::new(login), None),
         }
     }
 
@@ -484,11 +605,12 @@ impl eframe::App for MaskEditorApp {
                 }
                 login.show(ui).and_then(|session| {
                     let ctx = ui.ctx().clone();
-                    match MaskEditor::open(
-                        &self.data,
-                        session,
-                        Arc::new(move || ctx.request_repaint()),
-                    ) {
+                    let backend = match login.take_api() {
+                        Some(api) => Backend::Server(Arc::new(api)),
+                        None => Backend::Data(self.data.clone()),
+                    };
+                    match MaskEditor::on(backend, session, Arc::new(move || ctx.request_repaint()))
+                    {
                         Ok(e) => Some(e),
                         Err(e) => {
                             *refused = Some(e);
@@ -504,12 +626,19 @@ impl eframe::App for MaskEditorApp {
     }
 }
 
-/// Opens the mask editor window on its sign-in screen.
-pub fn run_mask_editor(data: &Path) -> Result<(), eframe::Error> {
+/// Opens the mask editor window on its sign-in screen: on the site server `server` when
+/// given, else on the data folder `data`.
+pub fn run_mask_editor(data: &Path, server: Option<ServerTarget>) -> Result<(), eframe::Error> {
     let data = data.to_owned();
     eframe::run_native(
         "vigie-masks",
         super::native_options("Vigie — privacy masks"),
-        Box::new(move |cc| Ok(Box::new(MaskEditorApp::new(cc, &data)))),
+        Box::new(move |cc| {
+            Ok(Box::new(MaskEditorApp::signing_in(
+                cc,
+                &data,
+                server.as_ref(),
+            )))
+        }),
     )
 }
