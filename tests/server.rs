@@ -322,6 +322,8 @@ fn recordings_are_listed_through_the_server_by_the_command() {
     add_user(&data, "op", "operator", &["cam001"]);
     add_user(&data, "dpo", "auditor", &[]);
     add_user(&data, "admin", "administrator", &[]);
+    add_user(&data, "rev", "reviewer", &["cam001"]);
+    add_user(&data, "sup", "supervisor", &["*"]);
     let cams = common::test_dir("server-cli-cams");
     let cameras_file = cams.join("cameras.toml");
     std::fs::write(
@@ -499,6 +501,57 @@ fn recordings_are_listed_through_the_server_by_the_command() {
     assert!(out.contains("op2\toperator\tcam001\tenabled"), "{out}");
     let (ok, out, err) = common::vigie_as("op2", args("cam001"));
     assert!(ok && out.contains("segment(s) of cam001"), "{out}{err}");
+
+    // Holds through the server: a reviewer places one, lists it, may not release it; a
+    // supervisor does.
+    let conn = [
+        "--server".to_owned(),
+        server_url.clone(),
+        "--server-ca".to_owned(),
+        ca_file.display().to_string(),
+    ];
+    let hold = |user: &str, more: &[&str]| {
+        let mut a: Vec<String> = vec!["hold".into()];
+        a.extend(more.iter().map(|s| s.to_string()));
+        a.extend(conn.iter().cloned());
+        common::vigie_as(user, a)
+    };
+    let expires = vigie::time::rfc3339(vigie::time::now_utc_ns() + 30 * 86_400 * CLIP_S);
+    let (ok, out, err) = hold(
+        "rev",
+        &[
+            "add",
+            "--camera",
+            "cam001",
+            "--from",
+            &vigie::time::rfc3339(CLIP_T0),
+            "--to",
+            &vigie::time::rfc3339(CLIP_T0 + 4 * CLIP_S),
+            "--procedure",
+            "PV 2026/0421",
+            "--reason",
+            "requisition",
+            "--expires",
+            &expires,
+        ],
+    );
+    assert!(ok, "{err}");
+    let id: i64 = out
+        .strip_prefix("hold ")
+        .and_then(|r| r.split(':').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("a hold id in {out:?}"));
+    let (ok, out, err) = hold("rev", &["list"]);
+    assert!(
+        ok && out.contains("procedure PV 2026/0421  by rev  in force"),
+        "{out}{err}"
+    );
+    let (ok, _, err) = hold("rev", &["release", "--id", &id.to_string()]);
+    assert!(!ok && err.contains("403"), "{err}");
+    let (ok, out, err) = hold("sup", &["release", "--id", &id.to_string()]);
+    assert!(ok && out.contains("released"), "{out}{err}");
+    let (ok, _, err) = hold("sup", &["release", "--id", &id.to_string()]);
+    assert!(!ok && err.contains("no hold"), "{err}");
 
     // The operator may not read the audit log.
     let (ok, _, err) = common::vigie_as(

@@ -140,11 +140,32 @@ pub(super) fn recordings(
     Ok(())
 }
 
-pub(super) fn hold(action: HoldCommand) -> anyhow::Result<()> {
+/// One hold as the listings print it.
+fn hold_line(h: &crate::store::Hold, now: i64) -> String {
+    let state = match h.released_utc_ns {
+        Some(t) => format!("released {}", rfc3339(t)),
+        None if h.expires_utc_ns <= now => "lapsed".to_owned(),
+        None => format!("in force until {}", rfc3339(h.expires_utc_ns)),
+    };
+    format!(
+        "{}  {}  {} .. {}  procedure {}  by {}  {state}  ({})",
+        h.id,
+        h.camera_id,
+        rfc3339(h.span.start_utc_ns),
+        rfc3339(h.span.end_utc_ns),
+        h.procedure,
+        h.author,
+        h.reason
+    )
+}
+
+/// `vigie hold ... --server`: holds placed, listed and released by the server, which checks
+/// and logs.
+fn hold_through_server(action: HoldCommand) -> anyhow::Result<()> {
     let now = crate::time::now_utc_ns();
     match action {
         HoldCommand::Add {
-            data,
+            conn,
             camera,
             from,
             to,
@@ -152,6 +173,66 @@ pub(super) fn hold(action: HoldCommand) -> anyhow::Result<()> {
             reason,
             expires,
             login,
+            ..
+        } => {
+            let body = crate::server::review::NewHold {
+                from_utc_ns: parse_instant("--from", &from)?,
+                to_utc_ns: parse_instant("--to", &to)?,
+                procedure,
+                reason,
+                days: 0,
+                expires_utc_ns: Some(parse_instant("--expires", &expires)?),
+            };
+            let mut api = conn.sign_in(&login)?;
+            let r: Result<crate::store::Hold, _> = api.post(
+                &format!("/v1/cameras/{}/holds", crate::client::footage_path(&camera)),
+                &body,
+            );
+            let _ = api.sign_out();
+            let h = r?;
+            println!(
+                "hold {}: {camera} {} .. {} until {}",
+                h.id,
+                rfc3339(h.span.start_utc_ns),
+                rfc3339(h.span.end_utc_ns),
+                rfc3339(h.expires_utc_ns)
+            );
+        }
+        HoldCommand::List { conn, login, .. } => {
+            let mut api = conn.sign_in(&login)?;
+            let r: Result<Vec<crate::store::Hold>, _> = api.get("/v1/holds");
+            let _ = api.sign_out();
+            for h in r? {
+                println!("{}", hold_line(&h, now));
+            }
+        }
+        HoldCommand::Release {
+            conn, id, login, ..
+        } => {
+            let mut api = conn.sign_in(&login)?;
+            let r: Result<crate::store::Hold, _> =
+                api.post(&format!("/v1/holds/{id}/release"), &serde_json::json!({}));
+            let _ = api.sign_out();
+            r?;
+            println!("hold {id} released");
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn hold(action: HoldCommand) -> anyhow::Result<()> {
+    let now = crate::time::now_utc_ns();
+    match action {
+        HoldCommand::Add {
+            data: Some(data),
+            camera,
+            from,
+            to,
+            procedure,
+            reason,
+            expires,
+            login,
+            ..
         } => {
             let session = sign_in(&data, &login)?;
             session.require(&data, Action::PlaceHold, std::slice::from_ref(&camera))?;
@@ -209,7 +290,11 @@ pub(super) fn hold(action: HoldCommand) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        HoldCommand::List { data, login } => {
+        HoldCommand::List {
+            data: Some(data),
+            login,
+            ..
+        } => {
             let session = sign_in(&data, &login)?;
             let action = if session.may(Action::PlaceHold) {
                 Action::PlaceHold
@@ -219,25 +304,16 @@ pub(super) fn hold(action: HoldCommand) -> anyhow::Result<()> {
             session.require(&data, action, &[])?;
             session.log(&data, "holds listed", "", None, "", "")?;
             for h in open_index(&data)?.holds()? {
-                let state = match h.released_utc_ns {
-                    Some(t) => format!("released {}", rfc3339(t)),
-                    None if h.expires_utc_ns <= now => "lapsed".to_owned(),
-                    None => format!("in force until {}", rfc3339(h.expires_utc_ns)),
-                };
-                println!(
-                    "{}  {}  {} .. {}  procedure {}  by {}  {state}  ({})",
-                    h.id,
-                    h.camera_id,
-                    rfc3339(h.span.start_utc_ns),
-                    rfc3339(h.span.end_utc_ns),
-                    h.procedure,
-                    h.author,
-                    h.reason
-                );
+                println!("{}", hold_line(&h, now));
             }
             Ok(())
         }
-        HoldCommand::Release { data, id, login } => {
+        HoldCommand::Release {
+            data: Some(data),
+            id,
+            login,
+            ..
+        } => {
             let session = sign_in(&data, &login)?;
             let store = open_index(&data)?;
             let Some(h) = store
@@ -266,6 +342,8 @@ pub(super) fn hold(action: HoldCommand) -> anyhow::Result<()> {
             println!("hold {id} released");
             Ok(())
         }
+        // Without --data: through the site server.
+        on_server => hold_through_server(on_server),
     }
 }
 

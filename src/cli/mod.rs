@@ -587,8 +587,11 @@ enum UsersCommand {
 enum HoldCommand {
     /// Holds a camera's range for a procedure.
     Add {
-        #[arg(long)]
-        data: PathBuf,
+        /// The data folder (as the server's user), instead of the site server.
+        #[arg(long, conflicts_with_all = ["server", "server_ca"])]
+        data: Option<PathBuf>,
+        #[command(flatten)]
+        conn: server::ServerConn,
         #[arg(long)]
         camera: String,
         /// RFC 3339 instants.
@@ -609,15 +612,21 @@ enum HoldCommand {
     },
     /// Lists holds, newest first.
     List {
-        #[arg(long)]
-        data: PathBuf,
+        /// The data folder (as the server's user), instead of the site server.
+        #[arg(long, conflicts_with_all = ["server", "server_ca"])]
+        data: Option<PathBuf>,
+        #[command(flatten)]
+        conn: server::ServerConn,
         #[command(flatten)]
         login: Login,
     },
     /// Ends a hold before it lapses.
     Release {
-        #[arg(long)]
-        data: PathBuf,
+        /// The data folder (as the server's user), instead of the site server.
+        #[arg(long, conflicts_with_all = ["server", "server_ca"])]
+        data: Option<PathBuf>,
+        #[command(flatten)]
+        conn: server::ServerConn,
         #[arg(long)]
         id: i64,
         #[command(flatten)]

@@ -307,6 +307,11 @@ pub fn router(state: Shared) -> Router {
         .route("/v1/cameras/{id}/review", get(super::review::timeline))
         .route("/v1/cameras/{id}/bookmarks", post(super::review::bookmark))
         .route("/v1/cameras/{id}/holds", post(super::review::hold))
+        .route("/v1/holds", get(super::review::holds))
+        .route(
+            "/v1/holds/{hold}/release",
+            post(super::review::release_hold),
+        )
         .route("/v1/masks", get(super::review::all_masks))
         .route("/v1/cameras/{id}/stills", post(super::playback::still))
         .route("/v1/audit", get(audit_log))

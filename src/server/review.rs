@@ -87,8 +87,12 @@ pub struct NewHold {
     pub to_utc_ns: i64,
     pub procedure: String,
     pub reason: String,
-    /// How long it keeps the footage, in days (1 to 3650).
+    /// How long it keeps the footage, in days (1 to 3650)...
+    #[serde(default)]
     pub days: u32,
+    /// ... or until when (UTC ns; at most ten years ahead).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_utc_ns: Option<i64>,
 }
 
 /// `POST /v1/cameras/ID/holds`: a hold in the caller's name, logged with its reason.
@@ -110,12 +114,17 @@ pub async fn hold(
     if h.reason.trim().is_empty() {
         return bad("reason: required for a hold");
     }
-    if !(1..=3650).contains(&h.days) {
-        return bad("days: 1 to 3650");
-    }
+    const DAY: i64 = 86_400_000_000_000;
+    let now = crate::time::now_utc_ns();
+    let expires = match h.expires_utc_ns {
+        Some(t) if t <= now => return bad("expires_utc_ns: must be in the future"),
+        Some(t) if t > now + 3650 * DAY => return bad("expires_utc_ns: at most ten years ahead"),
+        Some(t) => t,
+        None if (1..=3650).contains(&h.days) => now + h.days as i64 * DAY,
+        None => return bad("days: 1 to 3650 (or expires_utc_ns)"),
+    };
     with_store(&st, move |_, s| {
         c.require(s, Action::PlaceHold, &[&id])?;
-        let now = crate::time::now_utc_ns();
         let mut row = Hold {
             id: 0,
             camera_id: id.clone(),
@@ -127,7 +136,7 @@ pub async fn hold(
             reason: h.reason.trim().to_owned(),
             author: c.who.user.clone(),
             created_utc_ns: now,
-            expires_utc_ns: now + h.days as i64 * 86_400_000_000_000,
+            expires_utc_ns: expires,
             released_utc_ns: None,
         };
         row.id = s.add_hold(&row).map_err(ApiError::internal)?;
@@ -200,6 +209,62 @@ pub async fn lift(
         e.reason = l.reason.trim().to_owned();
         audit::append_with(s, &e).map_err(ApiError::internal)?;
         Ok(StatusCode::NO_CONTENT)
+    })
+    .await
+}
+
+/// `GET /v1/holds`: every hold, newest first (those who place holds, or keep the register);
+/// logged.
+pub async fn holds(State(st): State<Shared>, c: Caller) -> Result<Json<Vec<Hold>>, ApiError> {
+    with_store(&st, move |_, s| {
+        if crate::auth::allowed(c.who.role, Action::PlaceHold) {
+            c.require(s, Action::PlaceHold, &[])?;
+        } else {
+            c.require(s, Action::ReadRegister, &[])?;
+        }
+        c.log(s, "holds listed", "", None)?;
+        s.holds().map(Json).map_err(ApiError::internal)
+    })
+    .await
+}
+
+/// `POST /v1/holds/ID/release`: a hold ended before it lapses (its camera granted); logged.
+pub async fn release_hold(
+    State(st): State<Shared>,
+    c: Caller,
+    Path(hold): Path<i64>,
+) -> Result<Json<Hold>, ApiError> {
+    with_store(&st, move |_, s| {
+        let Some(h) = s
+            .holds()
+            .map_err(ApiError::internal)?
+            .into_iter()
+            .find(|h| h.id == hold && h.released_utc_ns.is_none())
+        else {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!("no hold {hold} in force"),
+            ));
+        };
+        c.require(s, Action::ReleaseHold, &[&h.camera_id])?;
+        let now = crate::time::now_utc_ns();
+        if !s.release_hold(hold, now).map_err(ApiError::internal)? {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!("no hold {hold} in force"),
+            ));
+        }
+        let mut e = c.entry(
+            "hold released",
+            &h.camera_id,
+            Some((h.span.start_utc_ns, h.span.end_utc_ns)),
+        );
+        e.detail = format!("hold {hold}; procedure {}; {}", h.procedure, e.detail);
+        audit::append_with(s, &e).map_err(ApiError::internal)?;
+        Ok(Json(Hold {
+            released_utc_ns: Some(now),
+            ..h
+        }))
     })
     .await
 }

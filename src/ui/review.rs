@@ -156,7 +156,8 @@ fn server_job(
                     to_utc_ns: h.span.end_utc_ns,
                     procedure: h.procedure,
                     reason: h.reason,
-                    days: ((h.expires_utc_ns - h.created_utc_ns) / DAY_NS).clamp(1, 3650) as u32,
+                    days: 0,
+                    expires_utc_ns: Some(h.expires_utc_ns),
                 },
             )
             .map(|_| ())
