@@ -553,6 +553,43 @@ fn recordings_are_listed_through_the_server_by_the_command() {
     let (ok, _, err) = hold("sup", &["release", "--id", &id.to_string()]);
     assert!(!ok && err.contains("no hold"), "{err}");
 
+    // Privacy masks from the command line through the server: added, listed, removed by an
+    // administrator; an operator is refused.
+    let masks = |user: &str, more: &[&str]| {
+        let mut a: Vec<String> = vec!["masks".into()];
+        a.extend(more.iter().map(|s| s.to_string()));
+        a.extend(conn.iter().cloned());
+        common::vigie_as(user, a)
+    };
+    let square = "0.1,0.1 0.3,0.1 0.3,0.3 0.1,0.3";
+    let (ok, out, err) = masks(
+        "admin",
+        &[
+            "add",
+            "--camera",
+            "cam001",
+            "--polygon",
+            square,
+            "--label",
+            "no. 12",
+        ],
+    );
+    assert!(ok, "{err}");
+    let mask_id = out
+        .strip_prefix("mask ")
+        .and_then(|r| r.split(' ').next())
+        .map(str::to_owned)
+        .unwrap_or_else(|| panic!("a mask id in {out:?}"));
+    let (ok, out, err) = masks("admin", &["list"]);
+    assert!(
+        ok && out.contains(&format!("{mask_id}\tcam001\t0.1,0.1 0.3,0.1")),
+        "{out}{err}"
+    );
+    let (ok, _, err) = masks("op", &["add", "--camera", "cam001", "--polygon", square]);
+    assert!(!ok && err.contains("403"), "{err}");
+    let (ok, out, err) = masks("admin", &["remove", "--id", &mask_id]);
+    assert!(ok && out.contains("removed"), "{out}{err}");
+
     // The operator may not read the audit log.
     let (ok, _, err) = common::vigie_as(
         "op",

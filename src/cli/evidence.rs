@@ -631,11 +631,12 @@ pub(crate) fn parse_polygon(text: &str) -> anyhow::Result<crate::render::Polygon
 pub(super) fn masks(action: MasksCommand) -> anyhow::Result<()> {
     match action {
         MasksCommand::Add {
-            data,
+            data: Some(data),
             camera,
             polygon,
             label,
             login,
+            ..
         } => {
             let polygon = parse_polygon(&polygon)?;
             let session = sign_in(&data, &login)?;
@@ -666,7 +667,11 @@ pub(super) fn masks(action: MasksCommand) -> anyhow::Result<()> {
             println!("mask {id} on {camera}");
             Ok(())
         }
-        MasksCommand::List { data, login } => {
+        MasksCommand::List {
+            data: Some(data),
+            login,
+            ..
+        } => {
             let session = sign_in(&data, &login)?;
             let action = if session.may(Action::EditMasks) {
                 Action::EditMasks
@@ -689,7 +694,12 @@ pub(super) fn masks(action: MasksCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        MasksCommand::Remove { data, id, login } => {
+        MasksCommand::Remove {
+            data: Some(data),
+            id,
+            login,
+            ..
+        } => {
             let session = sign_in(&data, &login)?;
             session.require(&data, Action::EditMasks, &[])?;
             let Some(camera) = open_index(&data)?.remove_mask(id, crate::time::now_utc_ns())?
@@ -718,6 +728,62 @@ pub(super) fn masks(action: MasksCommand) -> anyhow::Result<()> {
             let server = conn.trusted()?;
             crate::ui::run_mask_editor(Path::new("/var/lib/vigie"), Some(server))
                 .map_err(|e| anyhow::anyhow!("the mask editor window failed: {e}"))
+        }
+        // Without --data: through the site server, which checks and logs.
+        MasksCommand::Add {
+            data: None,
+            conn,
+            camera,
+            polygon,
+            label,
+            login,
+        } => {
+            let polygon = parse_polygon(&polygon)?;
+            let mut api = conn.sign_in(&login)?;
+            let r: Result<crate::client::ApiMask, _> = api.post(
+                &format!("/v1/cameras/{}/masks", crate::client::footage_path(&camera)),
+                &crate::server::playback::NewMask { polygon, label },
+            );
+            let _ = api.sign_out();
+            println!("mask {} on {camera}", r?.id);
+            Ok(())
+        }
+        MasksCommand::List {
+            data: None,
+            conn,
+            login,
+        } => {
+            let mut api = conn.sign_in(&login)?;
+            let r = api.all_masks();
+            let _ = api.sign_out();
+            for (camera, masks) in r? {
+                for m in masks {
+                    let points: Vec<String> =
+                        m.polygon.iter().map(|[x, y]| format!("{x},{y}")).collect();
+                    println!(
+                        "{}\t{camera}\t{}\t{}\tby {} {}",
+                        m.id,
+                        points.join(" "),
+                        m.label,
+                        m.author,
+                        rfc3339(m.created_utc_ns)
+                    );
+                }
+            }
+            Ok(())
+        }
+        MasksCommand::Remove {
+            data: None,
+            conn,
+            id,
+            login,
+        } => {
+            let mut api = conn.sign_in(&login)?;
+            let r = api.delete(&format!("/v1/masks/{id}"));
+            let _ = api.sign_out();
+            r?;
+            println!("mask {id} removed");
+            Ok(())
         }
     }
 }

@@ -476,8 +476,11 @@ enum AuditCommand {
 enum MasksCommand {
     /// Adds a mask to a camera.
     Add {
-        #[arg(long)]
-        data: PathBuf,
+        /// The data folder (as the server's user), instead of the site server.
+        #[arg(long, conflicts_with_all = ["server", "server_ca"])]
+        data: Option<PathBuf>,
+        #[command(flatten)]
+        conn: server::ServerConn,
         #[arg(long)]
         camera: String,
         /// Points as fractions of the picture's width and height, "x,y x,y x,y ..." (3 to
@@ -492,15 +495,21 @@ enum MasksCommand {
     },
     /// Lists the masks in force.
     List {
-        #[arg(long)]
-        data: PathBuf,
+        /// The data folder (as the server's user), instead of the site server.
+        #[arg(long, conflicts_with_all = ["server", "server_ca"])]
+        data: Option<PathBuf>,
+        #[command(flatten)]
+        conn: server::ServerConn,
         #[command(flatten)]
         login: Login,
     },
     /// Removes a mask (kept in the index as removed).
     Remove {
-        #[arg(long)]
-        data: PathBuf,
+        /// The data folder (as the server's user), instead of the site server.
+        #[arg(long, conflicts_with_all = ["server", "server_ca"])]
+        data: Option<PathBuf>,
+        #[command(flatten)]
+        conn: server::ServerConn,
         #[arg(long)]
         id: i64,
         #[command(flatten)]
