@@ -590,6 +590,22 @@ fn recordings_are_listed_through_the_server_by_the_command() {
     let (ok, out, err) = masks("admin", &["remove", "--id", &mask_id]);
     assert!(ok && out.contains("removed"), "{out}{err}");
 
+    // The register through the server, for the auditor; not for an operator.
+    let (ok, out, err) = common::vigie_as(
+        "dpo",
+        std::iter::once("register".to_owned()).chain(conn.iter().cloned()),
+    );
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("# Recordings\ncam001\t") && out.contains("# Access requests"),
+        "{out}"
+    );
+    let (ok, _, err) = common::vigie_as(
+        "op",
+        std::iter::once("register".to_owned()).chain(conn.iter().cloned()),
+    );
+    assert!(!ok && err.contains("403"), "{err}");
+
     // The operator may not read the audit log.
     let (ok, _, err) = common::vigie_as(
         "op",

@@ -976,65 +976,71 @@ pub(super) fn audit_export(data: &Path, out: &Path, login: &Login) -> anyhow::Re
 pub(super) fn register(data: &Path, json: bool, login: &Login) -> anyhow::Result<()> {
     let session = sign_in(data, login)?;
     session.require(data, Action::ReadRegister, &[])?;
-    let store = open_index(data)?;
-    let recordings = store.recordings_summary()?;
-    let lines = store.register()?;
-    let requests = store.access_requests()?;
+    let doc = crate::server::api::register_doc(&open_index(data)?)?;
     session.log(data, "register read", "", None, "", "")?;
+    print_register(&doc, json)
+}
+
+/// `vigie register --server`: the register read, and logged, by the server.
+pub(super) fn register_from_server(
+    conn: &super::server::ServerConn,
+    json: bool,
+    login: &Login,
+) -> anyhow::Result<()> {
+    let mut api = conn.sign_in(login)?;
+    let doc: Result<serde_json::Value, _> = api.get("/v1/register");
+    let _ = api.sign_out();
+    print_register(&doc?, json)
+}
+
+/// The register as JSON, or as three tab-separated tables.
+fn print_register(doc: &serde_json::Value, json: bool) -> anyhow::Result<()> {
     if json {
-        let doc = serde_json::json!({
-            "recordings": recordings.iter().map(|(c, a, b, n, bytes)| serde_json::json!({
-                "camera": c, "from_utc": rfc3339(*a), "to_utc": rfc3339(*b), "segments": n, "bytes": bytes,
-            })).collect::<Vec<_>>(),
-            "register": lines.iter().map(|l| serde_json::json!({
-                "at_utc": rfc3339(l.at_utc_ns), "action": l.action, "camera": l.camera_id,
-                "from_utc": rfc3339(l.span.start_utc_ns), "to_utc": rfc3339(l.span.end_utc_ns),
-                "reason": l.reason, "author": l.author,
-            })).collect::<Vec<_>>(),
-            "access_requests": requests.iter().map(|r| serde_json::json!({
-                "received_utc": rfc3339(r.received_utc_ns), "requester": r.requester,
-                "identity_check": r.identity_check, "cameras": r.cameras,
-                "from_utc": rfc3339(r.span.start_utc_ns), "to_utc": rfc3339(r.span.end_utc_ns),
-                "handled_by": r.handled_by, "outcome": r.outcome, "detail": r.detail,
-                "decided_utc": rfc3339(r.decided_utc_ns),
-            })).collect::<Vec<_>>(),
-        });
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        println!("{}", serde_json::to_string_pretty(doc)?);
         return Ok(());
     }
+    let rows = |key: &str| doc[key].as_array().cloned().unwrap_or_default();
+    let f = |v: &serde_json::Value, k: &str| match &v[k] {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
+    };
     println!("# Recordings");
-    for (c, a, b, n, bytes) in &recordings {
+    for r in rows("recordings") {
         println!(
-            "{c}\t{} .. {}\t{n} segments\t{bytes} bytes",
-            rfc3339(*a),
-            rfc3339(*b)
+            "{}\t{} .. {}\t{} segments\t{} bytes",
+            f(&r, "camera"),
+            f(&r, "from_utc"),
+            f(&r, "to_utc"),
+            f(&r, "segments"),
+            f(&r, "bytes")
         );
     }
     println!("# Deletions and exports");
-    for l in &lines {
+    for l in rows("register") {
         println!(
             "{}\t{}\t{}\t{} .. {}\tby {}\t{}",
-            rfc3339(l.at_utc_ns),
-            l.action,
-            l.camera_id,
-            rfc3339(l.span.start_utc_ns),
-            rfc3339(l.span.end_utc_ns),
-            l.author,
-            l.reason
+            f(&l, "at_utc"),
+            f(&l, "action"),
+            f(&l, "camera"),
+            f(&l, "from_utc"),
+            f(&l, "to_utc"),
+            f(&l, "author"),
+            f(&l, "reason")
         );
     }
     println!("# Access requests");
-    for r in &requests {
+    for r in rows("access_requests") {
         println!(
             "{}\t{}\t{}\t{}\t{} .. {}\tby {}\t{}",
-            rfc3339(r.decided_utc_ns),
-            r.outcome,
-            r.requester,
-            r.cameras,
-            rfc3339(r.span.start_utc_ns),
-            rfc3339(r.span.end_utc_ns),
-            r.handled_by,
-            r.detail
+            f(&r, "decided_utc"),
+            f(&r, "outcome"),
+            f(&r, "requester"),
+            f(&r, "cameras"),
+            f(&r, "from_utc"),
+            f(&r, "to_utc"),
+            f(&r, "handled_by"),
+            f(&r, "detail")
         );
     }
     Ok(())

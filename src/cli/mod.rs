@@ -291,8 +291,11 @@ enum Command {
     /// The register (auditors, administrators): what is recorded per camera, every deletion,
     /// every export and transmission, every citizen's access request.
     Register {
-        #[arg(long)]
-        data: PathBuf,
+        /// The data folder (as the server's user), instead of the site server.
+        #[arg(long, conflicts_with_all = ["server", "server_ca"])]
+        data: Option<PathBuf>,
+        #[command(flatten)]
+        conn: server::ServerConn,
         /// One JSON document instead of text.
         #[arg(long)]
         json: bool,
@@ -1234,7 +1237,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit {
             action: AuditCommand::Export { data, out, login },
         } => evidence::audit_export(&data, &out, &login),
-        Command::Register { data, json, login } => evidence::register(&data, json, &login),
+        Command::Register {
+            data: Some(data),
+            json,
+            login,
+            ..
+        } => evidence::register(&data, json, &login),
+        Command::Register {
+            data: None,
+            conn,
+            json,
+            login,
+        } => evidence::register_from_server(&conn, json, &login),
         Command::Audit {
             action: AuditCommand::Checkpoint { data },
         } => {

@@ -315,6 +315,7 @@ pub fn router(state: Shared) -> Router {
         .route("/v1/masks", get(super::review::all_masks))
         .route("/v1/cameras/{id}/stills", post(super::playback::still))
         .route("/v1/audit", get(audit_log))
+        .route("/v1/register", get(register))
         .route("/v1/users", get(users).post(add_user))
         .route("/v1/users/{name}/disable", post(disable_user))
         .route("/v1/users/{name}/cameras", post(grant_cameras))
@@ -989,6 +990,46 @@ async fn grant_cameras(
             cameras,
             disabled: before.disabled_utc_ns.is_some(),
         }))
+    })
+    .await
+}
+
+/// The register (recordings per camera, every deletion and export, every citizen's access
+/// request) as one JSON document, as `vigie register --json` prints it.
+pub fn register_doc(store: &Store) -> Result<serde_json::Value, crate::store::StoreError> {
+    use crate::time::rfc3339;
+    let recordings = store.recordings_summary()?;
+    let lines = store.register()?;
+    let requests = store.access_requests()?;
+    Ok(serde_json::json!({
+        "recordings": recordings.iter().map(|(c, a, b, n, bytes)| serde_json::json!({
+            "camera": c, "from_utc": rfc3339(*a), "to_utc": rfc3339(*b), "segments": n, "bytes": bytes,
+        })).collect::<Vec<_>>(),
+        "register": lines.iter().map(|l| serde_json::json!({
+            "at_utc": rfc3339(l.at_utc_ns), "action": l.action, "camera": l.camera_id,
+            "from_utc": rfc3339(l.span.start_utc_ns), "to_utc": rfc3339(l.span.end_utc_ns),
+            "reason": l.reason, "author": l.author,
+        })).collect::<Vec<_>>(),
+        "access_requests": requests.iter().map(|r| serde_json::json!({
+            "received_utc": rfc3339(r.received_utc_ns), "requester": r.requester,
+            "identity_check": r.identity_check, "cameras": r.cameras,
+            "from_utc": rfc3339(r.span.start_utc_ns), "to_utc": rfc3339(r.span.end_utc_ns),
+            "handled_by": r.handled_by, "outcome": r.outcome, "detail": r.detail,
+            "decided_utc": rfc3339(r.decided_utc_ns),
+        })).collect::<Vec<_>>(),
+    }))
+}
+
+/// `GET /v1/register`: auditors and administrators; the reading is logged.
+async fn register(
+    State(st): State<Shared>,
+    c: Caller,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    with_store(&st, move |_, s| {
+        c.require(s, Action::ReadRegister, &[])?;
+        let doc = register_doc(s).map_err(ApiError::internal)?;
+        c.log(s, "register read", "", None)?;
+        Ok(Json(doc))
     })
     .await
 }
