@@ -606,6 +606,44 @@ fn recordings_are_listed_through_the_server_by_the_command() {
     );
     assert!(!ok && err.contains("403"), "{err}");
 
+    // The auditor exports the log through the server: signed there, checked here with the
+    // installation's public key; and has the chain verified.
+    let log_file = cams.join("audit-log.json");
+    let (ok, _, err) = common::vigie_as(
+        "dpo",
+        ["audit".to_owned(), "export".into(), "--out".into()]
+            .into_iter()
+            .chain([log_file.display().to_string()])
+            .chain(conn.iter().cloned()),
+    );
+    assert!(ok, "{err}");
+    let check = std::process::Command::new("openssl")
+        .args(["pkeyutl", "-verify", "-pubin", "-inkey"])
+        .arg(data.join(vigie::auth::audit::PUBLIC_KEY_FILE))
+        .args(["-rawin", "-in"])
+        .arg(&log_file)
+        .arg("-sigfile")
+        .arg(log_file.with_extension("json.sig"))
+        .output()
+        .expect("openssl");
+    assert!(
+        String::from_utf8_lossy(&check.stdout).contains("Signature Verified Successfully"),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let exported = std::fs::read_to_string(&log_file).expect("the export");
+    assert!(
+        exported.contains("\"audit log exported\""),
+        "the export is in the log"
+    );
+    let (ok, _, err) = common::vigie_as(
+        "dpo",
+        ["audit".to_owned(), "verify".into()]
+            .into_iter()
+            .chain(conn.iter().cloned()),
+    );
+    assert!(ok && err.contains("intact"), "{err}");
+
     // The operator may not read the audit log.
     let (ok, _, err) = common::vigie_as(
         "op",

@@ -332,3 +332,63 @@ impl Drop for Writer {
         }
     }
 }
+
+/// The whole audit log as a signed document (`vigie audit export`).
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug)]
+pub struct SignedExport {
+    /// The JSON document, as written to the file (the signature covers these bytes).
+    pub document: String,
+    /// The raw Ed25519 signature of `document` by the installation's key, in hex.
+    pub signature: String,
+    pub entries: usize,
+    pub problems: usize,
+}
+
+fn entry_json(seq: i64, e: &Entry, prev: &[u8], hash: &[u8]) -> serde_json::Value {
+    use crate::time::rfc3339;
+    serde_json::json!({
+        "seq": seq,
+        "at_utc": rfc3339(e.at_utc_ns),
+        "at_paris": crate::time::paris_rfc3339(e.at_utc_ns),
+        "at_utc_ns": e.at_utc_ns,
+        "user": e.user,
+        "role": e.role,
+        "action": e.action,
+        "cameras": e.cameras,
+        "range": e.range.map(|(a, b)| serde_json::json!({ "from_utc": rfc3339(a), "to_utc": rfc3339(b), "from_utc_ns": a, "to_utc_ns": b })),
+        "reason": e.reason,
+        "detail": e.detail,
+        "prev_sha256": hex(prev),
+        "sha256": hex(hash),
+    })
+}
+
+/// The log of `data` with its hashes and the chain's verdict, exported by `user` (`role`), and
+/// signed with the installation's key.
+pub fn signed_export(data: &Path, user: &str, role: &str) -> Result<SignedExport, AuditError> {
+    let verdict = verify(data)?;
+    let store = Store::open_readonly(&data.join(INDEX_FILE))?;
+    let entries: Vec<serde_json::Value> = store
+        .audit_entries()?
+        .iter()
+        .map(|(seq, e, prev, hash)| entry_json(*seq, e, prev, hash))
+        .collect();
+    let doc = serde_json::json!({
+        "format": "vigie-audit-log/1",
+        "software": format!("vigie {}", env!("CARGO_PKG_VERSION")),
+        "exported_by": { "user": user, "role": role },
+        "exported_utc": crate::time::rfc3339(crate::time::now_utc_ns()),
+        "hash_rule": "sha256 of the previous entry's sha256, then each of seq, at_utc_ns, user, role, action, cameras, range start, range end, reason, detail as an 8-byte big-endian length and its UTF-8 bytes (numbers in decimal, absent ones empty)",
+        "verdict": { "entries": verdict.entries, "checkpoints": verdict.checkpoints, "problems": verdict.problems },
+        "entries": entries,
+    });
+    let mut document = serde_json::to_string_pretty(&doc).unwrap_or_default();
+    document.push('\n');
+    let key = signing_key(data)?;
+    Ok(SignedExport {
+        signature: hex(&key.sign(document.as_bytes()).to_bytes()),
+        entries: entries.len(),
+        problems: verdict.problems.len(),
+        document,
+    })
+}

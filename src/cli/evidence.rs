@@ -788,29 +788,6 @@ pub(super) fn masks(action: MasksCommand) -> anyhow::Result<()> {
     }
 }
 
-fn entry_json(
-    seq: i64,
-    e: &crate::auth::audit::Entry,
-    prev: &[u8],
-    hash: &[u8],
-) -> serde_json::Value {
-    serde_json::json!({
-        "seq": seq,
-        "at_utc": rfc3339(e.at_utc_ns),
-        "at_paris": crate::time::paris_rfc3339(e.at_utc_ns),
-        "at_utc_ns": e.at_utc_ns,
-        "user": e.user,
-        "role": e.role,
-        "action": e.action,
-        "cameras": e.cameras,
-        "range": e.range.map(|(a, b)| serde_json::json!({ "from_utc": rfc3339(a), "to_utc": rfc3339(b), "from_utc_ns": a, "to_utc_ns": b })),
-        "reason": e.reason,
-        "detail": e.detail,
-        "prev_sha256": crate::export::hex(prev),
-        "sha256": crate::export::hex(hash),
-    })
-}
-
 /// One audit entry as a line: seq, instant, user (role), action, cameras [range], reason,
 /// detail.
 fn audit_line(seq: i64, e: &crate::store::AuditEntry) -> String {
@@ -918,7 +895,6 @@ pub(super) fn audit_show(
 }
 
 pub(super) fn audit_export(data: &Path, out: &Path, login: &Login) -> anyhow::Result<()> {
-    use ed25519_dalek::Signer;
     let session = sign_in(data, login)?;
     session.require(data, Action::ReadAudit, &[])?;
     // The export itself is in the log it exports.
@@ -930,43 +906,46 @@ pub(super) fn audit_export(data: &Path, out: &Path, login: &Login) -> anyhow::Re
         "",
         &out.display().to_string(),
     )?;
-    let verdict = crate::auth::audit::verify(data)?;
-    let entries: Vec<serde_json::Value> = open_index(data)?
-        .audit_entries()?
-        .iter()
-        .map(|(seq, e, prev, hash)| entry_json(*seq, e, prev, hash))
-        .collect();
-    let doc = serde_json::json!({
-        "format": "vigie-audit-log/1",
-        "software": format!("vigie {}", env!("CARGO_PKG_VERSION")),
-        "exported_by": { "user": session.user, "role": session.role.as_str() },
-        "exported_utc": rfc3339(crate::time::now_utc_ns()),
-        "hash_rule": "sha256 of the previous entry's sha256, then each of seq, at_utc_ns, user, role, action, cameras, range start, range end, reason, detail as an 8-byte big-endian length and its UTF-8 bytes (numbers in decimal, absent ones empty)",
-        "verdict": { "entries": verdict.entries, "checkpoints": verdict.checkpoints, "problems": verdict.problems },
-        "entries": entries,
-    });
-    let mut bytes = serde_json::to_vec_pretty(&doc)?;
-    bytes.push(b'\n');
-    let key = crate::auth::audit::signing_key(data)?;
-    std::fs::write(out, &bytes).with_context(|| format!("writing {}", out.display()))?;
+    let signed = crate::auth::audit::signed_export(data, &session.user, session.role.as_str())?;
+    write_audit_export(&signed, out)
+}
+
+/// `vigie audit export --server`: made and signed by the server, written here.
+pub(super) fn audit_export_from_server(
+    conn: &super::server::ServerConn,
+    out: &Path,
+    login: &Login,
+) -> anyhow::Result<()> {
+    let mut api = conn.sign_in(login)?;
+    let r: Result<crate::auth::audit::SignedExport, _> = api.get("/v1/audit/export");
+    let _ = api.sign_out();
+    write_audit_export(&r?, out)
+}
+
+/// Writes the export and its signature beside it (`FILE.sig`).
+fn write_audit_export(signed: &crate::auth::audit::SignedExport, out: &Path) -> anyhow::Result<()> {
+    std::fs::write(out, signed.document.as_bytes())
+        .with_context(|| format!("writing {}", out.display()))?;
     let sig = out.with_extension(
         out.extension()
             .map(|e| format!("{}.sig", e.to_string_lossy()))
             .unwrap_or_else(|| "sig".into()),
     );
-    std::fs::write(&sig, key.sign(&bytes).to_bytes())
-        .with_context(|| format!("writing {}", sig.display()))?;
+    let raw = crate::auth::audit::unhex(&signed.signature)
+        .filter(|b| b.len() == 64)
+        .context("the export's signature is not 64 bytes of hex")?;
+    std::fs::write(&sig, raw).with_context(|| format!("writing {}", sig.display()))?;
     eprintln!(
         "audit: {} entries written to {} (signature {}){}",
-        entries.len(),
+        signed.entries,
         out.display(),
         sig.display(),
-        if verdict.problems.is_empty() {
+        if signed.problems == 0 {
             String::new()
         } else {
             format!(
                 "; the chain has {} problem(s), listed in it",
-                verdict.problems.len()
+                signed.problems
             )
         }
     );

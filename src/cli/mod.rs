@@ -436,8 +436,16 @@ enum AuditCommand {
     /// Recomputes the chain of the audit log and checks every signed checkpoint; exits
     /// non-zero naming each edited, inserted, deleted or reordered entry and a cut tail.
     Verify {
+        /// The data folder (as the server's user), instead of asking the site server.
+        #[arg(long, conflicts_with_all = ["server", "server_ca"])]
+        data: Option<PathBuf>,
+        #[command(flatten)]
+        conn: server::ServerConn,
+        /// The auditor signing in at the server.
+        #[arg(long, required_unless_present = "data")]
+        user: Option<String>,
         #[arg(long)]
-        data: PathBuf,
+        password_stdin: bool,
     },
     /// Signs the log's current head into audit-checkpoints.log (the recorder does it every
     /// five minutes).
@@ -466,8 +474,11 @@ enum AuditCommand {
     /// Writes the whole log, with its hashes and the chain's verdict, as JSON into FILE and
     /// its Ed25519 signature into FILE.sig (auditors).
     Export {
-        #[arg(long)]
-        data: PathBuf,
+        /// The data folder (as the server's user), instead of the site server.
+        #[arg(long, conflicts_with_all = ["server", "server_ca"])]
+        data: Option<PathBuf>,
+        #[command(flatten)]
+        conn: server::ServerConn,
         #[arg(long)]
         out: PathBuf,
         #[command(flatten)]
@@ -1186,9 +1197,38 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Users { action } => users(action),
         Command::Masks { action } => evidence::masks(action),
         Command::Audit {
-            action: AuditCommand::Verify { data },
+            action:
+                AuditCommand::Verify {
+                    data,
+                    conn,
+                    user,
+                    password_stdin,
+                },
         } => {
-            let v = crate::auth::audit::verify(&data)?;
+            let v = match data {
+                Some(data) => crate::auth::audit::verify(&data)?,
+                None => {
+                    let mut api = conn.sign_in(&Login {
+                        user: user.unwrap_or_default(),
+                        password_stdin,
+                    })?;
+                    let r: Result<serde_json::Value, _> = api.get("/v1/audit/verify");
+                    let _ = api.sign_out();
+                    let r = r?;
+                    crate::auth::audit::Verdict {
+                        entries: r["entries"].as_i64().unwrap_or(0),
+                        checkpoints: r["checkpoints"].as_u64().unwrap_or(0) as usize,
+                        problems: r["problems"]
+                            .as_array()
+                            .map(|a| {
+                                a.iter()
+                                    .map(|p| p.as_str().unwrap_or_default().to_owned())
+                                    .collect()
+                            })
+                            .unwrap_or_default(),
+                    }
+                }
+            };
             for p in &v.problems {
                 println!("{p}");
             }
@@ -1235,8 +1275,23 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             &login,
         ),
         Command::Audit {
-            action: AuditCommand::Export { data, out, login },
+            action:
+                AuditCommand::Export {
+                    data: Some(data),
+                    out,
+                    login,
+                    ..
+                },
         } => evidence::audit_export(&data, &out, &login),
+        Command::Audit {
+            action:
+                AuditCommand::Export {
+                    data: None,
+                    conn,
+                    out,
+                    login,
+                },
+        } => evidence::audit_export_from_server(&conn, &out, &login),
         Command::Register {
             data: Some(data),
             json,

@@ -316,6 +316,8 @@ pub fn router(state: Shared) -> Router {
         .route("/v1/cameras/{id}/stills", post(super::playback::still))
         .route("/v1/audit", get(audit_log))
         .route("/v1/register", get(register))
+        .route("/v1/audit/export", get(audit_export))
+        .route("/v1/audit/verify", get(audit_verify))
         .route("/v1/users", get(users).post(add_user))
         .route("/v1/users/{name}/disable", post(disable_user))
         .route("/v1/users/{name}/cameras", post(grant_cameras))
@@ -1030,6 +1032,40 @@ async fn register(
         let doc = register_doc(s).map_err(ApiError::internal)?;
         c.log(s, "register read", "", None)?;
         Ok(Json(doc))
+    })
+    .await
+}
+
+/// `GET /v1/audit/export`: auditors; the whole log with its hashes and verdict, signed with
+/// the key only the server reads. The export is itself logged first.
+async fn audit_export(
+    State(st): State<Shared>,
+    c: Caller,
+) -> Result<Json<crate::auth::audit::SignedExport>, ApiError> {
+    with_store(&st, move |st, s| {
+        c.require(s, Action::ReadAudit, &[])?;
+        c.log(s, "audit log exported", "", None)?;
+        crate::auth::audit::signed_export(&st.data, &c.who.user, c.who.role.as_str())
+            .map(Json)
+            .map_err(ApiError::internal)
+    })
+    .await
+}
+
+/// `GET /v1/audit/verify`: auditors; the chain and its signed checkpoints checked.
+async fn audit_verify(
+    State(st): State<Shared>,
+    c: Caller,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    with_store(&st, move |st, s| {
+        c.require(s, Action::ReadAudit, &[])?;
+        let v = crate::auth::audit::verify(&st.data).map_err(ApiError::internal)?;
+        c.log(s, "audit log verified", "", None)?;
+        Ok(Json(serde_json::json!({
+            "entries": v.entries,
+            "checkpoints": v.checkpoints,
+            "problems": v.problems,
+        })))
     })
     .await
 }
