@@ -281,6 +281,51 @@ fn an_export_made_by_the_server_is_fetched_and_verified_against_its_fingerprint(
         exports_left(&data).is_empty()
     });
 
+    // A citizen's access request through the server, by the same workstation user: a masked
+    // copy (a region pixelated), then a refusal of another request.
+    let access = |more: &[&str]| {
+        let mut args: Vec<String> = [
+            "access-request",
+            "--server",
+            &url,
+            "--server-ca",
+            ca.to_str().expect("path"),
+            "--camera",
+            "cam001",
+            "--from",
+            &from,
+            "--to",
+            &to,
+            "--requester",
+            "M. Durand",
+            "--identity-check",
+            "CNI 123456 vue par rev",
+            "--reason",
+            "droit d'accès",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend(more.iter().map(|s| s.to_string()));
+        vigie_as_nobody(&ws, "rev", args)
+    };
+    let copy = ws.join("DA-2026-0007");
+    let (ok, _, err) = access(&[
+        "--reference",
+        "DA-2026-0007",
+        "--out",
+        copy.to_str().expect("path"),
+        "--blur",
+        "cam001:0.1,0.1 0.4,0.1 0.4,0.4",
+    ]);
+    assert!(ok, "{err}");
+    assert_eq!(outside_checks(&copy), (true, true));
+    let manifest = std::fs::read_to_string(copy.join("manifest.json")).expect("manifest");
+    assert!(manifest.contains("M. Durand"), "{manifest}");
+    let (ok, out, err) = access(&["--reference", "DA-2026-0008", "--refuse", "hors délai"]);
+    assert!(ok && out.contains("refused (record"), "{out}{err}");
+    assert_logged(&data, &["rev citizen access refused cam001"]);
+
     s.stop();
     for d in [&data, &ws, &other] {
         let _ = std::fs::remove_dir_all(d);

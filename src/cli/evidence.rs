@@ -524,6 +524,32 @@ pub(super) fn export_from_server(
     Ok(())
 }
 
+/// `vigie access-request --refuse GROUND --server`: the refusal recorded by the server.
+pub(super) fn refuse_through_server(
+    conn: &super::server::ServerConn,
+    login: &Login,
+    order: crate::client::exports::ExportOrder,
+    ground: &str,
+) -> anyhow::Result<()> {
+    let reference = order.requisition.clone();
+    let mut api = conn.sign_in(login)?;
+    let r: Result<serde_json::Value, _> = api.post(
+        "/v1/access-refusals",
+        &crate::server::exports::Refusal {
+            order,
+            ground: ground.to_owned(),
+        },
+    );
+    let _ = api.sign_out();
+    let v = r?;
+    println!(
+        "access request {reference} refused (record {}): {}",
+        v["record"],
+        ground.trim()
+    );
+    Ok(())
+}
+
 pub(super) fn access_request(
     data: &Path,
     login: &Login,

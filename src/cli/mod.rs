@@ -374,8 +374,11 @@ enum Command {
     /// in, third parties pixelated, re-encoded) with a signed manifest, or a refusal with its
     /// ground; either way recorded with the identity check.
     AccessRequest {
-        #[arg(long)]
-        data: PathBuf,
+        /// The data folder (as the server's user), instead of the site server.
+        #[arg(long, conflicts_with_all = ["server", "server_ca"])]
+        data: Option<PathBuf>,
+        #[command(flatten)]
+        conn: server::ServerConn,
         #[arg(long, value_delimiter = ',', required = true)]
         camera: Vec<String>,
         /// RFC 3339 instants.
@@ -1139,6 +1142,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::AccessRequest {
             data,
+            conn,
             camera,
             from,
             to,
@@ -1165,6 +1169,39 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let received = match received {
                 Some(t) => parse_instant("--received", &t)?,
                 None => crate::time::now_utc_ns(),
+            };
+            let Some(data) = data else {
+                // Through the site server: it makes the masked copy (fetched here) or records
+                // the refusal, and logs.
+                parse_instant("--from", &from)?;
+                parse_instant("--to", &to)?;
+                let order = crate::client::exports::ExportOrder {
+                    cameras: camera,
+                    from,
+                    to,
+                    requisition: reference,
+                    officer: String::new(),
+                    reason,
+                    access: Some(crate::client::exports::AccessOrder {
+                        requester,
+                        identity_check,
+                        received: Some(received.to_string()),
+                        blur: regions
+                            .into_iter()
+                            .map(|(camera, points)| crate::client::exports::BlurZone {
+                                camera,
+                                points,
+                            })
+                            .collect(),
+                    }),
+                };
+                return match (refuse, out) {
+                    (Some(ground), _) => {
+                        evidence::refuse_through_server(&conn, &login, order, &ground)
+                    }
+                    (None, Some(out)) => evidence::export_from_server(&conn, &login, &order, &out),
+                    (None, None) => bail!("--out or --refuse"),
+                };
             };
             let req = crate::export::Request {
                 cameras: camera,

@@ -165,6 +165,7 @@ pub fn routes() -> Router<Shared> {
             axum::routing::get(status).delete(remove),
         )
         .route("/v1/exports/{id}/files/{name}", axum::routing::get(file))
+        .route("/v1/access-refusals", axum::routing::post(refuse))
 }
 
 fn required(field: &str, value: &str) -> Result<(), ApiError> {
@@ -471,4 +472,53 @@ async fn file(
         .header(header::CONTENT_LENGTH, entry.bytes)
         .body(Body::from_stream(stream))
         .map_err(ApiError::internal)
+}
+
+/// A citizen's access request refused, with its ground.
+#[derive(Serialize, Deserialize, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct Refusal {
+    /// The request (its `access` part names the requester and the identity check).
+    pub order: ExportOrder,
+    pub ground: String,
+}
+
+/// `POST /v1/access-refusals`: the refusal recorded with the request and logged; 201 with its
+/// record's id.
+async fn refuse(
+    State(st): State<Shared>,
+    c: Caller,
+    body: Result<Json<Refusal>, JsonRejection>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let r = json_body(body)?;
+    if r.order.access.is_none() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "order.access: a refusal answers a citizen's access request",
+        ));
+    }
+    if r.ground.trim().is_empty() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "ground: required for a refusal",
+        ));
+    }
+    let req = request(&st, r.order, PathBuf::new())?;
+    let cams = req.cameras.clone();
+    with_store(&st, move |st, s| {
+        let names: Vec<&str> = cams.iter().map(String::as_str).collect();
+        c.require(s, Action::Export, &names)?;
+        let session = crate::auth::Session {
+            user: c.who.user.clone(),
+            role: c.who.role,
+            cameras: c.cameras.clone(),
+        };
+        let id = crate::export::refuse_access(&st.data, &session, &req, &r.ground)
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
+        Ok((
+            StatusCode::CREATED,
+            Json(serde_json::json!({ "record": id })),
+        ))
+    })
+    .await
 }
