@@ -251,6 +251,98 @@ fn the_wall_opens_after_sign_in_with_only_the_granted_cameras_and_logs_views() {
     let _ = std::fs::remove_dir_all(&data);
 }
 
+/// Remembers every camera a wall asks a stream of, as it was handed over.
+struct Asked(Arc<Mutex<Vec<Camera>>>);
+
+impl StreamProvider for Asked {
+    fn want(&mut self, camera: &Camera, _kind: StreamKind) -> Arc<FrameSlot> {
+        self.0.lock().expect("lock").push(camera.clone());
+        FrameSlot::new()
+    }
+    fn collect(&mut self) {}
+    fn active(&self) -> usize {
+        0
+    }
+    fn set_waker(&mut self, _waker: Arc<dyn Fn() + Send + Sync>) {}
+}
+
+#[test]
+fn a_wall_signed_in_at_the_server_takes_its_cameras_and_their_passwords_from_it() {
+    let data = common::test_dir("live-on-server");
+    common::add_user(&data, "op", "operator", &["cam002", "cam003"]);
+    let mut cams = common::site_cameras();
+    cams[1].credential = Some(vigie::config::Credential {
+        user: "viewer".into(),
+        password: "s3cret-camera-pass".into(),
+    });
+    let s = vigie::server::Server::start(vigie::server::ServerOptions {
+        cameras: cams,
+        ..common::server_options(&data)
+    })
+    .expect("server");
+    let asked = Arc::new(Mutex::new(Vec::new()));
+    // No cameras file on this workstation: they come from the server at sign-in.
+    let ws =
+        LiveWorkspace::new(Vec::new(), None, Box::new(Asked(asked.clone()))).cameras_from_server();
+    let login = vigie::ui::login::LoginScreen::server(
+        &common::server_url(&s),
+        &common::server_ca(&data),
+        &data,
+        "Vigie · Live",
+    );
+    let d = data.clone();
+    let mut h = Harness::builder()
+        .with_size([1280.0, 760.0])
+        .wgpu()
+        .build_eframe(move |cc| LiveApp::signing_in_with(cc, ws, login, &d, Vec::new()));
+    h.run_steps(2);
+    common::sign_in_ui(&mut h, "op", common::PASSWORD);
+    let t0 = std::time::Instant::now();
+    while h.state_mut().workspace().session().is_none() {
+        assert!(t0.elapsed().as_secs() < 20, "not signed in at the server");
+        h.run_steps(1);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    h.run_steps(3);
+    // The granted cameras only, on the first tiles.
+    assert_eq!(h.state_mut().workspace().tile_camera(0), Some("cam002"));
+    assert_eq!(h.state_mut().workspace().tile_camera(1), Some("cam003"));
+    assert_eq!(h.state_mut().workspace().tile_camera(2), None);
+    // The stream of cam002 is asked with the credential the server handed over.
+    let seen = asked.lock().expect("lock").clone();
+    let cam002 = seen
+        .iter()
+        .find(|c| c.id == "cam002")
+        .expect("cam002 asked");
+    let k = cam002.credential.as_ref().expect("a credential handed");
+    assert_eq!(
+        (k.user.as_str(), k.password.as_str()),
+        ("viewer", "s3cret-camera-pass")
+    );
+    assert!(seen.iter().all(|c| c.id == "cam002" || c.id == "cam003"));
+    drop(h);
+    s.stop();
+    // The server logged the hand-over and the views the wall reported; no password anywhere.
+    common::assert_logged(
+        &data,
+        &[
+            "op login ",
+            "op camera addresses handed cam002,cam003",
+            "op live view start cam002,cam003",
+            "op live view stop cam002,cam003",
+        ],
+    );
+    let store =
+        vigie::store::Store::open_readonly(&data.join(vigie::store::INDEX_FILE)).expect("index");
+    for (_, e, _, _) in store.audit_entries().expect("audit") {
+        assert!(
+            !format!("{e:?}").contains("s3cret"),
+            "a password in the log: {e:?}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&data);
+}
+
 #[test]
 fn a_workstations_screens_share_one_decode_per_camera() {
     // Two screens of 16 tiles showing the same 16 cameras: 16 streams, not 32.

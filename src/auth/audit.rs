@@ -292,16 +292,24 @@ pub struct Writer {
 
 impl Writer {
     pub fn start(data: &Path) -> Writer {
+        let data = data.to_owned();
+        Writer::with_sink(Box::new(move |entry| {
+            append(&data, &entry).map(|_| ()).map_err(|e| e.to_string())
+        }))
+    }
+
+    /// Entries handed to `sink` on the writer's thread (a site server, for a workstation).
+    pub fn with_sink(mut sink: Box<dyn FnMut(Entry) -> Result<(), String> + Send>) -> Writer {
         let (tx, rx) = std::sync::mpsc::channel::<Entry>();
         let error: std::sync::Arc<std::sync::Mutex<Option<String>>> = Default::default();
-        let (data, e2) = (data.to_owned(), error.clone());
+        let e2 = error.clone();
         let thread = std::thread::Builder::new()
             .name("audit".into())
             .spawn(move || {
                 while let Ok(entry) = rx.recv() {
-                    if let Err(e) = append(&data, &entry) {
+                    if let Err(e) = sink(entry) {
                         tracing::error!("audit log: {e}");
-                        *e2.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
+                        *e2.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
                     }
                 }
             })

@@ -62,17 +62,21 @@ enum Command {
     },
     /// Opens the live wall on the cameras of a cameras file.
     Live {
-        /// Cameras file (TOML).
-        #[arg(long)]
-        cameras: PathBuf,
+        /// Cameras file (TOML), with --data; without them the cameras come from the site
+        /// server (--server, or client.toml), with their addresses and credentials.
+        #[arg(long, requires = "data")]
+        cameras: Option<PathBuf>,
         /// Layout: a layout file, or the name of a built-in one ("4x4", "12x8", "1 large + 12 small").
         #[arg(long)]
         layout: Option<String>,
         #[arg(long, value_enum, default_value_t = TransportArg::Tcp)]
         transport: TransportArg,
-        /// The installation's data folder (its users sign in; "Review…" opens its recordings).
-        #[arg(long)]
-        data: PathBuf,
+        /// The installation's data folder (its users sign in; "Review…" opens its recordings),
+        /// on the server's machine as its user, instead of the site server.
+        #[arg(long, requires = "cameras", conflicts_with_all = ["server", "server_ca"])]
+        data: Option<PathBuf>,
+        #[command(flatten)]
+        conn: server::ServerConn,
         /// A workstation profile: a file, or a shipped one ("Supervisor wall", "Operator
         /// station"). Its screens open as windows, each with its layout and cameras.
         #[arg(long, conflicts_with = "layout")]
@@ -832,6 +836,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             layout,
             transport,
             data,
+            conn,
             workstation,
             control_listen,
             control_key,
@@ -841,10 +846,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             motion,
             events,
         } => live(
-            &cameras,
+            match (cameras, data) {
+                (Some(c), Some(d)) => LiveSource::Folder(c, d),
+                _ => LiveSource::Server(conn),
+            },
             layout.as_deref(),
             transport.into(),
-            &data,
             workstation.as_deref(),
             LiveExtras {
                 control: control_listen.zip(control_key),
@@ -1629,9 +1636,10 @@ fn demo(
     let streams = StreamManager::new(IngestTimings::default(), Transport::Tcp);
     let mut ws = LiveWorkspace::new(sim.cameras(), None, Box::new(streams));
     if record_cameras > 0 {
-        ws = ws
-            .with_review(&server.data)
-            .with_review_server(&server.url, &server.data.join(crate::server::pki::CA_FILE));
+        ws = ws.with_review(&server.data).with_review_server(
+            &server.url,
+            Some(&server.data.join(crate::server::pki::CA_FILE)),
+        );
     }
     let at = (server.url.clone(), server.ca_pem.clone());
     crate::ui::run_live(
@@ -1692,11 +1700,18 @@ struct LiveExtras {
     motion: Option<(Vec<crate::events::motion::MotionZone>, SocketAddr)>,
 }
 
+/// Where a live wall's cameras and sign-in come from.
+enum LiveSource {
+    /// A cameras file and the data folder (the server's machine, as its user).
+    Folder(PathBuf, PathBuf),
+    /// The site server.
+    Server(server::ServerConn),
+}
+
 fn live(
-    cameras: &Path,
+    source: LiveSource,
     layout: Option<&str>,
     transport: Transport,
-    data: &Path,
     workstation: Option<&str>,
     extras: LiveExtras,
 ) -> anyhow::Result<()> {
@@ -1705,15 +1720,49 @@ fn live(
         map,
         motion,
     } = extras;
-    let file = CamerasFile::load(cameras)?;
-    if file.cameras.is_empty() {
-        bail!("{}: declares no camera", cameras.display());
-    }
     let layout = match layout {
         None => None,
         Some(name) => Some(find_layout(name)?),
     };
     let streams = StreamManager::new(IngestTimings::default(), transport);
+    let (cameras, data) = match source {
+        LiveSource::Folder(cameras, data) => (cameras, data),
+        LiveSource::Server(conn) => {
+            if workstation.is_some() {
+                bail!(
+                    "--workstation: profiles name cameras of a cameras file; with the site \
+                     server, open the wall with --layout and put cameras on it"
+                );
+            }
+            let (url, ca) = conn.trusted()?;
+            let ca_file = conn.resolved()?.and_then(|(_, f)| f);
+            let mut ws = LiveWorkspace::new(Vec::new(), layout, Box::new(streams))
+                .cameras_from_server()
+                .with_review_server(&url, ca_file.as_deref())
+                .with_map(crate::ui::map::MapView::new(map));
+            if let Some((zones, events)) = motion {
+                ws = ws.with_motion(zones, events);
+            }
+            if let Some((addr, key)) = control {
+                let key = crate::ui::remote::read_key(&key).map_err(anyhow::Error::msg)?;
+                ws = ws.with_control(addr, key).map_err(anyhow::Error::msg)?;
+                eprintln!("vigie live: wall commands taken on {addr}");
+            }
+            return crate::ui::run_live(
+                ws,
+                Path::new("/var/lib/vigie"),
+                Some((url, ca)),
+                Vec::new(),
+                "Vigie — live wall",
+            )
+            .map_err(|e| anyhow::anyhow!("the window could not open: {e}"));
+        }
+    };
+    let (cameras, data) = (cameras.as_path(), data.as_path());
+    let file = CamerasFile::load(cameras)?;
+    if file.cameras.is_empty() {
+        bail!("{}: declares no camera", cameras.display());
+    }
     let mut ws = LiveWorkspace::new(file.cameras, layout, Box::new(streams))
         .with_review(data)
         .with_map(crate::ui::map::MapView::new(map));

@@ -241,6 +241,13 @@ impl Api {
         ))
     }
 
+    /// The cameras this user may watch live, with their addresses and credentials (kept in
+    /// memory only).
+    pub fn live_cameras(&self) -> Result<Vec<crate::config::Camera>, ClientError> {
+        let listed: Vec<crate::server::live::LiveCamera> = self.get("/v1/live/cameras")?;
+        Ok(listed.into_iter().map(|l| l.into_camera()).collect())
+    }
+
     /// The privacy masks in force on every camera this user may see.
     pub fn all_masks(
         &self,
@@ -416,6 +423,23 @@ impl Backend {
             Backend::Server(_) => None,
         }
     }
+}
+
+/// An audit writer for a live wall signed in at the server: each entry is reported to it
+/// (`POST /v1/live/log`), which writes it in the user's name.
+pub fn live_writer(api: std::sync::Arc<Api>) -> crate::auth::audit::Writer {
+    crate::auth::audit::Writer::with_sink(Box::new(move |e| {
+        api.post_empty(
+            "/v1/live/log",
+            &crate::server::live::LiveReport {
+                action: e.action,
+                cameras: e.cameras,
+                reason: e.reason,
+                detail: e.detail,
+            },
+        )
+        .map_err(|err| err.to_string())
+    }))
 }
 
 /// The API's port when a URL names none.

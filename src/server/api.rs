@@ -316,6 +316,8 @@ pub fn router(state: Shared) -> Router {
         .route("/v1/cameras/{id}/stills", post(super::playback::still))
         .route("/v1/audit", get(audit_log))
         .route("/v1/register", get(register))
+        .route("/v1/live/cameras", get(super::live::cameras))
+        .route("/v1/live/log", post(super::live::log))
         .route("/v1/audit/export", get(audit_export))
         .route("/v1/audit/verify", get(audit_verify))
         .route("/v1/users", get(users).post(add_user))

@@ -18,6 +18,7 @@
 pub mod alarms;
 pub mod api;
 pub mod exports;
+pub mod live;
 pub mod pki;
 pub mod playback;
 pub mod review;

@@ -136,7 +136,7 @@ pub struct LiveWorkspace {
     /// A recorder data folder: the top bar then opens the review workspace on it.
     review_data: Option<std::path::PathBuf>,
     /// "Review…" opens the review window on this site server (URL, CA file) instead.
-    review_server: Option<(String, std::path::PathBuf)>,
+    review_server: Option<(String, Option<std::path::PathBuf>)>,
     /// The signed-in user and where their live views are logged.
     session: Option<(Session, audit::Writer)>,
     /// Cameras (indices) on screen at the last frame (their views are logged as they start and
@@ -147,6 +147,8 @@ pub struct LiveWorkspace {
     mask_data: Option<std::path::PathBuf>,
     /// The site server the wall signed in at: alarms, masks and replays come from it.
     server: Option<Arc<crate::client::Api>>,
+    /// The cameras come from the server at sign-in (no cameras file on this workstation).
+    cameras_from_server: bool,
     /// Masks a supervisor lifted (logged).
     lifts: super::masks::Lifts,
     /// Decoded pixels per second per decoder kind, and the streams put on keyframes only.
@@ -224,6 +226,7 @@ impl LiveWorkspace {
             masks: None,
             mask_data: None,
             server: None,
+            cameras_from_server: false,
             lifts: Default::default(),
             budget: DecodeBudget::default(),
             frame_streams: HashMap::new(),
@@ -486,6 +489,65 @@ impl LiveWorkspace {
     /// view's start and stop is logged from now on.
     pub fn sign_in(&mut self, data: &std::path::Path, session: Session) -> Result<(), AuthError> {
         session.require(data, Action::ViewLive, &[])?;
+        self.keep_granted(&session);
+        self.session = Some((session, audit::Writer::start(data)));
+        self.mask_data = Some(data.to_owned());
+        Ok(())
+    }
+
+    /// The wall takes its cameras (with their addresses and credentials, in memory only) from
+    /// the site server instead of a cameras file, once someone signs in there.
+    pub fn cameras_from_server(mut self) -> Self {
+        self.cameras_from_server = true;
+        self
+    }
+
+    /// Signs `session` in at the site server (`api`, signed in): the role must allow live
+    /// view; the cameras come from the server when the wall was made to take them from it;
+    /// the live views, masks lifted and restored are reported to the server, which logs them;
+    /// alarms, masks and replays come from it. `views` is a data folder this machine's user
+    /// may read for saved views (the server's own machine), if any.
+    pub fn sign_in_at_server(
+        &mut self,
+        session: Session,
+        api: Arc<crate::client::Api>,
+        views: Option<&std::path::Path>,
+    ) -> Result<(), String> {
+        if !session.may(Action::ViewLive) {
+            return Err(format!(
+                "{} ({}) may not {}",
+                session.user,
+                session.role,
+                Action::ViewLive.as_str()
+            ));
+        }
+        if self.cameras_from_server {
+            let cams = api.live_cameras().map_err(|e| e.to_string())?;
+            self.set_cameras(cams);
+        }
+        self.keep_granted(&session);
+        self.session = Some((session, crate::client::live_writer(api.clone())));
+        self.server = Some(api);
+        self.mask_data = views
+            .filter(|d| d.join(crate::store::INDEX_FILE).exists())
+            .map(|d| d.to_owned());
+        Ok(())
+    }
+
+    /// Replaces the cameras: the first screen shows the first of them, the others none.
+    fn set_cameras(&mut self, cameras: Vec<Camera>) {
+        self.cameras = cameras;
+        self.watching.clear();
+        for (k, scr) in self.screens.iter_mut().enumerate() {
+            for (i, t) in scr.tiles.iter_mut().enumerate() {
+                t.camera = (k == 0 && i < self.cameras.len()).then_some(i);
+            }
+        }
+    }
+
+    /// Keeps the cameras `session` may see; each screen keeps its own, in order, moved up into
+    /// the tiles left.
+    fn keep_granted(&mut self, session: &Session) {
         // Each screen keeps the cameras granted, in its order, moved up into the tiles left.
         let ids: Vec<Vec<String>> = self
             .screens
@@ -509,15 +571,6 @@ impl LiveWorkspace {
                     .and_then(|id| self.cameras.iter().position(|c| &c.id == id));
             }
         }
-        self.session = Some((session, audit::Writer::start(data)));
-        self.mask_data = Some(data.to_owned());
-        Ok(())
-    }
-
-    /// Takes the alarms, the privacy masks and the alarm screen's replays from the site server
-    /// the wall signed in at (through `api`, signed in).
-    pub fn use_server(&mut self, api: Arc<crate::client::Api>) {
-        self.server = Some(api);
     }
 
     /// Where the wall's masks and replays come from.
@@ -549,7 +602,7 @@ impl LiveWorkspace {
     pub fn masks_ready(&self) -> bool {
         match &self.masks {
             Some(m) => m.current().is_some(),
-            None => self.mask_data.is_none(),
+            None => self.mask_data.is_none() && self.server.is_none(),
         }
     }
 
@@ -594,8 +647,8 @@ impl LiveWorkspace {
 
     /// Offers "Review" in the top bar, opening `vigie review --server` on the site server at
     /// `url` (trusting the CA file `ca`) in its own window and process.
-    pub fn with_review_server(mut self, url: &str, ca: &std::path::Path) -> Self {
-        self.review_server = Some((url.to_owned(), ca.to_owned()));
+    pub fn with_review_server(mut self, url: &str, ca: Option<&std::path::Path>) -> Self {
+        self.review_server = Some((url.to_owned(), ca.map(|c| c.to_owned())));
         self
     }
 
@@ -864,7 +917,10 @@ impl LiveWorkspace {
                     cmd.arg("review");
                     match (&self.review_server, &self.review_data) {
                         (Some((url, ca)), _) => {
-                            cmd.args(["--server", url]).arg("--server-ca").arg(ca);
+                            cmd.args(["--server", url]);
+                            if let Some(ca) = ca {
+                                cmd.arg("--server-ca").arg(ca);
+                            }
                         }
                         (None, Some(data)) => {
                             cmd.arg("--data").arg(data);

@@ -99,15 +99,20 @@ impl eframe::App for LiveApp {
                 ui.colored_label(egui::Color32::from_rgb(240, 120, 90), r.as_str());
             }
             if let Some(session) = login.show(ui) {
-                let api = login.take_api();
-                match self.workspace.sign_in(data, session) {
-                    Ok(()) => {
-                        if let Some(api) = api {
-                            self.workspace.use_server(std::sync::Arc::new(api));
-                        }
-                        self.sign_in = None;
-                    }
-                    Err(e) => *refused = Some(e.to_string()),
+                let signed = match login.take_api() {
+                    Some(api) => self.workspace.sign_in_at_server(
+                        session,
+                        std::sync::Arc::new(api),
+                        Some(data),
+                    ),
+                    None => self
+                        .workspace
+                        .sign_in(data, session)
+                        .map_err(|e| e.to_string()),
+                };
+                match signed {
+                    Ok(()) => self.sign_in = None,
+                    Err(e) => *refused = Some(e),
                 }
             }
             return;

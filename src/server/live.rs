@@ -1,0 +1,124 @@
+//! What a live wall signed in at the server needs while live video still comes straight from
+//! the cameras: the cameras granted to its user, with their stream addresses and credentials
+//! (handed over TLS, kept in the wall's memory only, and logged as handed), and a place to
+//! report the live views it shows, which the server writes to the audit log in the user's name.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::extract::rejection::JsonRejection;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+
+use super::api::{ApiError, ApiState, Caller, json_body, with_store};
+use crate::auth::{Action, audit};
+use crate::config::Camera;
+
+type Shared = Arc<ApiState>;
+
+/// A camera as a live wall needs it: its streams' addresses and, when it asks for them, the
+/// user name and password (never logged, never written by the wall).
+#[derive(Serialize, Deserialize, Clone)]
+pub struct LiveCamera {
+    #[serde(flatten)]
+    pub camera: Camera,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+}
+
+impl LiveCamera {
+    /// The camera with its credential in memory.
+    pub fn into_camera(self) -> Camera {
+        let mut c = self.camera;
+        c.credential = match (self.user, self.password) {
+            (Some(user), Some(password)) => Some(crate::config::Credential { user, password }),
+            _ => None,
+        };
+        c
+    }
+}
+
+/// `GET /v1/live/cameras`: the cameras the caller may watch live, with their addresses and
+/// credentials; logged ("camera addresses handed", with the cameras).
+pub async fn cameras(
+    State(st): State<Shared>,
+    c: Caller,
+) -> Result<Json<Vec<LiveCamera>>, ApiError> {
+    with_store(&st, move |st, s| {
+        c.require(s, Action::ViewLive, &[])?;
+        let granted: Vec<LiveCamera> = st
+            .cameras
+            .iter()
+            .filter(|cam| c.may_see(&cam.id))
+            .map(|cam| LiveCamera {
+                user: cam.credential.as_ref().map(|k| k.user.clone()),
+                password: cam.credential.as_ref().map(|k| k.password.clone()),
+                camera: Camera {
+                    credential: None,
+                    ..cam.clone()
+                },
+            })
+            .collect();
+        let ids: Vec<&str> = granted.iter().map(|l| l.camera.id.as_str()).collect();
+        c.log(s, "camera addresses handed", &ids.join(","), None)?;
+        Ok(Json(granted))
+    })
+    .await
+}
+
+/// What a wall reports.
+#[derive(Serialize, Deserialize, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct LiveReport {
+    pub action: String,
+    #[serde(default)]
+    pub cameras: String,
+    #[serde(default)]
+    pub reason: String,
+    #[serde(default)]
+    pub detail: String,
+}
+
+/// The actions a wall reports.
+const REPORTED: [&str; 4] = [
+    "live view start",
+    "live view stop",
+    "mask lifted",
+    "mask restored",
+];
+
+/// `POST /v1/live/log`: a live view started or stopped, or a mask lifted or restored on the
+/// wall, written in the caller's name (cameras it may watch only).
+pub async fn log(
+    State(st): State<Shared>,
+    c: Caller,
+    body: Result<Json<LiveReport>, JsonRejection>,
+) -> Result<StatusCode, ApiError> {
+    let r = json_body(body)?;
+    if !REPORTED.contains(&r.action.as_str()) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("action: {:?} is none of {}", r.action, REPORTED.join(", ")),
+        ));
+    }
+    with_store(&st, move |_, s| {
+        let cams: Vec<&str> = r.cameras.split(',').filter(|c| !c.is_empty()).collect();
+        let action = if r.action.starts_with("mask") {
+            Action::LiftMask
+        } else {
+            Action::ViewLive
+        };
+        c.require(s, action, &cams)?;
+        let mut e = c.entry(&r.action, &r.cameras, None);
+        e.reason = r.reason.clone();
+        e.detail = format!("{} {}", r.detail.trim(), e.detail)
+            .trim()
+            .to_owned();
+        audit::append_with(s, &e).map_err(ApiError::internal)?;
+        Ok(StatusCode::NO_CONTENT)
+    })
+    .await
+}
