@@ -449,33 +449,22 @@ fn recordings_are_listed_through_the_server_by_the_command() {
     // The administrator adds an account through the server (their password, then the new
     // one, on standard input); it is listed, and can sign in.
     let add = |name: &str, new_password: &str| {
-        use std::io::Write;
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_vigie"))
-            .args([
-                "users",
-                "add",
-                name,
-                "--role",
-                "operator",
-                "--cameras",
-                "cam001",
-            ])
-            .args(["--server", &server_url, "--server-ca"])
-            .arg(&ca_file)
-            .args(["--user", "admin", "--password-stdin"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("vigie runs");
-        if let Some(mut stdin) = child.stdin.take() {
-            let _ = writeln!(stdin, "{PASSWORD}\n{new_password}");
-        }
-        let out = child.wait_with_output().expect("vigie exits");
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_vigie"));
+        cmd.args([
+            "users",
+            "add",
+            name,
+            "--role",
+            "operator",
+            "--cameras",
+            "cam001",
+        ])
+        .args(["--server", &server_url, "--server-ca"])
+        .arg(&ca_file)
+        .args(["--user", "admin", "--password-stdin"]);
+        let (ok, _, err) =
+            common::run_with_input(&mut cmd, &format!("{PASSWORD}\n{new_password}\n"));
+        (ok, err)
     };
     let (ok, err) = add("op2", PASSWORD);
     assert!(ok && err.contains("op2 added as operator"), "{err}");

@@ -29,6 +29,24 @@ fn next_alarm(rx: &mpsc::Receiver<FeedMessage>, want: impl Fn(&AlarmRow) -> bool
     }
 }
 
+/// A server over `data` running the event service; its events address.
+fn server_with_events(data: &std::path::Path) -> (Server, std::net::SocketAddr) {
+    let s = Server::start(ServerOptions {
+        events: Some(ServiceOptions {
+            data: data.to_owned(),
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            udp: None,
+            rules: Rules::default(),
+            cameras: site_cameras(),
+            tls: None,
+        }),
+        ..common::server_options(data)
+    })
+    .expect("server");
+    let events = s.events_addr().expect("event service");
+    (s, events)
+}
+
 fn intrusion(events: std::net::SocketAddr, camera: &str) -> i64 {
     let e = Event {
         kind: EventKind::Intrusion,
@@ -53,19 +71,7 @@ fn alarms_are_pushed_to_every_workstation_and_actions_are_serialised() {
     add_user(&data, "op1", "operator", &["*"]);
     add_user(&data, "op2", "operator", &["*"]);
     add_user(&data, "rev", "reviewer", &["*"]);
-    let s = Server::start(ServerOptions {
-        events: Some(ServiceOptions {
-            data: data.clone(),
-            listen: "127.0.0.1:0".parse().expect("addr"),
-            udp: None,
-            rules: Rules::default(),
-            cameras: site_cameras(),
-            tls: None,
-        }),
-        ..common::server_options(&data)
-    })
-    .expect("server");
-    let events = s.events_addr().expect("event service");
+    let (s, events) = server_with_events(&data);
 
     // Two workstations signed in, each with its feed.
     let mut op1 = signed_in(&s, &data, "op1");
@@ -194,19 +200,7 @@ fn the_walls_alarm_board_lives_on_the_server() {
     use vigie::ui::alarms::{AlarmBoard, AlarmCommand};
     let data = common::test_dir("server-alarm-board");
     add_user(&data, "op1", "operator", &["*"]);
-    let s = Server::start(ServerOptions {
-        events: Some(ServiceOptions {
-            data: data.clone(),
-            listen: "127.0.0.1:0".parse().expect("addr"),
-            udp: None,
-            rules: Rules::default(),
-            cameras: site_cameras(),
-            tls: None,
-        }),
-        ..common::server_options(&data)
-    })
-    .expect("server");
-    let events = s.events_addr().expect("event service");
+    let (s, events) = server_with_events(&data);
     let (status, body) = EventClient::new(events, None)
         .post(
             "/v1/positions",

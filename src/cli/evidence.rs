@@ -654,6 +654,23 @@ pub(crate) fn parse_polygon(text: &str) -> anyhow::Result<crate::render::Polygon
     Ok(points)
 }
 
+/// One mask as the listings print it: id, camera, points, label, author and when.
+fn mask_line(
+    id: i64,
+    camera: &str,
+    polygon: &[[f32; 2]],
+    label: &str,
+    author: &str,
+    at: i64,
+) -> String {
+    let points: Vec<String> = polygon.iter().map(|[x, y]| format!("{x},{y}")).collect();
+    format!(
+        "{id}\t{camera}\t{}\t{label}\tby {author} {}",
+        points.join(" "),
+        rfc3339(at)
+    )
+}
+
 pub(super) fn masks(action: MasksCommand) -> anyhow::Result<()> {
     match action {
         MasksCommand::Add {
@@ -706,16 +723,16 @@ pub(super) fn masks(action: MasksCommand) -> anyhow::Result<()> {
             };
             session.require(&data, action, &[])?;
             for m in open_index(&data)?.masks(None)? {
-                let points: Vec<String> =
-                    m.polygon.iter().map(|[x, y]| format!("{x},{y}")).collect();
                 println!(
-                    "{}\t{}\t{}\t{}\tby {} {}",
-                    m.id,
-                    m.camera_id,
-                    points.join(" "),
-                    m.label,
-                    m.author,
-                    rfc3339(m.created_utc_ns)
+                    "{}",
+                    mask_line(
+                        m.id,
+                        &m.camera_id,
+                        &m.polygon,
+                        &m.label,
+                        &m.author,
+                        m.created_utc_ns
+                    )
                 );
             }
             Ok(())
@@ -784,15 +801,16 @@ pub(super) fn masks(action: MasksCommand) -> anyhow::Result<()> {
             let _ = api.sign_out();
             for (camera, masks) in r? {
                 for m in masks {
-                    let points: Vec<String> =
-                        m.polygon.iter().map(|[x, y]| format!("{x},{y}")).collect();
                     println!(
-                        "{}\t{camera}\t{}\t{}\tby {} {}",
-                        m.id,
-                        points.join(" "),
-                        m.label,
-                        m.author,
-                        rfc3339(m.created_utc_ns)
+                        "{}",
+                        mask_line(
+                            m.id,
+                            &camera,
+                            &m.polygon,
+                            &m.label,
+                            &m.author,
+                            m.created_utc_ns
+                        )
                     );
                 }
             }

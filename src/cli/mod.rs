@@ -1988,6 +1988,16 @@ fn audit_admin(data: &Path, action: &str, cameras: &str, detail: &str) -> anyhow
     Ok(())
 }
 
+/// One account as `users list` prints it: name, role, cameras (or "-"), state.
+fn user_line(name: &str, role: &str, cameras: &[String], state: &str) -> String {
+    let cameras = if cameras.is_empty() {
+        "-".to_string()
+    } else {
+        cameras.join(",")
+    };
+    format!("{name}\t{role}\t{cameras}\t{state}")
+}
+
 fn users(action: UsersCommand) -> anyhow::Result<()> {
     use crate::auth::{Role, hash_password};
     let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0);
@@ -2108,20 +2118,11 @@ fn users(action: UsersCommand) -> anyhow::Result<()> {
         } => {
             let store = open(&data)?;
             for u in store.users()? {
-                println!(
-                    "{}\t{}\t{}\t{}",
-                    u.name,
-                    u.role,
-                    if u.cameras.is_empty() {
-                        "-".to_string()
-                    } else {
-                        u.cameras.join(",")
-                    },
-                    match u.disabled_utc_ns {
-                        Some(t) => format!("disabled {}", rfc3339(t)),
-                        None => "enabled".into(),
-                    }
-                );
+                let state = match u.disabled_utc_ns {
+                    Some(t) => format!("disabled {}", rfc3339(t)),
+                    None => "enabled".into(),
+                };
+                println!("{}", user_line(&u.name, &u.role, &u.cameras, &state));
             }
             Ok(())
         }
@@ -2138,17 +2139,8 @@ fn users(action: UsersCommand) -> anyhow::Result<()> {
             let listed: Result<Vec<crate::client::ApiUser>, _> = api.get("/v1/users");
             let _ = api.sign_out();
             for u in listed? {
-                println!(
-                    "{}\t{}\t{}\t{}",
-                    u.name,
-                    u.role,
-                    if u.cameras.is_empty() {
-                        "-".to_string()
-                    } else {
-                        u.cameras.join(",")
-                    },
-                    if u.disabled { "disabled" } else { "enabled" }
-                );
+                let state = if u.disabled { "disabled" } else { "enabled" };
+                println!("{}", user_line(&u.name, &u.role, &u.cameras, state));
             }
             Ok(())
         }

@@ -374,15 +374,7 @@ pub async fn dispatch(
                 alarm::AlarmError::Unknown { id }.to_string(),
             ));
         };
-        let place = format!(
-            "{}{}{}",
-            a.source,
-            if a.zone.is_empty() { "" } else { ", " },
-            a.zone
-        ) + &a
-            .location
-            .map(|(lat, lon)| format!(" at {lat:.5},{lon:.5}"))
-            .unwrap_or_default();
+        let place = a.place();
         s.add_dispatch(&crate::store::DispatchRow {
             alarm_id: id,
             vehicle_id: b.vehicle.clone(),

@@ -84,6 +84,21 @@ pub struct AlarmRow {
     pub closed_utc_ns: Option<i64>,
 }
 
+impl AlarmRow {
+    /// Where it happened, in words: its source, zone and position.
+    pub fn place(&self) -> String {
+        format!(
+            "{}{}{}",
+            self.source,
+            if self.zone.is_empty() { "" } else { ", " },
+            self.zone
+        ) + &self
+            .location
+            .map(|(lat, lon)| format!(" at {lat:.5},{lon:.5}"))
+            .unwrap_or_default()
+    }
+}
+
 /// A state change or comment.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct NoteRow {

@@ -403,18 +403,7 @@ fn carry_out(store: &Store, data: &Path, session: &Session, c: &AlarmCommand) ->
                 return (e.to_string(), true);
             }
             let (cameras, place) = match store.alarm(*alarm) {
-                Ok(Some(a)) => (
-                    a.cameras.join(","),
-                    format!(
-                        "{}{}{}",
-                        a.source,
-                        if a.zone.is_empty() { "" } else { ", " },
-                        a.zone
-                    ) + &a
-                        .location
-                        .map(|(lat, lon)| format!(" at {lat:.5},{lon:.5}"))
-                        .unwrap_or_default(),
-                ),
+                Ok(Some(a)) => (a.cameras.join(","), a.place()),
                 Ok(None) => return (alarm::AlarmError::Unknown { id: *alarm }.to_string(), true),
                 Err(e) => return (e.to_string(), true),
             };

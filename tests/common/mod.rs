@@ -197,19 +197,24 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<std::ffi::OsStr>,
 {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_vigie"));
+    cmd.args(args).args(["--user", user, "--password-stdin"]);
+    run_with_input(&mut cmd, &format!("{PASSWORD}\n"))
+}
+
+/// Runs `cmd` with `input` on its standard input; (success, stdout, stderr).
+pub fn run_with_input(cmd: &mut std::process::Command, input: &str) -> (bool, String, String) {
     use std::io::Write;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_vigie"))
-        .args(args)
-        .args(["--user", user, "--password-stdin"])
+    let mut child = cmd
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
-        .expect("vigie runs");
+        .expect("the command runs");
     if let Some(mut stdin) = child.stdin.take() {
-        let _ = writeln!(stdin, "{PASSWORD}");
+        let _ = stdin.write_all(input.as_bytes());
     }
-    let out = child.wait_with_output().expect("vigie exits");
+    let out = child.wait_with_output().expect("the command exits");
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -469,7 +474,6 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<std::ffi::OsStr>,
 {
-    use std::io::Write;
     // SAFETY: geteuid has no preconditions.
     let root = unsafe { libc::geteuid() } == 0;
     let mut cmd = if root {
@@ -480,25 +484,11 @@ where
     } else {
         std::process::Command::new(env!("CARGO_BIN_EXE_vigie"))
     };
-    let mut child = cmd
-        .args(args)
+    cmd.args(args)
         .args(["--user", user, "--password-stdin"])
         .env("HOME", home)
-        .env_remove("XDG_CONFIG_HOME")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("vigie runs");
-    if let Some(mut stdin) = child.stdin.take() {
-        let _ = writeln!(stdin, "{PASSWORD}");
-    }
-    let out = child.wait_with_output().expect("vigie exits");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+        .env_remove("XDG_CONFIG_HOME");
+    run_with_input(&mut cmd, &format!("{PASSWORD}\n"))
 }
 
 /// Waits until `cond` holds, checking every 50 ms; panics naming `what` after 30 s.
