@@ -306,6 +306,15 @@ impl Session {
     }
 }
 
+/// True for an account name: 1 to 64 ASCII letters, digits, '.', '_' or '-'.
+pub fn valid_user_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
 /// Signs `name` in with `password` against the index at `data`. Every attempt is logged:
 /// "login", or "login failed" (an unknown name is logged as typed).
 pub fn login(data: &std::path::Path, name: &str, password: &str) -> Result<Session, AuthError> {

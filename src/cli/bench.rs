@@ -965,6 +965,27 @@ pub fn seek(
     Ok(())
 }
 
+/// The password of the accounts the benchmarks sign in with.
+pub(super) const BENCH_PASSWORD: &str = "bench password, never a real one";
+
+/// Adds the benchmark's account `name` (`role`, every camera) unless it exists.
+pub(super) fn bench_account(
+    store: &crate::store::Store,
+    name: &str,
+    role: &str,
+) -> anyhow::Result<()> {
+    if store.user(name)?.is_none() {
+        store.add_user(
+            name,
+            role,
+            &crate::auth::hash_password(BENCH_PASSWORD)?,
+            &["*".to_owned()],
+            crate::time::now_utc_ns(),
+        )?;
+    }
+    Ok(())
+}
+
 /// Seeks through a site server, from the request to the picture drawn.
 struct RemoteSeeks {
     seeks: usize,
@@ -984,17 +1005,8 @@ fn seek_through_server(
 ) -> anyhow::Result<RemoteSeeks> {
     use crate::server::{Server, ServerOptions};
     const USER: &str = "bench-reviewer";
-    const PASSWORD: &str = "bench password, never a real one";
     let store = crate::store::Store::open(&data.join(crate::store::INDEX_FILE))?;
-    if store.user(USER)?.is_none() {
-        store.add_user(
-            USER,
-            "reviewer",
-            &crate::auth::hash_password(PASSWORD)?,
-            &["*".to_owned()],
-            crate::time::now_utc_ns(),
-        )?;
-    }
+    bench_account(&store, USER, "reviewer")?;
     drop(store);
     let mut cam = crate::sim::sim_camera(1, "127.0.0.1:9", &crate::sim::demo_cameras());
     cam.id = camera.to_owned();
@@ -1013,7 +1025,7 @@ fn seek_through_server(
     let url = format!("https://127.0.0.1:{}", server.addr().port());
     let ca = std::fs::read(data.join(crate::server::pki::CA_FILE))?;
     let mut api = crate::client::Api::new(&url, &ca)?;
-    api.sign_in(USER, PASSWORD)?;
+    api.sign_in(USER, BENCH_PASSWORD)?;
     let api = std::sync::Arc::new(api);
     let mut player = crate::playback::Player::with_source(
         Box::new(crate::client::footage::RemoteFootage::new(api.clone())),

@@ -56,7 +56,7 @@ pub struct ApiBenchArgs {
 const S: i64 = 1_000_000_000;
 const DAY: i64 = 86_400 * S;
 const USER: &str = "bench-operator";
-const PASSWORD: &str = "bench password, never a real one";
+use super::bench::BENCH_PASSWORD as PASSWORD;
 
 /// The whole process's CPU: in the idle phases only the server and the idle workstations' feed
 /// threads (blocked in a read) run, so this is the server's cost, slightly over.
@@ -83,15 +83,7 @@ pub fn run(a: ApiBenchArgs) -> anyhow::Result<()> {
         .context("the index has no segment")?;
     let end = store.last_segment_end(&first)?.unwrap_or(t0 + DAY);
     let days = ((end - t0) / DAY).max(1);
-    if store.user(USER)?.is_none() {
-        store.add_user(
-            USER,
-            "operator",
-            &crate::auth::hash_password(PASSWORD)?,
-            &["*".to_owned()],
-            crate::time::now_utc_ns(),
-        )?;
-    }
+    super::bench::bench_account(&store, USER, "operator")?;
     let demo = crate::sim::demo_cameras();
     let cameras: Vec<_> = (1..=ids.len() as u32)
         .map(|n| crate::sim::sim_camera(n, "127.0.0.1:9", &demo))

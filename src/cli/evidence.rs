@@ -185,7 +185,7 @@ fn hold_through_server(action: HoldCommand) -> anyhow::Result<()> {
             };
             let mut api = conn.sign_in(&login)?;
             let r: Result<crate::store::Hold, _> = api.post(
-                &format!("/v1/cameras/{}/holds", crate::client::footage_path(&camera)),
+                &format!("/v1/cameras/{}/holds", crate::client::path_segment(&camera)),
                 &body,
             );
             let _ = api.sign_out();
@@ -784,7 +784,7 @@ pub(super) fn masks(action: MasksCommand) -> anyhow::Result<()> {
             let polygon = parse_polygon(&polygon)?;
             let mut api = conn.sign_in(&login)?;
             let r: Result<crate::client::ApiMask, _> = api.post(
-                &format!("/v1/cameras/{}/masks", crate::client::footage_path(&camera)),
+                &format!("/v1/cameras/{}/masks", crate::client::path_segment(&camera)),
                 &crate::server::playback::NewMask { polygon, label },
             );
             let _ = api.sign_out();

@@ -1922,13 +1922,6 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     f.write_all(text.as_bytes())
 }
 
-/// A name as one URL path segment.
-fn url_segment(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes())
-        .collect::<String>()
-        .replace('+', "%20")
-}
-
 /// Splits `user:password@` out of a URL; the password may come from the environment.
 fn url_credentials(url: &str, user: Option<String>) -> (String, Option<Credential>) {
     let env_pw = || std::env::var("VIGIE_CAMERA_PASSWORD").unwrap_or_default();
@@ -2053,12 +2046,7 @@ fn users(action: UsersCommand) -> anyhow::Result<()> {
             user,
             ..
         } => {
-            if name.is_empty()
-                || name.len() > 64
-                || !name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
-            {
+            if !crate::auth::valid_user_name(&name) {
                 bail!("user name {name:?}: 1 to 64 letters, digits, '.', '_' or '-'");
             }
             let Some(role) = Role::parse(&role) else {
@@ -2151,7 +2139,7 @@ fn users(action: UsersCommand) -> anyhow::Result<()> {
             login,
         } => {
             let mut api = conn.sign_in(&login)?;
-            let path = format!("/v1/users/{}/disable", url_segment(&name));
+            let path = format!("/v1/users/{}/disable", crate::client::path_segment(&name));
             let r = api.post_empty(&path, &serde_json::json!({}));
             let _ = api.sign_out();
             r?;
@@ -2166,7 +2154,7 @@ fn users(action: UsersCommand) -> anyhow::Result<()> {
             login,
         } => {
             let mut api = conn.sign_in(&login)?;
-            let path = format!("/v1/users/{}/cameras", url_segment(&name));
+            let path = format!("/v1/users/{}/cameras", crate::client::path_segment(&name));
             let r: Result<crate::client::ApiUser, _> =
                 api.post(&path, &serde_json::json!({ "cameras": cameras }));
             let _ = api.sign_out();

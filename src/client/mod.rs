@@ -350,13 +350,8 @@ fn decode<T: DeserializeOwned>(
     })
 }
 
-/// A camera id as one segment of an API path.
-pub fn footage_path(camera: &str) -> String {
-    path_segment(camera)
-}
-
 /// A camera id as one path segment (ids are plain, but never trusted to be).
-fn path_segment(s: &str) -> String {
+pub fn path_segment(s: &str) -> String {
     s.bytes()
         .map(|b| {
             if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {

@@ -88,7 +88,8 @@ impl Gop {
     }
 }
 
-fn ticks_ns(t90: u64) -> i64 {
+/// 90 kHz ticks as nanoseconds.
+pub(crate) fn ticks_ns(t90: u64) -> i64 {
     (t90 as i128 * 1_000_000_000 / 90_000) as i64
 }
 

@@ -520,6 +520,17 @@ pub struct ApiCamera {
     pub recorded_until_utc_ns: Option<i64>,
 }
 
+impl ApiCamera {
+    /// The camera as the windows list it.
+    pub fn camera_row(&self) -> crate::store::CameraRow {
+        let mut row = crate::store::CameraRow::new(&self.id, &self.name);
+        row.zone = self.zone.clone();
+        row.latitude = Some(self.latitude);
+        row.longitude = Some(self.longitude);
+        row
+    }
+}
+
 async fn cameras(State(st): State<Shared>, c: Caller) -> Result<Json<Vec<ApiCamera>>, ApiError> {
     with_store(&st, move |st, s| {
         let mut out = Vec::new();

@@ -23,7 +23,7 @@ use serde::Deserialize;
 
 use super::api::{ApiError, ApiState, Caller, known_camera, query};
 use crate::auth::{Action, audit};
-use crate::playback::{FootageSource, LocalFootage, Near, PlaybackError};
+use crate::playback::{FootageSource, LocalFootage, Near, PlaybackError, ticks_ns};
 use crate::store::Store;
 
 /// A viewing is closed after this long without a request.
@@ -169,10 +169,6 @@ pub async fn gop(
     .await
     .map_err(ApiError::internal)??;
     Ok(([(header::CONTENT_TYPE, "application/vnd.vigie.gop")], wire).into_response())
-}
-
-fn ticks_ns(t90: u64) -> i64 {
-    (t90 as i128 * 1_000_000_000 / 90_000) as i64
 }
 
 /// Writes the ended viewings every few seconds, on the blocking pool.

@@ -502,15 +502,23 @@ impl LiveWorkspace {
         self
     }
 
+    /// True when the cameras come from the server at sign-in.
+    pub fn takes_cameras_from_server(&self) -> bool {
+        self.cameras_from_server
+    }
+
     /// Signs `session` in at the site server (`api`, signed in): the role must allow live
     /// view; the cameras come from the server when the wall was made to take them from it;
     /// the live views, masks lifted and restored are reported to the server, which logs them;
     /// alarms, masks and replays come from it. `views` is a data folder this machine's user
     /// may read for saved views (the server's own machine), if any.
+    ///
+    /// `cameras` is the server's answer to `GET /v1/live/cameras`, asked off the UI thread.
     pub fn sign_in_at_server(
         &mut self,
         session: Session,
         api: Arc<crate::client::Api>,
+        cameras: Vec<Camera>,
         views: Option<&std::path::Path>,
     ) -> Result<(), String> {
         if !session.may(Action::ViewLive) {
@@ -522,8 +530,7 @@ impl LiveWorkspace {
             ));
         }
         if self.cameras_from_server {
-            let cams = api.live_cameras().map_err(|e| e.to_string())?;
-            self.set_cameras(cams);
+            self.set_cameras(cameras);
         }
         self.keep_granted(&session);
         self.session = Some((session, crate::client::live_writer(api.clone())));

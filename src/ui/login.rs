@@ -18,8 +18,30 @@ pub enum SignInTarget {
     Server { url: String, ca_pem: Vec<u8> },
 }
 
-/// A checked sign-in: the session and, from a server, its signed-in connection; else why not.
-type Checked = Result<(Session, Option<crate::client::Api>), String>;
+/// What a window needs of the server once signed in, asked on the sign-in thread so that the
+/// UI thread never waits on the network.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Prefetch {
+    #[default]
+    Nothing,
+    /// The cameras the user may see (`GET /v1/cameras`).
+    Cameras,
+    /// The cameras the user may watch live, with their addresses (`GET /v1/live/cameras`),
+    /// when the role allows live view.
+    LiveCameras,
+}
+
+/// A sign-in the server checked: its signed-in connection and what was asked of it.
+pub struct SignedIn {
+    pub api: crate::client::Api,
+    /// With [`Prefetch::Cameras`].
+    pub cameras: Vec<crate::client::ApiCamera>,
+    /// With [`Prefetch::LiveCameras`] (none for a role without live view).
+    pub live_cameras: Vec<crate::config::Camera>,
+}
+
+/// A checked sign-in: the session and, from a server, what came with it; else why not.
+type Checked = Result<(Session, Option<SignedIn>), String>;
 
 /// A sign-in form.
 pub struct LoginScreen {
@@ -30,8 +52,9 @@ pub struct LoginScreen {
     user: String,
     password: String,
     pending: Option<mpsc::Receiver<Checked>>,
-    /// The server connection of the last sign-in, signed in (for the window to keep).
-    api: Option<crate::client::Api>,
+    /// What the server's last sign-in brought (for the window to keep).
+    signed_in: Option<SignedIn>,
+    prefetch: Prefetch,
     error: Option<String>,
     /// No account exists yet: how to make the first one.
     no_accounts: bool,
@@ -73,10 +96,17 @@ impl LoginScreen {
             user: String::new(),
             password: String::new(),
             pending: None,
-            api: None,
+            signed_in: None,
+            prefetch: Prefetch::Nothing,
             error: None,
             focus_asked: false,
         }
+    }
+
+    /// Also asks the server for `prefetch` on the sign-in thread.
+    pub fn prefetching(mut self, prefetch: Prefetch) -> LoginScreen {
+        self.prefetch = prefetch;
+        self
     }
 
     fn submit(&mut self, ctx: &egui::Context) {
@@ -85,7 +115,7 @@ impl LoginScreen {
             return;
         }
         let (tx, rx) = mpsc::channel();
-        let target = self.target.clone();
+        let (target, prefetch) = (self.target.clone(), self.prefetch);
         let user = self.user.trim().to_owned();
         // The password leaves the form: it is kept nowhere once checked.
         let password = std::mem::take(&mut self.password);
@@ -93,7 +123,7 @@ impl LoginScreen {
         let spawned = std::thread::Builder::new()
             .name("sign-in".into())
             .spawn(move || {
-                let r = check(&target, &user, &password);
+                let r = check(&target, &user, &password, prefetch);
                 let _ = tx.send(r);
                 ctx.request_repaint();
             });
@@ -133,18 +163,19 @@ impl LoginScreen {
         });
     }
 
-    /// The signed-in server connection of a sign-in the server checked (taken once).
-    pub fn take_api(&mut self) -> Option<crate::client::Api> {
-        self.api.take()
+    /// The signed-in server connection of a sign-in the server checked, with what was
+    /// prefetched (taken once).
+    pub fn take_signed_in(&mut self) -> Option<SignedIn> {
+        self.signed_in.take()
     }
 
     /// Draws the form; returns the session once a sign-in succeeds.
     pub fn show(&mut self, ui: &mut egui::Ui) -> Option<Session> {
         if let Some(rx) = &self.pending {
             match rx.try_recv() {
-                Ok(Ok((session, api))) => {
+                Ok(Ok((session, signed_in))) => {
                     self.pending = None;
-                    self.api = api;
+                    self.signed_in = signed_in;
                     return Some(session);
                 }
                 Ok(Err(e)) => {
@@ -204,8 +235,8 @@ impl LoginScreen {
 }
 
 /// Checks a password where `target` says; the session (and, from a server, the signed-in
-/// connection) on success, else why not.
-fn check(target: &SignInTarget, user: &str, password: &str) -> Checked {
+/// connection with what `prefetch` asks) on success, else why not.
+fn check(target: &SignInTarget, user: &str, password: &str, prefetch: Prefetch) -> Checked {
     match target {
         SignInTarget::Data(data) => crate::auth::login(data, user, password)
             .map(|s| (s, None))
@@ -215,13 +246,31 @@ fn check(target: &SignInTarget, user: &str, password: &str) -> Checked {
             let info = api.sign_in(user, password).map_err(|e| e.to_string())?;
             let role = Role::parse(&info.role)
                 .ok_or_else(|| format!("the server gave an unknown role {:?}", info.role))?;
+            let mut signed_in = SignedIn {
+                api,
+                cameras: Vec::new(),
+                live_cameras: Vec::new(),
+            };
+            match prefetch {
+                Prefetch::Nothing => {}
+                Prefetch::Cameras => {
+                    signed_in.cameras = signed_in.api.cameras().map_err(|e| e.to_string())?;
+                }
+                Prefetch::LiveCameras
+                    if crate::auth::allowed(role, crate::auth::Action::ViewLive) =>
+                {
+                    signed_in.live_cameras =
+                        signed_in.api.live_cameras().map_err(|e| e.to_string())?;
+                }
+                Prefetch::LiveCameras => {}
+            }
             Ok((
                 Session {
                     user: info.user,
                     role,
                     cameras: info.cameras,
                 },
-                Some(api),
+                Some(signed_in),
             ))
         }
     }

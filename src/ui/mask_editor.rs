@@ -55,44 +55,40 @@ impl MaskEditor {
         session: Session,
         repaint: Arc<dyn Fn() + Send + Sync>,
     ) -> Result<MaskEditor, String> {
-        MaskEditor::on(Backend::Data(data.to_owned()), session, repaint)
+        session
+            .require(data, Action::EditMasks, &[])
+            .map_err(|e| e.to_string())?;
+        let store = Store::open_readonly(&data.join(INDEX_FILE)).map_err(|e| e.to_string())?;
+        let cameras = store.cameras().map_err(|e| e.to_string())?;
+        MaskEditor::start(Backend::Data(data.to_owned()), cameras, session, repaint)
     }
 
-    /// The editor on the data folder or the site server, as `backend` says.
-    pub fn on(
-        backend: Backend,
+    /// The editor on the site server `api`; `listed` is its answer to `GET /v1/cameras`, asked
+    /// off the UI thread.
+    pub fn on_server(
+        api: Arc<crate::client::Api>,
+        listed: Vec<crate::client::ApiCamera>,
         session: Session,
         repaint: Arc<dyn Fn() + Send + Sync>,
     ) -> Result<MaskEditor, String> {
-        let cameras = match &backend {
-            Backend::Data(data) => {
-                session
-                    .require(data, Action::EditMasks, &[])
-                    .map_err(|e| e.to_string())?;
-                let store =
-                    Store::open_readonly(&data.join(INDEX_FILE)).map_err(|e| e.to_string())?;
-                store.cameras().map_err(|e| e.to_string())?
-            }
-            Backend::Server(api) => {
-                if !session.may(Action::EditMasks) {
-                    return Err(format!(
-                        "{} ({}) may not {}",
-                        session.user,
-                        session.role,
-                        Action::EditMasks.as_str()
-                    ));
-                }
-                api.cameras()
-                    .map_err(|e| e.to_string())?
-                    .into_iter()
-                    .map(|c| {
-                        let mut row = CameraRow::new(&c.id, &c.name);
-                        row.zone = c.zone;
-                        row
-                    })
-                    .collect()
-            }
-        };
+        if !session.may(Action::EditMasks) {
+            return Err(format!(
+                "{} ({}) may not {}",
+                session.user,
+                session.role,
+                Action::EditMasks.as_str()
+            ));
+        }
+        let cameras = listed.iter().map(|c| c.camera_row()).collect();
+        MaskEditor::start(Backend::Server(api), cameras, session, repaint)
+    }
+
+    fn start(
+        backend: Backend,
+        cameras: Vec<CameraRow>,
+        session: Session,
+        repaint: Arc<dyn Fn() + Send + Sync>,
+    ) -> Result<MaskEditor, String> {
         let (jobs, rx) = mpsc::channel::<Job>();
         let (tx, replies) = mpsc::channel::<Reply>();
         let who = session.clone();
@@ -497,7 +493,7 @@ fn server_worker(
             })
             .collect())
     };
-    let path = crate::client::footage_path;
+    let path = crate::client::path_segment;
     while let Ok(job) = jobs.recv() {
         match job {
             Job::Still(cam) => {
@@ -575,7 +571,8 @@ impl MaskEditorApp {
         cc.egui_ctx.set_visuals(egui::Visuals::dark());
         let title = "Vigie · Privacy masks";
         let login = match server {
-            Some((url, ca)) => super::login::LoginScreen::server(url, ca, data, title),
+            Some((url, ca)) => super::login::LoginScreen::server(url, ca, data, title)
+                .prefetching(super::login::Prefetch::Cameras),
             None => super::login::LoginScreen::new(data, title),
         };
         MaskEditorApp {
@@ -605,12 +602,17 @@ impl eframe::App for MaskEditorApp {
                 }
                 login.show(ui).and_then(|session| {
                     let ctx = ui.ctx().clone();
-                    let backend = match login.take_api() {
-                        Some(api) => Backend::Server(Arc::new(api)),
-                        None => Backend::Data(self.data.clone()),
+                    let repaint = Arc::new(move || ctx.request_repaint());
+                    let opened = match login.take_signed_in() {
+                        Some(signed_in) => MaskEditor::on_server(
+                            Arc::new(signed_in.api),
+                            signed_in.cameras,
+                            session,
+                            repaint,
+                        ),
+                        None => MaskEditor::open(&self.data, session, repaint),
                     };
-                    match MaskEditor::on(backend, session, Arc::new(move || ctx.request_repaint()))
-                    {
+                    match opened {
                         Ok(e) => Some(e),
                         Err(e) => {
                             *refused = Some(e);

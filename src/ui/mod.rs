@@ -80,6 +80,12 @@ impl LiveApp {
         keep: Vec<Box<dyn std::any::Any>>,
     ) -> LiveApp {
         Self::setup(cc);
+        // The cameras, when they come from the server, are asked on the sign-in thread.
+        let login = if workspace.takes_cameras_from_server() {
+            login.prefetching(login::Prefetch::LiveCameras)
+        } else {
+            login
+        };
         LiveApp {
             workspace,
             sign_in: Some((login, data.to_owned(), None)),
@@ -99,10 +105,11 @@ impl eframe::App for LiveApp {
                 ui.colored_label(egui::Color32::from_rgb(240, 120, 90), r.as_str());
             }
             if let Some(session) = login.show(ui) {
-                let signed = match login.take_api() {
-                    Some(api) => self.workspace.sign_in_at_server(
+                let signed = match login.take_signed_in() {
+                    Some(signed_in) => self.workspace.sign_in_at_server(
                         session,
-                        std::sync::Arc::new(api),
+                        std::sync::Arc::new(signed_in.api),
+                        signed_in.live_cameras,
                         Some(data),
                     ),
                     None => self

@@ -132,7 +132,7 @@ fn server_job(
     job: IndexJob,
     keep: &dyn Fn(String, TimelineData),
 ) -> Result<(), String> {
-    let cam = |c: &str| crate::client::footage_path(c);
+    let cam = |c: &str| crate::client::path_segment(c);
     match job {
         IndexJob::Timeline { camera, from, to } => api
             .review_timeline(&camera, from, to)
@@ -250,8 +250,10 @@ impl ReviewWorkspace {
     ///
     /// Without `at_utc_ns`, the playhead starts 10 s before the end of the latest recording
     /// indexed, or near the live edge where none is yet.
+    /// `listed` is the server's answer to `GET /v1/cameras`, asked off the UI thread.
     pub fn on_server(
         api: Arc<crate::client::Api>,
+        listed: Vec<crate::client::ApiCamera>,
         at_utc_ns: Option<i64>,
         session: Session,
     ) -> Result<ReviewWorkspace, String> {
@@ -263,7 +265,6 @@ impl ReviewWorkspace {
                 Action::Playback.as_str()
             ));
         }
-        let listed = api.cameras().map_err(|e| e.to_string())?;
         let at_utc_ns = at_utc_ns.unwrap_or_else(|| {
             listed
                 .iter()
@@ -273,16 +274,7 @@ impl ReviewWorkspace {
                 // The segment being written: its fragments are complete a GOP behind.
                 .unwrap_or_else(|| crate::time::now_utc_ns() - 3 * NS)
         });
-        let cameras = listed
-            .into_iter()
-            .map(|c| {
-                let mut row = CameraRow::new(&c.id, &c.name);
-                row.zone = c.zone;
-                row.latitude = Some(c.latitude);
-                row.longitude = Some(c.longitude);
-                row
-            })
-            .collect();
+        let cameras = listed.iter().map(|c| c.camera_row()).collect();
         Ok(ReviewWorkspace::with(
             Backend::Server(api),
             cameras,
@@ -1421,11 +1413,12 @@ impl ReviewStart {
     /// The workspace on the site server, signed in as `session` through `api`.
     pub fn open_on_server(
         &self,
-        api: crate::client::Api,
+        signed_in: super::login::SignedIn,
         session: Session,
     ) -> Result<ReviewWorkspace, String> {
         let at = (!self.latest).then_some(self.at_utc_ns);
-        let ws = ReviewWorkspace::on_server(Arc::new(api), at, session)?;
+        let ws =
+            ReviewWorkspace::on_server(Arc::new(signed_in.api), signed_in.cameras, at, session)?;
         Ok(self.arrange(ws))
     }
 
@@ -1487,6 +1480,7 @@ impl ReviewApp {
                 login: match &start.server {
                     Some((url, ca)) => {
                         super::login::LoginScreen::server(url, ca, &start.data, "Vigie · Review")
+                            .prefetching(super::login::Prefetch::Cameras)
                     }
                     None => super::login::LoginScreen::new(&start.data, "Vigie · Review"),
                 },
@@ -1521,8 +1515,8 @@ impl eframe::App for ReviewApp {
                 if let Some(r) = refused {
                     ui.colored_label(Color32::from_rgb(240, 120, 90), r.as_str());
                 }
-                let opened = login.show(ui).map(|session| match login.take_api() {
-                    Some(api) => start.open_on_server(api, session),
+                let opened = login.show(ui).map(|session| match login.take_signed_in() {
+                    Some(signed_in) => start.open_on_server(signed_in, session),
                     None => start.open(session),
                 });
                 match opened {
