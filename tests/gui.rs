@@ -458,71 +458,133 @@ fn a_salvo_saved_by_a_user_puts_its_cameras_back_on_every_screen() {
 }
 
 #[test]
-fn another_workstation_sends_a_camera_and_a_layout_to_a_screen() {
-    use vigie::ui::remote::{WallCommand, send};
+fn wall_commands_and_saved_views_go_through_the_server() {
+    use vigie::client::wall::WallCommand;
+    let data = common::test_dir("wall-on-server");
+    common::add_user(&data, "op", "operator", &["cam002", "cam003"]);
+    common::add_user(&data, "chef", "supervisor", &["*"]);
+    common::add_user(&data, "op2", "operator", &["cam001"]);
+    let s = common::start_server(&data);
     let profile = vigie::config::builtin_workstations()
         .into_iter()
         .find(|w| w.name == "Operator station")
         .expect("shipped profile");
-    let mut cams = demo_cameras();
-    cams.truncate(40);
-    let key = vec![7u8; 32];
-    let provider = Prepared::new(cams.clone());
-    let (ws, _) = LiveWorkspace::new(cams, None, Box::new(provider)).with_workstation(&profile);
-    let ws = ws
-        .with_control("127.0.0.1:0".parse().expect("addr"), key.clone())
-        .expect("listens");
-    let addr = ws.control_addr().expect("address");
+    // The operator's desk: the shipped profile, on the cameras the server hands its user.
+    let ws = LiveWorkspace::new(Vec::new(), None, Box::new(Asked(Arc::default())))
+        .cameras_from_server()
+        .with_profile(&profile)
+        .named("poste-2");
+    let login = vigie::ui::login::LoginScreen::server(
+        &common::server_url(&s),
+        &common::server_ca(&data),
+        &data,
+        "Vigie · Live",
+    );
+    let d = data.clone();
     let mut h = Harness::builder()
         .with_size([1280.0, 760.0])
         .wgpu()
-        .build_eframe(move |cc| LiveApp::new(cc, ws, Vec::new()));
+        .build_eframe(move |cc| LiveApp::signing_in_with(cc, ws, login, &d, Vec::new()));
     h.run_steps(2);
-    let now_ms = || chrono::Utc::now().timestamp_millis();
+    common::sign_in_ui(&mut h, "op", common::PASSWORD);
+    let t0 = std::time::Instant::now();
+    while !h.state_mut().workspace().takes_wall_commands() {
+        assert!(
+            t0.elapsed().as_secs() < 20,
+            "the wall does not take commands"
+        );
+        h.run_steps(1);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // The supervisor, on another workstation, sees the desk and sends it a camera and a layout.
+    let chef = common::signed_in(&s, &data, "chef");
+    let walls = chef.connected_walls().expect("walls");
+    assert_eq!(
+        walls
+            .iter()
+            .map(|w| (w.workstation.as_str(), w.user.as_str()))
+            .collect::<Vec<_>>(),
+        [("poste-2", "op")]
+    );
     let command = WallCommand {
         screen: "Incident".into(),
-        camera: Some("cam038".into()),
+        camera: Some("cam003".into()),
         tile: Some(0),
         layout: Some("2x2".into()),
-        by: "chef.salle@poste2".into(),
-        at_ms: now_ms(),
+        by: String::new(),
     };
-    assert!(send(addr, &key, &command).is_ok());
+    assert_eq!(
+        chef.send_wall_command("poste-2", &command)
+            .expect("sent")
+            .delivered,
+        1
+    );
     let t0 = std::time::Instant::now();
     loop {
         h.run_steps(1);
         let w = h.state_mut().workspace();
         assert!(w.set_active(1));
-        if w.tile_camera(0) == Some("cam038") {
+        if w.tile_camera(0) == Some("cam003") {
             assert_eq!(w.layout().name, "2x2");
             break;
         }
         assert!(t0.elapsed().as_secs() < 10, "the command was not applied");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    // The same command again, a wrong key, a stale clock: refused.
-    let e = send(addr, &key, &command).expect_err("replay");
-    assert!(e.contains("already received"), "{e}");
-    let e = send(
-        addr,
-        &[8u8; 32],
-        &WallCommand {
-            at_ms: now_ms(),
-            ..command.clone()
-        },
-    )
-    .expect_err("wrong key");
-    assert!(e.contains("bad signature"), "{e}");
-    let e = send(
-        addr,
-        &key,
-        &WallCommand {
-            at_ms: now_ms() - 120_000,
-            ..command
-        },
-    )
-    .expect_err("stale");
-    assert!(e.contains("stale"), "{e}");
+    // Refused: a camera the desk's user may not see; a workstation not signed in; a sender
+    // not granted the camera.
+    let refused = |api: &vigie::client::Api, to: &str, camera: &str| {
+        let e = api
+            .send_wall_command(
+                to,
+                &WallCommand {
+                    camera: Some(camera.into()),
+                    ..command.clone()
+                },
+            )
+            .expect_err("refused");
+        (e.status(), e.to_string())
+    };
+    let (status, e) = refused(&chef, "poste-2", "cam001");
+    assert_eq!(status, Some(403), "{e}");
+    assert!(e.contains("may not see"), "{e}");
+    let (status, e) = refused(&chef, "poste-9", "cam002");
+    assert_eq!(status, Some(404), "{e}");
+    assert!(e.contains("poste-9"), "{e}");
+    let op2 = common::signed_in(&s, &data, "op2");
+    let (status, e) = refused(&op2, "poste-2", "cam002");
+    assert_eq!(status, Some(403), "{e}");
+    // A saved view goes to the server and comes back from it.
+    let w = h.state_mut().workspace();
+    w.save_view("Gare", false).expect("saved");
+    let t0 = std::time::Instant::now();
+    while h.state_mut().workspace().saved_views().is_empty() {
+        assert!(t0.elapsed().as_secs() < 10, "the view was not read back");
+        h.run_steps(1);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let op = common::signed_in(&s, &data, "op");
+    let views: Vec<vigie::client::views::SavedView> = op.get("/v1/views").expect("views");
+    assert_eq!(views.len(), 1);
+    assert_eq!(views[0].name, "Gare");
+    assert_eq!(views[0].screens[0].screen, "Incident");
+    assert_eq!(views[0].screens[0].cameras[0].as_deref(), Some("cam003"));
+    // Each user has their own.
+    let theirs: Vec<vigie::client::views::SavedView> = chef.get("/v1/views").expect("views");
+    assert!(theirs.is_empty());
+    drop(h);
+    s.stop();
+    common::assert_logged(
+        &data,
+        &[
+            "op wall control opened ",
+            "chef wall command sent cam003",
+            "op wall command received cam003",
+            "chef refused cam001",
+            "op2 refused cam002",
+        ],
+    );
+    let _ = std::fs::remove_dir_all(&data);
 }
 
 #[test]

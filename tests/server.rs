@@ -402,6 +402,31 @@ fn recordings_are_listed_through_the_server_by_the_command() {
     assert!(!ok);
     assert!(err.contains("may not see camera cam002"), "{err}");
     assert!(err.contains("403"), "{err}");
+    // Wall commands go through the server: none is signed in, so none is sent; --list says so.
+    let conn = [
+        "--server".to_owned(),
+        server_url.clone(),
+        "--server-ca".into(),
+        ca_file.display().to_string(),
+    ];
+    let wall = |more: &[&str]| {
+        let mut a: Vec<String> = vec!["wall-send".into()];
+        a.extend(conn.iter().cloned());
+        a.extend(more.iter().map(|s| s.to_string()));
+        common::vigie_as("sup", a)
+    };
+    let (ok, out, err) = wall(&["--list"]);
+    assert!(ok && out.is_empty(), "{out}{err}");
+    let (ok, _, err) = wall(&[
+        "--to", "poste-2", "--screen", "Incident", "--camera", "cam001",
+    ]);
+    assert!(!ok);
+    assert!(
+        err.contains("no wall named \"poste-2\" is signed in now"),
+        "{err}"
+    );
+    let (ok, _, err) = wall(&["--to", "poste-2", "--screen", "Incident"]);
+    assert!(!ok && err.contains("--camera or --layout"), "{err}");
     // The auditor reads the operator's entries through the server: the listing and the refusal.
     let (ok, out, err) = common::vigie_as(
         "dpo",

@@ -81,12 +81,10 @@ enum Command {
         /// station"). Its screens open as windows, each with its layout and cameras.
         #[arg(long, conflicts_with = "layout")]
         workstation: Option<String>,
-        /// Takes wall commands from the site's other workstations on this address.
-        #[arg(long, requires = "control_key")]
-        control_listen: Option<SocketAddr>,
-        /// The site's control key (a file of at least 32 bytes the workstations share).
+        /// This workstation's name, where the site's other workstations send wall commands
+        /// (`vigie wall-send --to`); default: the machine's name.
         #[arg(long)]
-        control_key: Option<PathBuf>,
+        name: Option<String>,
         /// The map's background: an XYZ tile URL (http://gis/{z}/{x}/{y}.png, cached on disk),
         /// an .mbtiles file, or a .png with --map-bounds. Without it: a projected grid.
         #[arg(long)]
@@ -105,26 +103,27 @@ enum Command {
         #[arg(long)]
         events: Option<SocketAddr>,
     },
-    /// Sends a camera to a tile, or a layout, to a screen of another workstation of the site.
+    /// Sends a camera to a tile, or a layout, to a screen of another workstation of the site,
+    /// through the site server (which checks and logs it); or lists the walls signed in.
     WallSend {
-        /// The workstation's --control-listen address.
-        #[arg(long)]
-        to: SocketAddr,
-        #[arg(long)]
-        key: PathBuf,
+        #[command(flatten)]
+        conn: server::ServerConn,
+        /// The workstation's name (its `vigie live --name`, else its machine's).
+        #[arg(long, required_unless_present = "list")]
+        to: Option<String>,
         /// The screen's name there.
+        #[arg(long, required_unless_present = "list")]
+        screen: Option<String>,
         #[arg(long)]
-        screen: String,
-        #[arg(long, required_unless_present = "layout")]
         camera: Option<String>,
         /// 1-based tile (default: the screen's selected tile).
-        #[arg(long)]
+        #[arg(long, requires = "camera")]
         tile: Option<usize>,
         #[arg(long)]
         layout: Option<String>,
-        /// This installation's data folder, where the sender signs in.
-        #[arg(long)]
-        data: PathBuf,
+        /// Lists the workstations whose walls take commands now.
+        #[arg(long, conflicts_with_all = ["to", "screen", "camera", "tile", "layout"])]
+        list: bool,
         #[command(flatten)]
         login: Login,
     },
@@ -838,8 +837,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             data,
             conn,
             workstation,
-            control_listen,
-            control_key,
+            name,
             map,
             map_bounds,
             map_ca,
@@ -854,7 +852,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             transport.into(),
             workstation.as_deref(),
             LiveExtras {
-                control: control_listen.zip(control_key),
+                name,
                 map: map_background(map.as_deref(), map_bounds, map_ca)?,
                 motion: match (motion, events) {
                     (Some(m), Some(e)) => Some((crate::events::motion::load_zones(&m)?, e)),
@@ -863,40 +861,45 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             },
         ),
         Command::WallSend {
+            conn,
             to,
-            key,
             screen,
             camera,
             tile,
             layout,
-            data,
+            list,
             login,
         } => {
-            let key = crate::ui::remote::read_key(&key).map_err(anyhow::Error::msg)?;
-            let session = evidence::sign_in(&data, &login)?;
-            session.require(
-                &data,
-                crate::auth::Action::ViewLive,
-                &camera.iter().cloned().collect::<Vec<_>>(),
-            )?;
-            let command = crate::ui::remote::WallCommand {
+            let api = conn.sign_in(&login)?;
+            if list {
+                for w in api.connected_walls()? {
+                    println!(
+                        "{}\t{}\tsince {}",
+                        w.workstation,
+                        w.user,
+                        crate::time::paris_rfc3339(w.since_utc_ns)
+                    );
+                }
+                return Ok(());
+            }
+            let (Some(to), Some(screen)) = (to, screen) else {
+                bail!("--to and --screen name the workstation and its screen");
+            };
+            if camera.is_none() && layout.is_none() {
+                bail!("--camera or --layout: say what to put on screen {screen:?}");
+            }
+            if tile == Some(0) {
+                bail!("--tile: tiles are numbered from 1");
+            }
+            let command = crate::client::wall::WallCommand {
                 screen,
                 camera,
-                tile: tile.map(|t| t.saturating_sub(1)),
+                tile: tile.map(|t| t - 1),
                 layout,
-                by: session.user.clone(),
-                at_ms: crate::time::now_utc_ns() / 1_000_000,
+                by: String::new(),
             };
-            let answer = crate::ui::remote::send(to, &key, &command).map_err(anyhow::Error::msg)?;
-            session.log(
-                &data,
-                "wall command sent",
-                command.camera.as_deref().unwrap_or(""),
-                None,
-                "",
-                &format!("to {to}, screen {}", command.screen),
-            )?;
-            println!("{answer}");
+            let sent = api.send_wall_command(&to, &command)?;
+            println!("sent to {to} ({} wall(s))", sent.delivered);
             Ok(())
         }
         Command::Camsim {
@@ -1693,9 +1696,9 @@ fn demo_users(data: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// What `vigie live` adds to the wall: wall control, the map's background, motion detection.
+/// What `vigie live` adds to the wall: the map's background, motion detection.
 struct LiveExtras {
-    control: Option<(SocketAddr, PathBuf)>,
+    name: Option<String>,
     map: crate::tiles::Background,
     motion: Option<(Vec<crate::events::motion::MotionZone>, SocketAddr)>,
 }
@@ -1715,11 +1718,7 @@ fn live(
     workstation: Option<&str>,
     extras: LiveExtras,
 ) -> anyhow::Result<()> {
-    let LiveExtras {
-        control,
-        map,
-        motion,
-    } = extras;
+    let LiveExtras { name, map, motion } = extras;
     let layout = match layout {
         None => None,
         Some(name) => Some(find_layout(name)?),
@@ -1728,12 +1727,6 @@ fn live(
     let (cameras, data) = match source {
         LiveSource::Folder(cameras, data) => (cameras, data),
         LiveSource::Server(conn) => {
-            if workstation.is_some() {
-                bail!(
-                    "--workstation: profiles name cameras of a cameras file; with the site \
-                     server, open the wall with --layout and put cameras on it"
-                );
-            }
             let (url, ca) = conn.trusted()?;
             let ca_file = conn.resolved()?.and_then(|(_, f)| f);
             let mut ws = LiveWorkspace::new(Vec::new(), layout, Box::new(streams))
@@ -1743,10 +1736,11 @@ fn live(
             if let Some((zones, events)) = motion {
                 ws = ws.with_motion(zones, events);
             }
-            if let Some((addr, key)) = control {
-                let key = crate::ui::remote::read_key(&key).map_err(anyhow::Error::msg)?;
-                ws = ws.with_control(addr, key).map_err(anyhow::Error::msg)?;
-                eprintln!("vigie live: wall commands taken on {addr}");
+            if let Some(profile) = workstation {
+                ws = ws.with_profile(&find_workstation(profile)?);
+            }
+            if let Some(name) = &name {
+                ws = ws.named(name);
             }
             return crate::ui::run_live(
                 ws,
@@ -1770,14 +1764,7 @@ fn live(
         ws = ws.with_motion(zones, events);
     }
     if let Some(name) = workstation {
-        let profile = match crate::config::builtin_workstations()
-            .into_iter()
-            .find(|w| w.name == name)
-        {
-            Some(w) => w,
-            None => crate::config::Workstation::load(Path::new(name))?,
-        };
-        let (with, unknown) = ws.with_workstation(&profile);
+        let (with, unknown) = ws.with_workstation(&find_workstation(name)?);
         if !unknown.is_empty() {
             eprintln!(
                 "vigie live: {}: cameras not in {}: {}",
@@ -1787,11 +1774,6 @@ fn live(
             );
         }
         ws = with;
-    }
-    if let Some((addr, key)) = control {
-        let key = crate::ui::remote::read_key(&key).map_err(anyhow::Error::msg)?;
-        ws = ws.with_control(addr, key).map_err(anyhow::Error::msg)?;
-        eprintln!("vigie live: wall commands taken on {addr}");
     }
     crate::ui::run_live(ws, data, None, Vec::new(), "Vigie — live wall")
         .map_err(|e| anyhow::anyhow!("the window could not open: {e}"))
@@ -1819,6 +1801,17 @@ fn map_background(
         *site_ca = ca;
     }
     Ok(bg)
+}
+
+/// A built-in workstation profile by name, or a profile file.
+fn find_workstation(name: &str) -> anyhow::Result<crate::config::Workstation> {
+    match crate::config::builtin_workstations()
+        .into_iter()
+        .find(|w| w.name == name)
+    {
+        Some(w) => Ok(w),
+        None => Ok(crate::config::Workstation::load(Path::new(name))?),
+    }
 }
 
 fn find_layout(name: &str) -> anyhow::Result<Layout> {

@@ -6,13 +6,10 @@
 //! nothing comes twice. It stops for good when the server ends the session (the message says
 //! why) or when [`AlarmFeed`] is dropped.
 
-use std::io::BufRead;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
-use std::time::Duration;
 
 use super::ClientError;
+use super::sse::{Events, Feed, Link};
 use crate::store::AlarmRow;
 
 /// What the feed hands the window.
@@ -30,8 +27,7 @@ pub enum FeedMessage {
 
 /// A running feed; dropping it stops the thread (within its read timeout).
 pub struct AlarmFeed {
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _feed: Feed,
 }
 
 impl AlarmFeed {
@@ -42,154 +38,49 @@ impl AlarmFeed {
         after: i64,
         out: mpsc::Sender<FeedMessage>,
     ) -> Result<AlarmFeed, ClientError> {
-        let config = super::trust::client_config(ca_pem)?;
-        // No overall timeout: the stream lasts as long as the session. The server sends a
-        // keep-alive every 15 s; TCP keep-alives find a connection whose peer vanished.
-        let http = reqwest::blocking::Client::builder()
-            .tls_backend_preconfigured(config)
-            .connect_timeout(Duration::from_secs(5))
-            .tcp_keepalive(Some(Duration::from_secs(20)))
-            .timeout(None)
-            .build()
-            .map_err(|e| ClientError::Trust(format!("TLS client set-up: {e}")))?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let thread = std::thread::Builder::new()
-            .name("alarm feed".into())
-            .spawn(move || run(&http, &base, &token, after, &out, &flag))
-            .map_err(|e| ClientError::Unreachable {
-                url: "alarm feed".into(),
-                why: e.to_string(),
-            })?;
+        let events = Alarms { last: after, out };
         Ok(AlarmFeed {
-            stop,
-            thread: Some(thread),
+            _feed: Feed::start(base, ca_pem, token, "alarm feed", events)?,
         })
     }
 }
 
-impl Drop for AlarmFeed {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        // The thread notices at its next line or keep-alive; it is not waited for, so that the
-        // caller never blocks.
-        self.thread.take();
-    }
+/// The alarm stream's events: `alarm` (a row, its `rev` increasing).
+struct Alarms {
+    /// The `rev` of the last alarm passed on.
+    last: i64,
+    out: mpsc::Sender<FeedMessage>,
 }
 
-fn run(
-    http: &reqwest::blocking::Client,
-    base: &url::Url,
-    token: &str,
-    mut last: i64,
-    out: &mpsc::Sender<FeedMessage>,
-    stop: &AtomicBool,
-) {
-    let mut backoff = Duration::from_millis(200);
-    while !stop.load(Ordering::SeqCst) {
-        let url = match base.join(&format!("/v1/alarms/feed?after={last}")) {
-            Ok(u) => u,
+impl Events for Alarms {
+    fn path(&self) -> String {
+        format!("/v1/alarms/feed?after={}", self.last)
+    }
+
+    fn event(&mut self, name: &str, data: &str) -> bool {
+        if name != "alarm" {
+            return true;
+        }
+        match serde_json::from_str::<AlarmRow>(data) {
+            Ok(row) if row.rev > self.last => {
+                self.last = row.rev;
+                self.out.send(FeedMessage::Alarm(Box::new(row))).is_ok()
+            }
+            Ok(_) => true,
             Err(e) => {
-                let _ = out.send(FeedMessage::Ended(e.to_string()));
-                return;
+                tracing::warn!("alarm feed: an unreadable alarm: {e}");
+                true
             }
-        };
-        let resp = http
-            .get(url)
-            .bearer_auth(token)
-            .header("Accept", "text/event-stream")
-            .send();
-        let why = match resp {
-            Ok(r) if r.status().is_success() => {
-                backoff = Duration::from_millis(200);
-                if out.send(FeedMessage::Connected).is_err() {
-                    return;
-                }
-                match read_events(r, &mut last, out, stop) {
-                    Outcome::Ended(why) => {
-                        let _ = out.send(FeedMessage::Ended(why));
-                        return;
-                    }
-                    Outcome::Stopped => return,
-                    Outcome::Broken(why) => why,
-                }
-            }
-            Ok(r) if r.status().as_u16() == 401 || r.status().as_u16() == 403 => {
-                let status = r.status().as_u16();
-                let text = r.text().unwrap_or_default();
-                let msg = serde_json::from_str::<serde_json::Value>(&text)
-                    .ok()
-                    .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))
-                    .unwrap_or(text);
-                let _ = out.send(FeedMessage::Ended(format!("{msg} (HTTP {status})")));
-                return;
-            }
-            Ok(r) => format!("HTTP {}", r.status()),
-            Err(e) => e.to_string(),
-        };
-        if out.send(FeedMessage::Reconnecting(why)).is_err() {
-            return;
         }
-        std::thread::sleep(backoff);
-        backoff = (backoff * 2).min(Duration::from_secs(5));
     }
-}
 
-enum Outcome {
-    Ended(String),
-    Stopped,
-    Broken(String),
-}
-
-/// Reads server-sent events until the stream ends; alarms are passed on in order.
-fn read_events(
-    r: reqwest::blocking::Response,
-    last: &mut i64,
-    out: &mpsc::Sender<FeedMessage>,
-    stop: &AtomicBool,
-) -> Outcome {
-    let mut reader = std::io::BufReader::new(r);
-    let mut event = String::new();
-    let mut data = String::new();
-    let mut line = String::new();
-    loop {
-        if stop.load(Ordering::SeqCst) {
-            return Outcome::Stopped;
-        }
-        line.clear();
-        match reader.read_line(&mut line) {
-            Ok(0) => return Outcome::Broken("the server closed the feed".into()),
-            Ok(_) => {}
-            Err(e) => return Outcome::Broken(e.to_string()),
-        }
-        let l = line.trim_end_matches(['\r', '\n']);
-        if l.is_empty() {
-            // End of one event.
-            match event.as_str() {
-                "alarm" => match serde_json::from_str::<AlarmRow>(&data) {
-                    Ok(row) => {
-                        if row.rev > *last {
-                            *last = row.rev;
-                            if out.send(FeedMessage::Alarm(Box::new(row))).is_err() {
-                                return Outcome::Stopped;
-                            }
-                        }
-                    }
-                    Err(e) => tracing::warn!("alarm feed: an unreadable alarm: {e}"),
-                },
-                "ended" => return Outcome::Ended(data.clone()),
-                _ => {}
-            }
-            event.clear();
-            data.clear();
-        } else if let Some(v) = l.strip_prefix("event:") {
-            event = v.trim_start().to_owned();
-        } else if let Some(v) = l.strip_prefix("data:") {
-            if !data.is_empty() {
-                data.push('\n');
-            }
-            data.push_str(v.strip_prefix(' ').unwrap_or(v));
-        }
-        // `id:` is the alarm's rev, also inside the data; `:` lines are keep-alives.
+    fn link(&mut self, link: Link) -> bool {
+        self.out
+            .send(match link {
+                Link::Connected => FeedMessage::Connected,
+                Link::Reconnecting(why) => FeedMessage::Reconnecting(why),
+                Link::Ended(why) => FeedMessage::Ended(why),
+            })
+            .is_ok()
     }
 }

@@ -14,7 +14,10 @@
 pub mod alarms;
 pub mod exports;
 pub mod footage;
+pub mod sse;
 pub mod trust;
+pub mod views;
+pub mod wall;
 
 use std::path::Path;
 use std::time::Duration;
@@ -119,6 +122,11 @@ impl Api {
     }
 
     /// The session's token (for a second connection of the same workstation).
+    /// The CA this client trusts (PEM).
+    pub fn ca_pem(&self) -> &[u8] {
+        &self.ca_pem
+    }
+
     pub fn token(&self) -> Option<&str> {
         self.token.as_deref()
     }
@@ -183,6 +191,12 @@ impl Api {
         limit: Duration,
     ) -> Result<reqwest::blocking::Response, ClientError> {
         self.send(self.http.get(self.url(path)?).timeout(limit), path)
+    }
+
+    /// A PUT whose answer has no body.
+    pub fn put_empty<B: Serialize>(&self, path: &str, body: &B) -> Result<(), ClientError> {
+        self.send(self.http.put(self.url(path)?).json(body), path)
+            .map(|_| ())
     }
 
     /// A POST whose answer has no body.

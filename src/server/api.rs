@@ -46,6 +46,8 @@ pub struct ApiState {
     pub signing_fingerprint: String,
     /// Viewings of recorded footage not yet written to the audit log.
     pub playback: super::playback::PlaybackLog,
+    /// Live walls listening for wall commands.
+    pub walls: super::wall::Walls,
     pool: Mutex<Vec<Store>>,
     /// A hash to check unknown names against, so that they cost the same work as known ones.
     decoy_hash: String,
@@ -62,6 +64,7 @@ impl ApiState {
         Ok(ApiState {
             exports: super::exports::Exports::new(&data),
             playback: Default::default(),
+            walls: Default::default(),
             signing_fingerprint,
             data,
             cameras,
@@ -318,6 +321,14 @@ pub fn router(state: Shared) -> Router {
         .route("/v1/register", get(register))
         .route("/v1/live/cameras", get(super::live::cameras))
         .route("/v1/live/log", post(super::live::log))
+        .route("/v1/views", get(super::live::views))
+        .route(
+            "/v1/views/{name}",
+            axum::routing::put(super::live::save_view),
+        )
+        .route("/v1/wall/feed", get(super::wall::feed))
+        .route("/v1/wall/commands", post(super::wall::send))
+        .route("/v1/wall/workstations", get(super::wall::workstations))
         .route("/v1/audit/export", get(audit_export))
         .route("/v1/audit/verify", get(audit_verify))
         .route("/v1/users", get(users).post(add_user))

@@ -6,13 +6,14 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::api::{ApiError, ApiState, Caller, json_body, with_store};
 use crate::auth::{Action, audit};
+use crate::client::views::{SavedView, ScreenView};
 use crate::config::Camera;
 
 type Shared = Arc<ApiState>;
@@ -83,11 +84,12 @@ pub struct LiveReport {
 }
 
 /// The actions a wall reports.
-const REPORTED: [&str; 4] = [
+const REPORTED: [&str; 5] = [
     "live view start",
     "live view stop",
     "mask lifted",
     "mask restored",
+    "wall command received",
 ];
 
 /// `POST /v1/live/log`: a live view started or stopped, or a mask lifted or restored on the
@@ -118,6 +120,67 @@ pub async fn log(
             .trim()
             .to_owned();
         audit::append_with(s, &e).map_err(ApiError::internal)?;
+        Ok(StatusCode::NO_CONTENT)
+    })
+    .await
+}
+
+/// `GET /v1/views`: the caller's saved views and salvos, by name.
+pub async fn views(State(st): State<Shared>, c: Caller) -> Result<Json<Vec<SavedView>>, ApiError> {
+    with_store(&st, move |_, s| {
+        c.require(s, Action::ViewLive, &[])?;
+        s.views(&c.who.user)
+            .map_err(ApiError::internal)?
+            .into_iter()
+            .map(|(name, body)| match serde_json::from_str(&body) {
+                Ok(screens) => Ok(SavedView { name, screens }),
+                Err(e) => Err(ApiError::internal(format!(
+                    "saved view {name:?} of {} is unreadable: {e}",
+                    c.who.user
+                ))),
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Json)
+    })
+    .await
+}
+
+/// Most tiles a saved screen names (the largest layout has fewer).
+const MAX_VIEW_TILES: usize = 256;
+
+/// `PUT /v1/views/NAME` (the screens): saves the caller's view, replacing one of that name.
+pub async fn save_view(
+    State(st): State<Shared>,
+    c: Caller,
+    Path(name): Path<String>,
+    body: Result<Json<Vec<ScreenView>>, JsonRejection>,
+) -> Result<StatusCode, ApiError> {
+    let screens = json_body(body)?;
+    let bad = |what: String| Err(ApiError::new(StatusCode::BAD_REQUEST, what));
+    if name.trim().is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
+        return bad(format!(
+            "name: {name:?} is not a view name (1 to 64 characters)"
+        ));
+    }
+    if screens.is_empty() || screens.len() > crate::config::MAX_SCREENS {
+        return bad(format!(
+            "screens: a view has 1 to {} screens, not {}",
+            crate::config::MAX_SCREENS,
+            screens.len()
+        ));
+    }
+    if let Some(s) = screens.iter().find(|s| s.cameras.len() > MAX_VIEW_TILES) {
+        return bad(format!(
+            "screens: {:?} names {} tiles, more than {MAX_VIEW_TILES}",
+            s.screen,
+            s.cameras.len()
+        ));
+    }
+    with_store(&st, move |_, s| {
+        c.require(s, Action::ViewLive, &[])?;
+        let body = serde_json::to_string(&screens).map_err(ApiError::internal)?;
+        s.save_view(&c.who.user, &name, &body, crate::time::now_utc_ns())
+            .map_err(ApiError::internal)?;
         Ok(StatusCode::NO_CONTENT)
     })
     .await

@@ -23,6 +23,7 @@ pub mod pki;
 pub mod playback;
 pub mod review;
 pub mod sessions;
+pub mod wall;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -17,10 +17,10 @@ mod alarm_wall;
 use super::alarms::AlarmBoard;
 use super::map::MapView;
 use super::masks::MaskWatch;
-use super::remote::{WallCommand, WallListener};
 use super::video::VideoCallback;
-use super::views::{SavedView, ScreenView, ViewStore};
 use crate::auth::{Action, AuthError, Session, audit};
+use crate::client::views::{SavedView, ScreenView, ViewStore};
+use crate::client::wall::{WallCommand, WallFeed, WallMessage};
 use crate::config::{Camera, Layout, StreamKind, Workstation, builtin_layouts};
 use crate::ingest::StreamManager;
 use crate::ingest::budget::{BudgetStream, DecodeBudget};
@@ -159,8 +159,14 @@ pub struct LiveWorkspace {
     views: Option<ViewStore>,
     /// The name typed for a view to save.
     view_name: String,
-    /// Commands from the site's other workstations, and how to wake this window for them.
-    control: Option<(WallListener, ControlWaker)>,
+    /// This workstation's name (the machine's unless given): where wall commands are sent.
+    workstation: String,
+    /// The profile to open again on the cameras handed at sign-in.
+    profile: Option<Workstation>,
+    /// Signed in at the server: the wall commands relayed to this workstation, and the state
+    /// of that link when it is not connected.
+    wall: Option<WallFeed>,
+    wall_link: Option<String>,
     /// Once signed in: the shared alarm list.
     alarms: Option<AlarmBoard>,
     alarm_panel_open: bool,
@@ -182,8 +188,6 @@ pub struct LiveWorkspace {
     sounds: bool,
     last_sound: Option<std::time::Instant>,
 }
-
-type ControlWaker = super::remote::Waker;
 
 impl LiveWorkspace {
     /// A wall over `cameras`, first tiles filled with the first cameras.
@@ -232,7 +236,10 @@ impl LiveWorkspace {
             frame_streams: HashMap::new(),
             views: None,
             view_name: String::new(),
-            control: None,
+            workstation: machine_name(),
+            profile: None,
+            wall: None,
+            wall_link: None,
             alarms: None,
             alarm_panel_open: true,
             alarm_screen: None,
@@ -248,22 +255,68 @@ impl LiveWorkspace {
         }
     }
 
-    /// Takes commands (a camera to a tile, a layout to a screen) from the site's other
-    /// workstations on `addr`, authenticated with the site's control key.
-    pub fn with_control(
-        mut self,
-        addr: std::net::SocketAddr,
-        key: Vec<u8>,
-    ) -> Result<Self, String> {
-        let waker: ControlWaker = Arc::default();
-        let l = WallListener::start(addr, key, waker.clone())?;
-        self.control = Some((l, waker));
-        Ok(self)
+    /// Names this workstation for wall commands (default: the machine's name).
+    pub fn named(mut self, name: &str) -> Self {
+        self.workstation = name.to_owned();
+        self
     }
 
-    /// Where wall commands are taken, if they are.
-    pub fn control_addr(&self) -> Option<std::net::SocketAddr> {
-        self.control.as_ref().map(|(l, _)| l.addr)
+    /// This workstation's name, where wall commands are sent.
+    pub fn workstation_name(&self) -> &str {
+        &self.workstation
+    }
+
+    /// Wall control's link to the server when it is not connected (why), if it was started.
+    pub fn wall_link(&self) -> Option<&str> {
+        self.wall_link.as_deref()
+    }
+
+    /// True once the wall listens for commands relayed by the server.
+    pub fn takes_wall_commands(&self) -> bool {
+        self.wall.is_some() && self.wall_link.is_none()
+    }
+
+    /// Signed in at the server: listens for wall commands (from the first frame on) and applies
+    /// those that came.
+    fn wall_frame(&mut self, ctx: &egui::Context) {
+        let (Some(api), Some(_)) = (&self.server, &self.session) else {
+            return;
+        };
+        if self.wall.is_none() {
+            let ctx = ctx.clone();
+            match WallFeed::start(
+                api,
+                &self.workstation,
+                Arc::new(move || ctx.request_repaint()),
+            ) {
+                Ok(f) => {
+                    self.wall = Some(f);
+                    self.wall_link = Some("connecting".into());
+                }
+                Err(e) => {
+                    // Not asked again every frame: the window says why.
+                    self.wall_link = Some(e.to_string());
+                    return;
+                }
+            }
+        }
+        let messages = self.wall.as_ref().map(|f| f.drain()).unwrap_or_default();
+        for m in messages {
+            match m {
+                WallMessage::Command(c) => {
+                    if let Err(e) = self.apply_command(&c) {
+                        tracing::warn!("wall command from {}: {e}", c.by);
+                    }
+                }
+                WallMessage::Link(crate::client::sse::Link::Connected) => self.wall_link = None,
+                WallMessage::Link(crate::client::sse::Link::Reconnecting(why)) => {
+                    self.wall_link = Some(format!("reconnecting: {why}"));
+                }
+                WallMessage::Link(crate::client::sse::Link::Ended(why)) => {
+                    self.wall_link = Some(format!("ended: {why}"));
+                }
+            }
+        }
     }
 
     /// Applies a command from another workstation; what it did, or why not.
@@ -321,6 +374,19 @@ impl LiveWorkspace {
     /// with its layout and cameras; ids the cameras file does not know are left out (and
     /// returned).
     pub fn with_workstation(mut self, ws: &Workstation) -> (Self, Vec<String>) {
+        let unknown = self.apply_profile(ws);
+        (self, unknown)
+    }
+
+    /// Opens the screens of profile `ws` now, and again on the cameras the server hands at
+    /// sign-in (those the user may not see are left out then).
+    pub fn with_profile(mut self, ws: &Workstation) -> Self {
+        self.apply_profile(ws);
+        self.profile = Some(ws.clone());
+        self
+    }
+
+    fn apply_profile(&mut self, ws: &Workstation) -> Vec<String> {
         let ids: Vec<String> = self.cameras.iter().map(|c| c.id.clone()).collect();
         let (assigned, unknown) = ws.assignments(&ids);
         self.screens = ws
@@ -351,7 +417,7 @@ impl LiveWorkspace {
             .collect();
         self.active = 0;
         self.alarm_screen = ws.alarm_screen;
-        (self, unknown)
+        unknown
     }
 
     /// Screen `s`'s load: distinct streams it shows and their decoded pixels per second.
@@ -510,8 +576,7 @@ impl LiveWorkspace {
     /// Signs `session` in at the site server (`api`, signed in): the role must allow live
     /// view; the cameras come from the server when the wall was made to take them from it;
     /// the live views, masks lifted and restored are reported to the server, which logs them;
-    /// alarms, masks and replays come from it. `views` is a data folder this machine's user
-    /// may read for saved views (the server's own machine), if any.
+    /// alarms, masks, replays, saved views and wall commands come from it.
     ///
     /// `cameras` is the server's answer to `GET /v1/live/cameras`, asked off the UI thread.
     pub fn sign_in_at_server(
@@ -519,7 +584,6 @@ impl LiveWorkspace {
         session: Session,
         api: Arc<crate::client::Api>,
         cameras: Vec<Camera>,
-        views: Option<&std::path::Path>,
     ) -> Result<(), String> {
         if !session.may(Action::ViewLive) {
             return Err(format!(
@@ -531,13 +595,22 @@ impl LiveWorkspace {
         }
         if self.cameras_from_server {
             self.set_cameras(cameras);
+            if let Some(p) = self.profile.clone() {
+                let unknown = self.apply_profile(&p);
+                if !unknown.is_empty() {
+                    tracing::warn!(
+                        "workstation {}: cameras not handed to {}: {}",
+                        p.name,
+                        session.user,
+                        unknown.join(", ")
+                    );
+                }
+            }
         }
         self.keep_granted(&session);
         self.session = Some((session, crate::client::live_writer(api.clone())));
         self.server = Some(api);
-        self.mask_data = views
-            .filter(|d| d.join(crate::store::INDEX_FILE).exists())
-            .map(|d| d.to_owned());
+        self.mask_data = None;
         Ok(())
     }
 
@@ -751,31 +824,16 @@ impl LiveWorkspace {
             ));
         }
         if self.views.is_none()
-            && let (Some(data), Some((session, _))) = (&self.mask_data, &self.session)
+            && let (Some(backend), Some((session, _))) = (self.backend(), &self.session)
         {
             let ctx = ui.ctx().clone();
             self.views = Some(ViewStore::start(
-                data,
+                backend,
                 &session.user,
                 Arc::new(move || ctx.request_repaint()),
             ));
         }
-        if let Some((listener, waker)) = &self.control {
-            let mut w = waker.lock().unwrap_or_else(|p| p.into_inner());
-            if w.is_none() {
-                let ctx = ui.ctx().clone();
-                *w = Some(Arc::new(move || ctx.request_repaint()));
-            }
-            drop(w);
-            // Only once signed in: the commands wait in the channel before.
-            if self.session.is_some() || self.mask_data.is_none() {
-                for c in listener.drain() {
-                    if let Err(e) = self.apply_command(&c) {
-                        tracing::warn!("wall command from {}: {e}", c.by);
-                    }
-                }
-            }
-        }
+        self.wall_frame(ui.ctx());
         let ctx = ui.ctx().clone();
         self.alarms_frame(&ctx);
         egui::Panel::top("live top bar").show(ui, |ui| self.top_bar(ui));
@@ -863,6 +921,19 @@ impl LiveWorkspace {
     fn top_bar(&mut self, ui: &mut egui::Ui) {
         ui.horizontal(|ui| {
             ui.strong("Vigie · Live");
+            if self.wall.is_some() {
+                // Where the site's other workstations send wall commands, and whether they
+                // reach this one now.
+                let (text, colour) = match &self.wall_link {
+                    None => (self.workstation.clone(), ui.visuals().weak_text_color()),
+                    Some(why) => (
+                        format!("{}: wall control {why}", self.workstation),
+                        Color32::from_rgb(240, 170, 80),
+                    ),
+                };
+                ui.label(egui::RichText::new(text).color(colour))
+                    .on_hover_text("this workstation's name for wall commands");
+            }
             ui.separator();
             if let Some(b) = &self.alarms {
                 let new = b
@@ -1622,4 +1693,15 @@ impl Overlay {
             );
         }
     }
+}
+
+/// The machine's name: what a wall without a profile is called for wall commands.
+fn machine_name() -> String {
+    let name = std::env::var("COMPUTERNAME").ok().or_else(|| {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|h| h.trim().to_owned())
+    });
+    name.filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "workstation".into())
 }

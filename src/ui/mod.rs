@@ -9,10 +9,8 @@ pub mod login;
 pub mod map;
 pub mod mask_editor;
 pub mod masks;
-pub mod remote;
 pub mod review;
 pub mod video;
-pub mod views;
 
 pub use export_dialog::ExportDialog;
 pub use live::{Clock, LiveWorkspace, StreamProvider};
@@ -110,7 +108,6 @@ impl eframe::App for LiveApp {
                         session,
                         std::sync::Arc::new(signed_in.api),
                         signed_in.live_cameras,
-                        Some(data),
                     ),
                     None => self
                         .workspace

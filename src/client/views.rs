@@ -1,12 +1,13 @@
 //! Saved views and salvos, per user: a named arrangement of one screen (its layout and the
 //! camera of each tile) or of several (a salvo: one action puts a set of cameras on a set of
-//! screens). Kept in the index; read and written by a thread of their own.
+//! screens). Kept in the index, through the server (`GET /v1/views`, `PUT /v1/views/NAME`) or
+//! in the data folder; read and written by a thread of their own ("saved views").
 
-use std::path::Path;
 use std::sync::{Arc, Mutex, mpsc};
 
 use serde::{Deserialize, Serialize};
 
+use super::Backend;
 use crate::store::{INDEX_FILE, Store};
 
 /// One screen of a saved view.
@@ -21,7 +22,7 @@ pub struct ScreenView {
 }
 
 /// A saved view: one screen, or several (a salvo).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SavedView {
     pub name: String,
     pub screens: Vec<ScreenView>,
@@ -46,49 +47,82 @@ pub struct ViewStore {
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-fn load(store: &Store, user: &str) -> Result<Vec<SavedView>, String> {
-    store
-        .views(user)
-        .map_err(|e| e.to_string())?
-        .into_iter()
-        .map(|(name, body)| match serde_json::from_str(&body) {
-            Ok(screens) => Ok(SavedView { name, screens }),
-            Err(e) => Err(format!("saved view {name:?} is unreadable: {e}")),
-        })
-        .collect()
+/// Where the views are kept.
+enum Place {
+    Folder(Store, String),
+    Server(Arc<super::Api>),
+}
+
+impl Place {
+    fn open(backend: &Backend, user: &str) -> Result<Place, String> {
+        match backend {
+            Backend::Data(d) => Store::open(&d.join(INDEX_FILE))
+                .map(|s| Place::Folder(s, user.to_owned()))
+                .map_err(|e| e.to_string()),
+            Backend::Server(api) => Ok(Place::Server(api.clone())),
+        }
+    }
+
+    fn load(&self) -> Result<Vec<SavedView>, String> {
+        match self {
+            Place::Server(api) => api.get("/v1/views").map_err(|e| e.to_string()),
+            Place::Folder(store, user) => store
+                .views(user)
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .map(|(name, body)| match serde_json::from_str(&body) {
+                    Ok(screens) => Ok(SavedView { name, screens }),
+                    Err(e) => Err(format!("saved view {name:?} is unreadable: {e}")),
+                })
+                .collect(),
+        }
+    }
+
+    fn save(&self, view: &SavedView) -> Result<(), String> {
+        match self {
+            Place::Server(api) => api
+                .put_empty(
+                    &format!("/v1/views/{}", super::path_segment(&view.name)),
+                    &view.screens,
+                )
+                .map_err(|e| e.to_string()),
+            Place::Folder(store, user) => {
+                let body = serde_json::to_string(&view.screens).map_err(|e| e.to_string())?;
+                store
+                    .save_view(user, &view.name, &body, crate::time::now_utc_ns())
+                    .map_err(|e| e.to_string())
+            }
+        }
+    }
 }
 
 impl ViewStore {
-    pub fn start(data: &Path, user: &str, repaint: Arc<dyn Fn() + Send + Sync>) -> ViewStore {
+    /// The views of `user`, kept by `backend`; `repaint` is called when they were read again.
+    pub fn start(backend: Backend, user: &str, repaint: Arc<dyn Fn() + Send + Sync>) -> ViewStore {
         let shared = Arc::new(Shared {
             views: Mutex::new(Vec::new()),
             error: Mutex::new(None),
         });
         let (tx, rx) = mpsc::channel::<SavedView>();
-        let (s, path, user) = (shared.clone(), data.join(INDEX_FILE), user.to_owned());
+        let (s, user) = (shared.clone(), user.to_owned());
         let thread = std::thread::Builder::new()
             .name("saved views".into())
             .spawn(move || {
-                let set_error = |e: String| {
-                    *s.error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                let set_error = |e: Option<String>| {
+                    *s.error.lock().unwrap_or_else(|p| p.into_inner()) = e;
                 };
-                let store = match Store::open(&path) {
-                    Ok(st) => st,
-                    Err(e) => return set_error(e.to_string()),
+                let place = match Place::open(&backend, &user) {
+                    Ok(p) => p,
+                    Err(e) => return set_error(Some(e)),
                 };
-                let refresh = || match load(&store, &user) {
+                let refresh = || match place.load() {
                     Ok(v) => *s.views.lock().unwrap_or_else(|p| p.into_inner()) = v,
-                    Err(e) => set_error(e),
+                    Err(e) => set_error(Some(e)),
                 };
                 refresh();
                 repaint();
                 while let Ok(view) = rx.recv() {
-                    let body = serde_json::to_string(&view.screens).unwrap_or_default();
-                    if let Err(e) =
-                        store.save_view(&user, &view.name, &body, crate::time::now_utc_ns())
-                    {
-                        set_error(e.to_string());
-                    }
+                    set_error(place.save(&view).err());
                     refresh();
                     repaint();
                 }
