@@ -6,7 +6,7 @@
 //! the map works offline with what was seen. Nothing here knows egui or wgpu.
 
 use std::collections::HashSet;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, mpsc};
 use std::time::Duration;
@@ -174,124 +174,62 @@ pub fn tls_client(ca: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, String
     ))
 }
 
-/// Fetches `url` (http, or https with `tls`) and returns the body of a 200 answer.
-pub fn http_get(
-    url: &str,
+/// The tile service's HTTP client (http, and https with `tls`), its connections kept between
+/// tiles.
+pub fn http_client(
+    tls: Arc<rustls::ClientConfig>,
     timeout: Duration,
-    tls: Option<&Arc<rustls::ClientConfig>>,
-) -> Result<Vec<u8>, String> {
-    let u = url::Url::parse(url).map_err(|e| format!("{url}: {e}"))?;
-    let secure = match (u.scheme(), tls) {
-        ("http", _) => false,
-        ("https", Some(_)) => true,
-        (s, _) => return Err(format!("{url}: {s}:// is not supported")),
-    };
-    let host = u.host_str().ok_or_else(|| format!("{url}: no host"))?;
-    let port = u.port().unwrap_or(if secure { 443 } else { 80 });
-    let addr = std::net::ToSocketAddrs::to_socket_addrs(&(host, port))
-        .map_err(|e| format!("{host}: {e}"))?
-        .next()
-        .ok_or_else(|| format!("{host}: no address"))?;
-    let tcp = std::net::TcpStream::connect_timeout(&addr, timeout)
-        .map_err(|e| format!("{host}:{port}: {e}"))?;
-    tcp.set_read_timeout(Some(timeout))
-        .map_err(|e| e.to_string())?;
-    let mut s: Box<dyn ReadWrite> = match tls {
-        Some(config) if secure => {
-            let name = rustls::pki_types::ServerName::try_from(host.to_owned())
-                .map_err(|e| format!("{host}: {e}"))?;
-            let conn = rustls::ClientConnection::new(config.clone(), name)
-                .map_err(|e| format!("{host}: {e}"))?;
-            Box::new(rustls::StreamOwned::new(conn, tcp))
-        }
-        _ => Box::new(tcp),
-    };
-    let path = match u.query() {
-        Some(q) => format!("{}?{q}", u.path()),
-        None => u.path().to_owned(),
-    };
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: vigie/{}\r\nConnection: close\r\n\r\n",
-        env!("CARGO_PKG_VERSION")
-    )
-    .map_err(|e| e.to_string())?;
-    let mut all = Vec::new();
-    let mut buf = [0u8; 16384];
-    loop {
-        match s.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) if all.len() + n <= 32 << 20 => all.extend_from_slice(&buf[..n]),
-            Ok(_) => return Err(format!("{url}: answer over 32 MiB")),
-            // A TLS server may close without its close_notify: the answer is complete if its
-            // length says so (checked below).
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !all.is_empty() => break,
-            Err(e) => return Err(format!("{host}: {e}")),
-        }
-    }
-    let split = all
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| format!("{url}: malformed answer"))?;
-    let head = String::from_utf8_lossy(&all[..split]).to_string();
-    let body = &all[split + 4..];
-    let status: u16 = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("{url}: malformed status"))?;
-    if status != 200 {
-        return Err(format!("{url}: HTTP {status}"));
-    }
-    let chunked = head.lines().any(|l| {
-        l.to_ascii_lowercase().starts_with("transfer-encoding:")
-            && l.to_ascii_lowercase().contains("chunked")
-    });
-    if !chunked {
-        let length = head.lines().find_map(|l| {
-            let (n, v) = l.split_once(':')?;
-            n.eq_ignore_ascii_case("content-length")
-                .then(|| v.trim().parse::<usize>().ok())
-                .flatten()
-        });
-        return match length {
-            Some(n) if body.len() < n => Err(format!("{url}: answer cut short")),
-            Some(n) => Ok(body[..n].to_vec()),
-            None => Ok(body.to_vec()),
-        };
-    }
-    // Chunked: size line, data, CRLF, until a zero size.
-    let (mut out, mut rest) = (Vec::new(), body);
-    loop {
-        let eol = rest
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .ok_or_else(|| format!("{url}: malformed chunk"))?;
-        let size_text = String::from_utf8_lossy(&rest[..eol]);
-        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
-            .map_err(|_| format!("{url}: malformed chunk size"))?;
-        rest = &rest[eol + 2..];
-        if size == 0 {
-            return Ok(out);
-        }
-        if rest.len() < size + 2 {
-            return Err(format!("{url}: chunk cut short"));
-        }
-        out.extend_from_slice(&rest[..size]);
-        rest = &rest[size + 2..];
-    }
+) -> Result<reqwest::blocking::Client, String> {
+    reqwest::blocking::Client::builder()
+        .tls_backend_preconfigured((*tls).clone())
+        .connect_timeout(timeout)
+        .timeout(timeout)
+        .user_agent(concat!("vigie/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| format!("HTTP client set-up: {e}"))
 }
 
-/// A byte stream, plain or TLS.
-trait ReadWrite: Read + Write {}
-impl<T: Read + Write> ReadWrite for T {}
+/// Largest tile answer taken.
+const MAX_TILE_BYTES: u64 = 32 << 20;
+
+/// Fetches `url` and returns the body of a 200 answer.
+pub fn http_get(http: &reqwest::blocking::Client, url: &str) -> Result<Vec<u8>, String> {
+    let u = url::Url::parse(url).map_err(|e| format!("{url}: {e}"))?;
+    if !matches!(u.scheme(), "http" | "https") {
+        return Err(format!("{url}: {}:// is not supported", u.scheme()));
+    }
+    let r = http.get(u).send().map_err(|e| {
+        let mut why = e.to_string();
+        let mut src = std::error::Error::source(&e);
+        while let Some(s) = src {
+            why = format!("{why}: {s}");
+            src = s.source();
+        }
+        format!("{url}: {why}")
+    })?;
+    if r.status() != reqwest::StatusCode::OK {
+        return Err(format!("{url}: HTTP {}", r.status().as_u16()));
+    }
+    if r.content_length().is_some_and(|n| n > MAX_TILE_BYTES) {
+        return Err(format!("{url}: answer over 32 MiB"));
+    }
+    let mut body = Vec::new();
+    r.take(MAX_TILE_BYTES + 1)
+        .read_to_end(&mut body)
+        .map_err(|e| format!("{url}: {e}"))?;
+    if body.len() as u64 > MAX_TILE_BYTES {
+        return Err(format!("{url}: answer over 32 MiB"));
+    }
+    Ok(body)
+}
 
 /// The background's tile source, on the loader thread.
 enum Source {
     Xyz {
         template: String,
         cache: PathBuf,
-        tls: Result<Arc<rustls::ClientConfig>, String>,
+        /// The HTTP client, or why there is none.
+        http: Result<reqwest::blocking::Client, String>,
     },
     MbTiles(Result<crate::store::MbTiles, String>),
 }
@@ -302,7 +240,7 @@ impl Source {
             Source::Xyz {
                 template,
                 cache,
-                tls,
+                http,
             } => {
                 let file = cache.join(format!("{z}/{x}/{y}.tile"));
                 if let Ok(bytes) = std::fs::read(&file) {
@@ -312,12 +250,8 @@ impl Source {
                     .replace("{z}", &z.to_string())
                     .replace("{x}", &x.to_string())
                     .replace("{y}", &y.to_string());
-                let tls = if url.starts_with("https://") {
-                    Some(tls.as_ref().map_err(|e| e.clone())?)
-                } else {
-                    None
-                };
-                let bytes = http_get(&url, Duration::from_secs(5), tls)?;
+                let http = http.as_ref().map_err(|e| e.clone())?;
+                let bytes = http_get(http, &url)?;
                 let img = decode_tile(&bytes)?;
                 // Kept for next time and for offline use; written whole then renamed.
                 if let Some(dir) = file.parent()
@@ -364,7 +298,8 @@ impl TileLoader {
             } => Source::Xyz {
                 template: template.clone(),
                 cache: cache.clone(),
-                tls: tls_client(ca.as_deref()),
+                http: tls_client(ca.as_deref())
+                    .and_then(|t| http_client(t, Duration::from_secs(5))),
             },
             Background::MbTiles(p) => {
                 let p = p.clone();
@@ -457,6 +392,7 @@ mod tests {
 #[cfg(test)]
 mod loader_tests {
     use super::*;
+    use std::io::Write;
 
     /// A 256x256 PNG of one colour.
     pub(crate) fn png_tile(rgb: [u8; 3]) -> Vec<u8> {
@@ -578,6 +514,7 @@ mod loader_tests {
 #[cfg(test)]
 mod https_tests {
     use super::*;
+    use std::io::Write;
 
     /// Runs `cmd`; None when the tool is missing (the test then has nothing to check with).
     fn run(cmd: &mut std::process::Command) -> bool {

@@ -21,8 +21,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncWriteExt, BufReader};
-
 use super::http::{self, Refusal, Request, refuse};
 use super::rules::{Rules, matches};
 use super::{Event, MAX_BODY, Position, parse_event, parse_position};
@@ -256,8 +254,8 @@ impl Drop for EventService {
     }
 }
 
-/// Takes the connections of `listener`, each on a task of its own; with `tls`, after a TLS
-/// handshake of at most 10 s.
+/// Takes the connections of `listener`, each on a task of its own served by hyper; with `tls`,
+/// after a TLS handshake of at most 10 s.
 async fn accept(
     listener: tokio::net::TcpListener,
     shared: Arc<Shared>,
@@ -294,58 +292,41 @@ async fn accept(
     }
 }
 
+/// Serves one connection (HTTP/1.1, keep-alive): the request line and headers within 30 s.
 async fn connection<S>(stream: S, peer: SocketAddr, shared: Arc<Shared>)
 where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let (rd, mut wr) = tokio::io::split(stream);
-    let mut rd = BufReader::new(rd);
-    loop {
-        let req = match tokio::time::timeout(
-            Duration::from_secs(30),
-            http::read_request(&mut rd, MAX_BODY),
-        )
-        .await
-        {
-            Err(_) => {
-                let _ = wr
-                    .write_all(&http::response(
-                        408,
-                        &http::error_json("no complete request within 30 s"),
-                        true,
-                    ))
-                    .await;
-                return;
-            }
-            Ok(Ok(None)) => return,
-            Ok(Err(refusal)) => {
-                shared.log_refusal(peer.ip(), "request", &refusal);
-                let _ = wr
-                    .write_all(&http::response(
-                        refusal.status,
-                        &http::error_json(&refusal.message),
-                        true,
-                    ))
-                    .await;
-                return;
-            }
-            Ok(Ok(Some(r))) => r,
-        };
-        let (status, json) = match handle(&req, &shared).await {
-            Ok((status, json)) => (status, json),
-            Err(refusal) => {
-                shared.log_refusal(peer.ip(), &format!("{} {}", req.method, req.path), &refusal);
-                (refusal.status, http::error_json(&refusal.message))
-            }
-        };
-        if wr
-            .write_all(&http::response(status, &json, req.close))
-            .await
-            .is_err()
-            || req.close
-        {
-            return;
+    let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+        let shared = shared.clone();
+        async move {
+            let req = req.map(axum::body::Body::new);
+            let described = format!("{} {}", req.method(), req.uri().path());
+            let answer = match http::read(req, MAX_BODY).await {
+                Err(refusal) => Err((refusal, "request".to_owned())),
+                Ok(req) => handle(&req, &shared).await.map_err(|r| (r, described)),
+            };
+            Ok::<_, std::convert::Infallible>(match answer {
+                Ok((status, json)) => http::response(status, json),
+                Err((refusal, what)) => {
+                    shared.log_refusal(peer.ip(), &what, &refusal);
+                    http::response(refusal.status, http::error_json(&refusal.message))
+                }
+            })
         }
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(30))
+        // A sender that closes its side after the request still gets the answer.
+        .half_close(true)
+        .max_buf_size(16 * 1024 + MAX_BODY);
+    if let Err(e) = builder
+        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+        .await
+    {
+        tracing::debug!("events: connection from {peer}: {e}");
     }
 }
 
