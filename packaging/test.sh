@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 export RUST_BACKTRACE=1
 
 cargo fmt --all -- --check
-cargo clippy --all-targets --locked -- -D warnings
+cargo clippy --all-targets --all-features --locked -- -D warnings
 cargo build --locked --all-targets
 # The real window under a virtual X server, then the suite.
 xvfb-run -a -s "-screen 0 1600x900x24" cargo test --locked -- --test-threads=2

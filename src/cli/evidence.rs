@@ -5,7 +5,10 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 
-use super::{HoldCommand, Login, MasksCommand, parse_instant, read_password, rfc3339, write_still};
+use super::hold::HoldCommand;
+use super::masks::MasksCommand;
+use super::still::write_still;
+use super::{Login, parse_instant, read_password, rfc3339};
 use crate::auth::{Action, Session};
 use crate::store::{INDEX_FILE, Store};
 

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
-use super::bench::{percentile, thread_cpu_s};
+use super::pipeline::{percentile, thread_cpu_s};
 use crate::config::{Camera, StreamKind};
 use crate::events::client::EventClient;
 use crate::events::rules::Rules;

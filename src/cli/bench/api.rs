@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
-use super::bench::percentile;
+use super::pipeline::percentile;
 use crate::client::Api;
 use crate::client::alarms::FeedMessage;
 use crate::events::client::EventClient;
@@ -56,12 +56,12 @@ pub struct ApiBenchArgs {
 const S: i64 = 1_000_000_000;
 const DAY: i64 = 86_400 * S;
 const USER: &str = "bench-operator";
-use super::bench::BENCH_PASSWORD as PASSWORD;
+use super::pipeline::BENCH_PASSWORD as PASSWORD;
 
 /// The whole process's CPU: in the idle phases only the server and the idle workstations' feed
 /// threads (blocked in a read) run, so this is the server's cost, slightly over.
 fn server_cpu_s() -> f64 {
-    super::bench::process_cpu_s()
+    super::pipeline::process_cpu_s()
 }
 
 pub fn run(a: ApiBenchArgs) -> anyhow::Result<()> {
@@ -83,7 +83,7 @@ pub fn run(a: ApiBenchArgs) -> anyhow::Result<()> {
         .context("the index has no segment")?;
     let end = store.last_segment_end(&first)?.unwrap_or(t0 + DAY);
     let days = ((end - t0) / DAY).max(1);
-    super::bench::bench_account(&store, USER, "operator")?;
+    super::pipeline::bench_account(&store, USER, "operator")?;
     let demo = crate::sim::demo_cameras();
     let cameras: Vec<_> = (1..=ids.len() as u32)
         .map(|n| crate::sim::sim_camera(n, "127.0.0.1:9", &demo))
