@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 
 use common::{CLIP_S, CLIP_T0};
 use egui_kittest::Harness;
-use vigie::auth::{Role, Session};
 use vigie::config::Camera;
 use vigie::events::client::EventClient;
 use vigie::events::rules::Rules;
@@ -67,15 +66,12 @@ fn an_alert_button_alarm_is_listed_its_cameras_shown_and_its_handling_audited() 
         cams.clone(),
         None,
         Box::new(common::Slots(cams.clone(), slots)),
-    )
-    .with_review(&data);
-    let operator = Session {
-        user: "op1".into(),
-        role: Role::Operator,
-        cameras: vec!["*".into()],
-    };
-    wall.sign_in(&data, operator)
-        .expect("an operator views live");
+    );
+    // The wall signs in at the site server, which pushes the alarms the event service raises.
+    common::add_user(&data, "op1", "operator", &["*"]);
+    common::add_user(&data, "rev", "reviewer", &["*"]);
+    let server = common::start_server_with(&data, cams.clone());
+    common::wall_signed_in(&mut wall, &server, &data, "op1");
     let mut h = Harness::builder()
         .with_size([1400.0, 800.0])
         .wgpu()
@@ -296,12 +292,7 @@ fn an_alert_button_alarm_is_listed_its_cameras_shown_and_its_handling_audited() 
     assert_eq!(marks, [(id, at, 1, "alert_button".to_owned())]);
     drop(h);
     // The review room's timeline of cam001 carries the mark.
-    let reviewer = Session {
-        user: "rev".into(),
-        role: Role::Reviewer,
-        cameras: vec!["*".into()],
-    };
-    let mut review = vigie::ui::ReviewWorkspace::open(&data, at, reviewer).expect("review");
+    let mut review = common::review_at(&server, &data, "rev", at);
     assert!(review.assign(0, "cam001"));
     review.set_view(CLIP_T0 - 2 * CLIP_S, CLIP_T0 + 18 * CLIP_S);
     let mut h = Harness::builder()
@@ -649,12 +640,9 @@ fn motion_seen_on_a_shown_sub_stream_raises_a_motion_alarm() {
         svc.addr(),
     );
     assert!(wall.set_layout("2x2"));
-    let operator = Session {
-        user: "op1".into(),
-        role: Role::Operator,
-        cameras: vec!["*".into()],
-    };
-    wall.sign_in(&data, operator).expect("sign in");
+    common::add_user(&data, "op1", "operator", &["*"]);
+    let server = common::start_server_with(&data, cams.clone());
+    common::wall_signed_in(&mut wall, &server, &data, "op1");
     let mut h = Harness::builder()
         .with_size([1000.0, 700.0])
         .wgpu()

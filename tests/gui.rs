@@ -187,12 +187,17 @@ fn the_wall_opens_after_sign_in_with_only_the_granted_cameras_and_logs_views() {
     cams.truncate(4);
     let provider = Prepared::new(cams.clone());
     let wanted = provider.wanted.clone();
-    let ws = LiveWorkspace::new(cams, None, Box::new(provider));
-    let d = data.clone();
+    let ws = LiveWorkspace::new(cams.clone(), None, Box::new(provider));
+    let server = common::start_server_with(&data, cams);
+    let login = vigie::ui::login::LoginScreen::server(
+        &common::server_url(&server),
+        &common::server_ca(&data),
+        "Vigie · Live",
+    );
     let mut h = Harness::builder()
         .with_size([1280.0, 760.0])
         .wgpu()
-        .build_eframe(move |cc| LiveApp::signing_in(cc, ws, &d, Vec::new()));
+        .build_eframe(move |cc| LiveApp::signing_in_with(cc, ws, login, Vec::new()));
     let sign_in = |h: &mut Harness<'static, LiveApp>, user: &str, answer: &str| {
         common::sign_in_ui(h, user, common::PASSWORD);
         let t0 = std::time::Instant::now();
@@ -242,7 +247,6 @@ fn the_wall_opens_after_sign_in_with_only_the_granted_cameras_and_logs_views() {
         &data,
         &[
             "rev login ",
-            "rev refused ",
             "op login ",
             "op live view start cam002,cam003",
             "op live view stop cam002,cam003",
@@ -287,14 +291,12 @@ fn a_wall_signed_in_at_the_server_takes_its_cameras_and_their_passwords_from_it(
     let login = vigie::ui::login::LoginScreen::server(
         &common::server_url(&s),
         &common::server_ca(&data),
-        &data,
         "Vigie · Live",
     );
-    let d = data.clone();
     let mut h = Harness::builder()
         .with_size([1280.0, 760.0])
         .wgpu()
-        .build_eframe(move |cc| LiveApp::signing_in_with(cc, ws, login, &d, Vec::new()));
+        .build_eframe(move |cc| LiveApp::signing_in_with(cc, ws, login, Vec::new()));
     h.run_steps(2);
     common::sign_in_ui(&mut h, "op", common::PASSWORD);
     let t0 = std::time::Instant::now();
@@ -403,16 +405,13 @@ fn a_salvo_saved_by_a_user_puts_its_cameras_back_on_every_screen() {
         .expect("shipped profile");
     let mut cams = demo_cameras();
     cams.truncate(40);
-    let session = vigie::auth::Session {
-        user: "sup".into(),
-        role: vigie::auth::Role::Supervisor,
-        cameras: vec!["*".into()],
-    };
+    // The views are kept by the site server, per user.
+    let server = common::start_server_with(&data, cams.clone());
     let make = |cams: Vec<Camera>| {
         let provider = Prepared::new(cams.clone());
         let (mut ws, _) =
             LiveWorkspace::new(cams, None, Box::new(provider)).with_workstation(&profile);
-        ws.sign_in(&data, session.clone()).expect("sign in");
+        common::wall_signed_in(&mut ws, &server, &data, "sup");
         let mut h = Harness::builder()
             .with_size([1280.0, 760.0])
             .wgpu()
@@ -477,14 +476,12 @@ fn wall_commands_and_saved_views_go_through_the_server() {
     let login = vigie::ui::login::LoginScreen::server(
         &common::server_url(&s),
         &common::server_ca(&data),
-        &data,
         "Vigie · Live",
     );
-    let d = data.clone();
     let mut h = Harness::builder()
         .with_size([1280.0, 760.0])
         .wgpu()
-        .build_eframe(move |cc| LiveApp::signing_in_with(cc, ws, login, &d, Vec::new()));
+        .build_eframe(move |cc| LiveApp::signing_in_with(cc, ws, login, Vec::new()));
     h.run_steps(2);
     common::sign_in_ui(&mut h, "op", common::PASSWORD);
     let t0 = std::time::Instant::now();

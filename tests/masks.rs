@@ -15,18 +15,10 @@ use vigie::media::FrameSlot;
 use vigie::render::MASK_RGB;
 use vigie::sim::{Painter, demo_cameras};
 use vigie::store::{INDEX_FILE, Store};
-use vigie::ui::{LiveApp, LiveWorkspace, ReviewApp, ReviewWorkspace};
+use vigie::ui::{LiveApp, LiveWorkspace, ReviewApp};
 
 /// The mask of cam001: the right half of the upper part of the picture.
 const POLYGON: [[f32; 2]; 4] = [[0.5, 0.1], [0.95, 0.1], [0.95, 0.6], [0.5, 0.6]];
-
-fn supervisor() -> Session {
-    Session {
-        user: "sup".into(),
-        role: Role::Supervisor,
-        cameras: vec!["*".into()],
-    }
-}
 
 fn polygon_arg() -> String {
     POLYGON
@@ -165,8 +157,9 @@ fn masks_hide_the_same_pixels_in_stills_playback_and_live() {
         "the unmasked picture is not the mask's colour"
     );
 
-    // Playback: the review grid, one tile.
-    let mut ws = ReviewWorkspace::open(&data, at, supervisor()).expect("workspace");
+    // Playback: the review grid, one tile, through a site server.
+    let server = common::start_server(&data);
+    let mut ws = common::review_at(&server, &data, "sup", at);
     ws.set_grid(1);
     assert!(ws.assign(0, "cam001"));
     let mut h = Harness::builder()
@@ -211,7 +204,7 @@ fn masks_hide_the_same_pixels_in_stills_playback_and_live() {
         .collect();
     let mut wall = LiveWorkspace::new(cams.clone(), None, Box::new(common::Slots(cams, slots)));
     assert!(wall.set_layout("1x1"));
-    wall.sign_in(&data, supervisor()).expect("sign in");
+    common::wall_signed_in(&mut wall, &server, &data, "sup");
     let mut h = Harness::builder()
         .with_size([1000.0, 700.0])
         .wgpu()
@@ -284,23 +277,25 @@ fn an_administrator_draws_a_mask_through_the_site_server() {
     draw_a_mask(true);
 }
 
-/// The editor on the data folder, or signed in at a site server that does everything.
-fn draw_a_mask(through_server: bool) {
-    let data = clip_recording(if through_server {
+/// The editor signed in at a site server that does everything; then, with `remove`, the mask
+/// removed again, else a snapshot with a second polygon being drawn.
+fn draw_a_mask(remove: bool) {
+    let data = clip_recording(if remove {
         "mask-editor-server"
     } else {
         "mask-editor"
     });
     add_user(&data, "admin", "administrator", &[]);
-    let server = through_server.then(|| common::start_server(&data));
-    let target = server
-        .as_ref()
-        .map(|s| (common::server_url(s), common::server_ca(&data)));
-    let d = data.clone();
+    // The server serves the cameras the index knows.
+    let server = common::start_server_with(
+        &data,
+        vigie::server::indexed_cameras(&data).expect("cameras"),
+    );
+    let target = (common::server_url(&server), common::server_ca(&data));
     let mut h = Harness::builder()
         .with_size([1000.0, 700.0])
         .wgpu()
-        .build_eframe(move |cc| vigie::ui::MaskEditorApp::signing_in(cc, &d, target.as_ref()));
+        .build_eframe(move |cc| vigie::ui::MaskEditorApp::signing_in(cc, &target));
     h.run_steps(2);
     common::sign_in_ui(&mut h, "admin", common::PASSWORD);
     let wait = |h: &mut Harness<'static, vigie::ui::MaskEditorApp>,
@@ -331,8 +326,8 @@ fn draw_a_mask(through_server: bool) {
         (m.camera_id.as_str(), m.author.as_str(), m.polygon.len()),
         ("cam002", "admin", 4)
     );
-    if let Some(s) = server {
-        // Through the server: the mask is in the index, and it goes again.
+    if remove {
+        // The mask is in the index, and it goes again.
         let in_force = Store::open_readonly(&data.join(INDEX_FILE))
             .expect("index")
             .masks(Some("cam002"))
@@ -343,7 +338,7 @@ fn draw_a_mask(through_server: bool) {
             app.editor().expect("editor").masks().is_empty()
         });
         drop(h);
-        s.stop();
+        server.stop();
         common::assert_logged(
             &data,
             &[

@@ -45,6 +45,9 @@ fn recording() -> &'static Recording {
         add_user(&data, "rev", "reviewer", &["cam001", "cam002"]);
         add_user(&data, "op", "operator", &["*"]);
         add_user(&data, "sup", "supervisor", &["*"]);
+        // The site's certificates, made once before tests start servers on this folder side
+        // by side.
+        common::start_server(&data).stop();
         let store = Store::open_readonly(&data.join(INDEX_FILE)).expect("index");
         let segs = store.segments("cam001", 0, i64::MAX / 2).expect("segments");
         assert!(segs.len() >= 3, "{} segments", segs.len());
@@ -337,8 +340,11 @@ fn still_renders_the_recorded_picture_at_an_instant() {
 #[test]
 fn a_synced_grid_shows_the_same_instant_on_every_tile() {
     let rec = recording();
-    let mut ws =
-        ReviewWorkspace::open(&rec.data, rec.from + 2_000_000_000, reviewer()).expect("workspace");
+    let server = common::start_server_with(
+        &rec.data,
+        vigie::server::indexed_cameras(&rec.data).expect("cameras"),
+    );
+    let mut ws = common::review_at(&server, &rec.data, "sup", rec.from + 2_000_000_000);
     for (i, cam) in ["cam001", "cam002", "cam003", "cam004"].iter().enumerate() {
         assert!(ws.assign(i, cam));
     }
@@ -478,13 +484,4 @@ fn playback_reaches_the_live_edge_of_the_segment_being_recorded() {
         (shown.start_utc_ns, shown.end_utc_ns)
     );
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-/// A reviewer granted every camera.
-fn reviewer() -> vigie::auth::Session {
-    vigie::auth::Session {
-        user: "rev".into(),
-        role: vigie::auth::Role::Reviewer,
-        cameras: vec!["*".into()],
-    }
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use vigie::store::{INDEX_FILE, Store};
-use vigie::ui::{ReviewApp, ReviewStart, ReviewWorkspace};
+use vigie::ui::{ReviewApp, ReviewStart};
 
 use common::{CLIP_S as S, CLIP_T0 as T0};
 
@@ -57,8 +57,13 @@ fn wait_until(
 #[test]
 fn review_workspace_with_timelines_snapshot() {
     let data = recorded("snapshot");
-    let mut ws =
-        ReviewWorkspace::open(&data, T0 + 2 * S + 500_000_000, reviewer()).expect("workspace");
+    common::add_user(&data, "rev", "reviewer", &["*"]);
+    // The server serves the cameras the index knows.
+    let server = common::start_server_with(
+        &data,
+        vigie::server::indexed_cameras(&data).expect("cameras"),
+    );
+    let mut ws = common::review_at(&server, &data, "rev", T0 + 2 * S + 500_000_000);
     ws.set_grid(2);
     assert!(ws.assign(0, "cam001"));
     assert!(ws.assign(1, "cam002"));
@@ -126,23 +131,13 @@ fn review_workspace_with_timelines_snapshot() {
     let _ = std::fs::remove_dir_all(&data);
 }
 
-/// A reviewer granted every camera.
-fn reviewer() -> vigie::auth::Session {
-    vigie::auth::Session {
-        user: "rev".into(),
-        role: vigie::auth::Role::Reviewer,
-        cameras: vec!["*".into()],
-    }
-}
-
 #[test]
 fn the_review_window_on_the_site_server_plays_and_exports() {
     let data = recorded("on-server");
     common::add_user(&data, "rev", "reviewer", &["cam001"]);
     let s = common::start_server(&data);
     let start = ReviewStart {
-        data: data.clone(),
-        server: Some((common::server_url(&s), common::server_ca(&data))),
+        server: (common::server_url(&s), common::server_ca(&data)),
         latest: false,
         at_utc_ns: T0 + 2 * S + 500_000_000,
         grid: 2,
@@ -235,9 +230,9 @@ fn sign_in_then_export_the_selected_range() {
     use egui::accesskit::Role;
     let data = recorded("sign-in");
     common::add_user(&data, "rev", "reviewer", &["cam001"]);
+    let server = common::start_server(&data);
     let start = ReviewStart {
-        data: data.clone(),
-        server: None,
+        server: (common::server_url(&server), common::server_ca(&data)),
         latest: false,
         at_utc_ns: T0 + 2 * S,
         grid: 2,
@@ -309,6 +304,7 @@ fn sign_in_then_export_the_selected_range() {
     let v = vigie::export::verify(&folder, None);
     assert!(v.problems.is_empty() && v.files_ok == 1, "{v:?}");
     drop(h);
+    server.stop();
 
     // The trail: the failed and the good sign-in, what was played, the export.
     common::assert_logged(
@@ -327,7 +323,9 @@ fn sign_in_then_export_the_selected_range() {
 #[test]
 fn a_citizens_masked_copy_from_the_review_window() {
     let data = recorded("citizen");
-    let mut ws = ReviewWorkspace::open(&data, T0 + 2 * S, reviewer()).expect("workspace");
+    common::add_user(&data, "rev", "reviewer", &["*"]);
+    let server = common::start_server(&data);
+    let mut ws = common::review_at(&server, &data, "rev", T0 + 2 * S);
     ws.set_grid(1);
     assert!(ws.assign(0, "cam001"));
     ws.set_selection(Some((T0 + S, T0 + 3 * S)));

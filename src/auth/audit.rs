@@ -281,7 +281,8 @@ pub fn verify(data: &Path) -> Result<Verdict, AuditError> {
     Ok(v)
 }
 
-/// Appends entries on a thread of its own, for windows (the UI thread never waits on SQL).
+/// Hands entries to a sink on a thread of its own, for windows (the UI thread never waits on
+/// the network).
 /// Dropping it writes what is queued, then returns.
 pub struct Writer {
     tx: Option<std::sync::mpsc::Sender<Entry>>,
@@ -291,14 +292,7 @@ pub struct Writer {
 }
 
 impl Writer {
-    pub fn start(data: &Path) -> Writer {
-        let data = data.to_owned();
-        Writer::with_sink(Box::new(move |entry| {
-            append(&data, &entry).map(|_| ()).map_err(|e| e.to_string())
-        }))
-    }
-
-    /// Entries handed to `sink` on the writer's thread (a site server, for a workstation).
+    /// Entries handed to `sink` on the writer's thread (the site server, for a workstation).
     pub fn with_sink(mut sink: Box<dyn FnMut(Entry) -> Result<(), String> + Send>) -> Writer {
         let (tx, rx) = std::sync::mpsc::channel::<Entry>();
         let error: std::sync::Arc<std::sync::Mutex<Option<String>>> = Default::default();

@@ -198,7 +198,7 @@ fn demo(
     let streams = StreamManager::new(IngestTimings::default(), Transport::Tcp);
     let mut ws = LiveWorkspace::new(sim.cameras(), None, Box::new(streams));
     if record_cameras > 0 {
-        ws = ws.with_review(&server.data).with_review_server(
+        ws = ws.with_review_server(
             &server.url,
             Some(&server.data.join(crate::server::pki::CA_FILE)),
         );
@@ -206,8 +206,7 @@ fn demo(
     let at = (server.url.clone(), server.ca_pem.clone());
     crate::ui::run_live(
         ws,
-        &data,
-        Some(at),
+        at,
         vec![Box::new(sim), Box::new(events), Box::new(server)],
         "Vigie — live wall (demo)",
     )

@@ -763,16 +763,18 @@ pub(super) fn masks(action: MasksCommand) -> anyhow::Result<()> {
             println!("mask {id} removed from {camera}");
             Ok(())
         }
+        // With a data folder, the window still signs in at a server: one of that folder, in
+        // this process, on loopback.
         MasksCommand::Edit {
             data: Some(data), ..
         } => {
-            open_index(&data)?;
-            crate::ui::run_mask_editor(&data, None)
+            let (local, url, ca) = super::server::local(&data, None)?;
+            crate::ui::run_mask_editor((url, ca), vec![Box::new(local)])
                 .map_err(|e| anyhow::anyhow!("the mask editor window failed: {e}"))
         }
         MasksCommand::Edit { data: None, conn } => {
             let server = conn.trusted()?;
-            crate::ui::run_mask_editor(Path::new("/var/lib/vigie"), Some(server))
+            crate::ui::run_mask_editor(server, Vec::new())
                 .map_err(|e| anyhow::anyhow!("the mask editor window failed: {e}"))
         }
         // Without --data: through the site server, which checks and logs.

@@ -118,58 +118,46 @@ fn live(
         Some(name) => Some(find_layout(name)?),
     };
     let streams = StreamManager::new(IngestTimings::default(), transport);
-    let (cameras, data) = match source {
-        LiveSource::Folder(cameras, data) => (cameras, data),
+    // With a data folder, the window still signs in at a server: one of that folder, in this
+    // process, on loopback.
+    let (local, url, ca, ca_file) = match source {
+        LiveSource::Folder(cameras, data) => {
+            let file = CamerasFile::load(&cameras)?;
+            if file.cameras.is_empty() {
+                bail!("{}: declares no camera", cameras.display());
+            }
+            let (s, url, ca) = server::local(&data, Some(file.cameras))?;
+            (
+                Some(s),
+                url,
+                ca,
+                Some(data.join(crate::server::pki::CA_FILE)),
+            )
+        }
         LiveSource::Server(conn) => {
             let (url, ca) = conn.trusted()?;
             let ca_file = conn.resolved()?.and_then(|(_, f)| f);
-            let mut ws = LiveWorkspace::new(Vec::new(), layout, Box::new(streams))
-                .cameras_from_server()
-                .with_review_server(&url, ca_file.as_deref())
-                .with_map(crate::ui::map::MapView::new(map));
-            if let Some((zones, events)) = motion {
-                ws = ws.with_motion(zones, events);
-            }
-            if let Some(profile) = workstation {
-                ws = ws.with_profile(&find_workstation(profile)?);
-            }
-            if let Some(name) = &name {
-                ws = ws.named(name);
-            }
-            return crate::ui::run_live(
-                ws,
-                Path::new("/var/lib/vigie"),
-                Some((url, ca)),
-                Vec::new(),
-                "Vigie — live wall",
-            )
-            .map_err(|e| anyhow::anyhow!("the window could not open: {e}"));
+            (None, url, ca, ca_file)
         }
     };
-    let (cameras, data) = (cameras.as_path(), data.as_path());
-    let file = CamerasFile::load(cameras)?;
-    if file.cameras.is_empty() {
-        bail!("{}: declares no camera", cameras.display());
-    }
-    let mut ws = LiveWorkspace::new(file.cameras, layout, Box::new(streams))
-        .with_review(data)
+    let mut ws = LiveWorkspace::new(Vec::new(), layout, Box::new(streams))
+        .cameras_from_server()
+        .with_review_server(&url, ca_file.as_deref())
         .with_map(crate::ui::map::MapView::new(map));
     if let Some((zones, events)) = motion {
         ws = ws.with_motion(zones, events);
     }
-    if let Some(name) = workstation {
-        let (with, unknown) = ws.with_workstation(&find_workstation(name)?);
-        if !unknown.is_empty() {
-            eprintln!(
-                "vigie live: {}: cameras not in {}: {}",
-                name,
-                cameras.display(),
-                unknown.join(", ")
-            );
-        }
-        ws = with;
+    if let Some(profile) = workstation {
+        ws = ws.with_profile(&find_workstation(profile)?);
     }
-    crate::ui::run_live(ws, data, None, Vec::new(), "Vigie — live wall")
+    if let Some(name) = &name {
+        ws = ws.named(name);
+    }
+    let keep: Vec<Box<dyn std::any::Any>> = local
+        .into_iter()
+        .map(|s| Box::new(s) as Box<dyn std::any::Any>)
+        .collect();
+    crate::ui::run_live(ws, (url, ca), keep, "Vigie — live wall")
         .map_err(|e| anyhow::anyhow!("the window could not open: {e}"))
 }
 

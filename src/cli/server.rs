@@ -2,7 +2,7 @@
 //! the options every client command shares to reach it (`--server`, `--server-ca`).
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -289,4 +289,40 @@ fn confirm_on_terminal(server: &str, fingerprint: &str) -> bool {
     let mut line = String::new();
     let _ = std::io::stdin().lock().read_line(&mut line);
     matches!(line.trim().to_ascii_lowercase().as_str(), "yes" | "y")
+}
+
+/// A window opened on a data folder (as the server's user, on its machine): a server of that
+/// folder for this process only, on loopback, which the window signs in at like any other; its
+/// URL and CA. `cameras`: those of a cameras file, else the index's.
+pub fn local(
+    data: &Path,
+    cameras: Option<Vec<crate::config::Camera>>,
+) -> anyhow::Result<(Server, String, Vec<u8>)> {
+    let index = data.join(crate::store::INDEX_FILE);
+    if !index.exists() {
+        bail!(
+            "{}: no recording index here ({} is missing)",
+            data.display(),
+            crate::store::INDEX_FILE
+        );
+    }
+    let users = crate::store::Store::open_readonly(&index)?.users()?;
+    if users.is_empty() {
+        bail!(
+            "{}: no account yet; make the first administrator with: vigie users add NAME \
+             --role administrator --data {}",
+            data.display(),
+            data.display()
+        );
+    }
+    let cameras = match cameras {
+        Some(c) => c,
+        None => crate::server::indexed_cameras(data)?,
+    };
+    let server = Server::start(ServerOptions::local(data, cameras))
+        .with_context(|| format!("a server of {}", data.display()))?;
+    let ca = std::fs::read(data.join(crate::server::pki::CA_FILE))
+        .with_context(|| format!("{}: the local CA", data.display()))?;
+    let url = server.local_url();
+    Ok((server, url, ca))
 }

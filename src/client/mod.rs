@@ -14,6 +14,7 @@
 pub mod alarms;
 pub mod exports;
 pub mod footage;
+pub mod masks;
 pub mod sse;
 pub mod trust;
 pub mod views;
@@ -401,37 +402,9 @@ pub fn parse_server_url(text: &str) -> Result<url::Url, ClientError> {
     Ok(u)
 }
 
-/// Where a window's data comes from.
-#[derive(Clone)]
-pub enum Backend {
-    /// The installation's data folder, read directly (as the server's user on its machine).
-    Data(std::path::PathBuf),
-    /// The site server, signed in.
-    Server(std::sync::Arc<Api>),
-}
-
-impl Backend {
-    /// A player of `camera`'s recordings.
-    pub fn player(
-        &self,
-        camera: &str,
-    ) -> Result<crate::playback::Player, crate::playback::PlaybackError> {
-        match self {
-            Backend::Data(d) => crate::playback::Player::open(d, camera),
-            Backend::Server(api) => Ok(crate::playback::Player::with_source(
-                Box::new(footage::RemoteFootage::new(api.clone())),
-                camera,
-            )),
-        }
-    }
-
-    /// The data folder, when the window reads it directly.
-    pub fn data(&self) -> Option<&Path> {
-        match self {
-            Backend::Data(d) => Some(d),
-            Backend::Server(_) => None,
-        }
-    }
+/// A player of `camera`'s recordings on the site server `api`.
+pub fn player(api: &std::sync::Arc<Api>, camera: &str) -> crate::playback::Player {
+    crate::playback::Player::with_source(Box::new(footage::RemoteFootage::new(api.clone())), camera)
 }
 
 /// An audit writer for a live wall signed in at the server: each entry is reported to it

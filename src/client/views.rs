@@ -1,14 +1,13 @@
 //! Saved views and salvos, per user: a named arrangement of one screen (its layout and the
 //! camera of each tile) or of several (a salvo: one action puts a set of cameras on a set of
-//! screens). Kept in the index, through the server (`GET /v1/views`, `PUT /v1/views/NAME`) or
-//! in the data folder; read and written by a thread of their own ("saved views").
+//! screens). Kept by the server (`GET /v1/views`, `PUT /v1/views/NAME`); read and written by a
+//! thread of their own ("saved views").
 
 use std::sync::{Arc, Mutex, mpsc};
 
 use serde::{Deserialize, Serialize};
 
-use super::Backend;
-use crate::store::{INDEX_FILE, Store};
+use super::Api;
 
 /// One screen of a saved view.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -47,82 +46,42 @@ pub struct ViewStore {
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-/// Where the views are kept.
-enum Place {
-    Folder(Store, String),
-    Server(Arc<super::Api>),
+fn load(api: &Api) -> Result<Vec<SavedView>, String> {
+    api.get("/v1/views").map_err(|e| e.to_string())
 }
 
-impl Place {
-    fn open(backend: &Backend, user: &str) -> Result<Place, String> {
-        match backend {
-            Backend::Data(d) => Store::open(&d.join(INDEX_FILE))
-                .map(|s| Place::Folder(s, user.to_owned()))
-                .map_err(|e| e.to_string()),
-            Backend::Server(api) => Ok(Place::Server(api.clone())),
-        }
-    }
-
-    fn load(&self) -> Result<Vec<SavedView>, String> {
-        match self {
-            Place::Server(api) => api.get("/v1/views").map_err(|e| e.to_string()),
-            Place::Folder(store, user) => store
-                .views(user)
-                .map_err(|e| e.to_string())?
-                .into_iter()
-                .map(|(name, body)| match serde_json::from_str(&body) {
-                    Ok(screens) => Ok(SavedView { name, screens }),
-                    Err(e) => Err(format!("saved view {name:?} is unreadable: {e}")),
-                })
-                .collect(),
-        }
-    }
-
-    fn save(&self, view: &SavedView) -> Result<(), String> {
-        match self {
-            Place::Server(api) => api
-                .put_empty(
-                    &format!("/v1/views/{}", super::path_segment(&view.name)),
-                    &view.screens,
-                )
-                .map_err(|e| e.to_string()),
-            Place::Folder(store, user) => {
-                let body = serde_json::to_string(&view.screens).map_err(|e| e.to_string())?;
-                store
-                    .save_view(user, &view.name, &body, crate::time::now_utc_ns())
-                    .map_err(|e| e.to_string())
-            }
-        }
-    }
+fn save(api: &Api, view: &SavedView) -> Result<(), String> {
+    api.put_empty(
+        &format!("/v1/views/{}", super::path_segment(&view.name)),
+        &view.screens,
+    )
+    .map_err(|e| e.to_string())
 }
 
 impl ViewStore {
-    /// The views of `user`, kept by `backend`; `repaint` is called when they were read again.
-    pub fn start(backend: Backend, user: &str, repaint: Arc<dyn Fn() + Send + Sync>) -> ViewStore {
+    /// The signed-in user's views, kept by the server `api`; `repaint` is called when they were
+    /// read again.
+    pub fn start(api: Arc<Api>, repaint: Arc<dyn Fn() + Send + Sync>) -> ViewStore {
         let shared = Arc::new(Shared {
             views: Mutex::new(Vec::new()),
             error: Mutex::new(None),
         });
         let (tx, rx) = mpsc::channel::<SavedView>();
-        let (s, user) = (shared.clone(), user.to_owned());
+        let s = shared.clone();
         let thread = std::thread::Builder::new()
             .name("saved views".into())
             .spawn(move || {
                 let set_error = |e: Option<String>| {
                     *s.error.lock().unwrap_or_else(|p| p.into_inner()) = e;
                 };
-                let place = match Place::open(&backend, &user) {
-                    Ok(p) => p,
-                    Err(e) => return set_error(Some(e)),
-                };
-                let refresh = || match place.load() {
+                let refresh = || match load(&api) {
                     Ok(v) => *s.views.lock().unwrap_or_else(|p| p.into_inner()) = v,
                     Err(e) => set_error(Some(e)),
                 };
                 refresh();
                 repaint();
                 while let Ok(view) = rx.recv() {
-                    set_error(place.save(&view).err());
+                    set_error(save(&api, &view).err());
                     refresh();
                     repaint();
                 }

@@ -84,16 +84,18 @@ pub struct LiveReport {
 }
 
 /// The actions a wall reports.
-const REPORTED: [&str; 5] = [
+const REPORTED: [&str; 6] = [
     "live view start",
     "live view stop",
     "mask lifted",
     "mask restored",
     "wall command received",
+    "alarm replay",
 ];
 
-/// `POST /v1/live/log`: a live view started or stopped, or a mask lifted or restored on the
-/// wall, written in the caller's name (cameras it may watch only).
+/// `POST /v1/live/log`: a live view started or stopped, a mask lifted or restored, an alarm's
+/// replay put on the alarm screen (the footage itself is logged as the server serves it),
+/// written in the caller's name (cameras it may watch only).
 pub async fn log(
     State(st): State<Shared>,
     c: Caller,
@@ -108,10 +110,10 @@ pub async fn log(
     }
     with_store(&st, move |_, s| {
         let cams: Vec<&str> = r.cameras.split(',').filter(|c| !c.is_empty()).collect();
-        let action = if r.action.starts_with("mask") {
-            Action::LiftMask
-        } else {
-            Action::ViewLive
+        let action = match r.action.as_str() {
+            "mask lifted" | "mask restored" => Action::LiftMask,
+            "alarm replay" => Action::Playback,
+            _ => Action::ViewLive,
         };
         c.require(s, action, &cams)?;
         let mut e = c.entry(&r.action, &r.cameras, None);

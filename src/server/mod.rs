@@ -56,6 +56,51 @@ pub struct ServerOptions {
     pub sessions: sessions::SessionLimits,
 }
 
+impl ServerOptions {
+    /// A server of `data` for this machine only: the API on a free loopback port, no recorder,
+    /// no event service. What a window opened on a data folder (`--data`, as the server's
+    /// user) talks to, so that windows always go through the API.
+    pub fn local(data: &std::path::Path, cameras: Vec<Camera>) -> ServerOptions {
+        ServerOptions {
+            data: data.to_owned(),
+            cameras,
+            record: false,
+            record_only: Vec::new(),
+            recorder: Default::default(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            names: vec!["localhost".into(), "127.0.0.1".into()],
+            tls: None,
+            events: None,
+            sessions: sessions::SessionLimits::default(),
+        }
+    }
+}
+
+/// The cameras the index of `data` knows (names, zones and places; no stream addresses): what
+/// a local server serves when no cameras file is given.
+pub fn indexed_cameras(data: &std::path::Path) -> Result<Vec<Camera>, crate::store::StoreError> {
+    let store = crate::store::Store::open_readonly(&data.join(crate::store::INDEX_FILE))?;
+    Ok(store
+        .cameras()?
+        .into_iter()
+        .map(|c| Camera {
+            id: c.id,
+            name: c.name,
+            zone: c.zone,
+            latitude: c.latitude.unwrap_or(0.0),
+            longitude: c.longitude.unwrap_or(0.0),
+            kind: crate::config::CameraKind::Fixed,
+            main_url: String::new(),
+            sub_url: None,
+            credentials: None,
+            retention_days: Some(c.retention_days),
+            heading_deg: None,
+            fov_deg: None,
+            credential: None,
+        })
+        .collect())
+}
+
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -199,6 +244,11 @@ impl Server {
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The API's URL, for a client on this machine.
+    pub fn local_url(&self) -> String {
+        format!("https://127.0.0.1:{}", self.addr.port())
     }
 
     /// SHA-256 of the certificate workstations trust (the site CA).

@@ -1,23 +1,22 @@
 //! The shared alarm list: what every workstation of the room sees of the alarms, who holds
 //! which, and the operator's actions on them.
 //!
-//! Threads: [`AlarmFeed`] ("alarm feed") owns an index connection; it watches the index's
-//! `data_version` every 10 ms and sends the alarms, notes and vehicles that changed; it also
-//! carries out the user's actions (state changes, comments, dispatches) in transactions and
-//! logs them in the audit log. The UI thread only drains its channel.
+//! Threads: [`AlarmFeed`] ("alarm requests") takes the server's pushed alarm feed and asks for
+//! the notes and vehicles; it sends the user's actions (state changes, comments, dispatches) as
+//! requests, which the server serialises, carries out and logs. The UI thread only drains its
+//! channel.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::Duration;
 
 use egui::{Color32, RichText, Sense, vec2};
 
-use crate::auth::{Action, Session};
-use crate::events::alarm::{self, AlarmAction, AlarmState, Standing};
+use crate::auth::Session;
+use crate::events::alarm::{AlarmAction, AlarmState};
 use crate::events::geo;
-use crate::store::{AlarmRow, AlarmUpdate, DispatchRow, NoteRow, Store, VehicleRow};
+use crate::store::{AlarmRow, NoteRow, VehicleRow};
 
 /// Something the user asks of the feed.
 #[derive(Clone, Debug, PartialEq)]
@@ -54,24 +53,7 @@ pub struct AlarmFeed {
 }
 
 impl AlarmFeed {
-    pub fn start(data: &Path, session: Session, repaint: Arc<dyn Fn() + Send + Sync>) -> AlarmFeed {
-        let (commands, crx) = mpsc::channel();
-        let (utx, updates) = mpsc::channel();
-        let data = data.to_owned();
-        let thread = std::thread::Builder::new()
-            .name("alarm feed".into())
-            .spawn(move || feed(&data, &session, &crx, &utx, &*repaint))
-            .ok();
-        AlarmFeed {
-            commands,
-            updates,
-            thread,
-        }
-    }
-}
-
-impl AlarmFeed {
-    /// The same list kept current by the site server: its pushed alarm feed, the notes and
+    /// The list kept current by the site server: its pushed alarm feed, the notes and
     /// vehicles asked every second, and the actions sent as requests the server decides and logs.
     pub fn on_server(
         api: Arc<crate::client::Api>,
@@ -253,184 +235,6 @@ impl Drop for AlarmFeed {
     }
 }
 
-fn feed(
-    data: &Path,
-    session: &Session,
-    commands: &mpsc::Receiver<AlarmCommand>,
-    updates: &mpsc::Sender<FeedUpdate>,
-    repaint: &(dyn Fn() + Send + Sync),
-) {
-    let send = |u: FeedUpdate| {
-        let ok = updates.send(u).is_ok();
-        repaint();
-        ok
-    };
-    let store = match Store::open(&data.join(crate::store::INDEX_FILE)) {
-        Ok(s) => s,
-        Err(e) => {
-            send(FeedUpdate {
-                error: Some(format!("alarms cannot be read: {e}")),
-                ..Default::default()
-            });
-            return;
-        }
-    };
-    let (mut alarm_rev, mut note_id, mut vehicle_rev) = (0i64, 0i64, 0i64);
-    let mut version = None;
-    let mut first = true;
-    loop {
-        match commands.recv_timeout(Duration::from_millis(10)) {
-            Ok(c) => {
-                let result = carry_out(&store, data, session, &c);
-                if !send(FeedUpdate {
-                    result: Some(result),
-                    ..Default::default()
-                }) {
-                    return;
-                }
-            }
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-            Err(mpsc::RecvTimeoutError::Disconnected) => return,
-        }
-        let v = store.data_version().ok();
-        if v.is_some() && v == version {
-            continue;
-        }
-        version = v;
-        let mut u = FeedUpdate::default();
-        let read = (|| -> Result<(), crate::store::StoreError> {
-            loop {
-                let batch = store.alarms_since(alarm_rev, 5000)?;
-                let done = batch.len() < 5000;
-                if let Some(last) = batch.last() {
-                    alarm_rev = last.rev;
-                }
-                u.alarms.extend(batch);
-                if done {
-                    break;
-                }
-            }
-            let notes = store.alarm_notes_since(note_id)?;
-            if let Some(n) = notes.last() {
-                note_id = n.id;
-            }
-            u.notes = notes;
-            let vehicles = store.vehicles_since(vehicle_rev)?;
-            if let Some(v) = vehicles.iter().map(|v| v.rev).max() {
-                vehicle_rev = v;
-            }
-            u.vehicles = vehicles;
-            Ok(())
-        })();
-        if let Err(e) = read {
-            u.error = Some(format!("alarms cannot be read: {e}"));
-            version = None;
-        }
-        // The first read is sent even when empty: it tells the board what was there before.
-        let news = !u.alarms.is_empty() || !u.notes.is_empty() || !u.vehicles.is_empty();
-        if (first || news || u.error.is_some()) && !send(u) {
-            return;
-        }
-        first = false;
-    }
-}
-
-/// Carries out `c` for `session`: the index change, then the audit entry.
-fn carry_out(store: &Store, data: &Path, session: &Session, c: &AlarmCommand) -> (String, bool) {
-    let now = crate::time::now_utc_ns();
-    match c {
-        AlarmCommand::Act {
-            id,
-            action,
-            comment,
-        } => {
-            if let Err(e) = session.require(data, Action::HandleAlarms, &[]) {
-                return (e.to_string(), true);
-            }
-            let supervisor = session.role == crate::auth::Role::Supervisor;
-            let decided = store.update_alarm(*id, &session.user, now, |row| {
-                let standing = Standing {
-                    id: row.id,
-                    state: AlarmState::parse(&row.state).unwrap_or(AlarmState::New),
-                    owner: row.owner.clone(),
-                    comment_required: row.comment_required,
-                };
-                alarm::plan(&standing, action, &session.user, supervisor, comment).map(|ch| {
-                    AlarmUpdate {
-                        state: ch.state.as_str().to_owned(),
-                        owner: ch.owner,
-                        comment: ch.comment,
-                    }
-                })
-            });
-            match decided {
-                Err(e) => (e.to_string(), true),
-                Ok(None) => (alarm::AlarmError::Unknown { id: *id }.to_string(), true),
-                Ok(Some(Err(e))) => (e.to_string(), true),
-                Ok(Some(Ok(row))) => {
-                    let detail = format!(
-                        "alarm {id} ({}, {}): now {}{}",
-                        row.kind,
-                        row.source,
-                        row.state,
-                        if comment.trim().is_empty() {
-                            String::new()
-                        } else {
-                            format!("; comment: {}", comment.trim())
-                        }
-                    );
-                    match session.log(
-                        data,
-                        action.audit_action(),
-                        &row.cameras.join(","),
-                        None,
-                        "",
-                        &detail,
-                    ) {
-                        Ok(_) => (format!("alarm {id}: {}", row.state), false),
-                        Err(e) => (format!("alarm {id}: {}, not logged: {e}", row.state), true),
-                    }
-                }
-            }
-        }
-        AlarmCommand::Dispatch {
-            alarm,
-            vehicle,
-            distance_m,
-            eta_s,
-        } => {
-            if let Err(e) = session.require(data, Action::Dispatch, &[]) {
-                return (e.to_string(), true);
-            }
-            let (cameras, place) = match store.alarm(*alarm) {
-                Ok(Some(a)) => (a.cameras.join(","), a.place()),
-                Ok(None) => return (alarm::AlarmError::Unknown { id: *alarm }.to_string(), true),
-                Err(e) => return (e.to_string(), true),
-            };
-            let row = DispatchRow {
-                alarm_id: *alarm,
-                vehicle_id: vehicle.clone(),
-                user: session.user.clone(),
-                at_utc_ns: now,
-                distance_m: *distance_m,
-                eta_s: *eta_s,
-            };
-            if let Err(e) = store.add_dispatch(&row) {
-                return (e.to_string(), true);
-            }
-            let detail = format!(
-                "{vehicle} sent to alarm {alarm} ({place}): {:.0} m away, ETA {}",
-                distance_m,
-                eta_label(*eta_s)
-            );
-            match session.log(data, "patrol dispatched", &cameras, None, "", &detail) {
-                Ok(_) => (detail, false),
-                Err(e) => (format!("{detail}; not logged: {e}"), true),
-            }
-        }
-    }
-}
-
 pub use crate::events::geo::eta_label;
 
 /// Which alarms the list shows.
@@ -521,23 +325,6 @@ struct ListView {
 }
 
 impl AlarmBoard {
-    /// A board kept current from the index at `data`, acting as `session`.
-    pub fn start(data: &Path, session: &Session, ctx: &egui::Context) -> AlarmBoard {
-        let c = ctx.clone();
-        AlarmBoard {
-            feed: Some(AlarmFeed::start(
-                data,
-                session.clone(),
-                Arc::new(move || c.request_repaint()),
-            )),
-            user: Some((
-                session.user.clone(),
-                session.role == crate::auth::Role::Supervisor,
-            )),
-            ..Default::default()
-        }
-    }
-
     /// A board kept current by the site server, acting through it as the signed-in `session`.
     pub fn on_server(
         api: Arc<crate::client::Api>,

@@ -6,8 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, mpsc};
 
-use crate::auth::Session;
-use crate::export::{Exported, Request};
+use crate::export::Request;
 use crate::time::{paris, rfc3339};
 
 /// An export under way.
@@ -18,21 +17,11 @@ struct Running {
     done: mpsc::Receiver<Result<Done, String>>,
 }
 
-/// A finished export, made here or fetched from the server.
+/// A finished export, made by the server and fetched.
 struct Done {
     files: usize,
     dir: PathBuf,
     missing: Vec<String>,
-}
-
-impl From<Exported> for Done {
-    fn from(e: Exported) -> Done {
-        Done {
-            files: e.files.len(),
-            dir: e.dir,
-            missing: e.missing,
-        }
-    }
 }
 
 /// The export window's state.
@@ -177,12 +166,7 @@ impl ExportDialog {
     }
 
     /// Starts the export on its own thread.
-    pub fn run(
-        &mut self,
-        backend: &crate::client::Backend,
-        session: &Session,
-        ctx: &egui::Context,
-    ) {
+    pub fn run(&mut self, api: &Arc<crate::client::Api>, ctx: &egui::Context) {
         let cameras: Vec<String> = self
             .cameras
             .iter()
@@ -216,13 +200,7 @@ impl ExportDialog {
         let progress = Arc::new(AtomicU32::new(0));
         let cancel = Arc::new(AtomicBool::new(false));
         let (tx, rx) = mpsc::channel();
-        let (p, c, backend, session, ctx) = (
-            progress.clone(),
-            cancel.clone(),
-            backend.clone(),
-            session.clone(),
-            ctx.clone(),
-        );
+        let (p, c, api, ctx) = (progress.clone(), cancel.clone(), api.clone(), ctx.clone());
         let spawned = std::thread::Builder::new()
             .name("export".into())
             .spawn(move || {
@@ -231,14 +209,7 @@ impl ExportDialog {
                     ctx.request_repaint();
                     !c.load(Ordering::Relaxed)
                 };
-                let r = match &backend {
-                    crate::client::Backend::Data(data) => {
-                        crate::export::export(data, &session, &req, &mut report)
-                            .map(Done::from)
-                            .map_err(|e| e.to_string())
-                    }
-                    crate::client::Backend::Server(api) => fetch(api, &req, &mut report),
-                };
+                let r = fetch(&api, &req, &mut report);
                 let _ = tx.send(r);
                 ctx.request_repaint();
             });
@@ -289,12 +260,7 @@ impl ExportDialog {
     }
 
     /// Draws the window.
-    pub fn show(
-        &mut self,
-        ctx: &egui::Context,
-        backend: &crate::client::Backend,
-        session: &Session,
-    ) {
+    pub fn show(&mut self, ctx: &egui::Context, api: &Arc<crate::client::Api>) {
         self.poll();
         if let Some(rx) = &self.picking
             && let Ok(choice) = rx.try_recv()
@@ -428,7 +394,7 @@ impl ExportDialog {
                 }
             });
         if go {
-            self.run(backend, session, ctx);
+            self.run(api, ctx);
         }
         if !open && self.running.is_none() {
             self.open = false;

@@ -16,9 +16,9 @@ mod alarm_wall;
 
 use super::alarms::AlarmBoard;
 use super::map::MapView;
-use super::masks::MaskWatch;
 use super::video::VideoCallback;
-use crate::auth::{Action, AuthError, Session, audit};
+use crate::auth::{Action, Session, audit};
+use crate::client::masks::MaskWatch;
 use crate::client::views::{SavedView, ScreenView, ViewStore};
 use crate::client::wall::{WallCommand, WallFeed, WallMessage};
 use crate::config::{Camera, Layout, StreamKind, Workstation, builtin_layouts};
@@ -133,9 +133,7 @@ pub struct LiveWorkspace {
     streams: Box<dyn StreamProvider>,
     clock: Clock,
     waker_installed: bool,
-    /// A recorder data folder: the top bar then opens the review workspace on it.
-    review_data: Option<std::path::PathBuf>,
-    /// "Review…" opens the review window on this site server (URL, CA file) instead.
+    /// "Review…" opens the review window on this site server (URL, CA file).
     review_server: Option<(String, Option<std::path::PathBuf>)>,
     /// The signed-in user and where their live views are logged.
     session: Option<(Session, audit::Writer)>,
@@ -144,7 +142,6 @@ pub struct LiveWorkspace {
     watching: BTreeSet<usize>,
     /// Once signed in: the privacy masks, kept current (nothing is drawn before they are read).
     masks: Option<MaskWatch>,
-    mask_data: Option<std::path::PathBuf>,
     /// The site server the wall signed in at: alarms, masks and replays come from it.
     server: Option<Arc<crate::client::Api>>,
     /// The cameras come from the server at sign-in (no cameras file on this workstation).
@@ -223,12 +220,10 @@ impl LiveWorkspace {
             streams,
             clock: Box::new(Utc::now),
             waker_installed: false,
-            review_data: None,
             review_server: None,
             session: None,
             watching: BTreeSet::new(),
             masks: None,
-            mask_data: None,
             server: None,
             cameras_from_server: false,
             lifts: Default::default(),
@@ -550,17 +545,6 @@ impl LiveWorkspace {
         set.len()
     }
 
-    /// Signs `session` in over the installation's data folder `data`: the role must allow live
-    /// view; only the cameras granted to the user stay on the wall and in the tree; each live
-    /// view's start and stop is logged from now on.
-    pub fn sign_in(&mut self, data: &std::path::Path, session: Session) -> Result<(), AuthError> {
-        session.require(data, Action::ViewLive, &[])?;
-        self.keep_granted(&session);
-        self.session = Some((session, audit::Writer::start(data)));
-        self.mask_data = Some(data.to_owned());
-        Ok(())
-    }
-
     /// The wall takes its cameras (with their addresses and credentials, in memory only) from
     /// the site server instead of a cameras file, once someone signs in there.
     pub fn cameras_from_server(mut self) -> Self {
@@ -610,7 +594,6 @@ impl LiveWorkspace {
         self.keep_granted(&session);
         self.session = Some((session, crate::client::live_writer(api.clone())));
         self.server = Some(api);
-        self.mask_data = None;
         Ok(())
     }
 
@@ -653,13 +636,9 @@ impl LiveWorkspace {
         }
     }
 
-    /// Where the wall's masks and replays come from.
-    pub(super) fn backend(&self) -> Option<crate::client::Backend> {
-        match (&self.server, &self.mask_data) {
-            (Some(api), _) => Some(crate::client::Backend::Server(api.clone())),
-            (None, Some(d)) => Some(crate::client::Backend::Data(d.clone())),
-            (None, None) => None,
-        }
+    /// The site server the wall signed in at: where its masks, views and replays come from.
+    pub(super) fn api(&self) -> Option<Arc<crate::client::Api>> {
+        self.server.clone()
     }
 
     /// Lifts the privacy masks of `camera` for the signed-in supervisor, for `reason` (logged).
@@ -682,7 +661,7 @@ impl LiveWorkspace {
     pub fn masks_ready(&self) -> bool {
         match &self.masks {
             Some(m) => m.current().is_some(),
-            None => self.mask_data.is_none() && self.server.is_none(),
+            None => self.server.is_none(),
         }
     }
 
@@ -716,13 +695,6 @@ impl LiveWorkspace {
             }
         }
         self.watching = now;
-    }
-
-    /// Offers "Review" in the top bar, opening `vigie review` on `data` in its own window and
-    /// process (a crash of one never takes the other down).
-    pub fn with_review(mut self, data: &std::path::Path) -> Self {
-        self.review_data = Some(data.to_owned());
-        self
     }
 
     /// Offers "Review" in the top bar, opening `vigie review --server` on the site server at
@@ -815,21 +787,21 @@ impl LiveWorkspace {
             self.waker_installed = true;
         }
         if self.masks.is_none()
-            && let Some(backend) = self.backend()
+            && let Some(api) = self.api()
         {
             let ctx = ui.ctx().clone();
             self.masks = Some(MaskWatch::watch(
-                backend,
+                api,
                 Arc::new(move || ctx.request_repaint()),
             ));
         }
         if self.views.is_none()
-            && let (Some(backend), Some((session, _))) = (self.backend(), &self.session)
+            && self.session.is_some()
+            && let Some(api) = self.api()
         {
             let ctx = ui.ctx().clone();
             self.views = Some(ViewStore::start(
-                backend,
-                &session.user,
+                api,
                 Arc::new(move || ctx.request_repaint()),
             ));
         }
@@ -984,7 +956,7 @@ impl LiveWorkspace {
                 }
             });
             ui.separator();
-            if (self.review_data.is_some() || self.review_server.is_some())
+            if let Some((url, ca)) = &self.review_server
                 && ui
                     .button("Review…")
                     .on_hover_text("Recorded footage, in a window of its own")
@@ -992,18 +964,9 @@ impl LiveWorkspace {
             {
                 let spawned = std::env::current_exe().and_then(|exe| {
                     let mut cmd = std::process::Command::new(exe);
-                    cmd.arg("review");
-                    match (&self.review_server, &self.review_data) {
-                        (Some((url, ca)), _) => {
-                            cmd.args(["--server", url]);
-                            if let Some(ca) = ca {
-                                cmd.arg("--server-ca").arg(ca);
-                            }
-                        }
-                        (None, Some(data)) => {
-                            cmd.arg("--data").arg(data);
-                        }
-                        (None, None) => {}
+                    cmd.args(["review", "--server", url]);
+                    if let Some(ca) = ca {
+                        cmd.arg("--server-ca").arg(ca);
                     }
                     cmd.spawn()
                 });

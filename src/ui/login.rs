@@ -1,21 +1,16 @@
 //! The sign-in screen every Vigie window opens on: a named user and their password, checked on
 //! a thread of its own (Argon2id takes tens of milliseconds, a server round trip more; the UI
-//! never waits), by the site server over TLS or, on the server's own machine, against the
-//! index. Every attempt is written to the audit log (by the server, or by
-//! [`crate::auth::login`]).
+//! never waits), by the site server over TLS. The server writes every attempt to the audit log.
 
-use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
 use crate::auth::{Role, Session};
 
-/// Where a sign-in is checked.
+/// The site server a sign-in is checked by, trusting the CA `ca_pem`.
 #[derive(Clone)]
-pub enum SignInTarget {
-    /// The installation's data folder, read directly.
-    Data(PathBuf),
-    /// The site server, trusting the CA `ca_pem`.
-    Server { url: String, ca_pem: Vec<u8> },
+struct SignInTarget {
+    url: String,
+    ca_pem: Vec<u8>,
 }
 
 /// What a window needs of the server once signed in, asked on the sign-in thread so that the
@@ -40,24 +35,18 @@ pub struct SignedIn {
     pub live_cameras: Vec<crate::config::Camera>,
 }
 
-/// A checked sign-in: the session and, from a server, what came with it; else why not.
-type Checked = Result<(Session, Option<SignedIn>), String>;
+/// A checked sign-in: the session and what came with it; else why not.
+type Checked = Result<(Session, SignedIn), String>;
 
 /// A sign-in form.
 pub struct LoginScreen {
     target: SignInTarget,
-    /// The data folder shown in the "no account yet" hint.
-    data: PathBuf,
     title: String,
     user: String,
     password: String,
     pending: Option<mpsc::Receiver<Checked>>,
-    /// What the server's last sign-in brought (for the window to keep).
-    signed_in: Option<SignedIn>,
     prefetch: Prefetch,
     error: Option<String>,
-    /// No account exists yet: how to make the first one.
-    no_accounts: bool,
     /// The user field was given the keyboard focus once. Asking again every frame while it is
     /// unfocused fights the window system's own focus handling: a real window then spins and
     /// takes no input at all.
@@ -65,38 +54,18 @@ pub struct LoginScreen {
 }
 
 impl LoginScreen {
-    pub fn new(data: &Path, title: &str) -> LoginScreen {
-        // Read once, before the first frame.
-        let no_accounts = crate::store::Store::open_readonly(&data.join(crate::store::INDEX_FILE))
-            .and_then(|s| s.users())
-            .map(|u| u.is_empty())
-            .unwrap_or(true);
+    /// A form checked by the site server at `url`, trusting the CA `ca_pem`. Nothing of any
+    /// data folder is read: the server alone knows its accounts.
+    pub fn server(url: &str, ca_pem: &[u8], title: &str) -> LoginScreen {
         LoginScreen {
-            no_accounts,
-            ..LoginScreen::form(SignInTarget::Data(data.to_owned()), data, title)
-        }
-    }
-
-    /// A form checked by the site server at `url` (the server logs every attempt). Nothing of
-    /// the data folder is read: the server alone knows its accounts.
-    pub fn server(url: &str, ca_pem: &[u8], data_hint: &Path, title: &str) -> LoginScreen {
-        let target = SignInTarget::Server {
-            url: url.to_owned(),
-            ca_pem: ca_pem.to_vec(),
-        };
-        LoginScreen::form(target, data_hint, title)
-    }
-
-    fn form(target: SignInTarget, data: &Path, title: &str) -> LoginScreen {
-        LoginScreen {
-            no_accounts: false,
-            target,
-            data: data.to_owned(),
+            target: SignInTarget {
+                url: url.to_owned(),
+                ca_pem: ca_pem.to_vec(),
+            },
             title: title.to_owned(),
             user: String::new(),
             password: String::new(),
             pending: None,
-            signed_in: None,
             prefetch: Prefetch::Nothing,
             error: None,
             focus_asked: false,
@@ -163,20 +132,14 @@ impl LoginScreen {
         });
     }
 
-    /// The signed-in server connection of a sign-in the server checked, with what was
-    /// prefetched (taken once).
-    pub fn take_signed_in(&mut self) -> Option<SignedIn> {
-        self.signed_in.take()
-    }
-
-    /// Draws the form; returns the session once a sign-in succeeds.
-    pub fn show(&mut self, ui: &mut egui::Ui) -> Option<Session> {
+    /// Draws the form; returns the session and its signed-in connection (with what was
+    /// prefetched) once a sign-in succeeds.
+    pub fn show(&mut self, ui: &mut egui::Ui) -> Option<(Session, SignedIn)> {
         if let Some(rx) = &self.pending {
             match rx.try_recv() {
-                Ok(Ok((session, signed_in))) => {
+                Ok(Ok(signed)) => {
                     self.pending = None;
-                    self.signed_in = signed_in;
-                    return Some(session);
+                    return Some(signed);
                 }
                 Ok(Err(e)) => {
                     self.pending = None;
@@ -214,14 +177,6 @@ impl LoginScreen {
                 } else if ui.button("Sign in").clicked() {
                     submit = true;
                 }
-                if self.no_accounts {
-                    ui.add_space(8.0);
-                    ui.label(format!(
-                        "No account exists yet. An administrator makes the first one on this machine:\n\
-                         vigie users add NAME --role administrator --data {}",
-                        self.data.display()
-                    ));
-                }
                 if let Some(e) = &self.error {
                     ui.colored_label(egui::Color32::from_rgb(240, 120, 90), e);
                 }
@@ -234,44 +189,35 @@ impl LoginScreen {
     }
 }
 
-/// Checks a password where `target` says; the session (and, from a server, the signed-in
-/// connection with what `prefetch` asks) on success, else why not.
+/// Checks a password at the server `target`; the session and the signed-in connection with
+/// what `prefetch` asks on success, else why not.
 fn check(target: &SignInTarget, user: &str, password: &str, prefetch: Prefetch) -> Checked {
-    match target {
-        SignInTarget::Data(data) => crate::auth::login(data, user, password)
-            .map(|s| (s, None))
-            .map_err(|e| e.to_string()),
-        SignInTarget::Server { url, ca_pem } => {
-            let mut api = crate::client::Api::new(url, ca_pem).map_err(|e| e.to_string())?;
-            let info = api.sign_in(user, password).map_err(|e| e.to_string())?;
-            let role = Role::parse(&info.role)
-                .ok_or_else(|| format!("the server gave an unknown role {:?}", info.role))?;
-            let mut signed_in = SignedIn {
-                api,
-                cameras: Vec::new(),
-                live_cameras: Vec::new(),
-            };
-            match prefetch {
-                Prefetch::Nothing => {}
-                Prefetch::Cameras => {
-                    signed_in.cameras = signed_in.api.cameras().map_err(|e| e.to_string())?;
-                }
-                Prefetch::LiveCameras
-                    if crate::auth::allowed(role, crate::auth::Action::ViewLive) =>
-                {
-                    signed_in.live_cameras =
-                        signed_in.api.live_cameras().map_err(|e| e.to_string())?;
-                }
-                Prefetch::LiveCameras => {}
-            }
-            Ok((
-                Session {
-                    user: info.user,
-                    role,
-                    cameras: info.cameras,
-                },
-                Some(signed_in),
-            ))
+    let SignInTarget { url, ca_pem } = target;
+    let mut api = crate::client::Api::new(url, ca_pem).map_err(|e| e.to_string())?;
+    let info = api.sign_in(user, password).map_err(|e| e.to_string())?;
+    let role = Role::parse(&info.role)
+        .ok_or_else(|| format!("the server gave an unknown role {:?}", info.role))?;
+    let mut signed_in = SignedIn {
+        api,
+        cameras: Vec::new(),
+        live_cameras: Vec::new(),
+    };
+    match prefetch {
+        Prefetch::Nothing => {}
+        Prefetch::Cameras => {
+            signed_in.cameras = signed_in.api.cameras().map_err(|e| e.to_string())?;
         }
+        Prefetch::LiveCameras if crate::auth::allowed(role, crate::auth::Action::ViewLive) => {
+            signed_in.live_cameras = signed_in.api.live_cameras().map_err(|e| e.to_string())?;
+        }
+        Prefetch::LiveCameras => {}
     }
+    Ok((
+        Session {
+            user: info.user,
+            role,
+            cameras: info.cameras,
+        },
+        signed_in,
+    ))
 }

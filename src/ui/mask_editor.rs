@@ -4,7 +4,6 @@
 //! stores the polygon; a mask can be removed. Every still shown, mask added and mask removed is
 //! written to the audit log. Reads and writes run on a thread of their own.
 
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, mpsc};
 
 use eframe::egui_wgpu;
@@ -12,10 +11,10 @@ use egui::{Align2, Color32, FontId, Pos2, Rect, Sense, Stroke, pos2, vec2};
 
 use super::video::VideoCallback;
 use crate::auth::{Action, Session};
-use crate::client::Backend;
+use crate::client::Api;
 use crate::media::FrameSlot;
 use crate::render::{FULL_UV, StreamId, TileDraw, fit_rect, polygon_contains};
-use crate::store::{CameraRow, INDEX_FILE, Mask, Store};
+use crate::store::{CameraRow, Mask};
 
 enum Job {
     Still(String),
@@ -49,20 +48,6 @@ pub struct MaskEditor {
 }
 
 impl MaskEditor {
-    /// The editor over `data` for `session` (who must be allowed to edit masks).
-    pub fn open(
-        data: &Path,
-        session: Session,
-        repaint: Arc<dyn Fn() + Send + Sync>,
-    ) -> Result<MaskEditor, String> {
-        session
-            .require(data, Action::EditMasks, &[])
-            .map_err(|e| e.to_string())?;
-        let store = Store::open_readonly(&data.join(INDEX_FILE)).map_err(|e| e.to_string())?;
-        let cameras = store.cameras().map_err(|e| e.to_string())?;
-        MaskEditor::start(Backend::Data(data.to_owned()), cameras, session, repaint)
-    }
-
     /// The editor on the site server `api`; `listed` is its answer to `GET /v1/cameras`, asked
     /// off the UI thread.
     pub fn on_server(
@@ -79,25 +64,12 @@ impl MaskEditor {
                 Action::EditMasks.as_str()
             ));
         }
-        let cameras = listed.iter().map(|c| c.camera_row()).collect();
-        MaskEditor::start(Backend::Server(api), cameras, session, repaint)
-    }
-
-    fn start(
-        backend: Backend,
-        cameras: Vec<CameraRow>,
-        session: Session,
-        repaint: Arc<dyn Fn() + Send + Sync>,
-    ) -> Result<MaskEditor, String> {
+        let cameras: Vec<CameraRow> = listed.iter().map(|c| c.camera_row()).collect();
         let (jobs, rx) = mpsc::channel::<Job>();
         let (tx, replies) = mpsc::channel::<Reply>();
-        let who = session.clone();
         std::thread::Builder::new()
             .name("mask editor".into())
-            .spawn(move || match &backend {
-                Backend::Data(data) => worker(data, &who, rx, tx, repaint),
-                Backend::Server(api) => server_worker(api, rx, tx, repaint),
-            })
+            .spawn(move || worker(&api, rx, tx, repaint))
             .map_err(|e| e.to_string())?;
         Ok(MaskEditor {
             session,
@@ -381,95 +353,9 @@ impl MaskEditor {
     }
 }
 
+/// The editor's jobs as requests to the site server, which checks, stores and logs.
 fn worker(
-    data: &Path,
-    session: &Session,
-    jobs: mpsc::Receiver<Job>,
-    replies: mpsc::Sender<Reply>,
-    repaint: Arc<dyn Fn() + Send + Sync>,
-) {
-    let reply = |r: Reply| {
-        let _ = replies.send(r);
-        repaint();
-    };
-    let store = match Store::open(&data.join(INDEX_FILE)) {
-        Ok(s) => s,
-        Err(e) => return reply(Reply::Error(e.to_string())),
-    };
-    let masks_of = |cam: &str| store.masks(Some(cam)).map_err(|e| e.to_string());
-    while let Ok(job) = jobs.recv() {
-        match job {
-            Job::Still(cam) => {
-                let r = (|| {
-                    let end = store
-                        .last_segment_end(&cam)
-                        .map_err(|e| e.to_string())?
-                        .ok_or_else(|| format!("camera {cam}: nothing recorded yet"))?;
-                    let mut p =
-                        crate::playback::Player::open(data, &cam).map_err(|e| e.to_string())?;
-                    let shown = p.keyframe_at(end - 1).map_err(|e| e.to_string())?;
-                    Ok((shown.frame, shown.start_utc_ns))
-                })();
-                if let Ok((_, at)) = &r
-                    && let Err(e) =
-                        session.log(data, "mask editor still", &cam, Some((*at, *at)), "", "")
-                {
-                    reply(Reply::Error(e.to_string()));
-                    continue;
-                }
-                reply(Reply::Still(cam, r));
-            }
-            Job::Masks(cam) => match masks_of(&cam) {
-                Ok(m) => reply(Reply::Masks(cam, m)),
-                Err(e) => reply(Reply::Error(e)),
-            },
-            Job::Add(m) => {
-                let r = store
-                    .add_mask(&m)
-                    .map_err(|e| e.to_string())
-                    .and_then(|id| {
-                        session
-                            .log(
-                                data,
-                                "mask added",
-                                &m.camera_id,
-                                None,
-                                "",
-                                &format!(
-                                    "mask {id} {:?}: {}",
-                                    m.label,
-                                    serde_json::to_string(&m.polygon).unwrap_or_default()
-                                ),
-                            )
-                            .map_err(|e| e.to_string())
-                    });
-                match r.and_then(|_| masks_of(&m.camera_id)) {
-                    Ok(list) => reply(Reply::Masks(m.camera_id, list)),
-                    Err(e) => reply(Reply::Error(e)),
-                }
-            }
-            Job::Remove(id, cam) => {
-                let r = store
-                    .remove_mask(id, crate::time::now_utc_ns())
-                    .map_err(|e| e.to_string())
-                    .and_then(|found| {
-                        found.ok_or_else(|| format!("mask {id} is no longer in force"))?;
-                        session
-                            .log(data, "mask removed", &cam, None, "", &format!("mask {id}"))
-                            .map_err(|e| e.to_string())
-                    });
-                match r.and_then(|_| masks_of(&cam)) {
-                    Ok(list) => reply(Reply::Masks(cam, list)),
-                    Err(e) => reply(Reply::Error(e)),
-                }
-            }
-        }
-    }
-}
-
-/// The same jobs as requests to the site server, which checks, stores and logs.
-fn server_worker(
-    api: &Arc<crate::client::Api>,
+    api: &Arc<Api>,
     jobs: mpsc::Receiver<Job>,
     replies: mpsc::Sender<Reply>,
     repaint: Arc<dyn Fn() + Send + Sync>,
@@ -546,7 +432,6 @@ enum Stage {
 
 /// The mask editor window: sign-in, then the editor.
 pub struct MaskEditorApp {
-    data: PathBuf,
     stage: Stage,
 }
 
@@ -554,29 +439,17 @@ pub struct MaskEditorApp {
 pub type ServerTarget = (String, Vec<u8>);
 
 impl MaskEditorApp {
-    pub fn new(cc: &eframe::CreationContext<'_>, data: &Path) -> MaskEditorApp {
-        MaskEditorApp::signing_in(cc, data, None)
-    }
-
-    /// The window, its sign-in checked by the site server `server` when given (everything
-    /// then goes through it), else at the data folder `data`.
-    pub fn signing_in(
-        cc: &eframe::CreationContext<'_>,
-        data: &Path,
-        server: Option<&ServerTarget>,
-    ) -> MaskEditorApp {
+    /// The window, its sign-in checked by the site server `server` (everything then goes
+    /// through it).
+    pub fn signing_in(cc: &eframe::CreationContext<'_>, server: &ServerTarget) -> MaskEditorApp {
         if let Some(rs) = cc.wgpu_render_state.as_ref() {
             super::video::install_compositor(rs);
         }
         cc.egui_ctx.set_visuals(egui::Visuals::dark());
         let title = "Vigie · Privacy masks";
-        let login = match server {
-            Some((url, ca)) => super::login::LoginScreen::server(url, ca, data, title)
-                .prefetching(super::login::Prefetch::Cameras),
-            None => super::login::LoginScreen::new(data, title),
-        };
+        let login = super::login::LoginScreen::server(&server.0, &server.1, title)
+            .prefetching(super::login::Prefetch::Cameras);
         MaskEditorApp {
-            data: data.to_owned(),
             stage: Stage::SignIn(Box::new(login), None),
         }
     }
@@ -600,18 +473,15 @@ impl eframe::App for MaskEditorApp {
                 if let Some(r) = refused {
                     ui.colored_label(Color32::from_rgb(240, 120, 90), r.as_str());
                 }
-                login.show(ui).and_then(|session| {
+                login.show(ui).and_then(|(session, signed_in)| {
                     let ctx = ui.ctx().clone();
                     let repaint = Arc::new(move || ctx.request_repaint());
-                    let opened = match login.take_signed_in() {
-                        Some(signed_in) => MaskEditor::on_server(
-                            Arc::new(signed_in.api),
-                            signed_in.cameras,
-                            session,
-                            repaint,
-                        ),
-                        None => MaskEditor::open(&self.data, session, repaint),
-                    };
+                    let opened = MaskEditor::on_server(
+                        Arc::new(signed_in.api),
+                        signed_in.cameras,
+                        session,
+                        repaint,
+                    );
                     match opened {
                         Ok(e) => Some(e),
                         Err(e) => {
@@ -628,19 +498,17 @@ impl eframe::App for MaskEditorApp {
     }
 }
 
-/// Opens the mask editor window on its sign-in screen: on the site server `server` when
-/// given, else on the data folder `data`.
-pub fn run_mask_editor(data: &Path, server: Option<ServerTarget>) -> Result<(), eframe::Error> {
-    let data = data.to_owned();
-    eframe::run_native(
+/// Opens the mask editor window on its sign-in screen at the site server `server`; `keep` (a
+/// local server, say) lives as long as the window.
+pub fn run_mask_editor(
+    server: ServerTarget,
+    keep: Vec<Box<dyn std::any::Any>>,
+) -> Result<(), eframe::Error> {
+    let r = eframe::run_native(
         "vigie-masks",
         super::native_options("Vigie — privacy masks"),
-        Box::new(move |cc| {
-            Ok(Box::new(MaskEditorApp::signing_in(
-                cc,
-                &data,
-                server.as_ref(),
-            )))
-        }),
-    )
+        Box::new(move |cc| Ok(Box::new(MaskEditorApp::signing_in(cc, &server)))),
+    );
+    drop(keep);
+    r
 }

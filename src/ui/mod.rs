@@ -17,15 +17,13 @@ pub use live::{Clock, LiveWorkspace, StreamProvider};
 pub use mask_editor::{MaskEditor, MaskEditorApp, run_mask_editor};
 pub use review::{ReviewApp, ReviewStart, ReviewWorkspace, run_review};
 
-use std::path::{Path, PathBuf};
-
-/// The live wall as an eframe application: the sign-in screen (when it has a data folder),
-/// then the wall.
+/// The live wall as an eframe application: the sign-in screen, then the wall.
 pub struct LiveApp {
     workspace: LiveWorkspace,
-    /// Until someone signs in: the form, the data folder, and why the last sign-in was refused.
-    sign_in: Option<(login::LoginScreen, PathBuf, Option<String>)>,
-    /// What the window keeps alive as long as it is open (the demo's simulators, services).
+    /// Until someone signs in: the form, and why the last sign-in was refused.
+    sign_in: Option<(login::LoginScreen, Option<String>)>,
+    /// What the window keeps alive as long as it is open (the demo's simulators, a local
+    /// server); dropped after the workspace, whose last reports go to that server.
     _keep: Vec<Box<dyn std::any::Any>>,
 }
 
@@ -51,30 +49,12 @@ impl LiveApp {
         }
     }
 
-    /// A wall behind the sign-in screen of the installation at `data`: nothing is decoded
-    /// before a user allowed to view live video signs in.
-    pub fn signing_in(
-        cc: &eframe::CreationContext<'_>,
-        workspace: LiveWorkspace,
-        data: &Path,
-        keep: Vec<Box<dyn std::any::Any>>,
-    ) -> LiveApp {
-        Self::signing_in_with(
-            cc,
-            workspace,
-            login::LoginScreen::new(data, "Vigie · Live"),
-            data,
-            keep,
-        )
-    }
-
-    /// A wall behind `login` (checked by the site server or at `data`); the wall's own services
-    /// use the data folder `data` of the server's machine.
+    /// A wall behind `login`, checked by the site server: nothing is decoded before a user
+    /// allowed to view live video signs in.
     pub fn signing_in_with(
         cc: &eframe::CreationContext<'_>,
         workspace: LiveWorkspace,
         login: login::LoginScreen,
-        data: &Path,
         keep: Vec<Box<dyn std::any::Any>>,
     ) -> LiveApp {
         Self::setup(cc);
@@ -86,7 +66,7 @@ impl LiveApp {
         };
         LiveApp {
             workspace,
-            sign_in: Some((login, data.to_owned(), None)),
+            sign_in: Some((login, None)),
             _keep: keep,
         }
     }
@@ -98,22 +78,16 @@ impl LiveApp {
 
 impl eframe::App for LiveApp {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
-        if let Some((login, data, refused)) = &mut self.sign_in {
+        if let Some((login, refused)) = &mut self.sign_in {
             if let Some(r) = refused {
                 ui.colored_label(egui::Color32::from_rgb(240, 120, 90), r.as_str());
             }
-            if let Some(session) = login.show(ui) {
-                let signed = match login.take_signed_in() {
-                    Some(signed_in) => self.workspace.sign_in_at_server(
-                        session,
-                        std::sync::Arc::new(signed_in.api),
-                        signed_in.live_cameras,
-                    ),
-                    None => self
-                        .workspace
-                        .sign_in(data, session)
-                        .map_err(|e| e.to_string()),
-                };
+            if let Some((session, signed_in)) = login.show(ui) {
+                let signed = self.workspace.sign_in_at_server(
+                    session,
+                    std::sync::Arc::new(signed_in.api),
+                    signed_in.live_cameras,
+                );
                 match signed {
                     Ok(()) => self.sign_in = None,
                     Err(e) => *refused = Some(e),
@@ -125,28 +99,22 @@ impl eframe::App for LiveApp {
     }
 }
 
-/// Opens the live wall window on its sign-in screen and runs until it is closed. The sign-in is
-/// checked by the site server `server` (URL and CA certificate) when given, else at the
-/// installation's data folder `data`.
+/// Opens the live wall window on its sign-in screen, checked by the site server `server` (URL
+/// and CA certificate), and runs until it is closed.
 pub fn run_live(
     workspace: LiveWorkspace,
-    data: &Path,
-    server: Option<(String, Vec<u8>)>,
+    server: (String, Vec<u8>),
     keep: Vec<Box<dyn std::any::Any>>,
     title: &str,
 ) -> Result<(), eframe::Error> {
     let options = native_options(title);
-    let data = data.to_owned();
     eframe::run_native(
         "vigie",
         options,
         Box::new(move |cc| {
-            let login = match &server {
-                Some((url, ca)) => login::LoginScreen::server(url, ca, &data, "Vigie · Live"),
-                None => login::LoginScreen::new(&data, "Vigie · Live"),
-            };
+            let login = login::LoginScreen::server(&server.0, &server.1, "Vigie · Live");
             Ok(Box::new(LiveApp::signing_in_with(
-                cc, workspace, login, &data, keep,
+                cc, workspace, login, keep,
             )))
         }),
     )

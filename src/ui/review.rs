@@ -7,7 +7,6 @@
 //! thread only reads their latest results.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -17,11 +16,11 @@ use egui::{Align2, Color32, FontId, Rect, Sense, Stroke, StrokeKind, pos2, vec2}
 
 use super::export_dialog::ExportDialog;
 use super::video::VideoCallback;
-use crate::auth::{Action, AuthError, Session};
-use crate::client::Backend;
+use crate::auth::{Action, Session};
+use crate::client::Api;
 use crate::playback::worker::{Request, TileWorker};
 use crate::render::{FULL_UV, StreamId, TileDraw, fit_rect};
-use crate::store::{Bookmark, CameraRow, Hold, INDEX_FILE, Span, Store};
+use crate::store::{Bookmark, CameraRow, Hold, Span};
 
 /// Playback speeds offered, as multiples of real time.
 pub const SPEEDS: [f64; 8] = [0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0];
@@ -43,7 +42,7 @@ enum IndexJob {
     Audit(crate::auth::audit::Entry),
 }
 
-/// The review workspace's thread on the index.
+/// The review workspace's thread of requests to the server (timelines, bookmarks, holds).
 struct IndexThread {
     tx: mpsc::Sender<IndexJob>,
     results: Arc<Mutex<HashMap<String, TimelineData>>>,
@@ -53,11 +52,11 @@ struct IndexThread {
 }
 
 impl IndexThread {
-    fn start(backend: &Backend, repaint: Arc<dyn Fn() + Send + Sync>) -> IndexThread {
+    fn start(api: &Arc<Api>, repaint: Arc<dyn Fn() + Send + Sync>) -> IndexThread {
         let (tx, rx) = mpsc::channel::<IndexJob>();
         let results: Arc<Mutex<HashMap<String, TimelineData>>> = Arc::default();
         let error: Arc<Mutex<Option<String>>> = Arc::default();
-        let (r2, e2, backend) = (results.clone(), error.clone(), backend.clone());
+        let (r2, e2, api) = (results.clone(), error.clone(), api.clone());
         let thread = std::thread::Builder::new()
             .name("review index".into())
             .spawn(move || {
@@ -67,27 +66,11 @@ impl IndexThread {
                         .unwrap_or_else(|e| e.into_inner())
                         .insert(camera, data);
                 };
-                match &backend {
-                    Backend::Data(dir) => {
-                        let store = match Store::open(&dir.join(INDEX_FILE)) {
-                            Ok(s) => s,
-                            Err(e) => return fail(e.to_string()),
-                        };
-                        while let Ok(job) = rx.recv() {
-                            if let Err(e) = local_job(&store, dir, job, &keep) {
-                                fail(e);
-                            }
-                            repaint();
-                        }
+                while let Ok(job) = rx.recv() {
+                    if let Err(e) = server_job(&api, job, &keep) {
+                        fail(e);
                     }
-                    Backend::Server(api) => {
-                        while let Ok(job) = rx.recv() {
-                            if let Err(e) = server_job(api, job, &keep) {
-                                fail(e);
-                            }
-                            repaint();
-                        }
-                    }
+                    repaint();
                 }
             })
             .ok();
@@ -100,38 +83,10 @@ impl IndexThread {
     }
 }
 
-/// A job of the review's thread on the data folder.
-fn local_job(
-    store: &Store,
-    dir: &Path,
-    job: IndexJob,
-    keep: &dyn Fn(String, TimelineData),
-) -> Result<(), String> {
-    match job {
-        IndexJob::Timeline { camera, from, to } => {
-            crate::playback::timeline::review_timeline(store, dir, &camera, from, to)
-                .map(|data| keep(camera, data))
-                .map_err(|e| e.to_string())
-        }
-        IndexJob::Bookmark(b) => store
-            .add_bookmark(&b)
-            .map(|_| ())
-            .map_err(|e| e.to_string()),
-        IndexJob::Hold(h) => store.add_hold(&h).map(|_| ()).map_err(|e| e.to_string()),
-        IndexJob::Audit(entry) => crate::auth::audit::append(dir, &entry)
-            .map(|_| ())
-            .map_err(|e| format!("audit log: {e}")),
-    }
-}
-
-/// The same job as requests to the site server, which decides and logs: the window's own audit
-/// entries are not sent (the server logs the footage it serves), except a mask lifted or put
-/// back, which is a request of its own.
-fn server_job(
-    api: &crate::client::Api,
-    job: IndexJob,
-    keep: &dyn Fn(String, TimelineData),
-) -> Result<(), String> {
+/// A job as requests to the site server, which decides and logs: the window's own audit entries
+/// are not sent (the server logs the footage it serves), except a mask lifted or put back,
+/// which is a request of its own.
+fn server_job(api: &Api, job: IndexJob, keep: &dyn Fn(String, TimelineData)) -> Result<(), String> {
     let cam = |c: &str| crate::client::path_segment(c);
     match job {
         IndexJob::Timeline { camera, from, to } => api
@@ -186,7 +141,7 @@ struct Tile {
 
 /// The review workspace.
 pub struct ReviewWorkspace {
-    backend: Backend,
+    api: Arc<Api>,
     session: Session,
     /// Audit entries waiting for the index thread.
     audit: Vec<crate::auth::audit::Entry>,
@@ -209,7 +164,7 @@ pub struct ReviewWorkspace {
     selection: Option<(i64, i64)>,
     index: Option<IndexThread>,
     /// The privacy masks, kept current (no picture is drawn before they are read).
-    masks: Option<super::masks::MaskWatch>,
+    masks: Option<crate::client::masks::MaskWatch>,
     /// Masks a supervisor lifted (logged).
     lifts: super::masks::Lifts,
     fetched: HashMap<String, (i64, i64, Instant)>,
@@ -222,29 +177,6 @@ pub struct ReviewWorkspace {
 }
 
 impl ReviewWorkspace {
-    /// A workspace over the recorder data folder `data` for `session`, the playhead at
-    /// `at_utc_ns`. Only the cameras granted to the user are listed; the role must allow
-    /// playback.
-    pub fn open(
-        data: &Path,
-        at_utc_ns: i64,
-        session: Session,
-    ) -> Result<ReviewWorkspace, AuthError> {
-        session.require(data, Action::Playback, &[])?;
-        let store = Store::open_readonly(&data.join(INDEX_FILE))?;
-        let cameras = store
-            .cameras()?
-            .into_iter()
-            .filter(|c| session.may_see(&c.id))
-            .collect();
-        Ok(ReviewWorkspace::with(
-            Backend::Data(data.to_owned()),
-            cameras,
-            at_utc_ns,
-            session,
-        ))
-    }
-
     /// A workspace on the site server `api` (signed in as `session`): the cameras, timelines,
     /// footage, masks, bookmarks, holds and exports all come from it.
     ///
@@ -275,22 +207,8 @@ impl ReviewWorkspace {
                 .unwrap_or_else(|| crate::time::now_utc_ns() - 3 * NS)
         });
         let cameras = listed.iter().map(|c| c.camera_row()).collect();
-        Ok(ReviewWorkspace::with(
-            Backend::Server(api),
-            cameras,
-            at_utc_ns,
-            session,
-        ))
-    }
-
-    fn with(
-        backend: Backend,
-        cameras: Vec<CameraRow>,
-        at_utc_ns: i64,
-        session: Session,
-    ) -> ReviewWorkspace {
-        ReviewWorkspace {
-            backend,
+        Ok(ReviewWorkspace {
+            api,
             session,
             audit: Vec::new(),
             export: ExportDialog::default(),
@@ -316,7 +234,7 @@ impl ReviewWorkspace {
             reason: String::new(),
             hold_days: 365,
             message: None,
-        }
+        })
     }
 
     /// The signed-in user.
@@ -358,11 +276,7 @@ impl ReviewWorkspace {
         if tile >= self.tiles.len() || !self.cameras.iter().any(|c| c.id == camera) {
             return false;
         }
-        match self
-            .backend
-            .player(camera)
-            .and_then(TileWorker::with_player)
-        {
+        match TileWorker::with_player(crate::client::player(&self.api, camera)) {
             Ok(worker) => {
                 self.log_playback(tile);
                 self.tiles[tile] = Some(Tile {
@@ -473,15 +387,15 @@ impl ReviewWorkspace {
         if self.index.is_none() {
             let ctx = ui.ctx().clone();
             self.index = Some(IndexThread::start(
-                &self.backend,
+                &self.api,
                 Arc::new(move || ctx.request_repaint()),
             ));
             self.flush_audit();
         }
         if self.masks.is_none() {
             let ctx = ui.ctx().clone();
-            self.masks = Some(super::masks::MaskWatch::watch(
-                self.backend.clone(),
+            self.masks = Some(crate::client::masks::MaskWatch::watch(
+                self.api.clone(),
                 Arc::new(move || ctx.request_repaint()),
             ));
         }
@@ -506,7 +420,7 @@ impl ReviewWorkspace {
         egui::CentralPanel::no_frame().show(ui, |ui| self.grid_view(ui));
         let ctx = ui.ctx().clone();
         self.export.selected_camera = self.selected_camera();
-        self.export.show(&ctx, &self.backend, &self.session);
+        self.export.show(&ctx, &self.api);
         if self.export.poll() {
             self.fetched.clear();
         }
@@ -813,7 +727,7 @@ impl ReviewWorkspace {
 
     /// Starts the export the window describes.
     pub fn run_export(&mut self, ctx: &egui::Context) {
-        self.export.run(&self.backend, &self.session, ctx);
+        self.export.run(&self.api, ctx);
     }
 
     fn selected_camera(&self) -> Option<String> {
@@ -1359,20 +1273,12 @@ impl Drop for ReviewWorkspace {
         for i in 0..self.tiles.len() {
             self.log_playback(i);
         }
-        match self.index.take() {
-            Some(mut index) => {
-                let thread = index.thread.take();
-                drop(index);
-                if let Some(t) = thread {
-                    let _ = t.join();
-                }
-            }
-            None => {
-                if let Some(data) = self.backend.data() {
-                    for e in self.audit.drain(..) {
-                        let _ = crate::auth::audit::append(data, &e);
-                    }
-                }
+        self.flush_audit();
+        if let Some(mut index) = self.index.take() {
+            let thread = index.thread.take();
+            drop(index);
+            if let Some(t) = thread {
+                let _ = t.join();
             }
         }
     }
@@ -1389,12 +1295,10 @@ fn speed_label(s: f64) -> String {
 /// What the review window opens once a user has signed in.
 #[derive(Clone, Debug)]
 pub struct ReviewStart {
-    /// The data folder (read directly), or with `server` only a hint for the sign-in screen.
-    pub data: PathBuf,
-    /// The site server (URL, trusted CA in PEM): everything then comes from it.
-    pub server: Option<(String, Vec<u8>)>,
+    /// The site server (URL, trusted CA in PEM): everything comes from it.
+    pub server: (String, Vec<u8>),
     pub at_utc_ns: i64,
-    /// With a server: start at the latest footage instead of `at_utc_ns`.
+    /// Start at the latest footage instead of `at_utc_ns`.
     pub latest: bool,
     /// Grid size, 1 to 4.
     pub grid: usize,
@@ -1403,14 +1307,8 @@ pub struct ReviewStart {
 }
 
 impl ReviewStart {
-    /// The workspace for `session`, with the cameras put in their tiles.
-    pub fn open(&self, session: Session) -> Result<ReviewWorkspace, String> {
-        let ws = ReviewWorkspace::open(&self.data, self.at_utc_ns, session)
-            .map_err(|e| e.to_string())?;
-        Ok(self.arrange(ws))
-    }
-
-    /// The workspace on the site server, signed in as `session` through `api`.
+    /// The workspace on the site server, signed in as `session` through `signed_in`, with the
+    /// cameras put in their tiles.
     pub fn open_on_server(
         &self,
         signed_in: super::login::SignedIn,
@@ -1477,13 +1375,12 @@ impl ReviewApp {
         Self::setup(cc);
         ReviewApp {
             stage: Stage::SignIn(Box::new(SignIn {
-                login: match &start.server {
-                    Some((url, ca)) => {
-                        super::login::LoginScreen::server(url, ca, &start.data, "Vigie · Review")
-                            .prefetching(super::login::Prefetch::Cameras)
-                    }
-                    None => super::login::LoginScreen::new(&start.data, "Vigie · Review"),
-                },
+                login: super::login::LoginScreen::server(
+                    &start.server.0,
+                    &start.server.1,
+                    "Vigie · Review",
+                )
+                .prefetching(super::login::Prefetch::Cameras),
                 start,
                 refused: None,
             })),
@@ -1515,10 +1412,9 @@ impl eframe::App for ReviewApp {
                 if let Some(r) = refused {
                     ui.colored_label(Color32::from_rgb(240, 120, 90), r.as_str());
                 }
-                let opened = login.show(ui).map(|session| match login.take_signed_in() {
-                    Some(signed_in) => start.open_on_server(signed_in, session),
-                    None => start.open(session),
-                });
+                let opened = login
+                    .show(ui)
+                    .map(|(session, signed_in)| start.open_on_server(signed_in, session));
                 match opened {
                     Some(Ok(ws)) => Some(ws),
                     Some(Err(e)) => {
@@ -1535,12 +1431,19 @@ impl eframe::App for ReviewApp {
     }
 }
 
-/// Opens the review window on its sign-in screen and runs until it is closed.
-pub fn run_review(start: ReviewStart, title: &str) -> Result<(), eframe::Error> {
+/// Opens the review window on its sign-in screen and runs until it is closed; `keep` (a local
+/// server, say) lives as long as the window.
+pub fn run_review(
+    start: ReviewStart,
+    keep: Vec<Box<dyn std::any::Any>>,
+    title: &str,
+) -> Result<(), eframe::Error> {
     let options = super::native_options(title);
-    eframe::run_native(
+    let r = eframe::run_native(
         "vigie-review",
         options,
         Box::new(move |cc| Ok(Box::new(ReviewApp::sign_in(cc, start)))),
-    )
+    );
+    drop(keep);
+    r
 }

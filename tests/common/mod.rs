@@ -502,3 +502,56 @@ pub fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+/// A site server over `data` serving `cameras` (see [`server_options`]).
+pub fn start_server_with(
+    data: &std::path::Path,
+    cameras: Vec<vigie::config::Camera>,
+) -> vigie::server::Server {
+    vigie::server::Server::start(vigie::server::ServerOptions {
+        cameras,
+        ..server_options(data)
+    })
+    .expect("server starts")
+}
+
+/// `user` signed in at `s` with [`PASSWORD`]: the connection and the session the server gave.
+pub fn session_at(
+    s: &vigie::server::Server,
+    data: &std::path::Path,
+    user: &str,
+) -> (std::sync::Arc<vigie::client::Api>, vigie::auth::Session) {
+    let mut api = vigie::client::Api::new(&server_url(s), &server_ca(data)).expect("client");
+    let info = api.sign_in(user, PASSWORD).expect("sign-in");
+    let session = vigie::auth::Session {
+        user: info.user,
+        role: vigie::auth::Role::parse(&info.role).expect("a known role"),
+        cameras: info.cameras,
+    };
+    (std::sync::Arc::new(api), session)
+}
+
+/// Signs `wall` in at `s` as `user`, keeping the wall's own cameras.
+pub fn wall_signed_in(
+    wall: &mut vigie::ui::LiveWorkspace,
+    s: &vigie::server::Server,
+    data: &std::path::Path,
+    user: &str,
+) {
+    let (api, session) = session_at(s, data, user);
+    wall.sign_in_at_server(session, api, Vec::new())
+        .expect("the wall signs in");
+}
+
+/// The review workspace on `s` for `user`, the playhead at `at_utc_ns`.
+pub fn review_at(
+    s: &vigie::server::Server,
+    data: &std::path::Path,
+    user: &str,
+    at_utc_ns: i64,
+) -> vigie::ui::ReviewWorkspace {
+    let (api, session) = session_at(s, data, user);
+    let cameras = api.cameras().expect("cameras");
+    vigie::ui::ReviewWorkspace::on_server(api, cameras, Some(at_utc_ns), session)
+        .expect("the review opens")
+}

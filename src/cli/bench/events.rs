@@ -17,7 +17,7 @@ use super::pipeline::{percentile, thread_cpu_s};
 use crate::config::{Camera, StreamKind};
 use crate::events::client::EventClient;
 use crate::events::rules::Rules;
-use crate::events::service::{EventService, ServiceOptions};
+use crate::events::service::ServiceOptions;
 use crate::events::{Event, EventKind, event_json};
 use crate::media::FrameSlot;
 use crate::ui::{LiveWorkspace, StreamProvider};
@@ -135,23 +135,38 @@ pub fn events(rate: u32, seconds: u64, senders: u32) -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).context("temporary folder")?;
     let cameras = crate::sim::demo_cameras();
-    let svc = EventService::start(ServiceOptions {
+    // The wall signs in at a site server of that folder, which runs the event service: alarms
+    // reach it as they reach every workstation, pushed by the server.
+    const USER: &str = "bench-operator";
+    {
+        let store = crate::store::Store::open(&dir.join(crate::store::INDEX_FILE))?;
+        super::pipeline::bench_account(&store, USER, "operator")?;
+    }
+    let mut opts = crate::server::ServerOptions::local(&dir, cameras.clone());
+    opts.events = Some(ServiceOptions {
         data: dir.clone(),
         listen: "127.0.0.1:0".parse()?,
         udp: None,
         rules: Rules::default(),
         cameras: cameras.clone(),
         tls: None,
-    })?;
-    let addr = svc.addr();
+    });
+    let server = crate::server::Server::start(opts)?;
+    let addr = server
+        .events_addr()
+        .context("the server started no event service")?;
+    let ca = std::fs::read(dir.join(crate::server::pki::CA_FILE))?;
+    let mut api = crate::client::Api::new(&server.local_url(), &ca)?;
+    let info = api.sign_in(USER, super::pipeline::BENCH_PASSWORD)?;
     let session = crate::auth::Session {
-        user: "bench".into(),
+        user: info.user,
         role: crate::auth::Role::Operator,
-        cameras: vec!["*".into()],
+        cameras: info.cameras,
     };
     let mut ws = LiveWorkspace::new(cameras.clone(), None, Box::new(Stills(HashMap::new())));
     ws = ws.with_sounds(false);
-    ws.sign_in(&dir, session)?;
+    ws.sign_in_at_server(session, std::sync::Arc::new(api), Vec::new())
+        .map_err(anyhow::Error::msg)?;
     let mut ui = Ui {
         ctx: egui::Context::default(),
         ws,
@@ -277,7 +292,7 @@ pub fn events(rate: u32, seconds: u64, senders: u32) -> anyhow::Result<()> {
         lp99 / ip99.max(1e-9)
     );
     drop(ui);
-    drop(svc);
+    drop(server);
     let _ = std::fs::remove_dir_all(&dir);
     if stored != answered || !failed.is_empty() {
         bail!(

@@ -57,12 +57,9 @@ impl LiveWorkspace {
         if self.alarms.is_none()
             && let Some((session, _)) = &self.session
             && session.may(Action::HandleAlarms)
+            && let Some(api) = &self.server
         {
-            if let Some(api) = &self.server {
-                self.alarms = Some(AlarmBoard::on_server(api.clone(), session, ctx));
-            } else if let Some(data) = &self.mask_data {
-                self.alarms = Some(AlarmBoard::start(data, session, ctx));
-            }
+            self.alarms = Some(AlarmBoard::on_server(api.clone(), session, ctx));
         }
         let Some(board) = &mut self.alarms else {
             return;
@@ -206,14 +203,7 @@ impl LiveWorkspace {
             }
         };
         self.alarm_screen = Some(s);
-        let recorded = match &self.server {
-            Some(api) => Some(crate::client::Backend::Server(api.clone())),
-            None => self
-                .review_data
-                .clone()
-                .or(self.mask_data.clone())
-                .map(crate::client::Backend::Data),
-        };
+        let recorded = self.server.clone();
         self.replays.clear();
         let mut to_start = Vec::new();
         let mut tiles = vec![TileState::default(); cells];
@@ -227,7 +217,7 @@ impl LiveWorkspace {
             }
             let r = cams.len() + k;
             if r < cells
-                && let Some(data) = &recorded
+                && let Some(api) = &recorded
             {
                 tiles[r] = TileState {
                     camera: Some(ci),
@@ -243,20 +233,18 @@ impl LiveWorkspace {
                         started: Instant::now(),
                     },
                 );
-                to_start.push((ci, self.cameras[ci].id.clone(), data.clone()));
+                to_start.push((ci, self.cameras[ci].id.clone(), api.clone()));
             }
         }
-        // The workers open the index and files: on a thread, never the UI's.
+        // The workers ask the server for their first footage: on a thread, never the UI's.
         if !to_start.is_empty() {
             let (tx, rx) = std::sync::mpsc::channel::<ReplayStarted>();
             self.replay_rx = Some(rx);
             let _ = std::thread::Builder::new()
                 .name("replay start".into())
                 .spawn(move || {
-                    for (ci, camera, data) in to_start {
-                        let w = data
-                            .player(&camera)
-                            .and_then(TileWorker::with_player)
+                    for (ci, camera, api) in to_start {
+                        let w = TileWorker::with_player(crate::client::player(&api, &camera))
                             .map_err(|e| e.to_string());
                         if tx.send((id, ci, w)).is_err() {
                             return;
