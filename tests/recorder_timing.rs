@@ -286,3 +286,101 @@ fn the_recorder_deletes_expired_footage_by_its_own_clock() {
             .all(|l| l.camera_id == "cam001" && !l.reason.is_empty())
     );
 }
+
+/// Paths of a camera's indexed segments.
+fn segment_paths(data: &Path, cam: &str) -> Vec<String> {
+    let store = Store::open_readonly(&data.join(INDEX_FILE)).expect("index");
+    segments(&store, cam)
+        .into_iter()
+        .map(|s| s.row.path)
+        .collect()
+}
+
+#[test]
+fn a_wall_clock_stepped_400_days_ahead_deletes_no_footage() {
+    let sim = camsim(1, true);
+    let run = Run::new("rec-clock-jump", &sim);
+    // Retention passes every 300 ms instead of every minute.
+    let recorder = || {
+        spawn_recorder(
+            &run.cameras,
+            &run.data,
+            2,
+            &[
+                "--clock-offset-file".as_ref(),
+                run.clock.as_os_str(),
+                "--retention-every-ms".as_ref(),
+                "300".as_ref(),
+            ],
+        )
+    };
+    let child = recorder();
+    common::wait_for_segments(&run.data, "cam001", 3, Duration::from_secs(60));
+    // A legal hold on the first segments, lapsing in 30 days.
+    let first = segment_paths(&run.data, "cam001");
+    {
+        let store = Store::open(&run.data.join(INDEX_FILE)).expect("index");
+        let segs = segments(&store, "cam001");
+        let now = chrono::Utc::now().timestamp_nanos_opt().expect("now");
+        store
+            .add_hold(&vigie::store::Hold {
+                id: 0,
+                camera_id: "cam001".into(),
+                span: vigie::store::Span {
+                    start_utc_ns: segs[0].row.start_utc_ns,
+                    end_utc_ns: segs[1].row.end_utc_ns,
+                },
+                procedure: "PV-2026-0500".into(),
+                reason: "test".into(),
+                author: "chef".into(),
+                created_utc_ns: now,
+                expires_utc_ns: now + 30 * 86_400 * 1_000_000_000,
+                released_utc_ns: None,
+            })
+            .expect("hold");
+    }
+    let all_there = |paths: &[String]| {
+        let indexed = segment_paths(&run.data, "cam001");
+        paths
+            .iter()
+            .all(|p| indexed.contains(p) && run.data.join(p).exists())
+    };
+
+    // The wall clock steps 400 days ahead while recording: the recorder sees the step, and the
+    // passes that run while two more segments are recorded delete nothing.
+    run.set_clock_offset_ms(400 * 86_400_000);
+    common::wait_for("the clock step seen", || {
+        Store::open_readonly(&run.data.join(INDEX_FILE))
+            .and_then(|s| s.events_of_kind("clock_step"))
+            .is_ok_and(|e| !e.is_empty())
+    });
+    let seen = segment_paths(&run.data, "cam001").len();
+    common::wait_for("two more segments", || {
+        segment_paths(&run.data, "cam001").len() >= seen + 2
+    });
+    assert!(all_there(&first), "footage deleted after the step");
+
+    // Restarted with the clock still wrong: the first pass finds the whole recording expired
+    // a year ago, deletes nothing and raises an alarm that says what to do.
+    terminate(child);
+    let before = segment_paths(&run.data, "cam001");
+    let child = recorder();
+    let alarm = || {
+        Store::open_readonly(&run.data.join(INDEX_FILE))
+            .and_then(|s| s.alarms_since(0, 100))
+            .ok()
+            .and_then(|a| a.into_iter().find(|a| a.kind == "retention_refused"))
+    };
+    common::wait_for("the refusal's alarm", || alarm().is_some());
+    let a = alarm().expect("alarm");
+    assert!(
+        a.instructions.contains("camera cam001")
+            && a.instructions.contains("Nothing was deleted")
+            && a.instructions.contains("vigie retention allow"),
+        "{}",
+        a.instructions
+    );
+    let store = run.stop_and_check(child);
+    assert!(all_there(&before), "footage deleted after the restart");
+    assert!(store.register().expect("register").is_empty());
+}

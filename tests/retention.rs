@@ -1,9 +1,11 @@
-//! Retention with a test clock 31 days ahead: expired footage goes (file, row, register line),
-//! footage under a legal hold stays until the hold is released; holds through the CLI.
+//! Retention with a test clock 31 days ahead: a pass that finds footage expired long ago is
+//! refused with an alarm until an administrator allows it; then expired footage goes (file,
+//! row, register line), footage under a legal hold stays until the hold is released; holds and
+//! allowances through the CLI.
 
 mod common;
 
-use vigie::record::retention::apply_retention;
+use vigie::record::retention::{RetentionPass, apply_retention};
 use vigie::store::{
     CameraRow, INDEX_FILE, IndexWriter, SegmentRow, Store, WriteOp, encode_keyframes,
 };
@@ -123,12 +125,54 @@ fn expired_footage_goes_held_footage_stays() {
         "{list}"
     );
 
-    // 31 days later.
+    // 31 days later, at once: footage that expired a day ago (cam002's, 24 days ago) is not
+    // what a pass finds in normal running. Nothing goes; one alarm says why.
     let mut store = Store::open(&dir.join(INDEX_FILE)).expect("index");
     let now = t0 + 31 * DAY;
+    common::add_user(&dir, "admin", "administrator", &[]);
+    let refused_alarms = |store: &Store| {
+        store
+            .alarms_since(0, 100)
+            .expect("alarms")
+            .into_iter()
+            .filter(|a| a.kind == "retention_refused")
+            .count()
+    };
+    for _ in 0..2 {
+        let pass = apply_retention(&dir, &mut store, now).expect("retention");
+        assert!(
+            matches!(&pass, RetentionPass::Refused(why) if why.contains("camera cam002")
+                && why.contains("vigie retention allow")),
+            "{pass:?}"
+        );
+    }
+    assert_eq!(refused_alarms(&store), 1, "one alarm, however many passes");
+    assert!(
+        paths.iter().all(|p| dir.join(p).exists()),
+        "nothing deleted"
+    );
+    // An administrator allows it (an operator may not); the next pass deletes.
+    let allow = |user: &str| {
+        common::vigie_as(
+            user,
+            [
+                "retention".as_ref(),
+                "allow".as_ref(),
+                "--data".as_ref(),
+                dir.as_os_str(),
+            ],
+        )
+    };
+    let (ok, _, err) = allow("op");
+    assert!(
+        !ok && err.contains("may not allow a refused retention pass"),
+        "{err}"
+    );
+    let (ok, out, err) = allow("admin");
+    assert!(ok, "{out}{err}");
     assert_eq!(
         apply_retention(&dir, &mut store, now).expect("retention"),
-        4
+        RetentionPass::Deleted(4)
     );
     let left: Vec<String> = store
         .all_segments()
@@ -162,12 +206,20 @@ fn expired_footage_goes_held_footage_stays() {
         "retention deletions are logged"
     );
 
-    // Released, the held minute goes at the next pass.
+    // Released, the held minute is due: a day overdue by this test's clock, so again refused
+    // (a new alarm) until allowed.
     let (ok, out) = vigie(&["hold", "release", "--id", "1"]);
     assert!(ok, "{out}");
+    assert!(matches!(
+        apply_retention(&dir, &mut store, now).expect("retention"),
+        RetentionPass::Refused(_)
+    ));
+    assert_eq!(refused_alarms(&store), 2);
+    let (ok, out, err) = allow("admin");
+    assert!(ok, "{out}{err}");
     assert_eq!(
         apply_retention(&dir, &mut store, now).expect("retention"),
-        1
+        RetentionPass::Deleted(1)
     );
     assert!(store.all_segments().expect("segments").is_empty());
     let (ok, _) = vigie(&["hold", "release", "--id", "1"]);

@@ -78,6 +78,8 @@ pub enum Action {
     HandleAlarms,
     /// Send a patrol vehicle to an alarm.
     Dispatch,
+    /// Let a retention pass refused after a clock jump delete what it found.
+    AllowRetention,
 }
 
 /// The permission table: what each role may do. Anything not listed is refused.
@@ -118,7 +120,12 @@ pub const PERMISSIONS: &[(Role, &[Action])] = &[
     ),
     (
         Role::Administrator,
-        &[Action::EditMasks, Action::ManageUsers, Action::ReadRegister],
+        &[
+            Action::EditMasks,
+            Action::ManageUsers,
+            Action::ReadRegister,
+            Action::AllowRetention,
+        ],
     ),
     (Role::Auditor, &[Action::ReadAudit, Action::ReadRegister]),
 ];
@@ -215,6 +222,7 @@ impl Action {
             Action::ReadRegister => "read the register",
             Action::HandleAlarms => "handle alarms",
             Action::Dispatch => "dispatch a patrol",
+            Action::AllowRetention => "allow a refused retention pass",
         }
     }
 }
@@ -385,7 +393,7 @@ mod tests {
         use Action::*;
         // Rows: supervisor, operator, reviewer, administrator, auditor. Every cell is stated,
         // the denials included.
-        let grid: [(Action, [bool; 5]); 14] = [
+        let grid: [(Action, [bool; 5]); 15] = [
             (ViewLive, [true, true, false, false, false]),
             (Playback, [true, true, true, false, false]),
             (Still, [true, false, true, false, false]),
@@ -400,6 +408,7 @@ mod tests {
             (ReadRegister, [false, false, false, true, true]),
             (HandleAlarms, [true, true, false, false, false]),
             (Dispatch, [true, true, false, false, false]),
+            (AllowRetention, [false, false, false, true, false]),
         ];
         for (action, row) in grid {
             for (role, want) in Role::ALL.into_iter().zip(row) {

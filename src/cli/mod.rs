@@ -18,6 +18,7 @@ mod masks;
 mod recorder;
 mod recordings;
 mod register;
+mod retention;
 mod review;
 mod server;
 mod still;
@@ -64,8 +65,8 @@ enum Command {
     Camsim(camsim::Args),
     /// Takes the next picture of a stream through the live decode and GPU path into a PNG.
     Still(still::Args),
-    /// The review workspace over a recorder's data folder: synced playback, timelines,
-    /// bookmarks and holds.
+    /// The review window on the site server: synced playback, timelines, bookmarks, holds and
+    /// exports.
     Review(review::Args),
     /// Records every camera's main stream into segment files indexed in DIR/index.sqlite3.
     /// Runs until SIGTERM or SIGINT, then closes every segment cleanly and exits 0.
@@ -81,6 +82,9 @@ enum Command {
     Register(register::Args),
     /// Legal holds: footage that retention and the disk budget never delete.
     Hold(hold::Args),
+    /// Retention after a clock problem: lets a refused pass delete what it found
+    /// (administrators).
+    Retention(retention::Args),
     /// Verifies the recorder's index against its files; exits non-zero naming what is wrong.
     Check(check::Args),
     /// Runs the site server: the recorder, the event service and the HTTPS API every
@@ -179,6 +183,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Users(a) => users::run(a),
         Command::Register(a) => register::run(a),
         Command::Hold(a) => hold::run(a),
+        Command::Retention(a) => retention::run(a),
         Command::Check(a) => check::run(a),
         Command::Server(args) => server::run(args),
         Command::Recordings(a) => recordings::run(a),

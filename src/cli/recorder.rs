@@ -30,6 +30,9 @@ pub struct Args {
     /// second.
     #[arg(long, hide = true)]
     clock_offset_file: Option<PathBuf>,
+    /// Test clock: how often retention runs, in milliseconds (a minute).
+    #[arg(long, hide = true, default_value_t = 60_000)]
+    retention_every_ms: u64,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -40,25 +43,24 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         reserve_mb,
         max_clock_skew_ms,
         clock_offset_file,
+        retention_every_ms,
     } = args;
-    recorder(
-        &cameras,
-        &data,
-        segment_seconds,
-        reserve_mb,
-        max_clock_skew_ms,
+    let opts = crate::record::recorder::RecorderOptions {
+        segment: Duration::from_secs(segment_seconds),
+        reserve_bytes: reserve_mb << 20,
+        max_clock_skew: Duration::from_millis(max_clock_skew_ms),
         clock_offset_file,
-    )
+        retention_every: Duration::from_millis(retention_every_ms.max(100)),
+    };
+    recorder(&cameras, &data, opts)
 }
 
 fn recorder(
     cameras: &Path,
     data: &Path,
-    segment_seconds: u64,
-    reserve_mb: u64,
-    max_clock_skew_ms: u64,
-    clock_offset_file: Option<PathBuf>,
+    opts: crate::record::recorder::RecorderOptions,
 ) -> anyhow::Result<()> {
+    let segment_seconds = opts.segment.as_secs();
     let file = CamerasFile::load(cameras)?;
     if !(1..=3600).contains(&segment_seconds) {
         bail!("--segment-seconds must be 1 to 3600");
@@ -67,12 +69,6 @@ fn recorder(
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(sig, stop.clone()).context("installing signal handlers")?;
     }
-    let opts = crate::record::recorder::RecorderOptions {
-        segment: Duration::from_secs(segment_seconds),
-        reserve_bytes: reserve_mb << 20,
-        max_clock_skew: Duration::from_millis(max_clock_skew_ms),
-        clock_offset_file,
-    };
     let rec = crate::record::recorder::Recorder::start(&file.cameras, data, &opts)?;
     eprintln!(
         "recorder: {} cameras into {}",

@@ -27,7 +27,7 @@ use tokio::sync::watch;
 
 use super::fmp4::{TrackConfig, VideoCodec};
 use super::reconcile::{Repairs, reconcile};
-use super::retention::{apply_disk_budget, apply_retention};
+use super::retention::{RetentionClock, RetentionPass, apply_disk_budget, apply_retention};
 use super::segment::SegmentWriter;
 use super::timing::{self, Anchor, AnchorNote, LocalClock, SenderReport};
 use crate::config::{Camera, StreamKind, redact_url};
@@ -59,6 +59,8 @@ pub struct RecorderOptions {
     pub max_clock_skew: Duration,
     /// A test clock: a file holding milliseconds added to the wall clock.
     pub clock_offset_file: Option<PathBuf>,
+    /// How often retention runs (a minute; tests shorten it).
+    pub retention_every: Duration,
 }
 
 impl Default for RecorderOptions {
@@ -68,6 +70,7 @@ impl Default for RecorderOptions {
             reserve_bytes: 0,
             max_clock_skew: Duration::from_secs(2),
             clock_offset_file: None,
+            retention_every: Duration::from_secs(60),
         }
     }
 }
@@ -173,9 +176,9 @@ impl Recorder {
         })?);
         // Retention runs beside recording, on a connection of its own.
         let (rdata, rstop, rclock) = (data.to_owned(), stop.clone(), clock);
-        let reserve = opts.reserve_bytes;
+        let (reserve, every) = (opts.reserve_bytes, opts.retention_every);
         threads.push(spawn_thread("retention", move || {
-            retention_loop(&rdata, reserve, &rstop, &rclock)
+            retention_loop(&rdata, reserve, every, &rstop, &rclock)
         })?);
         Ok(Recorder {
             stop,
@@ -238,15 +241,24 @@ fn clock_stepped(index: &IndexWriter, now_ns: i64, step_ns: i64) {
 /// How often the audit log's head is signed.
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(300);
 
-/// Applies the disk budget every two seconds and retention every minute, and signs the audit
-/// log's head every five minutes, until stopped.
-fn retention_loop(data: &Path, reserve_bytes: u64, stop: &AtomicBool, clock: &LocalClock) {
+/// Applies the disk budget every two seconds and retention every `retention_every`, and signs
+/// the audit log's head every five minutes, until stopped. Deletions are judged at the
+/// [`RetentionClock`]'s instant: a wall clock stepped forward deletes nothing early.
+fn retention_loop(
+    data: &Path,
+    reserve_bytes: u64,
+    retention_every: Duration,
+    stop: &AtomicBool,
+    clock: &LocalClock,
+) {
     let mut next_retention = Instant::now();
     let mut next_budget = Instant::now();
     let mut store: Option<Store> = None;
     let mut next_checkpoint = Instant::now() + CHECKPOINT_EVERY;
+    let judge = RetentionClock::new(clock.now_ns());
     while !stop.load(Ordering::SeqCst) {
-        let now = clock.now_ns();
+        let at = Instant::now();
+        let now = judge.judge_at(clock.at_ns(at), at);
         let (retention, budget) = (
             Instant::now() >= next_retention,
             Instant::now() >= next_budget,
@@ -274,10 +286,15 @@ fn retention_loop(data: &Path, reserve_bytes: u64, stop: &AtomicBool, clock: &Lo
                 }
             }
             if retention {
-                next_retention = Instant::now() + Duration::from_secs(60);
-                if let Err(e) = apply_retention(data, s, now) {
-                    tracing::error!("retention pass failed: {e}");
-                    failed = true;
+                next_retention = Instant::now() + retention_every;
+                match apply_retention(data, s, now) {
+                    Ok(RetentionPass::Deleted(_)) => {}
+                    // Logged and raised once by the pass; it waits for an administrator.
+                    Ok(RetentionPass::Refused(_)) => {}
+                    Err(e) => {
+                        tracing::error!("retention pass failed: {e}");
+                        failed = true;
+                    }
                 }
             }
             if failed {

@@ -13,12 +13,95 @@ use crate::store::{Store, StoreError};
 /// Who the register names for automatic deletions.
 pub const RETENTION_AUTHOR: &str = "vigie recorder";
 
-/// Deletes every segment expired at `now_utc_ns`; returns how many.
+/// How long footage may have been expired when a retention pass finds it, without an
+/// administrator's word. A pass runs every minute and normally finds footage that expired within
+/// that minute; footage expired longer ago means the clock jumped (a bad NTP answer, a typo),
+/// retention periods were shortened, or the recorder was stopped a long time.
+pub const RETENTION_SHARE_NS: i64 = 3_600 * 1_000_000_000;
+
+/// The event written when a retention pass is refused (an alarm is raised with it).
+pub const RETENTION_REFUSED: &str = "retention refused";
+/// The event an administrator's allowance writes (`vigie retention allow`).
+pub const RETENTION_ALLOWED: &str = "retention allowed";
+/// The event written once an allowed pass has run: the next refusal needs a new allowance.
+pub const RETENTION_RESUMED: &str = "retention resumed";
+
+/// What a retention pass did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RetentionPass {
+    /// This many segments went.
+    Deleted(usize),
+    /// Nothing went: the pass found footage expired more than [`RETENTION_SHARE_NS`] ago, and
+    /// no administrator allowed it. Why, in words.
+    Refused(String),
+}
+
+/// The instant retention, the disk budget and hold expiry are judged at: the wall clock as it
+/// was when the recorder started, moved on by the monotonic time elapsed since, and never
+/// ahead of the wall clock. A wall clock stepped forward while recording deletes nothing early;
+/// one stepped back deletes less.
+pub struct RetentionClock {
+    start_utc_ns: i64,
+    start: std::time::Instant,
+}
+
+impl RetentionClock {
+    /// Anchored at `now_utc_ns`, the wall clock now.
+    pub fn new(now_utc_ns: i64) -> RetentionClock {
+        RetentionClock::at(now_utc_ns, std::time::Instant::now())
+    }
+
+    /// Anchored at `utc_ns`, the wall clock at the monotonic instant `at`.
+    pub fn at(utc_ns: i64, at: std::time::Instant) -> RetentionClock {
+        RetentionClock {
+            start_utc_ns: utc_ns,
+            start: at,
+        }
+    }
+
+    /// The instant to judge at, the wall clock reading `wall_utc_ns` at the monotonic instant
+    /// `at`.
+    pub fn judge_at(&self, wall_utc_ns: i64, at: std::time::Instant) -> i64 {
+        let elapsed = at.saturating_duration_since(self.start).as_nanos();
+        let moved = self
+            .start_utc_ns
+            .saturating_add(i64::try_from(elapsed).unwrap_or(i64::MAX));
+        wall_utc_ns.min(moved)
+    }
+}
+
+/// Deletes every segment expired at `now_utc_ns`, unless some expired more than
+/// [`RETENTION_SHARE_NS`] ago and no administrator allowed it since the last refusal: then
+/// nothing is deleted, and the first refusal raises an alarm.
 pub fn apply_retention(
     data: &Path,
     store: &mut Store,
     now_utc_ns: i64,
-) -> Result<usize, StoreError> {
+) -> Result<RetentionPass, StoreError> {
+    let expired = store.expired_footage(now_utc_ns)?;
+    let allowed = store.last_event_id(RETENTION_ALLOWED)?
+        > store
+            .last_event_id(RETENTION_REFUSED)?
+            .max(store.last_event_id(RETENTION_RESUMED)?);
+    if let Some((camera, segments, expired_at)) = expired.first()
+        && now_utc_ns.saturating_sub(*expired_at) > RETENTION_SHARE_NS
+        && !allowed
+    {
+        let why = format!(
+            "retention refused: {segments} segments of camera {camera} would go, the first \
+             expired {:.1} h ago judged at {} (UTC); footage expired over an hour ago means the \
+             clock jumped, retention was shortened or the recorder was stopped a long time. \
+             Nothing was deleted. Check the server's clock, then allow the pass with \
+             `vigie retention allow`.",
+            now_utc_ns.saturating_sub(*expired_at) as f64 / 3.6e12,
+            crate::time::rfc3339(now_utc_ns),
+        );
+        if !refusal_pending(store)? {
+            tracing::error!("{why}");
+            raise_refusal(store, now_utc_ns, &why)?;
+        }
+        return Ok(RetentionPass::Refused(why));
+    }
     let n = delete_while(
         data,
         store,
@@ -30,7 +113,76 @@ pub fn apply_retention(
     if n > 0 {
         tracing::info!(deleted = n, "retention: expired segments deleted");
     }
-    Ok(n)
+    // Allowed, or the clock back within bounds: the next refusal raises a new alarm.
+    if allowed || refusal_pending(store)? {
+        store.apply(&crate::store::WriteOp::Event {
+            camera_id: None,
+            at_utc_ns: now_utc_ns,
+            kind: RETENTION_RESUMED.into(),
+            detail: format!("{n} segments deleted by the pass"),
+        })?;
+    }
+    Ok(RetentionPass::Deleted(n))
+}
+
+/// True while a refused pass waits for an administrator.
+pub fn refusal_pending(store: &Store) -> Result<bool, StoreError> {
+    Ok(store.last_event_id(RETENTION_REFUSED)?
+        > store
+            .last_event_id(RETENTION_ALLOWED)?
+            .max(store.last_event_id(RETENTION_RESUMED)?))
+}
+
+/// `user`'s allowance of the refused pass: the next pass deletes what it finds, however much.
+/// False (nothing written) when no refused pass waits.
+pub fn allow(store: &Store, user: &str, now_utc_ns: i64) -> Result<bool, StoreError> {
+    if !refusal_pending(store)? {
+        return Ok(false);
+    }
+    store.apply(&crate::store::WriteOp::Event {
+        camera_id: None,
+        at_utc_ns: now_utc_ns,
+        kind: RETENTION_ALLOWED.into(),
+        detail: format!("allowed by {user}"),
+    })?;
+    Ok(true)
+}
+
+/// The refusal's event, and an alarm in the room's list.
+fn raise_refusal(store: &Store, now_utc_ns: i64, why: &str) -> Result<(), StoreError> {
+    use crate::store::{EventRow, Link, NewAlarm};
+    store.apply(&crate::store::WriteOp::Event {
+        camera_id: None,
+        at_utc_ns: now_utc_ns,
+        kind: RETENTION_REFUSED.into(),
+        detail: why.to_owned(),
+    })?;
+    let event = EventRow {
+        received_utc_ns: now_utc_ns,
+        at_utc_ns: now_utc_ns,
+        kind: "retention_refused".into(),
+        source: RETENTION_AUTHOR.into(),
+        camera_id: None,
+        confidence: None,
+        bbox: None,
+        location: None,
+    };
+    let alarm = NewAlarm {
+        at_utc_ns: now_utc_ns,
+        kind: "retention_refused".into(),
+        source: RETENTION_AUTHOR.into(),
+        rule: "retention guard".into(),
+        priority: 2,
+        zone: String::new(),
+        cameras: Vec::new(),
+        instructions: why.to_owned(),
+        sound: String::new(),
+        location: None,
+        comment_required: false,
+        escalate_utc_ns: None,
+    };
+    store.add_events(&[(event, Link::None, Some(alarm))], now_utc_ns)?;
+    Ok(())
 }
 
 /// Free bytes on the file system holding `data`.

@@ -333,6 +333,7 @@ pub fn router(state: Shared) -> Router {
         .route("/v1/audit/verify", get(audit_verify))
         .route("/v1/users", get(users).post(add_user))
         .route("/v1/users/{name}/disable", post(disable_user))
+        .route("/v1/retention/allow", post(allow_retention))
         .route("/v1/users/{name}/cameras", post(grant_cameras))
         .route("/v1/alarms/feed", get(super::alarms::feed))
         .route("/v1/alarms/{id}/actions", post(super::alarms::act))
@@ -919,6 +920,25 @@ async fn add_user(
                 disabled: false,
             }),
         ))
+    })
+    .await
+}
+
+/// `POST /v1/retention/allow` (administrators): lets the retention pass refused after a clock
+/// problem delete what it found; 409 when none waits.
+async fn allow_retention(State(st): State<Shared>, c: Caller) -> Result<StatusCode, ApiError> {
+    with_store(&st, move |_, s| {
+        c.require(s, Action::AllowRetention, &[])?;
+        let now = crate::time::now_utc_ns();
+        if !crate::record::retention::allow(s, &c.who.user, now).map_err(ApiError::internal)? {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "no refused retention pass is waiting".to_owned(),
+            ));
+        }
+        let e = c.entry("retention allowed", "", None);
+        audit::append_with(s, &e).map_err(ApiError::internal)?;
+        Ok(StatusCode::NO_CONTENT)
     })
     .await
 }

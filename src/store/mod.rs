@@ -587,6 +587,45 @@ impl Store {
         rows.collect::<Result<_, _>>().map_err(|e| self.sql(e))
     }
 
+    /// Per camera, the footage retention would delete at `now_utc_ns` (expired, not held):
+    /// (camera, segments, when the first of them became deletable: its retention over, and the
+    /// last hold over it released or lapsed), the longest deletable first.
+    pub fn expired_footage(&self, now_utc_ns: i64) -> Result<Vec<(String, i64, i64)>, StoreError> {
+        let mut q = self
+            .conn
+            .prepare_cached(
+                "SELECT s.camera_id, count(*),
+                        min(max(s.end_utc_ns + c.retention_days * 86400000000000,
+                                coalesce((SELECT max(min(coalesce(h.released_utc_ns, h.expires_utc_ns), h.expires_utc_ns))
+                                          FROM hold h WHERE h.camera_id = s.camera_id
+                                          AND h.start_utc_ns < s.end_utc_ns AND h.end_utc_ns > s.start_utc_ns), 0))) AS expired
+                 FROM segment s JOIN camera c ON c.id = s.camera_id
+                 WHERE s.end_utc_ns <= ?1 - c.retention_days * 86400000000000
+                   AND NOT EXISTS (SELECT 1 FROM hold h WHERE h.camera_id = s.camera_id
+                                   AND h.start_utc_ns < s.end_utc_ns AND h.end_utc_ns > s.start_utc_ns
+                                   AND h.released_utc_ns IS NULL AND h.expires_utc_ns > ?1)
+                 GROUP BY s.camera_id ORDER BY expired",
+            )
+            .map_err(|e| self.sql(e))?;
+        let rows = q
+            .query_map(params![now_utc_ns], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .map_err(|e| self.sql(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.sql(e))
+    }
+
+    /// The id of the latest installation-wide event of `kind` (0 when none).
+    pub fn last_event_id(&self, kind: &str) -> Result<i64, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT coalesce(max(id), 0) FROM event WHERE camera_id IS NULL AND kind = ?1",
+                params![kind],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.sql(e))
+    }
+
     /// First step of a deletion: the row is marked, so readers stop offering it.
     pub fn mark_deleting(&self, id: i64) -> Result<(), StoreError> {
         self.conn

@@ -802,9 +802,12 @@ fn order_key(a: &AlarmRow) -> (bool, bool, u8, i64) {
 
 /// "Intrusion", "ALERT BUTTON".
 pub fn kind_label(kind: &str) -> &str {
-    crate::events::EventKind::parse(kind)
-        .map(|k| k.label())
-        .unwrap_or(kind)
+    match kind {
+        "retention_refused" => "Retention refused: check the clock",
+        _ => crate::events::EventKind::parse(kind)
+            .map(|k| k.label())
+            .unwrap_or(kind),
+    }
 }
 
 /// The colour of a priority.
