@@ -1,5 +1,6 @@
 //! `vigie recorder` against camsim: segments of every camera, a gap when a camera stops, a
-//! clean `vigie check --hash` after SIGTERM, every segment playable on its own.
+//! clean `vigie check --hash` after SIGTERM, every segment playable on its own; a second
+//! recorder on the same folder refused.
 
 mod common;
 
@@ -20,6 +21,21 @@ fn recorder_records_segments_and_gaps_and_stops_cleanly() {
     let child = spawn_recorder(&cameras, &data, 2, &[]);
     let limit = Duration::from_secs(90);
     wait_for_segments(&data, "cam002", 2, limit);
+    // One owner per data folder: a second recorder is refused before it touches anything.
+    let second = Command::new(env!("CARGO_BIN_EXE_vigie"))
+        .args(["recorder", "--cameras"])
+        .arg(&cameras)
+        .arg("--data")
+        .arg(&data)
+        .output()
+        .expect("second recorder");
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        !second.status.success()
+            && err.contains("already records into this folder")
+            && err.contains(&format!("(process {})", child.id())),
+        "{err}"
+    );
     assert!(sim.stop_camera("cam002"));
     // A three-second outage (the camera is away; nothing to wait for).
     std::thread::sleep(Duration::from_secs(3));

@@ -40,6 +40,8 @@ pub enum RecorderError {
     Init(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Owner(#[from] super::owner::OwnerError),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -82,6 +84,8 @@ pub struct Recorder {
     tasks: Vec<tokio::task::JoinHandle<()>>,
     threads: Vec<std::thread::JoinHandle<()>>,
     index: Arc<IndexWriter>,
+    /// The data folder, held as long as the recorder runs.
+    _owner: super::owner::Owner,
 }
 
 /// What every camera task shares.
@@ -105,6 +109,9 @@ impl Recorder {
             path: data.to_owned(),
             source,
         })?;
+        // One process records into a folder: a second recorder or server is refused here,
+        // before it touches the index or a file.
+        let owner = super::owner::Owner::take(data)?;
         // Cameras first, then the index is brought in line with the files (a previous run may
         // have died mid-segment), then recording starts.
         let store = Store::open(&data.join(INDEX_FILE))?;
@@ -186,6 +193,7 @@ impl Recorder {
             tasks,
             threads,
             index,
+            _owner: owner,
         })
     }
 
