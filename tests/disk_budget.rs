@@ -206,8 +206,8 @@ fn enospc_neither_crashes_nor_corrupts() {
             .status()
             .is_ok_and(|s| s.success())
     );
-    let store = Store::open(&data.join(INDEX_FILE)).expect("index");
-    vigie::record::reconcile::reconcile(&data, &store).expect("reconcile");
+    let mut store = Store::open(&data.join(INDEX_FILE)).expect("index");
+    vigie::record::reconcile::reconcile(&data, &mut store).expect("reconcile");
     drop(store);
     check(&data);
     let store = Store::open_readonly(&data.join(INDEX_FILE)).expect("index");

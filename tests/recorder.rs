@@ -186,3 +186,84 @@ fn kill_9_at_random_moments_loses_at_most_the_last_fragment() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn an_altered_segment_is_quarantined_never_indexed_again() {
+    let sim = camsim(1, false);
+    let dir = test_dir("recorder-launder");
+    let cameras = cameras_file(&sim, &dir);
+    let data = dir.join("data");
+    let child = spawn_recorder(&cameras, &data, 2, &[]);
+    wait_for_segments(&data, "cam001", 3, Duration::from_secs(90));
+    terminate(child);
+    let store = Store::open_readonly(&data.join(INDEX_FILE)).expect("index");
+    let segs = store.segments("cam001", 0, i64::MAX / 2).expect("segments");
+    drop(store);
+    let (altered, copied) = (segs[1].row.path.clone(), segs[2].row.path.clone());
+
+    // An insider changes one byte of a picture and appends 17 bytes; copies a good segment
+    // where the recorder never writes; and links another in under a segment's name.
+    let path = data.join(&altered);
+    let mut bytes = std::fs::read(&path).expect("segment");
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x5a;
+    bytes.extend_from_slice(&[0u8; 17]);
+    std::fs::write(&path, &bytes).expect("altered");
+    std::fs::copy(data.join(&copied), data.join("cam001/stray.mp4")).expect("copy");
+    let day_dir = data.join(&copied).parent().expect("day").to_owned();
+    let linked = day_dir.join("cam001-1000.mp4");
+    std::os::unix::fs::symlink(data.join(&copied), &linked).expect("link");
+
+    // The next start quarantines the altered file and indexes neither the copy nor the link.
+    let child = spawn_recorder(&cameras, &data, 2, &[]);
+    wait_for_segments(&data, "cam001", segs.len() + 1, Duration::from_secs(90));
+    terminate(child);
+    let quarantined = data.join("quarantine").join(altered.replace('/', "_"));
+    assert_eq!(
+        std::fs::read(&quarantined).expect("in quarantine"),
+        bytes,
+        "moved aside as found"
+    );
+    assert!(!path.exists());
+    assert!(data.join("lost+found/cam001_stray.mp4").exists());
+    let store = Store::open_readonly(&data.join(INDEX_FILE)).expect("index");
+    let paths: Vec<String> = store
+        .segments("cam001", 0, i64::MAX / 2)
+        .expect("segments")
+        .into_iter()
+        .map(|s| s.row.path)
+        .collect();
+    assert!(!paths.contains(&altered), "the altered file is not indexed");
+    assert!(
+        paths
+            .iter()
+            .all(|p| !p.ends_with("stray.mp4") && !p.ends_with("-1000.mp4"))
+    );
+    let register = store.register().expect("register");
+    assert!(
+        register
+            .iter()
+            .any(|l| l.span.start_utc_ns == segs[1].row.start_utc_ns
+                && l.reason.starts_with("quarantined at start-up: file has")),
+        "{register:?}"
+    );
+    let alarm = store
+        .alarms_since(0, 100)
+        .expect("alarms")
+        .into_iter()
+        .find(|a| a.kind == "footage_quarantined")
+        .expect("an alarm");
+    assert!(alarm.instructions.contains(&altered) && alarm.cameras == ["cam001"]);
+    drop(store);
+    let check = Command::new(env!("CARGO_BIN_EXE_vigie"))
+        .args(["check", "--hash", "--data"])
+        .arg(&data)
+        .output()
+        .expect("check");
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -189,12 +189,7 @@ impl CamerasFile {
             let at = |field: &str, message: String| {
                 invalid(line, &format!("camera {:?}: {field}", cam.id), message)
             };
-            if cam.id.is_empty()
-                || !cam
-                    .id
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-            {
+            if !valid_camera_id(&cam.id) {
                 return Err(at(
                     "id",
                     "must be non-empty, letters, digits, '-' or '_'".into(),
@@ -365,6 +360,14 @@ pub fn split_userinfo(url: &str) -> (String, Option<&str>) {
         ),
         None => (url.to_owned(), None),
     }
+}
+
+/// A camera id: non-empty, ASCII letters, digits, '-' or '_' (it names folders and files).
+pub fn valid_camera_id(id: &str) -> bool {
+    !id.is_empty()
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ mod workstation;
 
 pub use cameras::{
     Camera, CameraKind, CamerasFile, ConfigError, Credential, StreamKind, redact_url,
-    split_userinfo,
+    split_userinfo, valid_camera_id,
 };
 pub use layout::{Layout, LayoutCell, builtin_layouts};
 pub use workstation::{

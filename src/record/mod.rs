@@ -13,8 +13,12 @@ pub mod retention;
 pub mod segment;
 pub mod timing;
 
-/// Segment files (`.mp4`) under `data`, relative to it, leaving out `lost+found/` (files that
-/// reconciliation set aside are known and not segments).
+/// Folders under a data folder that hold files set aside, not segments.
+pub const SET_ASIDE: [&str; 2] = ["lost+found", "quarantine"];
+
+/// Segment files (`.mp4`) under `data`, relative to it: regular files only (a symbolic link is
+/// never taken for footage, nor followed into another folder), leaving out the folders of
+/// [`SET_ASIDE`] (files set aside are known and not segments).
 pub(crate) fn segment_files(data: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut stack = vec![data.to_owned()];
     let mut files = Vec::new();
@@ -24,11 +28,17 @@ pub(crate) fn segment_files(data: &std::path::Path) -> Vec<std::path::PathBuf> {
         };
         for e in entries.flatten() {
             let p = e.path();
-            if p.is_dir() {
-                if p.file_name().is_none_or(|n| n != "lost+found") {
+            // The entry's own type: links are not followed.
+            let Ok(kind) = e.file_type() else {
+                continue;
+            };
+            if kind.is_dir() {
+                if p.file_name()
+                    .is_none_or(|n| !SET_ASIDE.iter().any(|s| n == *s))
+                {
                     stack.push(p);
                 }
-            } else if p.extension().is_some_and(|x| x == "mp4") {
+            } else if kind.is_file() && p.extension().is_some_and(|x| x == "mp4") {
                 files.push(p.strip_prefix(data).unwrap_or(&p).to_owned());
             }
         }

@@ -114,7 +114,7 @@ impl Recorder {
         let owner = super::owner::Owner::take(data)?;
         // Cameras first, then the index is brought in line with the files (a previous run may
         // have died mid-segment), then recording starts.
-        let store = Store::open(&data.join(INDEX_FILE))?;
+        let mut store = Store::open(&data.join(INDEX_FILE))?;
         for cam in cameras {
             let mut row = CameraRow::new(&cam.id, &cam.name);
             row.zone = cam.zone.clone();
@@ -123,10 +123,12 @@ impl Recorder {
             row.retention_days = cam.retention_days.unwrap_or(30);
             store.apply(&WriteOp::Camera(row))?;
         }
-        let repairs = reconcile(data, &store)?;
+        let repairs = reconcile(data, &mut store)?;
         if repairs != Repairs::default() {
             tracing::warn!(
                 removed = repairs.rows_removed.len(),
+                quarantined = repairs.quarantined.len(),
+                unchecked = repairs.unchecked.len(),
                 indexed = repairs.indexed.len(),
                 moved_aside = repairs.moved_aside.len(),
                 "index reconciled with the files"

@@ -150,39 +150,13 @@ pub fn allow(store: &Store, user: &str, now_utc_ns: i64) -> Result<bool, StoreEr
 
 /// The refusal's event, and an alarm in the room's list.
 fn raise_refusal(store: &Store, now_utc_ns: i64, why: &str) -> Result<(), StoreError> {
-    use crate::store::{EventRow, Link, NewAlarm};
     store.apply(&crate::store::WriteOp::Event {
         camera_id: None,
         at_utc_ns: now_utc_ns,
         kind: RETENTION_REFUSED.into(),
         detail: why.to_owned(),
     })?;
-    let event = EventRow {
-        received_utc_ns: now_utc_ns,
-        at_utc_ns: now_utc_ns,
-        kind: "retention_refused".into(),
-        source: RETENTION_AUTHOR.into(),
-        camera_id: None,
-        confidence: None,
-        bbox: None,
-        location: None,
-    };
-    let alarm = NewAlarm {
-        at_utc_ns: now_utc_ns,
-        kind: "retention_refused".into(),
-        source: RETENTION_AUTHOR.into(),
-        rule: "retention guard".into(),
-        priority: 2,
-        zone: String::new(),
-        cameras: Vec::new(),
-        instructions: why.to_owned(),
-        sound: String::new(),
-        location: None,
-        comment_required: false,
-        escalate_utc_ns: None,
-    };
-    store.add_events(&[(event, Link::None, Some(alarm))], now_utc_ns)?;
-    Ok(())
+    store.system_alarm("retention_refused", RETENTION_AUTHOR, &[], why, now_utc_ns)
 }
 
 /// Free bytes on the file system holding `data`.

@@ -303,6 +303,44 @@ impl Store {
         Ok(out)
     }
 
+    /// An alarm raised by Vigie itself (no camera event behind it): `kind`, from `source`, on
+    /// `cameras`, priority 2, with `instructions` saying what happened and what to do.
+    pub fn system_alarm(
+        &self,
+        kind: &str,
+        source: &str,
+        cameras: &[String],
+        instructions: &str,
+        now_utc_ns: i64,
+    ) -> Result<(), StoreError> {
+        let event = EventRow {
+            received_utc_ns: now_utc_ns,
+            at_utc_ns: now_utc_ns,
+            kind: kind.to_owned(),
+            source: source.to_owned(),
+            camera_id: cameras.first().cloned(),
+            confidence: None,
+            bbox: None,
+            location: None,
+        };
+        let alarm = NewAlarm {
+            at_utc_ns: now_utc_ns,
+            kind: kind.to_owned(),
+            source: source.to_owned(),
+            rule: source.to_owned(),
+            priority: 2,
+            zone: String::new(),
+            cameras: cameras.to_vec(),
+            instructions: instructions.to_owned(),
+            sound: String::new(),
+            location: None,
+            comment_required: false,
+            escalate_utc_ns: None,
+        };
+        self.add_events(&[(event, Link::None, Some(alarm))], now_utc_ns)?;
+        Ok(())
+    }
+
     /// Alarms changed after `rev`, in change order, at most `limit`.
     pub fn alarms_since(&self, rev: i64, limit: usize) -> Result<Vec<AlarmRow>, StoreError> {
         let mut q = self
