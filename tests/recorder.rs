@@ -267,3 +267,56 @@ fn an_altered_segment_is_quarantined_never_indexed_again() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_gop_past_its_memory_bound_is_cut_with_a_gap_and_the_rest_recorded() {
+    // The bound made smaller than the simulator's GOPs (2 s): each is cut after its first
+    // pictures, as a camera that stopped sending keyframes would be after 32 MiB.
+    let sim = camsim(1, false);
+    let dir = test_dir("recorder-gop-bound");
+    let data = dir.join("data");
+    let bound = 64 << 10;
+    let opts = vigie::record::recorder::RecorderOptions {
+        segment: Duration::from_secs(2),
+        gop_bound_bytes: bound,
+        ..Default::default()
+    };
+    let rec = vigie::record::recorder::Recorder::start(&sim.cameras()[..1], &data, &opts)
+        .expect("recorder");
+    let cuts = || {
+        Store::open_readonly(&data.join(INDEX_FILE))
+            .and_then(|s| s.timeline("cam001", 0, i64::MAX / 2))
+            .map(|t| {
+                t.gaps
+                    .iter()
+                    .filter(|(_, cause)| cause.starts_with("no keyframe within 0.1 MiB"))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    common::wait_for("three cuts", || cuts() >= 3);
+    rec.stop();
+    let store = Store::open_readonly(&data.join(INDEX_FILE)).expect("index");
+    let segs = store.segments("cam001", 0, i64::MAX / 2).expect("segments");
+    assert!(segs.len() >= 3, "{} segments", segs.len());
+    for s in &segs {
+        // What was gathered up to the bound, and the picture that passed it: no more.
+        assert!(
+            s.row.bytes < 4 * bound as u64,
+            "{}: {} bytes",
+            s.row.path,
+            s.row.bytes
+        );
+    }
+    let check = Command::new(env!("CARGO_BIN_EXE_vigie"))
+        .args(["check", "--hash", "--data"])
+        .arg(&data)
+        .output()
+        .expect("check");
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

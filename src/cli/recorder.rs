@@ -51,6 +51,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         max_clock_skew: Duration::from_millis(max_clock_skew_ms),
         clock_offset_file,
         retention_every: Duration::from_millis(retention_every_ms.max(100)),
+        ..Default::default()
     };
     recorder(&cameras, &data, opts)
 }

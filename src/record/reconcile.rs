@@ -223,30 +223,63 @@ fn index_orphan(data: &Path, rel: &Path, store: &Store) -> Result<Option<Segment
     let (camera, start) = recorder_place(rel).ok_or_else(|| {
         Orphan::File("not where the recorder writes (camNNN/YYYY-MM-DD/camNNN-<ns>.mp4)".into())
     })?;
+    // Found without its row: how it was timed is unknown, so the weaker claim.
+    let Some(row) = complete_row(data, rel, &camera, start, crate::store::TimeSource::Arrival)
+        .map_err(Orphan::File)?
+    else {
+        return Ok(None);
+    };
+    if !store.has_camera(&camera)? {
+        store.apply(&WriteOp::Camera(CameraRow::new(&camera, &camera)))?;
+    }
+    store.apply(&WriteOp::Segment(row.clone()))?;
+    Ok(Some(row))
+}
+
+/// The segment `data/rel` of `camera`, started at `start`, cut to its last complete fragment
+/// and made durable: its row, hashed over what is kept; None when no fragment is complete.
+pub fn complete_row(
+    data: &Path,
+    rel: &Path,
+    camera: &str,
+    start: i64,
+    time_source: crate::store::TimeSource,
+) -> Result<Option<SegmentRow>, String> {
     let path = data.join(rel);
-    let bytes = std::fs::read(&path)?;
+    let io = |e: std::io::Error| format!("{}: {e}", path.display());
+    let bytes = std::fs::read(&path).map_err(io)?;
     let Some(found) = scan(&bytes) else {
         return Ok(None);
     };
     if found.duration_90k == 0 {
         return Ok(None);
     }
-    let keep = found.complete_len as usize;
+    // A crafted name or duration cannot overflow: such a file is refused, start-up goes on.
+    let end = i64::try_from(found.duration_90k as i128 * 1_000_000_000 / 90_000)
+        .ok()
+        .and_then(|d| start.checked_add(d))
+        .ok_or_else(|| "its start and duration overflow".to_owned())?;
+    let keep = usize::try_from(found.complete_len)
+        .ok()
+        .filter(|&k| k <= bytes.len())
+        .ok_or_else(|| "its length overflows".to_owned())?;
     if keep < bytes.len() {
-        let f = std::fs::OpenOptions::new().write(true).open(&path)?;
-        f.set_len(keep as u64)?;
-        f.sync_all()?;
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .map_err(io)?;
+        f.set_len(keep as u64).map_err(io)?;
+        f.sync_all().map_err(io)?;
     }
     if let Some(dir) = path.parent() {
-        std::fs::File::open(dir)?.sync_all()?;
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io)?;
     }
-    if !store.has_camera(&camera)? {
-        store.apply(&WriteOp::Camera(CameraRow::new(&camera, &camera)))?;
-    }
-    let row = SegmentRow {
-        camera_id: camera,
+    Ok(Some(SegmentRow {
+        camera_id: camera.to_owned(),
         start_utc_ns: start,
-        end_utc_ns: start + (found.duration_90k as i128 * 1_000_000_000 / 90_000) as i64,
+        end_utc_ns: end,
         path: rel.to_string_lossy().into_owned(),
         bytes: keep as u64,
         sha256: Sha256::digest(&bytes[..keep]).into(),
@@ -261,9 +294,6 @@ fn index_orphan(data: &Path, rel: &Path, store: &Store) -> Result<Option<Segment
                 .map(|&(time_90k, offset)| Keyframe { time_90k, offset })
                 .collect::<Vec<_>>(),
         ),
-        // Found without its row: how it was timed is unknown, so the weaker claim.
-        time_source: crate::store::TimeSource::Arrival,
-    };
-    store.apply(&WriteOp::Segment(row.clone()))?;
-    Ok(Some(row))
+        time_source,
+    }))
 }

@@ -63,6 +63,9 @@ pub struct RecorderOptions {
     pub clock_offset_file: Option<PathBuf>,
     /// How often retention runs (a minute; tests shorten it).
     pub retention_every: Duration,
+    /// The most a GOP may hold in memory: a camera whose keyframe does not come before is cut
+    /// there (the GOP written, the segment closed, a gap until its next keyframe).
+    pub gop_bound_bytes: usize,
 }
 
 impl Default for RecorderOptions {
@@ -73,6 +76,7 @@ impl Default for RecorderOptions {
             max_clock_skew: Duration::from_secs(2),
             clock_offset_file: None,
             retention_every: Duration::from_secs(60),
+            gop_bound_bytes: 32 << 20,
         }
     }
 }
@@ -760,6 +764,23 @@ impl<'a> Recording<'a> {
             };
             self.write(prev, d90k)?;
         }
+        // A GOP that never ends (a camera that stopped sending keyframes, or garbage) is cut
+        // at the bound: memory stays bounded, and the gap says why until the next keyframe.
+        let bound = self.shared.opts.gop_bound_bytes;
+        if !p.keyframe
+            && let Some(w) = &self.writer
+            && w.gathered_bytes() > bound
+        {
+            self.close(st);
+            if let Some(since) = st.last_end {
+                let cause = format!(
+                    "no keyframe within {:.1} MiB: cut until the camera's next keyframe",
+                    bound as f64 / 1_048_576.0
+                );
+                self.event("stream_cut", since, cause.clone());
+                st.gap = Some((since, cause));
+            }
+        }
         // Half a picture of slack: a keyframe due at the segment length (its timestamp a
         // hair early) ends the segment rather than the next one.
         let slack = timing::ticks_to_ns(self.last_duration_90k as i64 / 2, 90_000);
@@ -802,20 +823,12 @@ impl<'a> Recording<'a> {
             && let Err(e) = w.push_owned(p.data, duration_90k, p.keyframe)
         {
             let msg = format!("writing {}: {e}", w.rel_path());
-            // The segment cannot be completed: dropped, and the gap says why.
+            // The segment cannot be completed: what it holds up to its last complete fragment
+            // is kept and indexed; the rest is a gap that says why.
             if let Some(w) = self.writer.take() {
-                let rel = w.rel_path().to_owned();
-                let span = Span {
-                    start_utc_ns: w.start_utc_ns(),
-                    end_utc_ns: w.start_utc_ns() + w.duration_ns().max(1),
-                };
+                let failed = Failed::of(&w);
                 drop(w);
-                let _ = std::fs::remove_file(self.shared.data.join(&rel));
-                self.shared.index.send(WriteOp::Gap {
-                    camera_id: self.cam.id.clone(),
-                    span,
-                    cause: format!("segment lost: {e}"),
-                });
+                failed.keep_what_was_written(self.shared, &self.cam.id, &e);
             }
             return Err(msg);
         }
@@ -838,27 +851,75 @@ impl<'a> Recording<'a> {
         let (shared, cam) = (self.shared.clone(), self.cam.id.clone());
         st.closing.retain(|h| !h.is_finished());
         st.closing.push(tokio::task::spawn_blocking(move || {
-            let rel = w.rel_path().to_owned();
-            let span = Span {
-                start_utc_ns: w.start_utc_ns(),
-                end_utc_ns: end,
-            };
+            let failed = Failed::of(&w);
             match w.finish() {
                 Ok(row) => {
                     shared.index.send(WriteOp::Segment(row));
                 }
                 Err(e) => {
-                    // Typically a full disk: the segment is dropped whole rather than left
-                    // unindexed; the gap says why.
-                    tracing::error!(camera = %cam, segment = %rel, "closing a segment failed, segment dropped: {e}");
-                    let _ = std::fs::remove_file(shared.data.join(&rel));
-                    shared.index.send(WriteOp::Gap {
-                        camera_id: cam,
-                        span,
-                        cause: format!("segment lost: {e}"),
-                    });
+                    // Typically a full disk.
+                    tracing::error!(camera = %cam, segment = %failed.rel, "closing a segment failed: {e}");
+                    failed.keep_what_was_written(&shared, &cam, &e);
                 }
             }
         }));
+    }
+}
+
+/// A segment whose write or close failed.
+struct Failed {
+    rel: String,
+    start: i64,
+    end: i64,
+    time_source: crate::store::TimeSource,
+}
+
+impl Failed {
+    fn of(w: &SegmentWriter) -> Failed {
+        Failed {
+            rel: w.rel_path().to_owned(),
+            start: w.start_utc_ns(),
+            end: w.start_utc_ns() + w.duration_ns().max(1),
+            time_source: w.time_source(),
+        }
+    }
+
+    /// Keeps and indexes what the file holds up to its last complete fragment (the file
+    /// removed when none is); the rest is a gap that says why.
+    fn keep_what_was_written(self, shared: &Shared, camera: &str, e: &dyn std::fmt::Display) {
+        let kept = super::reconcile::complete_row(
+            &shared.data,
+            Path::new(&self.rel),
+            camera,
+            self.start,
+            self.time_source,
+        );
+        let (lost_from, cause) = match kept {
+            Ok(Some(row)) => {
+                let to = row.end_utc_ns;
+                shared.index.send(WriteOp::Segment(row));
+                (
+                    to,
+                    format!("segment cut: {e}; kept up to its last complete fragment"),
+                )
+            }
+            outcome => {
+                if let Err(k) = outcome {
+                    tracing::error!(segment = %self.rel, "cannot keep what was written: {k}");
+                }
+                let _ = std::fs::remove_file(shared.data.join(&self.rel));
+                (self.start, format!("segment lost: {e}"))
+            }
+        };
+        if lost_from < self.end {
+            shared.index.send(WriteOp::Gap {
+                camera_id: camera.to_owned(),
+                span: Span {
+                    start_utc_ns: lost_from,
+                    end_utc_ns: self.end,
+                },
+                cause,
+            });
+        }
     }
 }

@@ -57,6 +57,8 @@ pub struct SegmentWriter {
     mp4: Fmp4Writer<Hashing<File>>,
     /// The GOP being gathered: (data, duration, keyframe).
     gop: Vec<(Vec<u8>, u32, bool)>,
+    /// Its bytes.
+    gop_bytes: usize,
 }
 
 impl SegmentWriter {
@@ -92,6 +94,7 @@ impl SegmentWriter {
             time_source,
             mp4,
             gop: Vec::new(),
+            gop_bytes: 0,
         })
     }
 
@@ -111,6 +114,7 @@ impl SegmentWriter {
         if keyframe && !self.gop.is_empty() {
             self.write_gop()?;
         }
+        self.gop_bytes += data.len();
         self.gop.push((data, duration_90k, keyframe));
         Ok(())
     }
@@ -127,7 +131,13 @@ impl SegmentWriter {
             .collect();
         self.mp4.write_fragment(&samples)?;
         self.gop.clear();
+        self.gop_bytes = 0;
         Ok(())
+    }
+
+    /// Bytes of the GOP gathered in memory (written when the next keyframe comes).
+    pub fn gathered_bytes(&self) -> usize {
+        self.gop_bytes
     }
 
     /// Time covered so far, including the GOP not yet written, in nanoseconds.
@@ -139,6 +149,11 @@ impl SegmentWriter {
     /// When the segment's first picture was captured (UTC ns).
     pub fn start_utc_ns(&self) -> i64 {
         self.start_utc_ns
+    }
+
+    /// How its pictures are timed.
+    pub fn time_source(&self) -> TimeSource {
+        self.time_source
     }
 
     /// Path relative to the data folder.

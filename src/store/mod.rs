@@ -5,8 +5,9 @@
 //! and never block it (WAL). A row is inserted only once its file is durable (create -> write
 //! -> fsync file -> fsync directory -> insert row) and a file is unlinked only after its row
 //! is marked `deleting` (mark -> unlink -> fsync directory -> delete row), so a reader never
-//! sees a row whose file is not there. `synchronous=NORMAL`: a power cut may lose the last
-//! transactions, never corrupt the index; start-up reconciliation re-indexes such files.
+//! sees a row whose file is not there. `synchronous=FULL`: a transaction is on disk when its
+//! commit returns, so a power cut loses no audit entry, register line or row that an answer,
+//! an export or a signed checkpoint already referred to.
 //!
 //! The schema is `schema.sql` (commented); versions and steps are in `migrations`.
 
@@ -177,7 +178,7 @@ impl Store {
         let mut conn = Connection::open(path).map_err(sql)?;
         conn.pragma_update(None, "journal_mode", "wal")
             .map_err(sql)?;
-        conn.pragma_update(None, "synchronous", "normal")
+        conn.pragma_update(None, "synchronous", "full")
             .map_err(sql)?;
         conn.pragma_update(None, "foreign_keys", "on")
             .map_err(sql)?;

@@ -804,6 +804,7 @@ fn order_key(a: &AlarmRow) -> (bool, bool, u8, i64) {
 pub fn kind_label(kind: &str) -> &str {
     match kind {
         "retention_refused" => "Retention refused: check the clock",
+        "footage_quarantined" => "Footage quarantined",
         _ => crate::events::EventKind::parse(kind)
             .map(|k| k.label())
             .unwrap_or(kind),
