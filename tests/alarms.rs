@@ -767,3 +767,60 @@ fn events_over_https_with_the_sites_certificate() {
     drop(svc);
     let _ = std::fs::remove_dir_all(&data);
 }
+
+#[test]
+fn idle_connections_from_one_address_never_keep_an_alert_from_being_answered() {
+    use vigie::events::service::MAX_CONNECTIONS_PER_ADDRESS;
+    let data = common::test_dir("alarm-idle");
+    let cams: Vec<Camera> = demo_cameras().into_iter().take(4).collect();
+    let svc = service(&data, Rules::default(), cams.clone());
+    let addr = svc.addr();
+    // 1,100 connections opened from 127.0.0.2 and left idle.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let idle: Vec<TcpStream> = rt.block_on(async {
+        let mut open = Vec::new();
+        for _ in 0..1_100 {
+            let sock = tokio::net::TcpSocket::new_v4().expect("socket");
+            sock.bind("127.0.0.2:0".parse().expect("addr"))
+                .expect("bind");
+            let s = sock.connect(addr).await.expect("connect");
+            open.push(s.into_std().expect("std"));
+        }
+        open
+    });
+    // An alert button pressed meanwhile is answered.
+    let press = Event {
+        kind: EventKind::AlertButton,
+        at_utc_ns: vigie::time::now_utc_ns(),
+        camera: None,
+        button: Some("btn-place-armes".into()),
+        confidence: None,
+        bbox: None,
+        location: Some((cams[0].latitude, cams[0].longitude)),
+    };
+    let mut client = EventClient::new(addr, None);
+    let (status, body) = client
+        .post("/v1/events", &event_json(&press))
+        .expect("answered");
+    assert_eq!(status, 201, "{body}");
+    // The service kept the allowed number of them and closed the others at once.
+    let mut kept = 0;
+    for mut s in idle {
+        s.set_nonblocking(false).expect("blocking");
+        s.set_read_timeout(Some(Duration::from_millis(50)))
+            .expect("timeout");
+        let mut b = [0u8; 1];
+        // Closed: end of stream (or reset); kept: nothing to read yet.
+        if matches!(s.read(&mut b), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock
+            || e.kind() == std::io::ErrorKind::TimedOut)
+        {
+            kept += 1;
+        }
+    }
+    assert_eq!(kept, MAX_CONNECTIONS_PER_ADDRESS);
+    drop(svc);
+    let _ = std::fs::remove_dir_all(&data);
+}

@@ -119,9 +119,64 @@ struct Shared {
     stats: Arc<Stats>,
     /// When each (sender, reason) was last logged.
     logged: Mutex<HashMap<(IpAddr, String), Instant>>,
+    /// Connections open, by address.
+    open: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// The most connections open at once, and from one address: a sender holding many idle ones
+/// (or a flood) never keeps an alert button from being answered, nor the process from its
+/// file descriptors (the unit's `LimitNOFILE` is above the total).
+pub const MAX_CONNECTIONS: usize = 4096;
+pub const MAX_CONNECTIONS_PER_ADDRESS: usize = 64;
+
+/// A connection counted in [`Shared::open`] while it lives.
+struct Counted {
+    shared: Arc<Shared>,
+    peer: IpAddr,
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        let mut open = self.shared.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = open.get_mut(&self.peer) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.peer);
+            }
+        }
+    }
 }
 
 impl Shared {
+    /// Counts a connection from `peer`; None (and the refusal logged) past the limits.
+    fn admit(self: &Arc<Self>, peer: IpAddr) -> Option<Counted> {
+        let refused = {
+            let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+            let total: usize = open.values().sum();
+            let mine = open.get(&peer).copied().unwrap_or(0);
+            if total >= MAX_CONNECTIONS {
+                Some(format!("{total} connections open, the most there may be"))
+            } else if mine >= MAX_CONNECTIONS_PER_ADDRESS {
+                Some(format!(
+                    "{mine} connections open from this address, the most there may be"
+                ))
+            } else {
+                *open.entry(peer).or_insert(0) += 1;
+                None
+            }
+        };
+        match refused {
+            Some(why) => {
+                self.log_refusal(peer, "connection", &refuse(503, why));
+                None
+            }
+            None => Some(Counted {
+                shared: self.clone(),
+                peer,
+            }),
+        }
+    }
+
     /// Logs a refusal once per sender and reason a minute.
     fn log_refusal(&self, peer: IpAddr, what: &str, refusal: &Refusal) {
         self.stats.refused.fetch_add(1, Ordering::Relaxed);
@@ -176,6 +231,7 @@ impl EventService {
             jobs,
             stats: stats.clone(),
             logged: Mutex::default(),
+            open: Mutex::default(),
         });
         let listener = runtime
             .block_on(tokio::net::TcpListener::bind(opts.listen))
@@ -270,13 +326,22 @@ async fn accept(
                 continue;
             }
         };
+        // Past the limits the connection is closed at once.
+        let Some(counted) = shared.admit(peer.ip()) else {
+            drop(stream);
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let shared = shared.clone();
         let Some(acceptor) = tls.clone() else {
-            tokio::spawn(connection(stream, peer, shared));
+            tokio::spawn(async move {
+                connection(stream, peer, shared).await;
+                drop(counted);
+            });
             continue;
         };
         tokio::spawn(async move {
+            let _counted = counted;
             match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await {
                 Ok(Ok(tls)) => connection(tls, peer, shared).await,
                 Ok(Err(e)) => {

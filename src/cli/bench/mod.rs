@@ -59,8 +59,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             which: BenchCommand::Index { cameras, days, dir },
         } => pipeline::index(cameras, days, dir.as_deref()),
         Args {
-            which: BenchCommand::Record { cameras, seconds },
-        } => pipeline::record(cameras, Duration::from_secs(seconds)),
+            which:
+                BenchCommand::Record {
+                    cameras,
+                    seconds,
+                    segment_seconds,
+                },
+        } => pipeline::record(
+            cameras,
+            Duration::from_secs(seconds),
+            Duration::from_secs(segment_seconds.clamp(1, 3600)),
+        ),
         Args {
             which:
                 BenchCommand::Seek {
@@ -119,6 +128,10 @@ enum BenchCommand {
         cameras: u32,
         #[arg(long, default_value_t = 20)]
         seconds: u64,
+        /// Segment length on both sides: short segments make many index commits (each one
+        /// fsynced, the index being at synchronous=FULL).
+        #[arg(long, default_value_t = 60)]
+        segment_seconds: u64,
     },
     /// Random seeks over recorded footage against the decode of one GOP, and scrubbing. Last
     /// line: JSON.

@@ -643,7 +643,7 @@ pub fn index(cameras: u32, days: u32, dir: Option<&std::path::Path>) -> anyhow::
 /// `vigie bench record`: the recorder against ffmpeg's stream copy (`-c copy -f segment`) on
 /// the same camsim main streams, in the same run. The recorder runs in this process; each
 /// ffmpeg in its own, and their CPU is added up.
-pub fn record(n: u32, seconds: Duration) -> anyhow::Result<()> {
+pub fn record(n: u32, seconds: Duration, segment: Duration) -> anyhow::Result<()> {
     use crate::record::recorder::Recorder;
     let (_sim, addr) = spawn_camsim(n, 1400)?;
     let cameras: Vec<crate::config::Camera> = {
@@ -663,7 +663,10 @@ pub fn record(n: u32, seconds: Duration) -> anyhow::Result<()> {
     let rec = Recorder::start(
         &cameras,
         &dir.join("vigie"),
-        &crate::record::recorder::RecorderOptions::default(),
+        &crate::record::recorder::RecorderOptions {
+            segment,
+            ..Default::default()
+        },
     )?;
     std::thread::sleep(Duration::from_secs(5)); // connections, first keyframes
     let cpu0 = process_cpu_s();
@@ -695,7 +698,8 @@ pub fn record(n: u32, seconds: Duration) -> anyhow::Result<()> {
                 "-f",
                 "segment",
             ])
-            .args(["-segment_time", "60", "-reset_timestamps", "1"])
+            .args(["-segment_time", &segment.as_secs().to_string()])
+            .args(["-reset_timestamps", "1"])
             .arg(out.join(format!("{}-%03d.mp4", c.id)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
