@@ -84,19 +84,35 @@ pub struct Rgba {
     pub pixels: Vec<u8>,
 }
 
+/// The largest side of a map tile, in pixels: dimensions are checked against it from the
+/// header, before any picture buffer is allocated (a crafted tile claiming 65535x65535 asks
+/// for nothing).
+pub const MAX_TILE_SIDE: u32 = 4096;
+
+fn check_side(w: u32, h: u32) -> Result<(), String> {
+    if w == 0 || h == 0 || w > MAX_TILE_SIDE || h > MAX_TILE_SIDE {
+        return Err(format!(
+            "{w}x{h}: a tile is at most {MAX_TILE_SIDE}x{MAX_TILE_SIDE}"
+        ));
+    }
+    Ok(())
+}
+
 /// Decodes a PNG into RGBA.
 pub fn decode_png(bytes: &[u8]) -> Result<Rgba, String> {
     let mut decoder = png::Decoder::new(std::io::Cursor::new(bytes));
     decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
     let mut reader = decoder.read_info().map_err(|e| format!("not a PNG: {e}"))?;
+    {
+        let header = reader.info();
+        check_side(header.width, header.height)?;
+    }
     let mut buf = vec![0; reader.output_buffer_size().ok_or("PNG too large")?];
     let info = reader
         .next_frame(&mut buf)
         .map_err(|e| format!("PNG: {e}"))?;
     let (w, h) = (info.width, info.height);
-    if w > 8192 || h > 8192 {
-        return Err(format!("{w}x{h}: too large"));
-    }
+    check_side(w, h)?;
     let src = &buf[..info.buffer_size()];
     let pixels: Vec<u8> = match info.color_type {
         png::ColorType::Rgba => src.to_vec(),
@@ -121,6 +137,10 @@ pub fn decode_png(bytes: &[u8]) -> Result<Rgba, String> {
 /// Decodes a JPEG into RGBA.
 pub fn decode_jpeg(bytes: &[u8]) -> Result<Rgba, String> {
     let mut d = jpeg_decoder::Decoder::new(std::io::Cursor::new(bytes));
+    d.read_info().map_err(|e| format!("JPEG: {e}"))?;
+    let header = d.info().ok_or("JPEG without a header")?;
+    check_side(header.width as u32, header.height as u32)?;
+    d.set_max_decoding_buffer_size(MAX_TILE_SIDE as usize * MAX_TILE_SIDE as usize * 3);
     let px = d.decode().map_err(|e| format!("JPEG: {e}"))?;
     let info = d.info().ok_or("JPEG without a header")?;
     let pixels: Vec<u8> = match info.pixel_format {
@@ -416,6 +436,47 @@ mod loader_tests {
             assert!(t0.elapsed() < Duration::from_secs(10), "no answer");
             std::thread::sleep(Duration::from_millis(10));
         }
+    }
+
+    /// CRC-32 (PNG's), bit by bit.
+    fn crc32(data: &[u8]) -> u32 {
+        let mut c = !0u32;
+        for &b in data {
+            c ^= b as u32;
+            for _ in 0..8 {
+                c = if c & 1 != 0 {
+                    0xEDB8_8320 ^ (c >> 1)
+                } else {
+                    c >> 1
+                };
+            }
+        }
+        !c
+    }
+
+    #[test]
+    fn a_tile_claiming_huge_dimensions_is_refused_before_any_allocation() {
+        // A good tile whose header now says 60000x60000 (its CRC made right again): 14 GB of
+        // pixels asked for, if the header were believed.
+        let mut png = png_tile([1, 2, 3]);
+        png[16..20].copy_from_slice(&60_000u32.to_be_bytes());
+        png[20..24].copy_from_slice(&60_000u32.to_be_bytes());
+        let crc = crc32(&png[12..29]);
+        png[29..33].copy_from_slice(&crc.to_be_bytes());
+        let e = decode_tile(&png).expect_err("refused");
+        assert!(e.contains("60000x60000") && e.contains("at most"), "{e}");
+        // A JPEG whose frame header says 65535x65535.
+        let mut jpeg = vec![
+            0xFF, 0xD8, 0xFF, 0xC0, 0x00, 0x11, 8, 0xFF, 0xFF, 0xFF, 0xFF, 3,
+        ];
+        for id in 1..=3u8 {
+            jpeg.extend_from_slice(&[id, 0x11, 0]);
+        }
+        jpeg.extend_from_slice(&[0xFF, 0xD9]);
+        let e = decode_tile(&jpeg).expect_err("refused");
+        assert!(e.contains("65535x65535") && e.contains("at most"), "{e}");
+        // A tile of the usual size still decodes.
+        assert_eq!(decode_tile(&png_tile([1, 2, 3])).expect("tile").width, 256);
     }
 
     #[test]
