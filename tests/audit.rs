@@ -243,3 +243,41 @@ fn auditors_read_and_export_the_log_and_the_register_and_see_no_video() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_still_whose_audit_entry_cannot_be_written_is_not_taken() {
+    let data = common::clip_recording("still-fail-closed");
+    common::add_user(&data, "sup", "supervisor", &["*"]);
+    // The index refuses the still's entry (a full or failing disk would, for every entry).
+    rusqlite::Connection::open(data.join(INDEX_FILE))
+        .and_then(|c| {
+            c.execute_batch(
+                "CREATE TRIGGER refuse_stills BEFORE INSERT ON audit WHEN NEW.action = 'still'
+                 BEGIN SELECT RAISE(FAIL, 'the audit log refused the entry'); END;",
+            )
+        })
+        .expect("trigger");
+    let out = data.join("still.png");
+    let at = chrono::DateTime::from_timestamp_nanos(common::CLIP_T0 + 2 * S)
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let (ok, _, err) = common::vigie_as(
+        "sup",
+        [
+            "still".as_ref(),
+            "--data".as_ref(),
+            data.as_os_str(),
+            "--camera".as_ref(),
+            "cam001".as_ref(),
+            "--at".as_ref(),
+            at.as_ref(),
+            "--out".as_ref(),
+            out.as_os_str(),
+        ],
+    );
+    assert!(
+        !ok && err.contains("the audit log refused the entry"),
+        "{err}"
+    );
+    assert!(!out.exists(), "no entry, no picture");
+    let _ = std::fs::remove_dir_all(&data);
+}

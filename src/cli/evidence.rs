@@ -370,7 +370,7 @@ pub(super) fn recorded_still(
         .into_iter()
         .map(|m| m.polygon)
         .collect();
-    write_still(frame, &masks, out)?;
+    // Fail closed: the still is logged before it is written; no entry, no picture.
     session.log(
         data,
         "still",
@@ -379,6 +379,7 @@ pub(super) fn recorded_still(
         "",
         &out.display().to_string(),
     )?;
+    write_still(frame, &masks, out)?;
     eprintln!(
         "still: wrote {} ({}x{}, {camera}, frame {} to {})",
         out.display(),
