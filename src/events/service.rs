@@ -117,8 +117,9 @@ struct Shared {
     cameras: Vec<Camera>,
     jobs: mpsc::SyncSender<Job>,
     stats: Arc<Stats>,
-    /// When each (sender, reason) was last logged.
+    /// When each (sender, reason) was last logged, and each sender's lines this minute.
     logged: Mutex<HashMap<(IpAddr, String), Instant>>,
+    per_sender: Mutex<HashMap<IpAddr, (Instant, u32)>>,
     /// Connections open, by address.
     open: Mutex<HashMap<IpAddr, usize>>,
 }
@@ -127,6 +128,8 @@ struct Shared {
 /// (or a flood) never keeps an alert button from being answered, nor the process from its
 /// file descriptors (the unit's `LimitNOFILE` is above the total).
 pub const MAX_CONNECTIONS: usize = 4096;
+/// Log lines one sender's refusals may take a minute.
+pub const LOG_LINES_PER_SENDER: u32 = 10;
 pub const MAX_CONNECTIONS_PER_ADDRESS: usize = 64;
 
 /// A connection counted in [`Shared::open`] while it lives.
@@ -178,25 +181,49 @@ impl Shared {
     }
 
     /// Logs a refusal once per sender and reason a minute.
+    /// Logs a refusal once per sender and reason a minute, and at most
+    /// [`LOG_LINES_PER_SENDER`] lines per sender a minute; what a sender sent is escaped
+    /// (no control character reaches the log).
     fn log_refusal(&self, peer: IpAddr, what: &str, refusal: &Refusal) {
         self.stats.refused.fetch_add(1, Ordering::Relaxed);
         let key = (peer, format!("{what} {}", refusal.message));
-        let mut logged = self.logged.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
-        if logged
-            .get(&key)
-            .is_some_and(|t| now.duration_since(*t) < Duration::from_secs(60))
+        let minute = Duration::from_secs(60);
         {
-            return;
+            let mut logged = self.logged.lock().unwrap_or_else(|e| e.into_inner());
+            if logged
+                .get(&key)
+                .is_some_and(|t| now.duration_since(*t) < minute)
+            {
+                return;
+            }
+            if logged.len() > 4096 {
+                logged.clear();
+            }
+            logged.insert(key, now);
         }
-        if logged.len() > 4096 {
-            logged.clear();
+        {
+            let mut senders = self.per_sender.lock().unwrap_or_else(|e| e.into_inner());
+            if senders.len() > 4096 {
+                senders.clear();
+            }
+            let (since, lines) = senders.entry(peer).or_insert((now, 0));
+            if now.duration_since(*since) >= minute {
+                (*since, *lines) = (now, 0);
+            }
+            *lines += 1;
+            if *lines > LOG_LINES_PER_SENDER {
+                if *lines == LOG_LINES_PER_SENDER + 1 {
+                    tracing::warn!("events: more refusals from {peer} this minute, not logged");
+                }
+                return;
+            }
         }
-        logged.insert(key, now);
         tracing::warn!(
-            "events: refused {what} from {peer}: {} {}",
+            "events: refused {} from {peer}: {} {}",
+            what.escape_debug(),
             refusal.status,
-            refusal.message
+            refusal.message.escape_debug()
         );
     }
 }
@@ -231,6 +258,7 @@ impl EventService {
             jobs,
             stats: stats.clone(),
             logged: Mutex::default(),
+            per_sender: Mutex::default(),
             open: Mutex::default(),
         });
         let listener = runtime
@@ -696,5 +724,72 @@ fn write_loop(store: Store, data: &std::path::Path, rx: &mpsc::Receiver<Job>) {
 fn log_entry(store: &Store, data: &std::path::Path, entry: audit::Entry) {
     if let Err(e) = audit::append_with(store, &entry) {
         tracing::error!("events: audit log in {}: {e}", data.display());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `f` logs, as text.
+    fn logged(f: impl FnOnce()) -> String {
+        #[derive(Clone, Default)]
+        struct Sink(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Sink {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().expect("lock").extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let sink = Sink::default();
+        let out = sink.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || out.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::with_default(subscriber, f);
+        let bytes = sink.0.lock().expect("lock").clone();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    #[test]
+    fn refusals_are_logged_escaped_and_throttled_per_sender() {
+        let (jobs, _rx) = mpsc::sync_channel(1);
+        let shared = Shared {
+            rules: Rules::default(),
+            cameras: Vec::new(),
+            jobs,
+            stats: Arc::default(),
+            logged: Mutex::default(),
+            per_sender: Mutex::default(),
+            open: Mutex::default(),
+        };
+        let (a, b): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        let text = logged(|| {
+            // A sender's message with a forged log line in it.
+            shared.log_refusal(
+                a,
+                "POST /v1/events",
+                &refuse(400, "x\nevents: all is well\u{1b}[0m"),
+            );
+            // Fifty different reasons from one sender, and one from another.
+            for i in 0..50 {
+                shared.log_refusal(a, "POST /v1/events", &refuse(400, format!("reason {i}")));
+            }
+            shared.log_refusal(b, "POST /v1/events", &refuse(400, "reason 0"));
+        });
+        assert!(!text.contains("\nevents: all is well"), "{text}");
+        assert!(text.contains("x\\nevents: all is well\\u{1b}[0m"), "{text}");
+        let from_a = text
+            .lines()
+            .filter(|l| l.contains("from 10.0.0.1:"))
+            .count();
+        assert_eq!(from_a, LOG_LINES_PER_SENDER as usize, "{text}");
+        assert!(text.contains("more refusals from 10.0.0.1 this minute, not logged"));
+        assert!(text.contains("from 10.0.0.2: 400 reason 0"));
+        assert_eq!(shared.stats.refused.load(Ordering::Relaxed), 52);
     }
 }
