@@ -83,19 +83,6 @@ fn stop(mut child: Child) {
     );
 }
 
-fn check(data: &Path) {
-    let out = Command::new(env!("CARGO_BIN_EXE_vigie"))
-        .args(["check", "--hash", "--data"])
-        .arg(data)
-        .output()
-        .expect("check");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-}
-
 fn rfc3339(ns: i64) -> String {
     chrono::DateTime::from_timestamp_nanos(ns).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
@@ -143,7 +130,7 @@ fn the_reserve_rolls_off_unheld_footage_and_raises_an_alarm() {
     // in about 22 s.
     std::thread::sleep(Duration::from_secs(35));
     stop(child);
-    check(&data);
+    common::assert_check_clean(&data);
     let store = Store::open_readonly(&data.join(INDEX_FILE)).expect("index");
     let register = store.register().expect("register");
     assert!(
@@ -209,7 +196,7 @@ fn enospc_neither_crashes_nor_corrupts() {
     let mut store = Store::open(&data.join(INDEX_FILE)).expect("index");
     vigie::record::reconcile::reconcile(&data, &mut store).expect("reconcile");
     drop(store);
-    check(&data);
+    common::assert_check_clean(&data);
     let store = Store::open_readonly(&data.join(INDEX_FILE)).expect("index");
     assert!(!store.all_segments().expect("segments").is_empty());
     let gaps = store

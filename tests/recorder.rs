@@ -46,16 +46,7 @@ fn recorder_records_segments_and_gaps_and_stops_cleanly() {
     wait_for_segments(&data, "cam001", 4, limit);
     terminate(child);
 
-    let check = Command::new(env!("CARGO_BIN_EXE_vigie"))
-        .args(["check", "--hash", "--data"])
-        .arg(&data)
-        .output()
-        .expect("check");
-    assert!(
-        check.status.success(),
-        "{}",
-        String::from_utf8_lossy(&check.stdout)
-    );
+    common::assert_check_clean(&data);
 
     let store = Store::open_readonly(&data.join(INDEX_FILE)).expect("index");
     let (from, to) = (0, i64::MAX / 2);
@@ -142,16 +133,7 @@ fn kill_9_at_random_moments_loses_at_most_the_last_fragment() {
     std::thread::sleep(Duration::from_secs(4));
     terminate(child);
 
-    let check = Command::new(env!("CARGO_BIN_EXE_vigie"))
-        .args(["check", "--hash", "--data"])
-        .arg(&data)
-        .output()
-        .expect("check");
-    assert!(
-        check.status.success(),
-        "{}",
-        String::from_utf8_lossy(&check.stdout)
-    );
+    common::assert_check_clean(&data);
     let store = Store::open_readonly(&data.join(INDEX_FILE)).expect("index");
     for cam in ["cam001", "cam002"] {
         let segs = store.segments(cam, 0, i64::MAX / 2).expect("segments");
@@ -255,16 +237,7 @@ fn an_altered_segment_is_quarantined_never_indexed_again() {
         .expect("an alarm");
     assert!(alarm.instructions.contains(&altered) && alarm.cameras == ["cam001"]);
     drop(store);
-    let check = Command::new(env!("CARGO_BIN_EXE_vigie"))
-        .args(["check", "--hash", "--data"])
-        .arg(&data)
-        .output()
-        .expect("check");
-    assert!(
-        check.status.success(),
-        "{}",
-        String::from_utf8_lossy(&check.stdout)
-    );
+    common::assert_check_clean(&data);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -308,15 +281,6 @@ fn a_gop_past_its_memory_bound_is_cut_with_a_gap_and_the_rest_recorded() {
             s.row.bytes
         );
     }
-    let check = Command::new(env!("CARGO_BIN_EXE_vigie"))
-        .args(["check", "--hash", "--data"])
-        .arg(&data)
-        .output()
-        .expect("check");
-    assert!(
-        check.status.success(),
-        "{}",
-        String::from_utf8_lossy(&check.stdout)
-    );
+    common::assert_check_clean(&data);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -46,6 +46,21 @@ impl Run {
         )
     }
 
+    /// The recorder on this run's test clock, its retention passes every 300 ms.
+    fn recorder_with_quick_retention(&self) -> Child {
+        spawn_recorder(
+            &self.cameras,
+            &self.data,
+            2,
+            &[
+                "--clock-offset-file".as_ref(),
+                self.clock.as_os_str(),
+                "--retention-every-ms".as_ref(),
+                "300".as_ref(),
+            ],
+        )
+    }
+
     fn set_clock_offset_ms(&self, ms: i64) {
         std::fs::write(&self.clock, ms.to_string()).expect("clock");
     }
@@ -53,16 +68,7 @@ impl Run {
     /// SIGTERM, a clean exit, and a clean `vigie check --hash`.
     fn stop_and_check(&self, child: Child) -> Store {
         terminate(child);
-        let check = Command::new(env!("CARGO_BIN_EXE_vigie"))
-            .args(["check", "--hash", "--data"])
-            .arg(&self.data)
-            .output()
-            .expect("check");
-        assert!(
-            check.status.success(),
-            "{}",
-            String::from_utf8_lossy(&check.stdout)
-        );
+        common::assert_check_clean(&self.data);
         Store::open_readonly(&self.data.join(INDEX_FILE)).expect("index")
     }
 }
@@ -266,17 +272,7 @@ fn the_recorder_deletes_expired_footage_by_its_own_clock() {
     // The recorder comes back 31 days later (by its clock): the footage expired a day ago,
     // more than a pass finds in normal running, so the pass waits for an administrator.
     run.set_clock_offset_ms(31 * 86_400_000);
-    let child = spawn_recorder(
-        &run.cameras,
-        &run.data,
-        2,
-        &[
-            "--clock-offset-file".as_ref(),
-            run.clock.as_os_str(),
-            "--retention-every-ms".as_ref(),
-            "300".as_ref(),
-        ],
-    );
+    let child = run.recorder_with_quick_retention();
     common::wait_for("the refusal's alarm", || {
         Store::open_readonly(&run.data.join(INDEX_FILE))
             .and_then(|s| s.alarms_since(0, 100))
@@ -337,21 +333,7 @@ fn segment_paths(data: &Path, cam: &str) -> Vec<String> {
 fn a_wall_clock_stepped_400_days_ahead_deletes_no_footage() {
     let sim = camsim(1, true);
     let run = Run::new("rec-clock-jump", &sim);
-    // Retention passes every 300 ms instead of every minute.
-    let recorder = || {
-        spawn_recorder(
-            &run.cameras,
-            &run.data,
-            2,
-            &[
-                "--clock-offset-file".as_ref(),
-                run.clock.as_os_str(),
-                "--retention-every-ms".as_ref(),
-                "300".as_ref(),
-            ],
-        )
-    };
-    let child = recorder();
+    let child = run.recorder_with_quick_retention();
     common::wait_for_segments(&run.data, "cam001", 3, Duration::from_secs(60));
     // A legal hold on the first segments, lapsing in 30 days.
     let first = segment_paths(&run.data, "cam001");
@@ -401,7 +383,7 @@ fn a_wall_clock_stepped_400_days_ahead_deletes_no_footage() {
     // a year ago, deletes nothing and raises an alarm that says what to do.
     terminate(child);
     let before = segment_paths(&run.data, "cam001");
-    let child = recorder();
+    let child = run.recorder_with_quick_retention();
     let alarm = || {
         Store::open_readonly(&run.data.join(INDEX_FILE))
             .and_then(|s| s.alarms_since(0, 100))

@@ -555,3 +555,18 @@ pub fn review_at(
     vigie::ui::ReviewWorkspace::on_server(api, cameras, Some(at_utc_ns), session)
         .expect("the review opens")
 }
+
+/// `vigie check --hash` over `data` passes: every row's file there, whole, hashes matching,
+/// no file without a row.
+pub fn assert_check_clean(data: &std::path::Path) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vigie"))
+        .args(["check", "--hash", "--data"])
+        .arg(data)
+        .output()
+        .expect("check");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
