@@ -385,6 +385,19 @@ fn bad_and_unauthenticated_input_gets_4xx_and_no_valid_event_is_lost() {
         .expect("answer");
     assert_eq!(s, 400);
     assert!(msg.contains("time"), "{msg}");
+    // Dated a minute ahead of the service's clock: refused, naming the sender's clock.
+    let ahead = event_json(&Event {
+        kind: EventKind::Intrusion,
+        at_utc_ns: vigie::time::now_utc_ns() + 60_000_000_000,
+        camera: Some("cam001".into()),
+        button: None,
+        confidence: Some(0.9),
+        bbox: None,
+        location: None,
+    });
+    let (s, msg) = ok.post("/v1/events", &ahead).expect("answer");
+    assert_eq!(s, 400, "{msg}");
+    assert!(msg.contains("the sender's clock is wrong"), "{msg}");
     assert_eq!(raw(addr, b"GARBAGE\r\n\r\n"), 400);
     assert_eq!(
         raw(

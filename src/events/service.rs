@@ -473,6 +473,7 @@ async fn handle(req: &Request, shared: &Shared) -> Result<(u16, String), Refusal
             let event = parse_event(&req.body).map_err(|e| refuse(400, e.to_string()))?;
             may_speak_for(source, event.source())?;
             let received_utc_ns = crate::time::now_utc_ns();
+            not_ahead(event.at_utc_ns, received_utc_ns)?;
             let placed = match shared.rules.rule_for(&event) {
                 None => None,
                 Some(rule) => {
@@ -528,6 +529,7 @@ async fn handle(req: &Request, shared: &Shared) -> Result<(u16, String), Refusal
             json_body(req)?;
             let p = parse_position(&req.body).map_err(|e| refuse(400, e.to_string()))?;
             may_speak_for(source, &p.vehicle)?;
+            not_ahead(p.at_utc_ns, crate::time::now_utc_ns())?;
             shared
                 .jobs
                 .try_send(Job::Position(p))
@@ -546,6 +548,26 @@ async fn handle(req: &Request, shared: &Shared) -> Result<(u16, String), Refusal
     }
 }
 
+/// How far ahead of this server's clock an event or a position may be dated.
+pub const MAX_AHEAD_NS: i64 = 5_000_000_000;
+
+/// Refuses what is dated more than [`MAX_AHEAD_NS`] after `now_utc_ns`: a sender whose clock
+/// is ahead would otherwise place alarms and patrols in the future.
+fn not_ahead(at_utc_ns: i64, now_utc_ns: i64) -> Result<(), Refusal> {
+    let ahead = at_utc_ns.saturating_sub(now_utc_ns);
+    if ahead > MAX_AHEAD_NS {
+        return Err(refuse(
+            400,
+            format!(
+                "time: {:.1} s after this server's clock (at most {} s): the sender's clock is wrong",
+                ahead as f64 / 1e9,
+                MAX_AHEAD_NS / 1_000_000_000
+            ),
+        ));
+    }
+    Ok(())
+}
+
 async fn udp_positions(sock: tokio::net::UdpSocket, shared: Arc<Shared>) {
     let mut buf = vec![0u8; MAX_BODY + 1];
     loop {
@@ -557,13 +579,14 @@ async fn udp_positions(sock: tokio::net::UdpSocket, shared: Arc<Shared>) {
                 continue;
             }
         };
-        match parse_position(&buf[..n]) {
+        let parsed = parse_position(&buf[..n]).map_err(|e| refuse(400, e.to_string()));
+        match parsed.and_then(|p| not_ahead(p.at_utc_ns, crate::time::now_utc_ns()).map(|_| p)) {
             Ok(p) => {
                 if shared.jobs.try_send(Job::Position(p)).is_ok() {
                     shared.stats.positions.fetch_add(1, Ordering::Relaxed);
                 }
             }
-            Err(e) => shared.log_refusal(peer.ip(), "UDP position", &refuse(400, e.to_string())),
+            Err(refusal) => shared.log_refusal(peer.ip(), "UDP position", &refusal),
         }
     }
 }
