@@ -79,13 +79,10 @@ pub fn apply_retention(
     now_utc_ns: i64,
 ) -> Result<RetentionPass, StoreError> {
     let expired = store.expired_footage(now_utc_ns)?;
-    let allowed = store.last_event_id(RETENTION_ALLOWED)?
-        > store
-            .last_event_id(RETENTION_REFUSED)?
-            .max(store.last_event_id(RETENTION_RESUMED)?);
+    let standing = guard(store)?;
     if let Some((camera, segments, expired_at)) = expired.first()
         && now_utc_ns.saturating_sub(*expired_at) > RETENTION_SHARE_NS
-        && !allowed
+        && standing != Guard::Allowed
     {
         let why = format!(
             "retention refused: {segments} segments of camera {camera} would go, the first \
@@ -96,7 +93,7 @@ pub fn apply_retention(
             now_utc_ns.saturating_sub(*expired_at) as f64 / 3.6e12,
             crate::time::rfc3339(now_utc_ns),
         );
-        if !refusal_pending(store)? {
+        if standing == Guard::Normal {
             tracing::error!("{why}");
             raise_refusal(store, now_utc_ns, &why)?;
         }
@@ -114,7 +111,7 @@ pub fn apply_retention(
         tracing::info!(deleted = n, "retention: expired segments deleted");
     }
     // Allowed, or the clock back within bounds: the next refusal raises a new alarm.
-    if allowed || refusal_pending(store)? {
+    if standing != Guard::Normal {
         store.apply(&crate::store::WriteOp::Event {
             camera_id: None,
             at_utc_ns: now_utc_ns,
@@ -125,18 +122,34 @@ pub fn apply_retention(
     Ok(RetentionPass::Deleted(n))
 }
 
-/// True while a refused pass waits for an administrator.
-pub fn refusal_pending(store: &Store) -> Result<bool, StoreError> {
-    Ok(store.last_event_id(RETENTION_REFUSED)?
-        > store
-            .last_event_id(RETENTION_ALLOWED)?
-            .max(store.last_event_id(RETENTION_RESUMED)?))
+/// Where the guard stands: told by the latest of its three events.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Guard {
+    /// None yet, or passes resumed.
+    Normal,
+    /// A refused pass waits for an administrator.
+    Waiting,
+    /// An administrator allowed the refused pass.
+    Allowed,
+}
+
+fn guard(store: &Store) -> Result<Guard, StoreError> {
+    let refused = store.last_event_id(RETENTION_REFUSED)?;
+    let allowed = store.last_event_id(RETENTION_ALLOWED)?;
+    let resumed = store.last_event_id(RETENTION_RESUMED)?;
+    Ok(if allowed > refused.max(resumed) {
+        Guard::Allowed
+    } else if refused > allowed.max(resumed) {
+        Guard::Waiting
+    } else {
+        Guard::Normal
+    })
 }
 
 /// `user`'s allowance of the refused pass: the next pass deletes what it finds, however much.
 /// False (nothing written) when no refused pass waits.
 pub fn allow(store: &Store, user: &str, now_utc_ns: i64) -> Result<bool, StoreError> {
-    if !refusal_pending(store)? {
+    if guard(store)? != Guard::Waiting {
         return Ok(false);
     }
     store.apply(&crate::store::WriteOp::Event {

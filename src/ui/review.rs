@@ -36,10 +36,15 @@ pub use crate::time::{paris, paris_offset_s, parse_paris};
 pub use crate::playback::timeline::TimelineData;
 
 enum IndexJob {
-    Timeline { camera: String, from: i64, to: i64 },
+    Timeline {
+        camera: String,
+        from: i64,
+        to: i64,
+    },
     Bookmark(Bookmark),
     Hold(Hold),
-    Audit(crate::auth::audit::Entry),
+    /// A mask lifted or put back (the entry the lift made).
+    MaskLift(crate::auth::audit::Entry),
 }
 
 /// The review workspace's thread of requests to the server (timelines, bookmarks, holds).
@@ -83,9 +88,8 @@ impl IndexThread {
     }
 }
 
-/// A job as requests to the site server, which decides and logs: the window's own audit entries
-/// are not sent (the server logs the footage it serves), except a mask lifted or put back,
-/// which is a request of its own.
+/// A job as requests to the site server, which decides and logs (the footage it serves, the
+/// bookmarks and holds it stores, the masks lifted).
 fn server_job(api: &Api, job: IndexJob, keep: &dyn Fn(String, TimelineData)) -> Result<(), String> {
     let cam = |c: &str| crate::client::path_segment(c);
     match job {
@@ -117,7 +121,7 @@ fn server_job(api: &Api, job: IndexJob, keep: &dyn Fn(String, TimelineData)) -> 
             )
             .map(|_| ())
             .map_err(|e| e.to_string()),
-        IndexJob::Audit(e) if e.action == "mask lifted" || e.action == "mask restored" => api
+        IndexJob::MaskLift(e) => api
             .post_empty(
                 &format!("/v1/cameras/{}/masks/lift", cam(&e.cameras)),
                 &crate::server::review::MaskLift {
@@ -126,7 +130,6 @@ fn server_job(api: &Api, job: IndexJob, keep: &dyn Fn(String, TimelineData)) -> 
                 },
             )
             .map_err(|e| e.to_string()),
-        IndexJob::Audit(_) => Ok(()),
     }
 }
 
@@ -135,16 +138,15 @@ struct Tile {
     worker: TileWorker,
     /// The playhead last asked for.
     asked: Option<i64>,
-    /// The span of instants shown since the camera was put in the tile (for the audit log).
-    seen: (i64, i64),
 }
 
 /// The review workspace.
 pub struct ReviewWorkspace {
     api: Arc<Api>,
     session: Session,
-    /// Audit entries waiting for the index thread.
-    audit: Vec<crate::auth::audit::Entry>,
+    /// Masks lifted or put back, waiting for the index thread to tell the server (which logs
+    /// them, as it logs the footage it serves and what it stores).
+    mask_lifts: Vec<crate::auth::audit::Entry>,
     export: ExportDialog,
     cameras: Vec<CameraRow>,
     search: String,
@@ -210,7 +212,7 @@ impl ReviewWorkspace {
         Ok(ReviewWorkspace {
             api,
             session,
-            audit: Vec::new(),
+            mask_lifts: Vec::new(),
             export: ExportDialog::default(),
             cameras,
             search: String::new(),
@@ -242,31 +244,11 @@ impl ReviewWorkspace {
         &self.session
     }
 
-    /// Queues an audit entry in the user's name; the index thread writes it.
-    fn log(&mut self, action: &str, cameras: &str, range: Option<(i64, i64)>, detail: &str) {
-        self.audit
-            .push(self.session.entry(action, cameras, range, "", detail));
-        self.flush_audit();
-    }
-
-    fn flush_audit(&mut self) {
+    fn send_mask_lifts(&mut self) {
         if let Some(i) = &self.index {
-            for e in self.audit.drain(..) {
-                let _ = i.tx.send(IndexJob::Audit(e));
+            for e in self.mask_lifts.drain(..) {
+                let _ = i.tx.send(IndexJob::MaskLift(e));
             }
-        }
-    }
-
-    /// Logs what a tile showed of its camera (the span of instants played) before it goes.
-    fn log_playback(&mut self, tile: usize) {
-        if let Some(t) = self.tiles.get(tile).and_then(|t| t.as_ref()) {
-            let (camera, seen) = (t.worker.camera().to_owned(), t.seen);
-            self.log(
-                "playback",
-                &camera,
-                Some(seen),
-                &format!("tile {}", tile + 1),
-            );
         }
     }
 
@@ -278,18 +260,10 @@ impl ReviewWorkspace {
         }
         match TileWorker::with_player(crate::client::player(&self.api, camera)) {
             Ok(worker) => {
-                self.log_playback(tile);
                 self.tiles[tile] = Some(Tile {
                     worker,
                     asked: None,
-                    seen: (self.playhead, self.playhead),
                 });
-                self.log(
-                    "playback start",
-                    camera,
-                    Some((self.playhead, self.playhead)),
-                    &format!("tile {}", tile + 1),
-                );
                 true
             }
             Err(e) => {
@@ -390,7 +364,7 @@ impl ReviewWorkspace {
                 &self.api,
                 Arc::new(move || ctx.request_repaint()),
             ));
-            self.flush_audit();
+            self.send_mask_lifts();
         }
         if self.masks.is_none() {
             let ctx = ui.ctx().clone();
@@ -487,7 +461,6 @@ impl ReviewWorkspace {
 
     fn request_pictures(&mut self) {
         for t in self.tiles.iter_mut().flatten() {
-            t.seen = (t.seen.0.min(self.playhead), t.seen.1.max(self.playhead));
             let st = t.worker.status();
             let showing = st
                 .shown
@@ -679,16 +652,16 @@ impl ReviewWorkspace {
                     .and_then(|m| m.current())
                     .is_some_and(|m| m.contains_key(c))
             });
-            let audit = &mut self.audit;
+            let lifts = &mut self.mask_lifts;
             self.lifts
                 .controls(ui, &self.session, camera.as_deref(), has_masks, &mut |e| {
-                    audit.push(e)
+                    lifts.push(e)
                 });
             if let Some(m) = &self.lifts.message {
                 ui.colored_label(Color32::from_rgb(240, 160, 60), m);
             }
         });
-        self.flush_audit();
+        self.send_mask_lifts();
         let error = self
             .index
             .as_ref()
@@ -748,7 +721,6 @@ impl ReviewWorkspace {
             self.session.role,
             action.as_str()
         ));
-        self.log("refused", "", None, action.as_str());
         false
     }
 
@@ -803,23 +775,9 @@ impl ReviewWorkspace {
             expires_utc_ns: now + self.hold_days as i64 * DAY_NS,
             released_utc_ns: None,
         };
-        let detail = format!(
-            "procedure {}; until {}",
-            h.procedure,
-            crate::time::rfc3339(h.expires_utc_ns)
-        );
-        let reason = h.reason.clone();
         if let Some(i) = &self.index {
             let _ = i.tx.send(IndexJob::Hold(h));
         }
-        self.audit.push(self.session.entry(
-            "hold placed",
-            &camera,
-            Some((from, to)),
-            &reason,
-            &detail,
-        ));
-        self.flush_audit();
         self.fetched.remove(&camera);
         self.message = None;
     }
@@ -1264,16 +1222,12 @@ impl ReviewWorkspace {
 }
 
 impl Drop for ReviewWorkspace {
-    /// Logs what each tile played and puts lifted masks back, then lets the index thread
-    /// finish its queue.
+    /// Puts lifted masks back, then lets the index thread finish its queue.
     fn drop(&mut self) {
-        let audit = &mut self.audit;
+        let lifts = &mut self.mask_lifts;
         self.lifts
-            .restore_all(&self.session, &mut |e| audit.push(e));
-        for i in 0..self.tiles.len() {
-            self.log_playback(i);
-        }
-        self.flush_audit();
+            .restore_all(&self.session, &mut |e| lifts.push(e));
+        self.send_mask_lifts();
         if let Some(mut index) = self.index.take() {
             let thread = index.thread.take();
             drop(index);
