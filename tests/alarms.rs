@@ -332,6 +332,124 @@ fn raw(addr: std::net::SocketAddr, bytes: &[u8]) -> u16 {
         .unwrap_or(0)
 }
 
+/// The UDP key of the test sources, and its hexadecimal form as alarms.toml gives it.
+const UDP_KEY: [u8; 32] = [0x5a; 32];
+const UDP_KEY_HEX: &str = "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a";
+
+#[test]
+fn positions_over_udp_need_their_sources_mac_and_replays_are_dropped() {
+    let dir = common::test_dir("alarm-udp-mac");
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).expect("data folder");
+    let rules_file = dir.join("alarms.toml");
+    std::fs::write(
+        &rules_file,
+        format!(
+            "[[source]]\nname = \"patrols\"\ntoken_sha256 = \"930bbdc51b6aed5c2a5678fd6e28dee7a05e8a4b643cfc0b4427c3efb86c0d94\"\nmay = [\"PM-*\"]\nudp_key = \"{UDP_KEY_HEX}\"\n\n[[source]]\nname = \"buses\"\ntoken_sha256 = \"{}\"\nmay = [\"BUS-*\"]\nudp_key = \"{}\"\n",
+            "00".repeat(32),
+            "11".repeat(32)
+        ),
+    )
+    .expect("rules file");
+    // A file holding keys that every user can read is refused, naming the file and the fix.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&rules_file, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let e = Rules::load(&rules_file)
+        .expect_err("world-readable keys")
+        .to_string();
+    assert!(
+        e.contains("alarms.toml:5:") && e.contains("udp_key") && e.contains("chmod o-r"),
+        "{e}"
+    );
+    std::fs::set_permissions(&rules_file, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+    let rules = Rules::load(&rules_file).expect("rules");
+    let svc = service(&data, rules, demo_cameras().into_iter().take(4).collect());
+    let udp = svc.udp_addr().expect("udp address");
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp");
+    let report = |vehicle: &str, status: &str, at: i64| {
+        vigie::events::position_json(&vigie::events::Position {
+            vehicle: vehicle.into(),
+            latitude: 50.36,
+            longitude: 3.52,
+            heading_deg: None,
+            speed_kmh: None,
+            status: vigie::events::VehicleStatus::parse(status).expect("status"),
+            at_utc_ns: at,
+        })
+    };
+    // A minute ago, to the millisecond (what a report's time carries).
+    let t = (vigie::time::now_utc_ns() - 60_000_000_000) / 1_000_000 * 1_000_000;
+    let refused = || {
+        svc.stats()
+            .refused
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    let taken = || {
+        svc.stats()
+            .positions
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    let send = |d: &[u8]| {
+        sock.send_to(d, udp).expect("sent");
+    };
+    let first =
+        vigie::events::signed_datagram("patrols", &UDP_KEY, report("PM-1", "busy", t).as_bytes());
+    // Refused: no MAC, another key, a source that may not speak for the vehicle, a source
+    // not declared, a report changed after signing.
+    send(report("PM-1", "available", t).as_bytes());
+    send(&vigie::events::signed_datagram(
+        "patrols",
+        &[1; 32],
+        report("PM-1", "available", t).as_bytes(),
+    ));
+    send(&vigie::events::signed_datagram(
+        "buses",
+        &[0x11; 32],
+        report("PM-1", "available", t).as_bytes(),
+    ));
+    send(&vigie::events::signed_datagram(
+        "nobody",
+        &UDP_KEY,
+        report("PM-1", "available", t).as_bytes(),
+    ));
+    let mut changed = first.clone();
+    let at = changed
+        .windows(5)
+        .position(|w| w == b"50.36")
+        .expect("latitude");
+    changed[at..at + 5].copy_from_slice(b"50.37");
+    send(&changed);
+    common::wait_for("five refusals", || refused() == 5);
+    assert_eq!(taken(), 0);
+    // Taken: the patrol's signed report; then a newer one; then the first again (a replay).
+    send(&first);
+    common::wait_for("the first report", || taken() == 1);
+    send(&vigie::events::signed_datagram(
+        "patrols",
+        &UDP_KEY,
+        report("PM-1", "dispatched", t + 1_000_000_000).as_bytes(),
+    ));
+    common::wait_for("the newer report", || taken() == 2);
+    send(&first);
+    common::wait_for("the replay refused", || refused() == 6);
+    let store = vigie::store::Store::open(&data.join(vigie::store::INDEX_FILE)).expect("index");
+    common::wait_for("the vehicle stored", || {
+        store
+            .vehicles_since(0)
+            .expect("vehicles")
+            .iter()
+            .any(|v| v.id == "PM-1" && v.status == "dispatched")
+    });
+    let pm1 = store.vehicles_since(0).expect("vehicles");
+    assert_eq!(pm1.len(), 1);
+    assert_eq!(
+        (pm1[0].status.as_str(), pm1[0].at_utc_ns),
+        ("dispatched", t + 1_000_000_000)
+    );
+    drop(svc);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn bad_and_unauthenticated_input_gets_4xx_and_no_valid_event_is_lost() {
     let data = common::test_dir("alarm-input");
@@ -339,7 +457,7 @@ fn bad_and_unauthenticated_input_gets_4xx_and_no_valid_event_is_lost() {
     // A source with a token (SHA-256 of "secret-token") that may speak for cam00x only.
     let rules = Rules::parse(
         std::path::Path::new("alarms.toml"),
-        "[[source]]\nname = \"analytics\"\ntoken_sha256 = \"930bbdc51b6aed5c2a5678fd6e28dee7a05e8a4b643cfc0b4427c3efb86c0d94\"\nmay = [\"cam00*\", \"PM-*\"]\n",
+        &format!("[[source]]\nname = \"analytics\"\ntoken_sha256 = \"930bbdc51b6aed5c2a5678fd6e28dee7a05e8a4b643cfc0b4427c3efb86c0d94\"\nmay = [\"cam00*\", \"PM-*\"]\nudp_key = \"{UDP_KEY_HEX}\"\n"),
     )
     .expect("rules");
     use sha2::Digest;
@@ -453,7 +571,11 @@ fn bad_and_unauthenticated_input_gets_4xx_and_no_valid_event_is_lost() {
     let udp = svc.udp_addr().expect("udp address");
     sock.send_to(b"{not json", udp).expect("sent");
     sock.send_to(
-        br#"{"vehicle":"PM-1","latitude":50.36,"longitude":3.52,"heading":90,"speed_kmh":30,"status":"available","time":"2026-11-26T22:00:00Z"}"#,
+        &vigie::events::signed_datagram(
+            "analytics",
+            &UDP_KEY,
+            br#"{"vehicle":"PM-1","latitude":50.36,"longitude":3.52,"heading":90,"speed_kmh":30,"status":"available","time":"2026-11-26T22:00:00Z"}"#,
+        ),
         udp,
     )
     .expect("sent");
@@ -777,6 +899,42 @@ fn events_over_https_with_the_sites_certificate() {
     assert_eq!(raw(svc.addr(), b"GET /v1/health HTTP/1.1\r\n\r\n"), 200);
     let store = vigie::store::Store::open(&data.join(vigie::store::INDEX_FILE)).expect("index");
     assert_eq!(store.alarm_event_count().expect("count"), 1);
+    drop(svc);
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+#[test]
+fn a_sender_that_stops_reading_its_answers_is_cut_off() {
+    use vigie::events::service::WRITE_WITHIN;
+    let data = common::test_dir("alarm-stalled");
+    let svc = service(
+        &data,
+        Rules::default(),
+        demo_cameras().into_iter().take(4).collect(),
+    );
+    let addr = svc.addr();
+    // Requests sent back to back, answers never read: the service's writes back up.
+    let c = TcpStream::connect(addr).expect("connect");
+    let mut writer = c.try_clone().expect("clone");
+    let t0 = Instant::now();
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let requests = b"GET /v1/health HTTP/1.1\r\nHost: events\r\n\r\n".repeat(1000);
+        while writer.write_all(&requests).is_ok() {}
+        let _ = done_tx.send(());
+    });
+    // The service closes it once it has waited WRITE_WITHIN for the sender to read.
+    common::wait_for("the stalled connection closed", || {
+        done_rx.try_recv().is_ok()
+    });
+    assert!(
+        t0.elapsed() >= WRITE_WITHIN,
+        "closed after {:?}",
+        t0.elapsed()
+    );
+    drop(c);
+    // Meanwhile and after, the others are answered.
+    assert_eq!(raw(addr, b"GET /v1/health HTTP/1.1\r\n\r\n"), 200);
     drop(svc);
     let _ = std::fs::remove_dir_all(&data);
 }

@@ -415,6 +415,66 @@ pub fn position_json(p: &Position) -> String {
     v.to_string()
 }
 
+/// What starts the last line of a position datagram from a declared source:
+/// `vigie-mac SOURCE HEX`, HEX the HMAC-SHA256 of the report before that line under the
+/// source's `udp_key`.
+pub const MAC_LINE: &[u8] = b"\nvigie-mac ";
+
+/// The MAC line of a datagram: the source it names and the digest it carries (as sent).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DatagramMac<'a> {
+    pub source: &'a [u8],
+    pub digest: &'a [u8],
+}
+
+/// Splits a position datagram into its report and its MAC line, if it ends with one.
+pub fn split_datagram(d: &[u8]) -> (&[u8], Option<DatagramMac<'_>>) {
+    let Some(at) = d.windows(MAC_LINE.len()).rposition(|w| w == MAC_LINE) else {
+        return (d, None);
+    };
+    let line = d[at + MAC_LINE.len()..].trim_ascii_end();
+    let (source, digest) = match line.iter().position(|b| *b == b' ') {
+        Some(i) => (&line[..i], &line[i + 1..]),
+        None => (line, &b""[..]),
+    };
+    (&d[..at], Some(DatagramMac { source, digest }))
+}
+
+/// The HMAC-SHA256 of `report` under `key`, in hexadecimal: what a sender puts on its
+/// datagram's MAC line.
+pub fn datagram_mac(key: &[u8; 32], report: &[u8]) -> String {
+    use hmac::Mac;
+    let mut m = hmac::Hmac::<sha2::Sha256>::new_from_slice(key).expect("any key length");
+    m.update(report);
+    crate::auth::audit::hex(&m.finalize().into_bytes())
+}
+
+/// A position datagram: `report`, then its MAC line for `source`.
+pub fn signed_datagram(source: &str, key: &[u8; 32], report: &[u8]) -> Vec<u8> {
+    let mut d = report.to_vec();
+    d.extend_from_slice(MAC_LINE);
+    d.extend_from_slice(source.as_bytes());
+    d.push(b' ');
+    d.extend_from_slice(datagram_mac(key, report).as_bytes());
+    d
+}
+
+/// Whether `digest_hex` is the HMAC-SHA256 of `report` under `key` (compared in constant
+/// time).
+pub fn verify_mac(key: &[u8; 32], report: &[u8], digest_hex: &[u8]) -> bool {
+    use hmac::Mac;
+    let Some(digest) = std::str::from_utf8(digest_hex)
+        .ok()
+        .and_then(crate::auth::audit::unhex)
+        .filter(|d| d.len() == 32)
+    else {
+        return false;
+    };
+    let mut m = hmac::Hmac::<sha2::Sha256>::new_from_slice(key).expect("any key length");
+    m.update(report);
+    m.verify_slice(&digest).is_ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -28,7 +28,10 @@
 //! name = "smart cameras"
 //! token_sha256 = "<hex SHA-256 of the token>"
 //! may = ["cam*"]                    # what it may speak for
+//! udp_key = "<64 hex digits>"       # optional: its position datagrams carry a MAC by it
 //! ```
+//!
+//! A file with a `udp_key` must not be readable by every user (the key is a shared secret).
 //!
 //! The file's rules are tried in order; the built-in rules (one per event type) follow them.
 
@@ -81,6 +84,7 @@ struct RawSource {
     name: String,
     token_sha256: String,
     may: Vec<String>,
+    udp_key: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -130,6 +134,8 @@ pub struct Source {
     pub name: String,
     pub token_sha256: [u8; 32],
     pub may: Vec<String>,
+    /// The key of the HMAC its UDP position datagrams carry; none: it may not send them.
+    pub udp_key: Option<[u8; 32]>,
 }
 
 /// The rules in force.
@@ -244,7 +250,34 @@ impl Rules {
             path: path.to_owned(),
             source,
         })?;
-        Self::parse(path, &text)
+        let rules = Self::parse(path, &text)?;
+        if let Some(s) = rules.sources.iter().find(|s| s.udp_key.is_some()) {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(path)
+                .map_err(|source| ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                })?
+                .permissions()
+                .mode();
+            if mode & 0o004 != 0 {
+                return Err(ConfigError::Invalid {
+                    path: path.to_owned(),
+                    line: crate::config::line_of(&text, text.find("udp_key").unwrap_or(0)),
+                    field: format!("source {:?}: udp_key", s.name),
+                    message: format!(
+                        "the file is readable by every user (mode {:o}) and holds a key: chmod o-r",
+                        mode & 0o777
+                    ),
+                });
+            }
+        }
+        Ok(rules)
+    }
+
+    /// The declared source called `name`.
+    pub fn source_named(&self, name: &[u8]) -> Option<&Source> {
+        self.sources.iter().find(|s| s.name.as_bytes() == name)
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<Rules, ConfigError> {
@@ -344,10 +377,19 @@ impl Rules {
             let hash = crate::auth::audit::unhex(&s.token_sha256)
                 .and_then(|h| <[u8; 32]>::try_from(h).ok())
                 .ok_or_else(|| at("token_sha256", "must be 64 hexadecimal digits".into()))?;
+            let udp_key = match &s.udp_key {
+                None => None,
+                Some(k) => Some(
+                    crate::auth::audit::unhex(k)
+                        .and_then(|k| <[u8; 32]>::try_from(k).ok())
+                        .ok_or_else(|| at("udp_key", "must be 64 hexadecimal digits".into()))?,
+                ),
+            };
             rules.sources.push(Source {
                 name: s.name.clone(),
                 token_sha256: hash,
                 may: s.may.clone(),
+                udp_key,
             });
         }
         rules.rules.extend(Rules::default().rules);

@@ -17,8 +17,10 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use super::http::{self, Refusal, Request, refuse};
@@ -121,7 +123,17 @@ struct Shared {
     logged: Mutex<HashMap<(IpAddr, String), Instant>>,
     per_sender: Mutex<HashMap<IpAddr, (Instant, u32)>>,
     /// Connections open, by address.
-    open: Mutex<HashMap<IpAddr, usize>>,
+    open: Mutex<Open>,
+    /// The time of the newest position taken from each vehicle over UDP: an older or equal
+    /// one is a replay (or came out of order) and is dropped.
+    udp_newest: Mutex<HashMap<String, i64>>,
+}
+
+/// Connections open: in all, and by address.
+#[derive(Default)]
+struct Open {
+    total: usize,
+    by_address: HashMap<IpAddr, usize>,
 }
 
 /// The most connections open at once, and from one address: a sender holding many idle ones
@@ -141,10 +153,11 @@ struct Counted {
 impl Drop for Counted {
     fn drop(&mut self) {
         let mut open = self.shared.open.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = open.get_mut(&self.peer) {
+        open.total = open.total.saturating_sub(1);
+        if let Some(n) = open.by_address.get_mut(&self.peer) {
             *n -= 1;
             if *n == 0 {
-                open.remove(&self.peer);
+                open.by_address.remove(&self.peer);
             }
         }
     }
@@ -155,8 +168,8 @@ impl Shared {
     fn admit(self: &Arc<Self>, peer: IpAddr) -> Option<Counted> {
         let refused = {
             let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-            let total: usize = open.values().sum();
-            let mine = open.get(&peer).copied().unwrap_or(0);
+            let total = open.total;
+            let mine = open.by_address.get(&peer).copied().unwrap_or(0);
             if total >= MAX_CONNECTIONS {
                 Some(format!("{total} connections open, the most there may be"))
             } else if mine >= MAX_CONNECTIONS_PER_ADDRESS {
@@ -164,7 +177,8 @@ impl Shared {
                     "{mine} connections open from this address, the most there may be"
                 ))
             } else {
-                *open.entry(peer).or_insert(0) += 1;
+                open.total += 1;
+                *open.by_address.entry(peer).or_insert(0) += 1;
                 None
             }
         };
@@ -180,7 +194,6 @@ impl Shared {
         }
     }
 
-    /// Logs a refusal once per sender and reason a minute.
     /// Logs a refusal once per sender and reason a minute, and at most
     /// [`LOG_LINES_PER_SENDER`] lines per sender a minute; what a sender sent is escaped
     /// (no control character reaches the log).
@@ -260,6 +273,7 @@ impl EventService {
             logged: Mutex::default(),
             per_sender: Mutex::default(),
             open: Mutex::default(),
+            udp_newest: Mutex::default(),
         });
         let listener = runtime
             .block_on(tokio::net::TcpListener::bind(opts.listen))
@@ -416,10 +430,107 @@ where
         .half_close(true)
         .max_buf_size(16 * 1024 + MAX_BODY);
     if let Err(e) = builder
-        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+        .serve_connection(
+            hyper_util::rt::TokioIo::new(WriteWithin::new(stream, WRITE_WITHIN)),
+            service,
+        )
         .await
     {
         tracing::debug!("events: connection from {peer}: {e}");
+    }
+}
+
+/// How long an answer may wait for a sender to read it before the connection is closed.
+pub const WRITE_WITHIN: Duration = Duration::from_secs(10);
+
+/// A stream whose writes fail with `TimedOut` when the peer has not taken any byte for a
+/// while: a sender that stops reading never holds a connection (and its buffers) for long.
+struct WriteWithin<S> {
+    inner: S,
+    within: Duration,
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<S> WriteWithin<S> {
+    fn new(inner: S, within: Duration) -> WriteWithin<S> {
+        WriteWithin {
+            inner,
+            within,
+            deadline: None,
+        }
+    }
+
+    /// What a pending write becomes: still pending, or an error once the deadline passed.
+    fn pending<T>(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<T>> {
+        let within = self.within;
+        let deadline = self
+            .deadline
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(within)));
+        match deadline.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("the peer read nothing for {} s", within.as_secs()),
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn settle<T>(
+        &mut self,
+        r: Poll<std::io::Result<T>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<std::io::Result<T>> {
+        match r {
+            Poll::Ready(r) => {
+                self.deadline = None;
+                Poll::Ready(r)
+            }
+            Poll::Pending => self.pending(cx),
+        }
+    }
+}
+
+impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for WriteWithin<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for WriteWithin<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let r = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.settle(r, cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.settle(r, cx)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let r = Pin::new(&mut self.inner).poll_flush(cx);
+        self.settle(r, cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let r = Pin::new(&mut self.inner).poll_shutdown(cx);
+        self.settle(r, cx)
     }
 }
 
@@ -579,8 +690,7 @@ async fn udp_positions(sock: tokio::net::UdpSocket, shared: Arc<Shared>) {
                 continue;
             }
         };
-        let parsed = parse_position(&buf[..n]).map_err(|e| refuse(400, e.to_string()));
-        match parsed.and_then(|p| not_ahead(p.at_utc_ns, crate::time::now_utc_ns()).map(|_| p)) {
+        match udp_position(&buf[..n], &shared) {
             Ok(p) => {
                 if shared.jobs.try_send(Job::Position(p)).is_ok() {
                     shared.stats.positions.fetch_add(1, Ordering::Relaxed);
@@ -589,6 +699,64 @@ async fn udp_positions(sock: tokio::net::UdpSocket, shared: Arc<Shared>) {
             Err(refusal) => shared.log_refusal(peer.ip(), "UDP position", &refusal),
         }
     }
+}
+
+/// Checks one position datagram: when sources are declared, its MAC line by a source with a
+/// `udp_key` that may speak for the vehicle; its time not ahead of this server's clock nor
+/// older than the vehicle's newest report over UDP (a replay).
+fn udp_position(datagram: &[u8], shared: &Shared) -> Result<Position, Refusal> {
+    let (report, mac) = super::split_datagram(datagram);
+    let source = if shared.rules.sources.is_empty() {
+        None
+    } else {
+        let mac = mac.ok_or_else(|| {
+            refuse(
+                401,
+                "no MAC line: a declared source ends each datagram with `vigie-mac SOURCE HMAC`",
+            )
+        })?;
+        let source = shared.rules.source_named(mac.source).ok_or_else(|| {
+            refuse(
+                401,
+                format!(
+                    "the MAC line names {:?}, which is not a declared source",
+                    String::from_utf8_lossy(mac.source)
+                ),
+            )
+        })?;
+        let key = source
+            .udp_key
+            .as_ref()
+            .ok_or_else(|| refuse(401, format!("source {:?} has no udp_key", source.name)))?;
+        if !super::verify_mac(key, report, mac.digest) {
+            return Err(refuse(
+                401,
+                format!("the MAC does not match (source {:?})", source.name),
+            ));
+        }
+        Some(source)
+    };
+    let p = parse_position(report).map_err(|e| refuse(400, e.to_string()))?;
+    may_speak_for(source, &p.vehicle)?;
+    not_ahead(p.at_utc_ns, crate::time::now_utc_ns())?;
+    let mut newest = shared.udp_newest.lock().unwrap_or_else(|e| e.into_inner());
+    match newest.get(&p.vehicle) {
+        Some(t) if p.at_utc_ns <= *t => {
+            return Err(refuse(
+                409,
+                format!(
+                    "vehicle {:?}: not newer than its last report (a replay, or out of order)",
+                    p.vehicle
+                ),
+            ));
+        }
+        _ => {}
+    }
+    if newest.len() >= 65_536 && !newest.contains_key(&p.vehicle) {
+        newest.clear();
+    }
+    newest.insert(p.vehicle.clone(), p.at_utc_ns);
+    Ok(p)
 }
 
 /// The service's name in the audit log.
@@ -789,6 +957,7 @@ mod tests {
             logged: Mutex::default(),
             per_sender: Mutex::default(),
             open: Mutex::default(),
+            udp_newest: Mutex::default(),
         };
         let (a, b): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
         let text = logged(|| {

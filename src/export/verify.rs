@@ -23,8 +23,16 @@ pub struct Verdict {
     pub extra: Vec<String>,
 }
 
+/// The SHA-256 and size of the regular file at `path`. A link or a device is refused: an
+/// export holds plain files, and a folder received from elsewhere could point `verify` at
+/// `/dev/zero` or a file outside it.
 fn sha256_of(path: &Path) -> std::io::Result<([u8; 32], u64)> {
     use std::io::Read;
+    if !std::fs::symlink_metadata(path)?.is_file() {
+        return Err(std::io::Error::other(
+            "not a regular file (a link, a folder or a device)",
+        ));
+    }
     let mut f = std::fs::File::open(path)?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];

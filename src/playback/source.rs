@@ -127,6 +127,13 @@ impl LocalFootage {
             .map(|s| s.offset + s.size as u64)
             .max()
             .unwrap_or(first);
+        // Sizes are read from the file: believed only as far as the file holds them.
+        let file_len = f.metadata().map_err(|e| damaged(e.to_string()))?.len();
+        if end > file_len {
+            return Err(damaged(format!(
+                "the fragment at byte {moof_offset} lists pictures up to byte {end}, past the file's end ({file_len})"
+            )));
+        }
         let mut bytes = vec![0u8; (end - first) as usize];
         f.seek(SeekFrom::Start(first))
             .map_err(|e| damaged(e.to_string()))?;

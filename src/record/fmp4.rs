@@ -377,8 +377,13 @@ fn moof_summary(d: &[u8], start: usize, end: usize) -> Option<(u64, bool)> {
         .iter()
         .filter(|f| flags & **f != 0)
         .count();
+    // Every sample's fields lie within the box: a count from a damaged or crafted file never
+    // drives the loop past the bytes there are.
+    if per > 0 && count > end.saturating_sub(pos) / per {
+        return None;
+    }
     let mut total = 0u64;
-    for i in 0..count {
+    for i in 0..if per > 0 { count } else { 0 } {
         let mut at = pos + i * per;
         if flags & 0x100 != 0 {
             total += be32(d, at)? as u64;
@@ -486,12 +491,16 @@ pub fn sample_table(d: &[u8]) -> Option<SampleTable> {
                 let count = be32(d, trun.1 + 4)? as usize;
                 let data_offset = be32(d, trun.1 + 8)? as u64;
                 let mut at = trun.1 + 12 + if flags & 0x4 != 0 { 4 } else { 0 };
+                let per = 12 + if flags & 0x800 != 0 { 4 } else { 0 };
+                if count > trun.2.saturating_sub(at) / per {
+                    return None;
+                }
                 let mut offset = (start - 8) as u64 + data_offset;
                 for _ in 0..count {
                     let duration = be32(d, at)?;
                     let size = be32(d, at + 4)?;
                     let sflags = be32(d, at + 8)?;
-                    at += 12 + if flags & 0x800 != 0 { 4 } else { 0 };
+                    at += per;
                     if offset + size as u64 > complete_len as u64 {
                         return None;
                     }
@@ -541,7 +550,7 @@ pub fn read_fragment(head: &[u8], moof_offset: u64) -> Option<(Vec<SampleInfo>, 
         .find(|c| &c.0 == b"traf")?;
     let boxes = children(head, traf.1, traf.2);
     let tfdt = boxes.iter().find(|c| &c.0 == b"tfdt")?;
-    let mut time_90k = if head[tfdt.1] == 1 {
+    let mut time_90k = if *head.get(tfdt.1)? == 1 {
         (be32(head, tfdt.1 + 4)? as u64) << 32 | be32(head, tfdt.1 + 8)? as u64
     } else {
         be32(head, tfdt.1 + 4)? as u64
@@ -552,12 +561,17 @@ pub fn read_fragment(head: &[u8], moof_offset: u64) -> Option<(Vec<SampleInfo>, 
         return None;
     }
     let count = be32(head, trun.1 + 4)? as usize;
-    let mut offset = moof_offset + be32(head, trun.1 + 8)? as u64;
+    let mut offset = moof_offset.checked_add(be32(head, trun.1 + 8)? as u64)?;
     let mut at = trun.1 + 12 + if flags & 0x4 != 0 { 4 } else { 0 };
+    let per = 12 + if flags & 0x800 != 0 { 4 } else { 0 };
+    // The count is believed only as far as the box holds that many entries.
+    if count > trun.2.saturating_sub(at) / per {
+        return None;
+    }
     let mut samples = Vec::with_capacity(count);
     for _ in 0..count {
         let (duration, size, sflags) = (be32(head, at)?, be32(head, at + 4)?, be32(head, at + 8)?);
-        at += 12 + if flags & 0x800 != 0 { 4 } else { 0 };
+        at += per;
         samples.push(SampleInfo {
             offset,
             size,
@@ -565,8 +579,8 @@ pub fn read_fragment(head: &[u8], moof_offset: u64) -> Option<(Vec<SampleInfo>, 
             duration_90k: duration,
             keyframe: sflags & 0x0001_0000 == 0,
         });
-        offset += size as u64;
-        time_90k += duration as u64;
+        offset = offset.checked_add(size as u64)?;
+        time_90k = time_90k.checked_add(duration as u64)?;
     }
     if head.get(moof_size + 4..moof_size + 8)? != b"mdat" {
         return None;
@@ -666,5 +680,91 @@ impl<W: Write> Fmp4Writer<W> {
 
     pub fn into_inner(self) -> W {
         self.out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file of one fragment of three pictures, and where its `trun` box starts.
+    fn file() -> (Vec<u8>, usize) {
+        let track = TrackConfig {
+            codec: VideoCodec::H264,
+            width: 64,
+            height: 48,
+            decoder_config: vec![1, 0x42, 0, 0x1e, 0xff, 0xe0, 0],
+        };
+        let mut d = init_segment(&track);
+        let pictures = [[1u8; 40], [2u8; 40], [3u8; 40]];
+        let samples: Vec<Sample<'_>> = pictures
+            .iter()
+            .enumerate()
+            .map(|(i, p)| Sample {
+                data: p,
+                duration_90k: 3600,
+                keyframe: i == 0,
+            })
+            .collect();
+        d.extend_from_slice(&fragment(1, 0, &samples));
+        let trun = d.windows(4).rposition(|w| w == b"trun").expect("trun") - 4;
+        (d, trun)
+    }
+
+    #[test]
+    fn a_whole_file_reads_back() {
+        let (d, _) = file();
+        let table = sample_table(&d).expect("table");
+        assert_eq!(table.samples.len(), 3);
+        assert!(table.samples[0].keyframe && !table.samples[1].keyframe);
+        let scan = scan(&d).expect("scan");
+        assert_eq!(scan.duration_90k, 3 * 3600);
+        let moof = d.windows(4).position(|w| w == b"moof").expect("moof") - 4;
+        let (samples, _, len) = read_fragment(&d[moof..], moof as u64).expect("fragment");
+        assert_eq!((samples.len(), len), (3, 120));
+    }
+
+    #[test]
+    fn crafted_sample_counts_are_believed_only_as_far_as_the_box_holds_entries() {
+        for count in [4u32, 1 << 20, u32::MAX] {
+            let (mut d, trun) = file();
+            d[trun + 12..trun + 16].copy_from_slice(&count.to_be_bytes());
+            let moof = d.windows(4).position(|w| w == b"moof").expect("moof") - 4;
+            // None rather than a table read past the box, or a vector of 4 billion entries.
+            assert_eq!(read_fragment(&d[moof..], moof as u64), None, "{count}");
+            assert_eq!(sample_table(&d), None, "{count}");
+            assert_eq!(scan(&d), None, "{count}");
+        }
+        // A trun with no per-sample field and four billion samples is read at once.
+        let (mut d, trun) = file();
+        d[trun + 9..trun + 12].copy_from_slice(&[0, 0, 1]);
+        d[trun + 12..trun + 16].copy_from_slice(&u32::MAX.to_be_bytes());
+        let scan = scan(&d).expect("scan");
+        assert_eq!(scan.duration_90k, 0);
+    }
+
+    #[test]
+    fn times_and_offsets_that_would_overflow_are_refused() {
+        let (mut d, _) = file();
+        let moof = d.windows(4).position(|w| w == b"moof").expect("moof") - 4;
+        let tfdt = d.windows(4).rposition(|w| w == b"tfdt").expect("tfdt") - 4;
+        d[tfdt + 12..tfdt + 20].copy_from_slice(&u64::MAX.to_be_bytes());
+        assert_eq!(read_fragment(&d[moof..], moof as u64), None);
+        let (d, _) = file();
+        assert_eq!(read_fragment(&d[moof..], u64::MAX - 8), None);
+    }
+
+    #[test]
+    fn box_sizes_past_the_end_or_below_a_header_end_the_walk() {
+        let (d, _) = file();
+        for cut in 0..d.len() {
+            assert!(complete_length(&d[..cut]) <= cut as u64);
+            let _ = scan(&d[..cut]);
+            let _ = sample_table(&d[..cut]);
+            let _ = read_track(&d[..cut]);
+        }
+        let mut d = d;
+        d[0..4].copy_from_slice(&3u32.to_be_bytes());
+        assert_eq!(complete_length(&d), 0);
     }
 }
