@@ -7,7 +7,7 @@ mod common;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use vigie::config::CamerasFile;
 use vigie::sim::{CamSim, CamSimOptions, EncodeMode};
@@ -214,4 +214,112 @@ fn enospc_neither_crashes_nor_corrupts() {
             || log.contains("No space left"),
         "{gaps:?}\n{log}"
     );
+}
+
+/// `mount --bind FROM TO` (or `umount -l TO` with `from` None); whether it worked.
+fn bind(from: Option<&Path>, to: &Path) -> bool {
+    let mut cmd = match from {
+        Some(f) => {
+            let mut c = Command::new("mount");
+            c.arg("--bind").arg(f);
+            c
+        }
+        None => {
+            let mut c = Command::new("umount");
+            c.arg("-l");
+            c
+        }
+    };
+    cmd.arg(to).status().is_ok_and(|s| s.success())
+}
+
+#[test]
+fn a_data_volume_gone_from_its_mount_point_stops_recording_with_an_alarm_until_it_is_back() {
+    // The volume: a tmpfs, mounted (bound) at the data folder, which sits on the root disk.
+    let Some(volume) = Tmpfs::mount("volume", 64) else {
+        eprintln!("cannot mount a tmpfs (not root?): data volume test not run");
+        return;
+    };
+    let dir = common::test_dir("volume");
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).expect("mount point");
+    assert!(bind(Some(&volume.0), &data), "mount --bind");
+    let sim = camsim();
+    let cameras = dir.join("cameras.toml");
+    std::fs::write(&cameras, CamerasFile::to_toml(&sim.cameras(), None)).expect("cameras file");
+    let (stderr, log) = {
+        let f = std::fs::File::create(dir.join("recorder.log")).expect("log");
+        (
+            Stdio::from(f.try_clone().expect("log")),
+            dir.join("recorder.log"),
+        )
+    };
+    let child = recorder_logging(&cameras, &data, 1, stderr);
+    common::wait_for_segments(&data, "cam001", 2, Duration::from_secs(60));
+
+    // The volume unmounted from behind the running recorder (as `umount -l` does, or a
+    // mount lost under a process holding files open).
+    assert!(bind(None, &data), "umount -l");
+    let index = volume.0.join(INDEX_FILE);
+    common::wait_for("the data_volume_missing alarm", || {
+        Store::open_readonly(&index)
+            .and_then(|s| s.alarms_since(0, 100))
+            .is_ok_and(|a| a.iter().any(|a| a.kind == "data_volume_missing"))
+    });
+    let alarm = Store::open_readonly(&index)
+        .and_then(|s| s.alarms_since(0, 100))
+        .expect("alarms")
+        .into_iter()
+        .find(|a| a.kind == "data_volume_missing")
+        .expect("alarm");
+    assert!(
+        alarm.instructions.contains("Recording stopped"),
+        "{}",
+        alarm.instructions
+    );
+    // Through three segments' time, nothing lands on the disk beneath the mount point.
+    let lost_at = Instant::now();
+    while lost_at.elapsed() < Duration::from_secs(6) {
+        let beneath: Vec<_> = std::fs::read_dir(&data)
+            .expect("mount point")
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert!(
+            beneath.is_empty(),
+            "written beneath the mount point: {beneath:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let segments_while_lost = common::segment_count(&volume.0, "cam001");
+
+    // Mounted again: recording resumes on the volume, the time it was missing a gap.
+    assert!(bind(Some(&volume.0), &data), "mount --bind again");
+    common::wait_for_segments(
+        &data,
+        "cam001",
+        segments_while_lost + 2,
+        Duration::from_secs(60),
+    );
+    stop(child);
+    let store = Store::open_readonly(&data.join(INDEX_FILE)).expect("index");
+    let tl = store.timeline("cam001", 0, i64::MAX / 2).expect("timeline");
+    let (gap, _) = tl
+        .gaps
+        .iter()
+        .find(|(_, cause)| cause == "the data volume was missing")
+        .unwrap_or_else(|| panic!("no gap for the missing volume: {:?}", tl.gaps));
+    assert!(
+        gap.end_utc_ns - gap.start_utc_ns >= 5_000_000_000,
+        "a gap of {} ms",
+        (gap.end_utc_ns - gap.start_utc_ns) / 1_000_000
+    );
+    let log = std::fs::read_to_string(&log).expect("log");
+    assert!(
+        log.contains("recording stopped") && log.contains("recording resumes"),
+        "{log}"
+    );
+    common::assert_check_clean(&data);
+    assert!(bind(None, &data), "umount");
+    let _ = std::fs::remove_dir_all(&dir);
 }

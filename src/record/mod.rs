@@ -12,6 +12,7 @@ pub mod recorder;
 pub mod retention;
 pub mod segment;
 pub mod timing;
+pub mod volume;
 
 /// Folders under a data folder that hold files set aside, not segments.
 pub const SET_ASIDE: [&str; 2] = ["lost+found", "quarantine"];

@@ -30,6 +30,7 @@ use super::reconcile::{Repairs, reconcile};
 use super::retention::{RetentionClock, RetentionPass, apply_disk_budget, apply_retention};
 use super::segment::SegmentWriter;
 use super::timing::{self, Anchor, AnchorNote, LocalClock, SenderReport};
+use super::volume::{Change, DataVolume};
 use crate::config::{Camera, StreamKind, redact_url};
 use crate::store::{CameraRow, INDEX_FILE, IndexWriter, Span, Store, StoreError, WriteOp};
 
@@ -100,6 +101,8 @@ struct Shared {
     clock: Arc<LocalClock>,
     /// Origin of the beat on which every camera's connection is read.
     epoch: Instant,
+    /// The data folder's volume: no segment is started while it is missing.
+    volume: Arc<DataVolume>,
 }
 
 impl Recorder {
@@ -116,6 +119,10 @@ impl Recorder {
         // One process records into a folder: a second recorder or server is refused here,
         // before it touches the index or a file.
         let owner = super::owner::Owner::take(data)?;
+        let volume = Arc::new(DataVolume::at(data).map_err(|source| RecorderError::Io {
+            path: data.to_owned(),
+            source,
+        })?);
         // Cameras first, then the index is brought in line with the files (a previous run may
         // have died mid-segment), then recording starts.
         let mut store = Store::open(&data.join(INDEX_FILE))?;
@@ -143,7 +150,9 @@ impl Recorder {
         for cam in cameras {
             last_ends.push(store.last_segment_end(&cam.id)?);
         }
-        drop(store);
+        // Kept open for the alarm a missing volume raises (the index is on that volume: a
+        // connection opened then would make a new one on the disk beneath).
+        let alarm_store = store;
         let index = Arc::new(IndexWriter::spawn(&data.join(INDEX_FILE))?);
         let clock = Arc::new(LocalClock::new(opts.clock_offset_file.clone()));
         let shared = Arc::new(Shared {
@@ -152,6 +161,7 @@ impl Recorder {
             index: index.clone(),
             clock: clock.clone(),
             epoch: Instant::now(),
+            volume: volume.clone(),
         });
         let stop = Arc::new(AtomicBool::new(false));
         // One worker: receiving and remuxing a camera costs a few microseconds a picture, and
@@ -172,8 +182,10 @@ impl Recorder {
             }));
         }
         let mut threads = Vec::new();
-        // The stop flag (set by signal handlers) wakes the tasks; the wall clock is watched.
-        let (wstop, wclock, windex) = (stop.clone(), clock.clone(), index.clone());
+        // The stop flag (set by signal handlers) wakes the tasks; the wall clock and the data
+        // volume are watched.
+        let (wstop, wclock, windex, wvolume) =
+            (stop.clone(), clock.clone(), index.clone(), volume.clone());
         threads.push(spawn_thread("clock watch", move || {
             let mut next_check = Instant::now();
             while !wstop.load(Ordering::SeqCst) {
@@ -181,6 +193,9 @@ impl Recorder {
                     next_check += Duration::from_secs(1);
                     if let Some(step) = wclock.check() {
                         clock_stepped(&windex, wclock.now_ns(), step);
+                    }
+                    if let Some(change) = wvolume.check() {
+                        volume_changed(&alarm_store, &windex, wclock.now_ns(), change);
                     }
                 }
                 std::thread::sleep(Duration::from_millis(50));
@@ -191,7 +206,7 @@ impl Recorder {
         let (rdata, rstop, rclock) = (data.to_owned(), stop.clone(), clock);
         let (reserve, every) = (opts.reserve_bytes, opts.retention_every);
         threads.push(spawn_thread("retention", move || {
-            retention_loop(&rdata, reserve, every, &rstop, &rclock)
+            retention_loop(&rdata, reserve, every, &rstop, &rclock, &volume)
         })?);
         Ok(Recorder {
             stop,
@@ -252,6 +267,38 @@ fn clock_stepped(index: &IndexWriter, now_ns: i64, step_ns: i64) {
     });
 }
 
+/// Says that the data volume went missing (an alarm, through the connection opened at
+/// start) or came back (an event).
+fn volume_changed(alarms: &Store, index: &IndexWriter, now_ns: i64, change: Change) {
+    match change {
+        Change::Lost(why) => {
+            tracing::error!("recording stopped: {why}");
+            let instructions = format!(
+                "Recording stopped: {why}. Nothing is recorded until the data volume is mounted \
+                 again; recording then resumes by itself. Check the disk and its mount."
+            );
+            if let Err(e) = alarms.system_alarm(
+                "data_volume_missing",
+                "recorder",
+                &[],
+                &instructions,
+                now_ns,
+            ) {
+                tracing::error!("the data volume's alarm could not be written: {e}");
+            }
+        }
+        Change::Back => {
+            tracing::warn!("the data volume is back: recording resumes");
+            index.send(WriteOp::Event {
+                camera_id: None,
+                at_utc_ns: now_ns,
+                kind: "data_volume_back".into(),
+                detail: "the data volume is mounted again: recording resumes".into(),
+            });
+        }
+    }
+}
+
 /// How often the audit log's head is signed.
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(300);
 
@@ -264,6 +311,7 @@ fn retention_loop(
     retention_every: Duration,
     stop: &AtomicBool,
     clock: &LocalClock,
+    volume: &DataVolume,
 ) {
     let mut next_retention = Instant::now();
     let mut next_budget = Instant::now();
@@ -277,8 +325,14 @@ fn retention_loop(
             Instant::now() >= next_retention,
             Instant::now() >= next_budget,
         );
+        // Nothing is judged on a folder that is not the data volume.
+        if volume.lost() {
+            store = None;
+            std::thread::sleep(Duration::from_millis(200));
+            continue;
+        }
         if (retention || budget) && store.is_none() {
-            match Store::open(&data.join(INDEX_FILE)) {
+            match Store::open_existing(&data.join(INDEX_FILE)) {
                 Ok(s) => store = Some(s),
                 Err(e) => tracing::error!("retention: {e}"),
             }
@@ -788,6 +842,21 @@ impl<'a> Recording<'a> {
             w.duration_ns() + slack >= self.shared.opts.segment.as_nanos() as i64
                 || p.new_track.is_some()
         });
+        // The data volume missing: the open segment ends and none starts until it is back
+        // (a gap says why), rather than footage written to the disk beneath its mount point.
+        if self.shared.volume.lost()
+            || (p.keyframe && rotate && self.shared.volume.present().is_err())
+        {
+            if self.writer.is_some() {
+                self.close(st);
+            }
+            if st.gap.is_none()
+                && let Some(since) = st.last_end
+            {
+                st.gap = Some((since, "the data volume was missing".into()));
+            }
+            return Ok(());
+        }
         if p.keyframe && rotate {
             self.close(st);
             let start = anchor.utc_ns(p.rtp).max(st.last_end.unwrap_or(i64::MIN));

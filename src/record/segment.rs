@@ -9,7 +9,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
@@ -48,7 +48,9 @@ impl<W: Write> Write for Hashing<W> {
 
 /// A segment being written.
 pub struct SegmentWriter {
-    data_dir: PathBuf,
+    /// Its folder, held open: made durable at the end through this handle, so that a volume
+    /// unmounted meanwhile from behind the path still gets its file's entry synced.
+    dir: File,
     rel_path: String,
     camera_id: String,
     codec: VideoCodec,
@@ -75,6 +77,7 @@ impl SegmentWriter {
             .to_string();
         let rel_dir = format!("{camera_id}/{day}");
         std::fs::create_dir_all(data_dir.join(&rel_dir))?;
+        let dir = File::open(data_dir.join(&rel_dir))?;
         let rel_path = format!("{rel_dir}/{camera_id}-{start_utc_ns}.mp4");
         let file = OpenOptions::new()
             .write(true)
@@ -86,7 +89,7 @@ impl SegmentWriter {
         };
         let mp4 = Fmp4Writer::new(out, track)?;
         Ok(SegmentWriter {
-            data_dir: data_dir.to_owned(),
+            dir,
             rel_path,
             camera_id: camera_id.to_owned(),
             codec: track.codec,
@@ -180,10 +183,7 @@ impl SegmentWriter {
         let sha256: [u8; 32] = out.hasher.finalize().into();
         let file = out.inner;
         file.sync_all()?;
-        let path = self.data_dir.join(&self.rel_path);
-        if let Some(dir) = path.parent() {
-            File::open(dir)?.sync_all()?;
-        }
+        self.dir.sync_all()?;
         Ok(SegmentRow {
             camera_id: self.camera_id,
             start_utc_ns: self.start_utc_ns,

@@ -80,7 +80,7 @@ impl ApiState {
         if let Some(s) = self.pool.lock().unwrap_or_else(|p| p.into_inner()).pop() {
             return Ok(s);
         }
-        Store::open(&self.data.join(INDEX_FILE)).map_err(ApiError::internal)
+        Store::open_existing(&self.data.join(INDEX_FILE)).map_err(ApiError::internal)
     }
 
     pub(crate) fn put_back(&self, s: Store) {

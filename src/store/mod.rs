@@ -171,11 +171,25 @@ pub struct Store {
 impl Store {
     /// Opens (creating and migrating as needed) the index at `path`.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        Self::open_with(path, rusqlite::OpenFlags::default())
+    }
+
+    /// Opens the index at `path` only if it is there: what a running server or recorder
+    /// uses after start-up, so that a data volume gone from behind its mount point never
+    /// gets a fresh, empty index on the disk beneath.
+    pub fn open_existing(path: &Path) -> Result<Store, StoreError> {
+        Self::open_with(
+            path,
+            rusqlite::OpenFlags::default() - rusqlite::OpenFlags::SQLITE_OPEN_CREATE,
+        )
+    }
+
+    fn open_with(path: &Path, flags: rusqlite::OpenFlags) -> Result<Store, StoreError> {
         let sql = |source| StoreError::Sql {
             path: path.to_owned(),
             source,
         };
-        let mut conn = Connection::open(path).map_err(sql)?;
+        let mut conn = Connection::open_with_flags(path, flags).map_err(sql)?;
         conn.pragma_update(None, "journal_mode", "wal")
             .map_err(sql)?;
         conn.pragma_update(None, "synchronous", "full")
