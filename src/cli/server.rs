@@ -55,6 +55,10 @@ pub struct ServerArgs {
     /// Alarm rules for the event service (built-in rules without it).
     #[arg(long, requires = "events")]
     pub rules: Option<PathBuf>,
+    /// Vehicle positions over UDP too, one report per datagram (with a MAC line when the rules
+    /// declare sources).
+    #[arg(long, requires = "events")]
+    pub events_udp: Option<SocketAddr>,
     /// Minutes a session may stay unused before the window locks.
     #[arg(long, default_value_t = 15)]
     pub idle_minutes: u64,
@@ -62,6 +66,9 @@ pub struct ServerArgs {
     /// for the workstations of this machine to trust (the package uses /run/vigie/site-ca.pem).
     #[arg(long)]
     pub publish_ca: Option<PathBuf>,
+    /// Test clock: a file holding milliseconds added to the wall clock, re-read every second.
+    #[arg(long, hide = true)]
+    pub clock_offset_file: Option<PathBuf>,
 }
 
 pub fn run(args: ServerArgs) -> anyhow::Result<()> {
@@ -91,7 +98,7 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
         Some(listen) => Some(crate::events::service::ServiceOptions {
             data: args.data.clone(),
             listen,
-            udp: None,
+            udp: args.events_udp,
             rules: match &args.rules {
                 Some(p) => crate::events::rules::Rules::load(p)?,
                 None => crate::events::rules::Rules::default(),
@@ -112,6 +119,7 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
         recorder: crate::record::recorder::RecorderOptions {
             segment: Duration::from_secs(args.segment_seconds),
             reserve_bytes: args.reserve_mb << 20,
+            clock_offset_file: args.clock_offset_file.clone(),
             ..Default::default()
         },
         cameras,
