@@ -128,6 +128,42 @@ fn review_workspace_with_timelines_snapshot() {
             .is_some_and(|n| n.contains("damaged segment")),
         "{notes:?}"
     );
+    // A segment crafted to claim four billion pictures in a fragment (its size unchanged):
+    // that tile says it is damaged, the other plays on, and nothing is sized by the claim.
+    let crafted = store
+        .seek("cam002", T0 + 14 * S + 500_000_000)
+        .expect("seek")
+        .expect("segment");
+    assert_ne!(crafted.segment.row.path, lost.segment.row.path);
+    let path = data.join(&crafted.segment.row.path);
+    let mut bytes = std::fs::read(&path).expect("segment");
+    let at = crafted.keyframe.offset as usize;
+    let trun = at
+        + bytes[at..]
+            .windows(4)
+            .position(|w| w == b"trun")
+            .expect("trun")
+        - 4;
+    bytes[trun + 12..trun + 16].copy_from_slice(&u32::MAX.to_be_bytes());
+    std::fs::write(&path, &bytes).expect("crafted");
+    h.state_mut()
+        .workspace()
+        .expect("signed in")
+        .seek(T0 + 14 * S + 500_000_000);
+    wait_until(&mut h, "the crafted segment is reported", |app| {
+        app.workspace().expect("signed in").settled()
+    });
+    let ws = h.state_mut().workspace().expect("signed in");
+    let notes = ws.notes();
+    assert!(
+        notes[1]
+            .1
+            .as_deref()
+            .is_some_and(|n| n.contains("damaged segment")),
+        "{notes:?}"
+    );
+    let shown = ws.shown();
+    assert!(shown[0].1.is_some(), "{shown:?}");
     let _ = std::fs::remove_dir_all(&data);
 }
 

@@ -195,7 +195,7 @@ fn demo(
     demo_users(&data)?;
     let server = DemoServer::start(&sim, record_cameras.min(cameras), &data)?;
     let events = alarms::demo_event_sim(server.events, sim.cameras(), simulate_events)?;
-    let streams = StreamManager::new(IngestTimings::default(), Transport::Tcp);
+    let streams = StreamManager::new(IngestTimings::default(), Transport::Auto);
     let mut ws = LiveWorkspace::new(sim.cameras(), None, Box::new(streams));
     if record_cameras > 0 {
         ws = ws.with_review_server(

@@ -21,7 +21,7 @@ pub struct Args {
     /// Layout: a layout file, or the name of a built-in one ("4x4", "12x8", "1 large + 12 small").
     #[arg(long)]
     layout: Option<String>,
-    #[arg(long, value_enum, default_value_t = TransportArg::Tcp)]
+    #[arg(long, value_enum, default_value_t = TransportArg::Auto)]
     transport: TransportArg,
     /// The installation's data folder (its users sign in; "Review…" opens its recordings),
     /// on the server's machine as its user, instead of the site server.

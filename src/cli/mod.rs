@@ -121,6 +121,8 @@ struct Login {
 
 #[derive(Clone, Copy, ValueEnum)]
 enum TransportArg {
+    /// Each camera's own (`transport` in the cameras file; TCP then UDP by default).
+    Auto,
     Tcp,
     Udp,
 }
@@ -128,6 +130,7 @@ enum TransportArg {
 impl From<TransportArg> for Transport {
     fn from(t: TransportArg) -> Transport {
         match t {
+            TransportArg::Auto => Transport::Auto,
             TransportArg::Tcp => Transport::Tcp,
             TransportArg::Udp => Transport::Udp,
         }

@@ -45,7 +45,7 @@ pub struct Args {
     /// Seconds to wait for a picture.
     #[arg(long, default_value_t = 15)]
     timeout: u64,
-    #[arg(long, value_enum, default_value_t = TransportArg::Tcp)]
+    #[arg(long, value_enum, default_value_t = TransportArg::Auto)]
     transport: TransportArg,
 }
 

@@ -71,6 +71,47 @@ impl StreamKind {
     }
 }
 
+/// How RTP comes from a camera (`transport` in the cameras file).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    /// Interleaved in the RTSP connection (TCP) first: survives NAT and firewalls, never
+    /// loses a packet; RTP over UDP when the camera refuses that (461 Unsupported Transport).
+    #[default]
+    Auto,
+    /// Interleaved in the RTSP connection only.
+    Tcp,
+    /// RTP over UDP only.
+    Udp,
+}
+
+impl Transport {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Auto => "auto",
+            Transport::Tcp => "tcp",
+            Transport::Udp => "udp",
+        }
+    }
+
+    pub fn is_auto(&self) -> bool {
+        *self == Transport::Auto
+    }
+
+    /// What a camera that refused `tried` (461 Unsupported Transport) is told, for a tile, a
+    /// gap or an error line.
+    pub fn refused(tried: Transport) -> String {
+        match tried {
+            Transport::Udp => "the camera refuses RTP over UDP (461 Unsupported Transport): \
+                               set transport = \"tcp\" or \"auto\" for it"
+                .into(),
+            _ => "the camera refuses RTP over TCP (461 Unsupported Transport): set \
+                  transport = \"udp\" or \"auto\" for it"
+                .into(),
+        }
+    }
+}
+
 /// A user name and password for a camera. `Debug` and `Display` never show the password.
 #[derive(Clone, PartialEq, Eq, Deserialize)]
 pub struct Credential {
@@ -114,6 +155,9 @@ pub struct Camera {
     /// Its horizontal field of view, degrees.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fov_deg: Option<f32>,
+    /// RTP over TCP, UDP, or TCP then UDP (the default).
+    #[serde(default, skip_serializing_if = "Transport::is_auto")]
+    pub transport: Transport,
     /// Resolved from `credentials`; never serialised.
     #[serde(skip)]
     pub credential: Option<Credential>,
@@ -444,6 +488,23 @@ main_url = "rtsp://127.0.0.1:8554/cam002/main"
             e.contains("main_url") && !e.contains("s3cret") && !e.contains("admin"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn transport_is_auto_unless_told_and_a_wrong_one_is_named() {
+        let f = CamerasFile::parse(Path::new("c.toml"), GOOD).expect("valid");
+        assert_eq!(f.cameras[0].transport, Transport::Auto);
+        let udp = format!("{GOOD}transport = \"udp\"\n");
+        let f = CamerasFile::parse(Path::new("c.toml"), &udp).expect("valid");
+        assert_eq!(f.cameras[1].transport, Transport::Udp);
+        // Written back only when not the default.
+        let text = CamerasFile::to_toml(&f.cameras, None);
+        assert_eq!(text.matches("transport").count(), 1, "{text}");
+        let bad = format!("{GOOD}transport = \"multicast\"\n");
+        let e = CamerasFile::parse(Path::new("c.toml"), &bad)
+            .expect_err("unknown transport")
+            .to_string();
+        assert!(e.starts_with("c.toml:") && e.contains("multicast"), "{e}");
     }
 
     #[test]

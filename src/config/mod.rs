@@ -10,7 +10,7 @@ mod layout;
 mod workstation;
 
 pub use cameras::{
-    Camera, CameraKind, CamerasFile, ConfigError, Credential, StreamKind, redact_url,
+    Camera, CameraKind, CamerasFile, ConfigError, Credential, StreamKind, Transport, redact_url,
     split_userinfo, valid_camera_id,
 };
 pub use layout::{Layout, LayoutCell, builtin_layouts};

@@ -36,6 +36,7 @@ struct Entry {
 /// and stopping only signal supervisor threads, they never wait for the network.
 pub struct StreamManager {
     timings: IngestTimings,
+    /// `Auto`: each camera's own transport; otherwise this one for every camera.
     transport: Transport,
     /// A stream nobody asked for during this long is stopped.
     grace: Duration,
@@ -73,7 +74,10 @@ impl StreamManager {
             label: format!("{}/{}", camera.id, kind.as_str()),
             url: camera.url(kind).to_owned(),
             credential: camera.credential.clone(),
-            transport: self.transport,
+            transport: match self.transport {
+                Transport::Auto => camera.transport,
+                forced => forced,
+            },
         };
         match LiveStream::open(source, slot.clone(), self.timings) {
             Ok(stream) => {

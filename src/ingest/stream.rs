@@ -22,15 +22,8 @@ use crate::media::{
     Colorimetry, Frame, FramePlanes, FrameSlot, Matrix, PixelFormat, Range, StreamState,
 };
 
-/// RTSP lower transport.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Transport {
-    /// Interleaved in the RTSP connection: survives NAT and firewalls, never loses packets.
-    #[default]
-    Tcp,
-    /// RTP over UDP.
-    Udp,
-}
+/// RTSP lower transport: TCP, UDP, or TCP then UDP when the camera refuses TCP.
+pub use crate::config::Transport;
 
 /// How to reach one stream. `Debug` never shows the password.
 #[derive(Clone, Debug)]
@@ -159,6 +152,8 @@ enum Ended {
     Lost(String),
     /// The configuration is wrong for this camera: credentials, path, codec.
     Failed(String),
+    /// The camera refused the lower transport asked (461 Unsupported Transport).
+    TransportRefused,
 }
 
 fn supervise(source: &StreamSource, slot: &Arc<FrameSlot>, stop: &Stop, timings: IngestTimings) {
@@ -168,8 +163,14 @@ fn supervise(source: &StreamSource, slot: &Arc<FrameSlot>, stop: &Stop, timings:
     let mut ever_live = false;
     let mut last_report = String::new();
     slot.set_state(StreamState::Connecting);
+    // RTP over TCP first unless told UDP; "auto" moves to UDP for good when TCP is refused.
+    let mut lower = match source.transport {
+        Transport::Udp => Transport::Udp,
+        Transport::Auto | Transport::Tcp => Transport::Tcp,
+    };
     loop {
-        let (ended, was_live) = attempt(source, slot, stop, timings, &mut failed_decoders);
+        let (ended, was_live) = attempt(source, lower, slot, stop, timings, &mut failed_decoders);
+
         if was_live {
             ever_live = true;
             backoff = timings.backoff_min;
@@ -177,6 +178,14 @@ fn supervise(source: &StreamSource, slot: &Arc<FrameSlot>, stop: &Stop, timings:
         }
         let state = match ended {
             Ended::Stopped => break,
+            Ended::TransportRefused if source.transport.is_auto() && lower == Transport::Tcp => {
+                tracing::info!(stream = %source.label, "the camera refuses RTP over TCP: RTP over UDP from now on");
+                lower = Transport::Udp;
+                continue;
+            }
+            Ended::TransportRefused => StreamState::Failed {
+                reason: Transport::refused(lower),
+            },
             // A camera that worked and now refuses is lost, not misconfigured.
             Ended::Failed(reason) if !ever_live => StreamState::Failed { reason },
             Ended::Failed(reason) | Ended::Lost(reason) => {
@@ -219,6 +228,7 @@ struct AttemptState {
 
 fn attempt(
     source: &StreamSource,
+    lower: Transport,
     slot: &Arc<FrameSlot>,
     stop: &Stop,
     timings: IngestTimings,
@@ -231,7 +241,7 @@ fn attempt(
         fatal: Mutex::new(None),
         unlinked_video: AtomicBool::new(true),
     });
-    let pipeline = match build(source, slot, &st, timings, failed_decoders) {
+    let pipeline = match build(source, lower, slot, &st, timings, failed_decoders) {
         Ok(p) => p,
         Err(reason) => return (Ended::Failed(reason), false),
     };
@@ -258,6 +268,7 @@ fn make(factory: &str, name: Option<&str>) -> Result<gst::Element, String> {
 
 fn build(
     source: &StreamSource,
+    lower: Transport,
     slot: &Arc<FrameSlot>,
     st: &Arc<AttemptState>,
     timings: IngestTimings,
@@ -272,9 +283,9 @@ fn build(
     src.set_property("drop-on-latency", true);
     src.set_property_from_str(
         "protocols",
-        match source.transport {
-            Transport::Tcp => "tcp",
+        match lower {
             Transport::Udp => "udp",
+            Transport::Auto | Transport::Tcp => "tcp",
         },
     );
     if let Some(c) = &source.credential {
@@ -509,11 +520,27 @@ fn watch(
                     return Ended::Failed(reason);
                 }
                 let from_decoder = msg.src().is_some_and(|s| s.name() == "decoder");
+                let debug = e.debug().map(|d| d.to_string()).unwrap_or_default();
+                if !from_decoder && transport_refused(&e.error(), &debug) {
+                    return Ended::TransportRefused;
+                }
                 return classify(&e.error(), from_decoder, source);
             }
             _ => {}
         }
     }
+}
+
+/// Whether rtspsrc's error says the camera refused the lower transport: SETUP answered 461
+/// Unsupported Transport for every stream, which rtspsrc reports as "no supported stream"
+/// from its stream set-up (the function named in the debug text; the message itself may be
+/// translated).
+fn transport_refused(err: &gst::glib::Error, debug: &str) -> bool {
+    let text = format!("{} {debug}", err.message()).to_ascii_lowercase();
+    text.contains("461")
+        || text.contains("unsupported transport")
+        || (err.matches(gst::StreamError::CodecNotFound)
+            && text.contains("gst_rtspsrc_setup_streams"))
 }
 
 /// Turns a GStreamer error into a message fit for a tile: no URL, no credentials.

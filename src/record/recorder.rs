@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use futures_util::{FutureExt, StreamExt};
 use retina::client::{
     Credentials, PlayOptions, SessionOptions, SetupOptions, TcpTransportOptions, Transport,
+    UdpTransportOptions,
 };
 use retina::codec::{CodecItem, FrameFormat, ParametersRef, VideoFrame};
 use tokio::sync::watch;
@@ -31,7 +32,7 @@ use super::retention::{RetentionClock, RetentionPass, apply_disk_budget, apply_r
 use super::segment::SegmentWriter;
 use super::timing::{self, Anchor, AnchorNote, LocalClock, SenderReport};
 use super::volume::{Change, DataVolume};
-use crate::config::{Camera, StreamKind, redact_url};
+use crate::config::{Camera, StreamKind, Transport as CameraTransport, redact_url};
 use crate::store::{CameraRow, INDEX_FILE, IndexWriter, Span, Store, StoreError, WriteOp};
 
 /// Why the recorder could not start.
@@ -381,6 +382,8 @@ struct CameraState {
     gap: Option<(i64, String)>,
     /// Segments being closed on the blocking pool.
     closing: Vec<tokio::task::JoinHandle<()>>,
+    /// The camera refused RTP over TCP once ("auto"): UDP from then on.
+    over_udp: bool,
 }
 
 async fn record_camera(
@@ -393,6 +396,7 @@ async fn record_camera(
         last_end,
         gap: None,
         closing: Vec::new(),
+        over_udp: false,
     };
     if let Some(end) = last_end {
         // The recorder was not running since the camera's last segment.
@@ -530,10 +534,37 @@ async fn play(
             offered.join(", ")
         ));
     };
-    let setup = SetupOptions::default()
-        .transport(Transport::Tcp(TcpTransportOptions::default()))
-        .frame_format(FrameFormat::MP4);
-    step("SETUP", session.setup(video, setup)).await?;
+    // RTP over TCP unless the camera is set to UDP, or refused TCP before ("auto").
+    let lower = match cam.transport {
+        CameraTransport::Udp => CameraTransport::Udp,
+        CameraTransport::Tcp => CameraTransport::Tcp,
+        CameraTransport::Auto if st.over_udp => CameraTransport::Udp,
+        CameraTransport::Auto => CameraTransport::Tcp,
+    };
+    let setup = |lower: CameraTransport| {
+        SetupOptions::default()
+            .transport(match lower {
+                CameraTransport::Udp => Transport::Udp(UdpTransportOptions::default()),
+                _ => Transport::Tcp(TcpTransportOptions::default()),
+            })
+            .frame_format(FrameFormat::MP4)
+    };
+    let first = tokio::time::timeout(REQUEST_TIMEOUT, session.setup(video, setup(lower)))
+        .await
+        .map_err(|_| format!("SETUP: no answer in {} s", REQUEST_TIMEOUT.as_secs()))?;
+    match first {
+        Ok(_) => {}
+        Err(e) if e.status_code() == Some(461) => {
+            if cam.transport.is_auto() && lower == CameraTransport::Tcp {
+                tracing::info!(camera = %cam.id, "the camera refuses RTP over TCP: RTP over UDP from now on");
+                st.over_udp = true;
+                step("SETUP", session.setup(video, setup(CameraTransport::Udp))).await?;
+            } else {
+                return Err(format!("SETUP: {}", CameraTransport::refused(lower)));
+            }
+        }
+        Err(e) => return Err(format!("SETUP: {}", describe_error(&e))),
+    }
     let playing = step("PLAY", session.play(PlayOptions::default())).await?;
     let mut demuxed = playing
         .demuxed()

@@ -96,6 +96,7 @@ pub fn indexed_cameras(data: &std::path::Path) -> Result<Vec<Camera>, crate::sto
             retention_days: Some(c.retention_days),
             heading_deg: None,
             fov_deg: None,
+            transport: Default::default(),
             credential: None,
         })
         .collect())

@@ -49,6 +49,7 @@ pub fn sim_camera(number: u32, authority: &str, demo: &[Camera]) -> Camera {
         retention_days: None,
         heading_deg,
         fov_deg,
+        transport: Default::default(),
         credential: None,
     }
 }
