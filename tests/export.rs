@@ -96,17 +96,28 @@ fn an_export_is_the_recording_remuxed_and_anyone_can_verify_it() {
     let cameras = cameras_file(&sim, &dir);
     let data = dir.join("data");
     let child = spawn_recorder(&cameras, &data, 3, &[]);
-    // Three closed segments: the asked span crosses the first boundary.
-    wait_for_segments(&data, "cam001", 3, Duration::from_secs(90));
+    // Closed segments of both cameras: the asked span crosses a boundary of cam001's and lies
+    // within cam002's footage (a loaded machine may connect cam002 a little later).
+    wait_for_segments(&data, "cam001", 4, Duration::from_secs(90));
+    wait_for_segments(&data, "cam002", 3, Duration::from_secs(90));
     terminate(child);
     add_user(&data, "rev", "reviewer", &["cam001", "cam002"]);
     add_user(&data, "op", "operator", &["*"]);
 
     let store = Store::open_readonly(&data.join(INDEX_FILE)).expect("index");
     let segs = store.segments("cam001", 0, i64::MAX / 2).expect("segments");
-    assert!(segs.len() >= 2, "{} segments", segs.len());
-    // From 1.3 s into the first segment (mid-GOP) to 4.5 s later, across a segment boundary.
+    let cam002_from = store.segments("cam002", 0, i64::MAX / 2).expect("segments")[0]
+        .row
+        .start_utc_ns;
+    // From 1.3 s into a segment (mid-GOP) to 4.5 s later, across a segment boundary: the first
+    // segment of cam001 that starts once cam002 records too.
     // (On a whole millisecond: the command line takes RFC 3339 with milliseconds.)
+    let first = segs
+        .iter()
+        .position(|s| s.row.start_utc_ns + 1_300_000_000 >= cam002_from)
+        .expect("a segment of cam001 after cam002 started");
+    let segs = &segs[first..];
+    assert!(segs.len() >= 2, "{} segments", segs.len());
     let from = (segs[0].row.start_utc_ns + 1_300_000_000) / 1_000_000 * 1_000_000;
     let to = from + 4_500_000_000;
     assert!(to < segs[1].row.end_utc_ns && to > segs[1].row.start_utc_ns);
