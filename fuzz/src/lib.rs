@@ -58,8 +58,22 @@ struct EventService {
     _service: vigie::events::service::EventService,
 }
 
+/// A fresh folder for this process (its servers live as long as it does, so nothing removes
+/// it at the end); those of processes that have ended are removed first.
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("vigie-fuzz-{name}-{}", std::process::id()));
+    let prefix = format!("vigie-fuzz-{name}-");
+    if let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) {
+        for e in entries.flatten() {
+            let file = e.file_name().to_string_lossy().into_owned();
+            if let Some(pid) = file.strip_prefix(&prefix)
+                && pid.parse::<u32>().is_ok()
+                && !std::path::Path::new("/proc").join(pid).exists()
+            {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+    let dir = std::env::temp_dir().join(format!("{prefix}{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("scratch folder");
     dir
