@@ -446,6 +446,37 @@ fn positions_over_udp_need_their_sources_mac_and_replays_are_dropped() {
         (pm1[0].status.as_str(), pm1[0].at_utc_ns),
         ("dispatched", t + 1_000_000_000)
     );
+    // The simulator's patrol cars, speaking as the declared source, are taken.
+    let sim = vigie::sim::EventSim::start(
+        vigie::sim::EventSimOptions {
+            events: svc.addr(),
+            positions_udp: Some(udp),
+            event_every_s: 0.0,
+            button_every_s: 0.0,
+            patrol_cars: 2,
+            seed: 7,
+            source: Some(vigie::sim::SimSource {
+                name: "patrols".into(),
+                token: "secret-token".into(),
+                udp_key: Some(UDP_KEY),
+            }),
+        },
+        demo_cameras().into_iter().take(4).collect(),
+    )
+    .expect("simulator");
+    common::wait_for("the simulated cars' positions", || {
+        store
+            .vehicles_since(0)
+            .expect("vehicles")
+            .iter()
+            .any(|v| v.id == "PM-2")
+    });
+    assert_eq!(
+        refused(),
+        6,
+        "a signed datagram of the simulator was refused"
+    );
+    drop(sim);
     drop(svc);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -28,6 +28,50 @@ pub struct SimEventArgs {
     pub button_every_s: f64,
     #[arg(long, default_value_t = 6)]
     pub patrol_cars: u32,
+    /// Speaks as a declared source: a TOML file (not readable by every user) with `name`,
+    /// `token` (its bearer token) and `udp_key` (64 hexadecimal digits, for signed position
+    /// datagrams).
+    #[arg(long, requires = "events")]
+    pub source: Option<std::path::PathBuf>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SourceFile {
+    name: String,
+    token: String,
+    udp_key: Option<String>,
+}
+
+/// Reads the simulator's `--source` file; errors name the file.
+fn load_source(path: &Path) -> anyhow::Result<crate::sim::SimSource> {
+    use std::os::unix::fs::PermissionsExt;
+    let shown = path.display();
+    let mode = std::fs::metadata(path)
+        .with_context(|| format!("{shown}"))?
+        .permissions()
+        .mode();
+    if mode & 0o004 != 0 {
+        anyhow::bail!(
+            "{shown}: readable by every user (mode {:o}) and holds a token: chmod o-r",
+            mode & 0o777
+        );
+    }
+    let text = std::fs::read_to_string(path).with_context(|| format!("{shown}"))?;
+    let f: SourceFile = toml::from_str(&text).with_context(|| format!("{shown}"))?;
+    let udp_key = match &f.udp_key {
+        None => None,
+        Some(k) => Some(
+            crate::auth::audit::unhex(k)
+                .and_then(|k| <[u8; 32]>::try_from(k).ok())
+                .with_context(|| format!("{shown}: udp_key: must be 64 hexadecimal digits"))?,
+        ),
+    };
+    Ok(crate::sim::SimSource {
+        name: f.name,
+        token: f.token,
+        udp_key,
+    })
 }
 
 impl SimEventArgs {
@@ -43,6 +87,7 @@ impl SimEventArgs {
                 button_every_s: self.button_every_s,
                 patrol_cars: self.patrol_cars,
                 seed: crate::time::now_utc_ns() as u64,
+                source: self.source.as_deref().map(load_source).transpose()?,
             },
             cameras,
         )
@@ -118,6 +163,7 @@ pub fn demo_event_sim(
         event_every_s: 45.0,
         button_every_s: 240.0,
         patrol_cars: 6,
+        source: None,
     }
     .start(cameras)?
     .context("no event simulation")?;

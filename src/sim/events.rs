@@ -24,6 +24,27 @@ pub struct EventSimOptions {
     pub button_every_s: f64,
     pub patrol_cars: u32,
     pub seed: u64,
+    /// Sends as this declared source: its bearer token on HTTP, its name and UDP key on each
+    /// position datagram's MAC line.
+    pub source: Option<SimSource>,
+}
+
+/// A declared source the simulator speaks as (`[[source]]` of the rules file).
+#[derive(Clone)]
+pub struct SimSource {
+    pub name: String,
+    pub token: String,
+    pub udp_key: Option<[u8; 32]>,
+}
+
+impl std::fmt::Debug for SimSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "SimSource {{ name: {:?}, secrets: <hidden> }}",
+            self.name
+        )
+    }
 }
 
 /// The simulated street alert buttons: (id, latitude, longitude).
@@ -93,7 +114,7 @@ fn run(
     presses: &Mutex<Vec<String>>,
 ) {
     let mut rng = fastrand::Rng::with_seed(opts.seed);
-    let mut client = EventClient::new(opts.events, None);
+    let mut client = EventClient::new(opts.events, opts.source.as_ref().map(|s| s.token.clone()));
     let udp = opts
         .positions_udp
         .and_then(|_| UdpSocket::bind(("127.0.0.1", 0)).ok());
@@ -208,7 +229,15 @@ fn run(
             let body = position_json(&pos);
             match (&udp, opts.positions_udp) {
                 (Some(sock), Some(to)) => {
-                    let _ = sock.send_to(body.as_bytes(), to);
+                    let datagram = match opts.source.as_ref() {
+                        Some(SimSource {
+                            name,
+                            udp_key: Some(key),
+                            ..
+                        }) => crate::events::signed_datagram(name, key, body.as_bytes()),
+                        _ => body.into_bytes(),
+                    };
+                    let _ = sock.send_to(&datagram, to);
                 }
                 _ => report(&mut client, "/v1/positions", body),
             }

@@ -32,7 +32,7 @@ use gstreamer_rtsp_server as rtsp;
 use gstreamer_rtsp_server::prelude::*;
 
 pub use catalog::{DEMO_CAMERAS_TOML, demo_cameras, sim_camera};
-pub use events::{BUTTONS, EventSim, EventSimOptions};
+pub use events::{BUTTONS, EventSim, EventSimOptions, SimSource};
 pub use picture::{Painter, camera_rgb, camera_ycbcr, rgb_to_ycbcr709};
 
 use crate::config::{Camera, Credential, StreamKind};
