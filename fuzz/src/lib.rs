@@ -221,8 +221,9 @@ fn export_key() -> &'static (ed25519_dalek::SigningKey, String) {
 }
 
 /// `verify` of an export folder whose manifest and SHA256SUMS are the input (split at the
-/// first NUL), the manifest signed so that verification goes past the signature. A folder
-/// whose files were not all listed and matched never passes.
+/// first NUL), the manifest signed so that verification goes past the signature; the folder
+/// also holds a link to `/dev/zero`, which must never be followed (the call returns). A
+/// folder passes only with at least one listed file checked.
 pub fn export_verify(data: &[u8]) {
     use ed25519_dalek::Signer;
     static DIR: OnceLock<PathBuf> = OnceLock::new();
@@ -248,9 +249,7 @@ pub fn export_verify(data: &[u8]) {
     std::fs::write(dir.join(vigie::export::PUBLIC_KEY), pem).expect("key");
     let v = vigie::export::verify(dir, None);
     if v.problems.is_empty() {
-        // Every file other than the export's own was listed and checked.
         assert!(v.files_ok >= 1);
-        assert!(v.extra.iter().all(|e| e != "clip.mp4" && e != "zero.mp4") || v.files_ok >= 1);
     }
 }
 

@@ -170,6 +170,11 @@ pub(crate) fn unhex(s: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
+/// 64 hex digits as 32 bytes (a SHA-256, a key); None otherwise.
+pub(crate) fn unhex32(s: &str) -> Option<[u8; 32]> {
+    unhex(s).and_then(|b| <[u8; 32]>::try_from(b).ok())
+}
+
 /// What `verify` found: the number of entries and each broken invariant, in words.
 #[derive(Debug, Default)]
 pub struct Verdict {

@@ -45,16 +45,10 @@ struct SourceFile {
 
 /// Reads the simulator's `--source` file; errors name the file.
 fn load_source(path: &Path) -> anyhow::Result<crate::sim::SimSource> {
-    use std::os::unix::fs::PermissionsExt;
     let shown = path.display();
-    let mode = std::fs::metadata(path)
-        .with_context(|| format!("{shown}"))?
-        .permissions()
-        .mode();
-    if mode & 0o004 != 0 {
+    if let Some(mode) = crate::config::readable_by_all(path).with_context(|| format!("{shown}"))? {
         anyhow::bail!(
-            "{shown}: readable by every user (mode {:o}) and holds a token: chmod o-r",
-            mode & 0o777
+            "{shown}: readable by every user (mode {mode:o}) and holds a token: chmod o-r"
         );
     }
     let text = std::fs::read_to_string(path).with_context(|| format!("{shown}"))?;
@@ -62,8 +56,7 @@ fn load_source(path: &Path) -> anyhow::Result<crate::sim::SimSource> {
     let udp_key = match &f.udp_key {
         None => None,
         Some(k) => Some(
-            crate::auth::audit::unhex(k)
-                .and_then(|k| <[u8; 32]>::try_from(k).ok())
+            crate::auth::audit::unhex32(k)
                 .with_context(|| format!("{shown}: udp_key: must be 64 hexadecimal digits"))?,
         ),
     };

@@ -86,16 +86,22 @@ pub enum Transport {
 }
 
 impl Transport {
-    pub fn as_str(self) -> &'static str {
+    pub fn is_auto(&self) -> bool {
+        *self == Transport::Auto
+    }
+
+    /// The lower transport asked for first: UDP only when told so.
+    pub fn first(self) -> Transport {
         match self {
-            Transport::Auto => "auto",
-            Transport::Tcp => "tcp",
-            Transport::Udp => "udp",
+            Transport::Udp => Transport::Udp,
+            Transport::Auto | Transport::Tcp => Transport::Tcp,
         }
     }
 
-    pub fn is_auto(&self) -> bool {
-        *self == Transport::Auto
+    /// What to ask for once the camera refused `tried`: UDP after TCP for "auto", nothing
+    /// otherwise (the refusal stands, see [`Transport::refused`]).
+    pub fn after_refusal(self, tried: Transport) -> Option<Transport> {
+        (self.is_auto() && tried == Transport::Tcp).then_some(Transport::Udp)
     }
 
     /// What a camera that refused `tried` (461 Unsupported Transport) is told, for a tile, a

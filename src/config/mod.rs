@@ -18,6 +18,14 @@ pub use workstation::{
     MAX_SCREENS, ScreenCameras, ScreenProfile, Workstation, builtin_workstations,
 };
 
+/// The permission bits of `path` when every user may read it (a file holding a secret must
+/// not be); None when others may not.
+pub(crate) fn readable_by_all(path: &std::path::Path) -> std::io::Result<Option<u32>> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path)?.permissions().mode();
+    Ok((mode & 0o004 != 0).then_some(mode & 0o777))
+}
+
 /// 1-based line of byte offset `pos` in `text`.
 pub(crate) fn line_of(text: &str, pos: usize) -> usize {
     text[..pos.min(text.len())]

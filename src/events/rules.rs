@@ -251,26 +251,21 @@ impl Rules {
             source,
         })?;
         let rules = Self::parse(path, &text)?;
-        if let Some(s) = rules.sources.iter().find(|s| s.udp_key.is_some()) {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(path)
-                .map_err(|source| ConfigError::Read {
+        if let Some(s) = rules.sources.iter().find(|s| s.udp_key.is_some())
+            && let Some(mode) =
+                crate::config::readable_by_all(path).map_err(|source| ConfigError::Read {
                     path: path.to_owned(),
                     source,
                 })?
-                .permissions()
-                .mode();
-            if mode & 0o004 != 0 {
-                return Err(ConfigError::Invalid {
-                    path: path.to_owned(),
-                    line: crate::config::line_of(&text, text.find("udp_key").unwrap_or(0)),
-                    field: format!("source {:?}: udp_key", s.name),
-                    message: format!(
-                        "the file is readable by every user (mode {:o}) and holds a key: chmod o-r",
-                        mode & 0o777
-                    ),
-                });
-            }
+        {
+            return Err(ConfigError::Invalid {
+                path: path.to_owned(),
+                line: crate::config::line_of(&text, text.find("udp_key").unwrap_or(0)),
+                field: format!("source {:?}: udp_key", s.name),
+                message: format!(
+                    "the file is readable by every user (mode {mode:o}) and holds a key: chmod o-r"
+                ),
+            });
         }
         Ok(rules)
     }
@@ -374,14 +369,12 @@ impl Rules {
             let line = crate::config::line_of(text, s.span().start);
             let s = s.into_inner();
             let at = |f: &str, m: String| invalid(line, format!("source {:?}: {f}", s.name), m);
-            let hash = crate::auth::audit::unhex(&s.token_sha256)
-                .and_then(|h| <[u8; 32]>::try_from(h).ok())
+            let hash = crate::auth::audit::unhex32(&s.token_sha256)
                 .ok_or_else(|| at("token_sha256", "must be 64 hexadecimal digits".into()))?;
             let udp_key = match &s.udp_key {
                 None => None,
                 Some(k) => Some(
-                    crate::auth::audit::unhex(k)
-                        .and_then(|k| <[u8; 32]>::try_from(k).ok())
+                    crate::auth::audit::unhex32(k)
                         .ok_or_else(|| at("udp_key", "must be 64 hexadecimal digits".into()))?,
                 ),
             };

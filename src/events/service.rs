@@ -740,17 +740,14 @@ fn udp_position(datagram: &[u8], shared: &Shared) -> Result<Position, Refusal> {
     may_speak_for(source, &p.vehicle)?;
     not_ahead(p.at_utc_ns, crate::time::now_utc_ns())?;
     let mut newest = shared.udp_newest.lock().unwrap_or_else(|e| e.into_inner());
-    match newest.get(&p.vehicle) {
-        Some(t) if p.at_utc_ns <= *t => {
-            return Err(refuse(
-                409,
-                format!(
-                    "vehicle {:?}: not newer than its last report (a replay, or out of order)",
-                    p.vehicle
-                ),
-            ));
-        }
-        _ => {}
+    if newest.get(&p.vehicle).is_some_and(|t| p.at_utc_ns <= *t) {
+        return Err(refuse(
+            409,
+            format!(
+                "vehicle {:?}: not newer than its last report (a replay, or out of order)",
+                p.vehicle
+            ),
+        ));
     }
     if newest.len() >= 65_536 && !newest.contains_key(&p.vehicle) {
         newest.clear();

@@ -164,13 +164,9 @@ fn supervise(source: &StreamSource, slot: &Arc<FrameSlot>, stop: &Stop, timings:
     let mut last_report = String::new();
     slot.set_state(StreamState::Connecting);
     // RTP over TCP first unless told UDP; "auto" moves to UDP for good when TCP is refused.
-    let mut lower = match source.transport {
-        Transport::Udp => Transport::Udp,
-        Transport::Auto | Transport::Tcp => Transport::Tcp,
-    };
+    let mut lower = source.transport.first();
     loop {
         let (ended, was_live) = attempt(source, lower, slot, stop, timings, &mut failed_decoders);
-
         if was_live {
             ever_live = true;
             backoff = timings.backoff_min;
@@ -178,13 +174,15 @@ fn supervise(source: &StreamSource, slot: &Arc<FrameSlot>, stop: &Stop, timings:
         }
         let state = match ended {
             Ended::Stopped => break,
-            Ended::TransportRefused if source.transport.is_auto() && lower == Transport::Tcp => {
-                tracing::info!(stream = %source.label, "the camera refuses RTP over TCP: RTP over UDP from now on");
-                lower = Transport::Udp;
-                continue;
-            }
-            Ended::TransportRefused => StreamState::Failed {
-                reason: Transport::refused(lower),
+            Ended::TransportRefused => match source.transport.after_refusal(lower) {
+                Some(next) => {
+                    tracing::info!(stream = %source.label, "the camera refuses RTP over TCP: RTP over UDP from now on");
+                    lower = next;
+                    continue;
+                }
+                None => StreamState::Failed {
+                    reason: Transport::refused(lower),
+                },
             },
             // A camera that worked and now refuses is lost, not misconfigured.
             Ended::Failed(reason) if !ever_live => StreamState::Failed { reason },

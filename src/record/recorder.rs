@@ -535,11 +535,10 @@ async fn play(
         ));
     };
     // RTP over TCP unless the camera is set to UDP, or refused TCP before ("auto").
-    let lower = match cam.transport {
-        CameraTransport::Udp => CameraTransport::Udp,
-        CameraTransport::Tcp => CameraTransport::Tcp,
-        CameraTransport::Auto if st.over_udp => CameraTransport::Udp,
-        CameraTransport::Auto => CameraTransport::Tcp,
+    let lower = if st.over_udp {
+        CameraTransport::Udp
+    } else {
+        cam.transport.first()
     };
     let setup = |lower: CameraTransport| {
         SetupOptions::default()
@@ -554,15 +553,14 @@ async fn play(
         .map_err(|_| format!("SETUP: no answer in {} s", REQUEST_TIMEOUT.as_secs()))?;
     match first {
         Ok(_) => {}
-        Err(e) if e.status_code() == Some(461) => {
-            if cam.transport.is_auto() && lower == CameraTransport::Tcp {
+        Err(e) if e.status_code() == Some(461) => match cam.transport.after_refusal(lower) {
+            Some(next) => {
                 tracing::info!(camera = %cam.id, "the camera refuses RTP over TCP: RTP over UDP from now on");
                 st.over_udp = true;
-                step("SETUP", session.setup(video, setup(CameraTransport::Udp))).await?;
-            } else {
-                return Err(format!("SETUP: {}", CameraTransport::refused(lower)));
+                step("SETUP", session.setup(video, setup(next))).await?;
             }
-        }
+            None => return Err(format!("SETUP: {}", CameraTransport::refused(lower))),
+        },
         Err(e) => return Err(format!("SETUP: {}", describe_error(&e))),
     }
     let playing = step("PLAY", session.play(PlayOptions::default())).await?;
