@@ -22,6 +22,7 @@ pub mod ingest;
 pub mod media;
 pub mod playback;
 pub mod record;
+pub mod relay;
 pub mod render;
 pub mod server;
 pub mod sim;

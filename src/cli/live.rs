@@ -54,6 +54,10 @@ pub struct Args {
     /// `vigie events` address, where motion events go.
     #[arg(long)]
     events: Option<SocketAddr>,
+    /// The most live video this workstation receives, kbit/s (a remote room on a slow link):
+    /// the server sends keyframes only while over it, and the tiles say so.
+    #[arg(long)]
+    max_kbps: Option<u32>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -70,6 +74,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         map_ca,
         motion,
         events,
+        max_kbps,
     } = args;
     live(
         match (cameras, data) {
@@ -81,6 +86,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         workstation.as_deref(),
         LiveExtras {
             name,
+            max_kbps,
             map: map_background(map.as_deref(), map_bounds, map_ca)?,
             motion: match (motion, events) {
                 (Some(m), Some(e)) => Some((crate::events::motion::load_zones(&m)?, e)),
@@ -93,6 +99,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 /// What `vigie live` adds to the wall: the map's background, motion detection.
 struct LiveExtras {
     name: Option<String>,
+    max_kbps: Option<u32>,
     map: crate::tiles::Background,
     motion: Option<(Vec<crate::events::motion::MotionZone>, SocketAddr)>,
 }
@@ -112,7 +119,12 @@ fn live(
     workstation: Option<&str>,
     extras: LiveExtras,
 ) -> anyhow::Result<()> {
-    let LiveExtras { name, map, motion } = extras;
+    let LiveExtras {
+        name,
+        max_kbps,
+        map,
+        motion,
+    } = extras;
     let layout = match layout {
         None => None,
         Some(name) => Some(find_layout(name)?),
@@ -142,6 +154,7 @@ fn live(
     };
     let mut ws = LiveWorkspace::new(Vec::new(), layout, Box::new(streams))
         .cameras_from_server()
+        .with_bandwidth_cap(max_kbps)
         .with_review_server(&url, ca_file.as_deref())
         .with_map(crate::ui::map::MapView::new(map));
     if let Some((zones, events)) = motion {

@@ -25,6 +25,7 @@ mod still;
 mod users;
 mod verify;
 mod wall_send;
+mod watch;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -65,6 +66,9 @@ enum Command {
     Camsim(camsim::Args),
     /// Takes the next picture of a stream through the live decode and GPU path into a PNG.
     Still(still::Args),
+    /// Watches cameras live through the site server without a window: pictures decoded,
+    /// state, skips and capture time per camera, a line a second and a JSON summary.
+    Watch(watch::Args),
     /// The review window on the site server: synced playback, timelines, bookmarks, holds and
     /// exports.
     Review(review::Args),
@@ -179,6 +183,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Events(a) => events::run(a),
         Command::Camsim(a) => camsim::run(a),
         Command::Still(a) => still::run(a),
+        Command::Watch(a) => watch::run(a),
         Command::Review(a) => review::run(a),
         Command::Recorder(a) => recorder::run(a),
         Command::Audit(a) => audit::run(a),

@@ -15,6 +15,7 @@ pub mod alarms;
 pub mod exports;
 pub mod footage;
 pub mod masks;
+pub mod relay;
 pub mod sse;
 pub mod trust;
 pub mod views;
@@ -256,11 +257,10 @@ impl Api {
         ))
     }
 
-    /// The cameras this user may watch live, with their addresses and credentials (kept in
-    /// memory only).
+    /// The cameras this user may watch live (their video comes through [`relay::RelayClient`]:
+    /// no address or credential is handed).
     pub fn live_cameras(&self) -> Result<Vec<crate::config::Camera>, ClientError> {
-        let listed: Vec<crate::server::live::LiveCamera> = self.get("/v1/live/cameras")?;
-        Ok(listed.into_iter().map(|l| l.into_camera()).collect())
+        self.get("/v1/live/cameras")
     }
 
     /// The privacy masks in force on every camera this user may see.

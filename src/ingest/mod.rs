@@ -9,6 +9,7 @@
 pub mod budget;
 mod decoder;
 mod floor;
+mod relayed;
 pub mod sound;
 mod stream;
 
@@ -42,6 +43,8 @@ pub struct StreamManager {
     grace: Duration,
     streams: HashMap<StreamKey, Entry>,
     waker: Option<Arc<dyn Fn() + Send + Sync>>,
+    /// The site server's live connection: every stream through it, none from a camera.
+    relay: Option<Arc<dyn crate::relay::Relay>>,
 }
 
 impl StreamManager {
@@ -52,7 +55,18 @@ impl StreamManager {
             grace: Duration::from_secs(3),
             streams: HashMap::new(),
             waker: None,
+            relay: None,
         }
+    }
+
+    /// Streams opened from now on come through the site server's live connection.
+    pub fn set_relay(&mut self, relay: Arc<dyn crate::relay::Relay>) {
+        self.relay = Some(relay);
+    }
+
+    /// True when streams come through the site server.
+    pub fn relayed(&self) -> bool {
+        self.relay.is_some()
     }
 
     /// Called after each new frame or state change of any stream (a repaint request).
@@ -70,6 +84,23 @@ impl StreamManager {
         }
         let slot = FrameSlot::new();
         slot.set_waker(self.waker.clone());
+        if let Some(relay) = &self.relay {
+            match LiveStream::relayed(relay.clone(), &camera.id, kind, slot.clone(), self.timings) {
+                Ok(stream) => {
+                    self.streams.insert(
+                        key,
+                        Entry {
+                            stream,
+                            last_wanted: now,
+                        },
+                    );
+                }
+                Err(e) => slot.set_state(crate::media::StreamState::Failed {
+                    reason: e.to_string(),
+                }),
+            }
+            return slot;
+        }
         let source = StreamSource {
             label: format!("{}/{}", camera.id, kind.as_str()),
             url: camera.url(kind).to_owned(),

@@ -73,13 +73,13 @@ pub enum IngestError {
 }
 
 #[derive(Default)]
-struct Stop {
+pub(crate) struct Stop {
     flag: Mutex<bool>,
     cv: Condvar,
 }
 
 impl Stop {
-    fn is_set(&self) -> bool {
+    pub(crate) fn is_set(&self) -> bool {
         *self.flag.lock().unwrap_or_else(|e| e.into_inner())
     }
     fn set(&self) {
@@ -119,6 +119,35 @@ impl LiveStream {
             .name(format!("ingest {label}"))
             .spawn(move || supervise(&source, &s, &st, timings))
             .map_err(|source| IngestError::Thread { label, source })?;
+        Ok(LiveStream {
+            slot,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// Decodes a camera stream relayed by the site server into `slot`.
+    pub fn relayed(
+        relay: Arc<dyn crate::relay::Relay>,
+        camera: &str,
+        kind: crate::config::StreamKind,
+        slot: Arc<FrameSlot>,
+        timings: IngestTimings,
+    ) -> Result<LiveStream, IngestError> {
+        gst::init().map_err(|e| IngestError::Init(e.to_string()))?;
+        let stop = Arc::new(Stop::default());
+        let thread = super::relayed::spawn(
+            relay,
+            camera.to_owned(),
+            kind,
+            slot.clone(),
+            stop.clone(),
+            timings,
+        )
+        .map_err(|source| IngestError::Thread {
+            label: format!("{camera}/{}", kind.as_str()),
+            source,
+        })?;
         Ok(LiveStream {
             slot,
             stop,

@@ -75,6 +75,10 @@ pub struct FrameSlot {
     dropped: AtomicU64,
     /// The decode budget asks this stream for keyframes only (one picture a GOP).
     keyframes_only: AtomicBool,
+    /// Times the server moved this relayed stream to a keyframe because it fell behind.
+    relay_skips: AtomicU64,
+    /// The server sends keyframes only (a bandwidth cap, or the budget's request).
+    relay_keyframes_only: AtomicBool,
 }
 
 impl FrameSlot {
@@ -155,6 +159,23 @@ impl FrameSlot {
     /// Name of the GStreamer decoder element in use ("avdec_h264", "nvh264dec", ...).
     pub fn decoder(&self) -> String {
         self.lock().decoder.clone()
+    }
+
+    /// What the server says of a relayed stream: skips to a keyframe, keyframes only.
+    pub fn set_relay_notes(&self, skips: u64, keyframes_only: bool) {
+        self.relay_skips.store(skips, Ordering::Relaxed);
+        self.relay_keyframes_only
+            .store(keyframes_only, Ordering::Relaxed);
+    }
+
+    /// Times the server skipped this stream to a keyframe (the workstation fell behind).
+    pub fn relay_skips(&self) -> u64 {
+        self.relay_skips.load(Ordering::Relaxed)
+    }
+
+    /// True while the server sends this stream's keyframes only.
+    pub fn relay_keyframes_only(&self) -> bool {
+        self.relay_keyframes_only.load(Ordering::Relaxed)
     }
 
     /// Called after each publish or state change (the UI passes its repaint request).

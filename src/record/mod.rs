@@ -6,6 +6,7 @@
 
 pub mod check;
 pub mod fmp4;
+pub mod live;
 pub mod owner;
 pub mod reconcile;
 pub mod recorder;

@@ -19,20 +19,21 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::{FutureExt, StreamExt};
-use retina::client::{
-    Credentials, PlayOptions, SessionOptions, SetupOptions, TcpTransportOptions, Transport,
-    UdpTransportOptions,
-};
-use retina::codec::{CodecItem, FrameFormat, ParametersRef, VideoFrame};
+use retina::codec::{CodecItem, ParametersRef, VideoFrame};
 use tokio::sync::watch;
 
-use super::fmp4::{TrackConfig, VideoCodec};
+use super::fmp4::TrackConfig;
+use super::live::{
+    Playing, RTCP_BYE, SILENCE_TIMEOUT, describe_error, live_time, relay_config, track_config,
+};
 use super::reconcile::{Repairs, reconcile};
 use super::retention::{RetentionClock, RetentionPass, apply_disk_budget, apply_retention};
 use super::segment::SegmentWriter;
 use super::timing::{self, Anchor, AnchorNote, LocalClock, SenderReport};
 use super::volume::{Change, DataVolume};
-use crate::config::{Camera, StreamKind, Transport as CameraTransport, redact_url};
+use crate::config::{Camera, StreamKind, redact_url};
+use crate::relay::hub::{Feed, Hub};
+use crate::relay::wire::{CodecConfig, State};
 use crate::store::{CameraRow, INDEX_FILE, IndexWriter, Span, Store, StoreError, WriteOp};
 
 /// Why the recorder could not start.
@@ -113,6 +114,17 @@ impl Recorder {
         data: &Path,
         opts: &RecorderOptions,
     ) -> Result<Recorder, RecorderError> {
+        Self::start_relaying(cameras, data, opts, None)
+    }
+
+    /// Starts recording, each camera's main-stream session also feeding its stream in `hub`
+    /// (the one session live viewers of that stream get).
+    pub fn start_relaying(
+        cameras: &[Camera],
+        data: &Path,
+        opts: &RecorderOptions,
+        hub: Option<&Hub>,
+    ) -> Result<Recorder, RecorderError> {
         std::fs::create_dir_all(data).map_err(|source| RecorderError::Io {
             path: data.to_owned(),
             source,
@@ -178,8 +190,9 @@ impl Recorder {
         let mut tasks = Vec::new();
         for (cam, last_end) in cameras.iter().zip(last_ends) {
             let (cam, shared, stop_rx) = (cam.clone(), shared.clone(), stop_rx.clone());
+            let feed = hub.and_then(|h| h.recorded(&cam.id));
             tasks.push(runtime.spawn(async move {
-                record_camera(&cam, &shared, last_end, stop_rx).await;
+                record_camera(&cam, &shared, last_end, feed, stop_rx).await;
             }));
         }
         let mut threads = Vec::new();
@@ -384,12 +397,15 @@ struct CameraState {
     closing: Vec<tokio::task::JoinHandle<()>>,
     /// The camera refused RTP over TCP once ("auto"): UDP from then on.
     over_udp: bool,
+    /// A connection of this camera recorded something.
+    ever_recorded: bool,
 }
 
 async fn record_camera(
     cam: &Camera,
     shared: &Arc<Shared>,
     last_end: Option<i64>,
+    feed: Option<Arc<Feed>>,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut st = CameraState {
@@ -397,6 +413,7 @@ async fn record_camera(
         gap: None,
         closing: Vec::new(),
         over_udp: false,
+        ever_recorded: false,
     };
     if let Some(end) = last_end {
         // The recorder was not running since the camera's last segment.
@@ -404,15 +421,20 @@ async fn record_camera(
     }
     let mut backoff = Duration::from_secs(1);
     while !*stop.borrow() {
-        let (recorded, outcome) = connection(cam, shared, &mut st, &mut stop).await;
+        let (recorded, outcome) = connection(cam, shared, &feed, &mut st, &mut stop).await;
         let now = shared.clock.now_ns();
         if recorded {
             backoff = Duration::from_secs(1);
+            st.ever_recorded = true;
         }
         match outcome {
             Ok(()) => {}
             Err(cause) => {
                 tracing::warn!(camera = %cam.id, url = %redact_url(cam.url(StreamKind::Main)), "recording interrupted: {cause}");
+                if let Some(f) = &feed {
+                    let failed = super::live::is_config_error(&cause) && !st.ever_recorded;
+                    f.set_state(if failed { State::Failed } else { State::Lost }, &cause);
+                }
                 st.gap
                     .get_or_insert((st.last_end.unwrap_or(now).min(now), cause));
             }
@@ -430,6 +452,9 @@ async fn record_camera(
             _ = stop.changed() => break,
         }
         backoff = (backoff * 2).min(Duration::from_secs(30));
+    }
+    if let Some(f) = &feed {
+        f.set_state(State::Lost, "the recorder stopped");
     }
     for h in st.closing.drain(..) {
         let _ = h.await;
@@ -450,45 +475,16 @@ async fn record_camera(
     }
 }
 
-/// RTCP packet type of a BYE: the sender leaves.
-const RTCP_BYE: u8 = 203;
-/// Bounds each RTSP request of the connection's set-up.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-/// A playing stream silent for this long is dropped and reconnected.
-const SILENCE_TIMEOUT: Duration = Duration::from_secs(5);
-
-async fn step<T>(
-    what: &str,
-    f: impl std::future::Future<Output = Result<T, retina::Error>>,
-) -> Result<T, String> {
-    match tokio::time::timeout(REQUEST_TIMEOUT, f).await {
-        Err(_) => Err(format!(
-            "{what}: no answer in {} s",
-            REQUEST_TIMEOUT.as_secs()
-        )),
-        Ok(Err(e)) => Err(format!("{what}: {}", describe_error(&e))),
-        Ok(Ok(v)) => Ok(v),
-    }
-}
-
-/// retina's errors in a line (they carry addresses and contexts, never credentials: the URL
-/// given to it holds none).
-fn describe_error(e: &retina::Error) -> String {
-    let s = e.to_string();
-    if s.contains("401") {
-        return "401 Unauthorized: the camera refused the credentials".into();
-    }
-    s.lines().next().unwrap_or("").to_owned()
-}
-
 /// One connection: whether it recorded something, and why it ended if not by a stop.
 async fn connection(
     cam: &Camera,
     shared: &Arc<Shared>,
+    feed: &Option<Arc<Feed>>,
     st: &mut CameraState,
     stop: &mut watch::Receiver<bool>,
 ) -> (bool, Result<(), String>) {
     let mut rec = Recording::new(cam, shared);
+    rec.feed = feed.clone();
     let mut result = play(cam, &mut rec, st, stop).await;
     // Pictures still waiting for a sender report are timed as they can be and kept.
     if rec.anchor.is_none() && !rec.early.is_empty() {
@@ -509,87 +505,15 @@ async fn play(
     st: &mut CameraState,
     stop: &mut watch::Receiver<bool>,
 ) -> Result<(), String> {
-    let url = url::Url::parse(cam.url(StreamKind::Main))
-        .map_err(|e| format!("main_url is not a URL: {e}"))?;
-    let creds = cam.credential.as_ref().map(|c| Credentials {
-        username: c.user.clone(),
-        password: c.password.clone(),
-    });
-    let options = SessionOptions::default()
-        .creds(creds)
-        .user_agent(format!("Vigie/{} recorder", env!("CARGO_PKG_VERSION")));
-    let mut session = step("DESCRIBE", retina::client::Session::describe(url, options)).await?;
-    let Some(video) = session.streams().iter().position(|s| {
-        s.media() == "video"
-            && (s.encoding_name().eq_ignore_ascii_case("h264")
-                || s.encoding_name().eq_ignore_ascii_case("h265"))
-    }) else {
-        let offered: Vec<String> = session
-            .streams()
-            .iter()
-            .map(|s| format!("{}/{}", s.media(), s.encoding_name()))
-            .collect();
-        return Err(format!(
-            "unsupported codec: no H.264 or H.265 video stream (offered: {})",
-            offered.join(", ")
-        ));
-    };
-    // RTP over TCP unless the camera is set to UDP, or refused TCP before ("auto").
-    let lower = if st.over_udp {
-        CameraTransport::Udp
-    } else {
-        cam.transport.first()
-    };
-    let setup = |lower: CameraTransport| {
-        SetupOptions::default()
-            .transport(match lower {
-                CameraTransport::Udp => Transport::Udp(UdpTransportOptions::default()),
-                _ => Transport::Tcp(TcpTransportOptions::default()),
-            })
-            .frame_format(FrameFormat::MP4)
-    };
-    let first = tokio::time::timeout(REQUEST_TIMEOUT, session.setup(video, setup(lower)))
-        .await
-        .map_err(|_| format!("SETUP: no answer in {} s", REQUEST_TIMEOUT.as_secs()))?;
-    match first {
-        Ok(_) => {}
-        Err(e) if e.status_code() == Some(461) => match cam.transport.after_refusal(lower) {
-            Some(next) => {
-                tracing::info!(camera = %cam.id, "the camera refuses RTP over TCP: RTP over UDP from now on");
-                st.over_udp = true;
-                step("SETUP", session.setup(video, setup(next))).await?;
-            }
-            None => return Err(format!("SETUP: {}", CameraTransport::refused(lower))),
-        },
-        Err(e) => return Err(format!("SETUP: {}", describe_error(&e))),
-    }
-    let playing = step("PLAY", session.play(PlayOptions::default())).await?;
-    let mut demuxed = playing
-        .demuxed()
-        .map_err(|e| format!("stream: {}", describe_error(&e)))?;
+    let Playing { mut demuxed, video } =
+        super::live::open(cam, StreamKind::Main, &mut st.over_udp, "recorder").await?;
     let mut last_rx = Instant::now();
     loop {
         // Everything the camera sent since the last turn, without waiting.
         let mut received = false;
         while let Some(item) = demuxed.next().now_or_never() {
             received = true;
-            match item {
-                None => return Err("the camera ended the stream".to_string()),
-                Some(Err(e)) => return Err(format!("stream: {}", describe_error(&e))),
-                Some(Ok(CodecItem::VideoFrame(f))) => {
-                    let params = if f.has_new_parameters() || rec.track.is_none() {
-                        match demuxed.streams()[video].parameters() {
-                            Some(ParametersRef::Video(v)) => track_config(v),
-                            _ => None,
-                        }
-                    } else {
-                        None
-                    };
-                    rec.frame(f, params, st)?;
-                }
-                Some(Ok(CodecItem::Rtcp(r))) => rec.rtcp(&r, st)?,
-                Some(Ok(_)) => {}
-            }
+            take(item, &demuxed, video, rec, st)?;
         }
         if received {
             last_rx = Instant::now();
@@ -597,13 +521,65 @@ async fn play(
             return Err(format!("no data for {} s", SILENCE_TIMEOUT.as_secs()));
         }
         rec.tick(st)?;
-        // Every camera's task wakes on the same beat, so the whole recorder wakes once a beat
-        // whatever the number of cameras; meanwhile the kernel buffers what arrives.
-        tokio::select! {
-            biased;
-            _ = stop.changed() => return Ok(()),
-            _ = tokio::time::sleep_until(next_beat(rec.shared.epoch).into()) => {}
+        let beat = tokio::time::sleep_until(next_beat(rec.shared.epoch).into());
+        if let Some(feed) = rec.feed.clone()
+            && feed.watchers() > 0
+        {
+            // Relayed to workstations: each picture as it arrives, not a beat later.
+            let item = tokio::select! {
+                biased;
+                _ = stop.changed() => return Ok(()),
+                item = demuxed.next() => Some(item),
+                _ = beat => None,
+            };
+            if let Some(item) = item {
+                take(item, &demuxed, video, rec, st)?;
+                last_rx = Instant::now();
+            }
+        } else {
+            // Every camera's task wakes on the same beat, so the whole recorder wakes once a
+            // beat whatever the number of cameras; meanwhile the kernel buffers what arrives.
+            // A workstation subscribing wakes it at once.
+            let wake = async {
+                match &rec.feed {
+                    Some(f) => f.wake.notified().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                biased;
+                _ = stop.changed() => return Ok(()),
+                _ = wake => {}
+                _ = beat => {}
+            }
         }
+    }
+}
+
+/// One item of the camera's stream, recorded (and relayed when watched).
+fn take(
+    item: Option<Result<CodecItem, retina::Error>>,
+    demuxed: &retina::client::Demuxed,
+    video: usize,
+    rec: &mut Recording<'_>,
+    st: &mut CameraState,
+) -> Result<(), String> {
+    match item {
+        None => Err("the camera ended the stream".to_string()),
+        Some(Err(e)) => Err(format!("stream: {}", describe_error(&e))),
+        Some(Ok(CodecItem::VideoFrame(f))) => {
+            let params = if f.has_new_parameters() || rec.track.is_none() {
+                match demuxed.streams()[video].parameters() {
+                    Some(ParametersRef::Video(v)) => track_config(v),
+                    _ => None,
+                }
+            } else {
+                None
+            };
+            rec.frame(f, params, st)
+        }
+        Some(Ok(CodecItem::Rtcp(r))) => rec.rtcp(&r, st),
+        Some(Ok(_)) => Ok(()),
     }
 }
 
@@ -614,25 +590,6 @@ const BEAT: Duration = Duration::from_millis(100);
 fn next_beat(epoch: Instant) -> Instant {
     let beats = (epoch.elapsed().as_nanos() / BEAT.as_nanos()) as u32 + 1;
     epoch + BEAT * beats
-}
-
-/// The stream's parameters as the MP4 track needs them.
-fn track_config(v: &retina::codec::VideoParameters) -> Option<TrackConfig> {
-    let rfc = v.rfc6381_codec();
-    let codec = if rfc.starts_with("avc1") {
-        VideoCodec::H264
-    } else if rfc.starts_with("hvc1") || rfc.starts_with("hev1") {
-        VideoCodec::H265
-    } else {
-        return None;
-    };
-    let (w, h) = v.pixel_dimensions();
-    Some(TrackConfig {
-        codec,
-        width: w.min(u16::MAX as u32) as u16,
-        height: h.min(u16::MAX as u32) as u16,
-        decoder_config: v.extra_data().to_vec(),
-    })
 }
 
 /// An access unit waiting for its duration (known when the next one arrives).
@@ -663,6 +620,9 @@ struct Recording<'a> {
     /// Ticks given to pictures stamped alike, to take back from the following durations.
     owed_90k: i64,
     recorded: bool,
+    /// The camera's main stream as relayed to workstations, and its configuration.
+    feed: Option<Arc<Feed>>,
+    relay_config: Option<Arc<CodecConfig>>,
 }
 
 impl<'a> Recording<'a> {
@@ -680,6 +640,8 @@ impl<'a> Recording<'a> {
             last_duration_90k: 3_600,
             owed_90k: 0,
             recorded: false,
+            feed: None,
+            relay_config: None,
         }
     }
 
@@ -735,6 +697,30 @@ impl<'a> Recording<'a> {
         }
         if self.track.is_none() {
             return Ok(()); // no parameters yet: nothing can be written
+        }
+        if let Some(feed) = &self.feed
+            && feed.watchers() > 0
+            && let Some(t) = &self.track
+        {
+            if self.relay_config.is_none() || params.is_some() {
+                self.relay_config = Some(relay_config(t));
+            }
+            let (at, on_arrival) = match self.anchor {
+                Some(a) => (
+                    a.utc_ns(ts.timestamp()),
+                    a.source == timing::TimeSource::Arrival,
+                ),
+                None => live_time(
+                    ts.timestamp(),
+                    self.clock_rate,
+                    arrival_ns,
+                    self.report,
+                    self.shared.opts.max_clock_skew.as_nanos() as i64,
+                ),
+            };
+            if let Some(c) = &self.relay_config {
+                feed.publish(c, keyframe, on_arrival, at, f.data().to_vec());
+            }
         }
         let p = Pending {
             rtp: ts.timestamp(),

@@ -48,6 +48,8 @@ pub struct ApiState {
     pub playback: super::playback::PlaybackLog,
     /// Live walls listening for wall commands.
     pub walls: super::wall::Walls,
+    /// The cameras' live streams, relayed to workstations.
+    pub relay: Arc<crate::relay::hub::Hub>,
     pool: Mutex<Vec<Store>>,
     /// A hash to check unknown names against, so that they cost the same work as known ones.
     decoy_hash: String,
@@ -60,8 +62,10 @@ impl ApiState {
         sessions: Sessions,
         ca_fingerprint: String,
         signing_fingerprint: String,
+        relay: Arc<crate::relay::hub::Hub>,
     ) -> Result<ApiState, crate::auth::PasswordError> {
         Ok(ApiState {
+            relay,
             exports: super::exports::Exports::new(&data),
             playback: Default::default(),
             walls: Default::default(),
@@ -319,6 +323,7 @@ pub fn router(state: Shared) -> Router {
         .route("/v1/cameras/{id}/stills", post(super::playback::still))
         .route("/v1/audit", get(audit_log))
         .route("/v1/register", get(register))
+        .route("/v1/live", get(super::relay::live))
         .route("/v1/live/cameras", get(super::live::cameras))
         .route("/v1/live/log", post(super::live::log))
         .route("/v1/views", get(super::live::views))

@@ -1,7 +1,8 @@
-//! What a live wall signed in at the server needs while live video still comes straight from
-//! the cameras: the cameras granted to its user, with their stream addresses and credentials
-//! (handed over TLS, kept in the wall's memory only, and logged as handed), and a place to
-//! report the live views it shows, which the server writes to the audit log in the user's name.
+//! What a live wall signed in at the server needs besides its video (which comes through the
+//! live connection, `server::relay`): the cameras granted to its user (names, places, whether
+//! they have a sub stream; never their addresses or credentials), its saved views, and a place
+//! to report what only the wall knows (masks lifted, replays shown), which the server writes to
+//! the audit log in the user's name.
 
 use std::sync::Arc;
 
@@ -18,54 +19,27 @@ use crate::config::Camera;
 
 type Shared = Arc<ApiState>;
 
-/// A camera as a live wall needs it: its streams' addresses and, when it asks for them, the
-/// user name and password (never logged, never written by the wall).
-#[derive(Serialize, Deserialize, Clone)]
-pub struct LiveCamera {
-    #[serde(flatten)]
-    pub camera: Camera,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub password: Option<String>,
-}
+/// Stands for a camera stream's address on a workstation: its video comes from the server.
+pub const RELAYED: &str = "relayed";
 
-impl LiveCamera {
-    /// The camera with its credential in memory.
-    pub fn into_camera(self) -> Camera {
-        let mut c = self.camera;
-        c.credential = match (self.user, self.password) {
-            (Some(user), Some(password)) => Some(crate::config::Credential { user, password }),
-            _ => None,
-        };
-        c
-    }
-}
-
-/// `GET /v1/live/cameras`: the cameras the caller may watch live, with their addresses and
-/// credentials; logged ("camera addresses handed", with the cameras).
-pub async fn cameras(
-    State(st): State<Shared>,
-    c: Caller,
-) -> Result<Json<Vec<LiveCamera>>, ApiError> {
+/// `GET /v1/live/cameras`: the cameras the caller may watch live, without addresses or
+/// credentials (no workstation connects to a camera).
+pub async fn cameras(State(st): State<Shared>, c: Caller) -> Result<Json<Vec<Camera>>, ApiError> {
     with_store(&st, move |st, s| {
         c.require(s, Action::ViewLive, &[])?;
-        let granted: Vec<LiveCamera> = st
-            .cameras
-            .iter()
-            .filter(|cam| c.may_see(&cam.id))
-            .map(|cam| LiveCamera {
-                user: cam.credential.as_ref().map(|k| k.user.clone()),
-                password: cam.credential.as_ref().map(|k| k.password.clone()),
-                camera: Camera {
+        Ok(Json(
+            st.cameras
+                .iter()
+                .filter(|cam| c.may_see(&cam.id))
+                .map(|cam| Camera {
+                    main_url: RELAYED.into(),
+                    sub_url: cam.sub_url.as_ref().map(|_| RELAYED.into()),
+                    credentials: None,
                     credential: None,
                     ..cam.clone()
-                },
-            })
-            .collect();
-        let ids: Vec<&str> = granted.iter().map(|l| l.camera.id.as_str()).collect();
-        c.log(s, "camera addresses handed", &ids.join(","), None)?;
-        Ok(Json(granted))
+                })
+                .collect(),
+        ))
     })
     .await
 }

@@ -21,6 +21,7 @@ pub mod exports;
 pub mod live;
 pub mod pki;
 pub mod playback;
+pub mod relay;
 pub mod review;
 pub mod sessions;
 pub mod wall;
@@ -144,6 +145,7 @@ pub struct Server {
     events: Option<crate::events::service::EventService>,
     state: Arc<api::ApiState>,
     alarm_watch: Option<alarms::AlarmWatch>,
+    relay_runtime: Option<tokio::runtime::Runtime>,
 }
 
 impl Server {
@@ -182,10 +184,29 @@ impl Server {
             .filter(|c| opts.record_only.is_empty() || opts.record_only.contains(&c.id))
             .cloned()
             .collect();
+        // Live video: one camera session per stream in use, the recorder's for the streams it
+        // records, others opened on demand on a runtime of their own (one worker).
+        let hub = Arc::new(crate::relay::hub::Hub::new(&opts.cameras));
+        let relay_runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("relay")
+            .enable_all()
+            .build()
+            .map_err(ServerError::Runtime)?;
+        let handle = relay_runtime.handle().clone();
+        let max_skew = opts.recorder.max_clock_skew;
+        hub.set_opener(Arc::new(move |cam, feed| {
+            handle.spawn(crate::record::live::serve(cam, feed, max_skew));
+        }));
         let recorder = if opts.record && !recorded.is_empty() {
             Some(
-                crate::record::recorder::Recorder::start(&recorded, &opts.data, &opts.recorder)
-                    .map_err(|e| ServerError::Recorder(e.to_string()))?,
+                crate::record::recorder::Recorder::start_relaying(
+                    &recorded,
+                    &opts.data,
+                    &opts.recorder,
+                    Some(&hub),
+                )
+                .map_err(|e| ServerError::Recorder(e.to_string()))?,
             )
         } else {
             None
@@ -204,6 +225,7 @@ impl Server {
             sessions::Sessions::new(opts.sessions),
             fingerprint.clone(),
             signing_fingerprint.clone(),
+            hub,
         )?);
         let alarm_watch = alarms::AlarmWatch::start(opts.data.clone(), state.alarms.clone())
             .map_err(ServerError::Runtime)?;
@@ -240,6 +262,7 @@ impl Server {
             events,
             state,
             alarm_watch: Some(alarm_watch),
+            relay_runtime: Some(relay_runtime),
         })
     }
 
@@ -268,6 +291,11 @@ impl Server {
         self.events.as_ref().map(|e| e.addr())
     }
 
+    /// Camera streams relayed now, with their subscriptions: (camera, stream, subscriptions).
+    pub fn relayed(&self) -> Vec<(String, crate::config::StreamKind, usize)> {
+        self.state.relay.watched()
+    }
+
     /// Sessions open now.
     pub fn sessions(&self) -> usize {
         self.state.sessions.count()
@@ -290,6 +318,9 @@ impl Server {
             }
         }
         self.alarm_watch.take();
+        if let Some(rt) = self.relay_runtime.take() {
+            rt.shutdown_timeout(Duration::from_secs(2));
+        }
         if let Some(r) = self.recorder.take() {
             r.stop();
         }

@@ -117,6 +117,8 @@ struct SimCamera {
 }
 
 struct Shared {
+    /// RTSP connections playing each mount path now.
+    playing: Arc<Mutex<HashMap<String, usize>>>,
     opts: CamSimOptions,
     cameras: Vec<Arc<SimCamera>>,
     clips: Mutex<HashMap<(u32, StreamKind), Arc<Clip>>>,
@@ -188,7 +190,10 @@ impl CamSim {
                 })
             })
             .collect();
+        let playing: Arc<Mutex<HashMap<String, usize>>> = Default::default();
+        count_players(&server, &playing);
         let shared = Arc::new(Shared {
+            playing,
             opts: opts.clone(),
             cameras,
             clips: Mutex::new(HashMap::new()),
@@ -234,6 +239,19 @@ impl CamSim {
             thread: Some(thread),
             addr,
         })
+    }
+
+    /// The RTSP sessions playing each stream now ("/cam001/sub" -> 1): what a camera sees of
+    /// its clients.
+    pub fn playing(&self) -> HashMap<String, usize> {
+        let mut m = self
+            .shared
+            .playing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        m.retain(|_, n| *n > 0);
+        m
     }
 
     /// The address actually bound.
@@ -308,6 +326,41 @@ impl Drop for CamSim {
             let _ = t.join();
         }
     }
+}
+
+/// Counts each connection's PLAY per mount path until the connection closes.
+fn count_players(server: &rtsp::RTSPServer, playing: &Arc<Mutex<HashMap<String, usize>>>) {
+    let playing = playing.clone();
+    server.connect_client_connected(move |_, client| {
+        let played: Arc<Mutex<Vec<String>>> = Default::default();
+        let (p1, mine) = (playing.clone(), played.clone());
+        client.connect_play_request(move |_, ctx| {
+            let Some(path) = ctx
+                .uri()
+                .and_then(|u| url::Url::parse(u.request_uri().as_str()).ok())
+                .map(|u| u.path().trim_end_matches('/').to_owned())
+            else {
+                return;
+            };
+            let mut mine = mine.lock().unwrap_or_else(|e| e.into_inner());
+            if !mine.contains(&path) {
+                *p1.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .entry(path.clone())
+                    .or_default() += 1;
+                mine.push(path);
+            }
+        });
+        let p2 = playing.clone();
+        client.connect_closed(move |_| {
+            let mut all = p2.lock().unwrap_or_else(|e| e.into_inner());
+            for path in played.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
+                if let Some(n) = all.get_mut(&path) {
+                    *n = n.saturating_sub(1);
+                }
+            }
+        });
+    });
 }
 
 fn mount_path(number: u32, kind: StreamKind) -> String {

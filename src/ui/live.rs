@@ -38,6 +38,13 @@ pub trait StreamProvider {
     /// Streams being decoded.
     fn active(&self) -> usize;
     fn set_waker(&mut self, waker: Arc<dyn Fn() + Send + Sync>);
+    /// Takes every stream from the site server's live connection from now on (the streams
+    /// open are closed). Prepared slots ignore it.
+    fn use_relay(&mut self, _relay: Arc<dyn crate::relay::Relay>) {}
+    /// True when the streams come through the site server (which then logs the live views).
+    fn relayed(&self) -> bool {
+        false
+    }
 }
 
 impl StreamProvider for StreamManager {
@@ -53,6 +60,13 @@ impl StreamProvider for StreamManager {
     fn set_waker(&mut self, waker: Arc<dyn Fn() + Send + Sync>) {
         StreamManager::set_waker(self, waker)
     }
+    fn use_relay(&mut self, relay: Arc<dyn crate::relay::Relay>) {
+        self.shutdown();
+        self.set_relay(relay);
+    }
+    fn relayed(&self) -> bool {
+        StreamManager::relayed(self)
+    }
 }
 
 impl Drop for LiveWorkspace {
@@ -63,6 +77,7 @@ impl Drop for LiveWorkspace {
         }
         if let Some((session, writer)) = &self.session
             && !self.watching.is_empty()
+            && !self.streams.relayed()
         {
             let cams: Vec<&str> = self
                 .watching
@@ -146,6 +161,8 @@ pub struct LiveWorkspace {
     server: Option<Arc<crate::client::Api>>,
     /// The cameras come from the server at sign-in (no cameras file on this workstation).
     cameras_from_server: bool,
+    /// The most live video this workstation receives, kbit/s (a remote room on a slow link).
+    bandwidth_cap_kbps: Option<u32>,
     /// Masks a supervisor lifted (logged).
     lifts: super::masks::Lifts,
     /// Decoded pixels per second per decoder kind, and the streams put on keyframes only.
@@ -226,6 +243,7 @@ impl LiveWorkspace {
             masks: None,
             server: None,
             cameras_from_server: false,
+            bandwidth_cap_kbps: None,
             lifts: Default::default(),
             budget: DecodeBudget::default(),
             frame_streams: HashMap::new(),
@@ -547,6 +565,13 @@ impl LiveWorkspace {
 
     /// The wall takes its cameras (with their addresses and credentials, in memory only) from
     /// the site server instead of a cameras file, once someone signs in there.
+    /// Asks the server to keep this workstation's live video under `kbps` (keyframes only
+    /// while over it; the tiles say so).
+    pub fn with_bandwidth_cap(mut self, kbps: Option<u32>) -> Self {
+        self.bandwidth_cap_kbps = kbps;
+        self
+    }
+
     pub fn cameras_from_server(mut self) -> Self {
         self.cameras_from_server = true;
         self
@@ -592,6 +617,10 @@ impl LiveWorkspace {
             }
         }
         self.keep_granted(&session);
+        // Every stream through the server's live connection from now on.
+        let relay = crate::client::relay::RelayClient::start(&api, self.bandwidth_cap_kbps)
+            .map_err(|e| format!("live connection to the server: {e}"))?;
+        self.streams.use_relay(Arc::new(relay));
         self.session = Some((session, crate::client::live_writer(api.clone())));
         self.server = Some(api);
         Ok(())
@@ -687,7 +716,10 @@ impl LiveWorkspace {
         };
         let started = ids(&mut now.difference(&self.watching));
         let stopped = ids(&mut self.watching.difference(&now));
-        if let Some((session, writer)) = &self.session {
+        // Through the server, the server logs the views as it sends them.
+        if let Some((session, writer)) = &self.session
+            && !self.streams.relayed()
+        {
             for (action, cams) in [("live view start", started), ("live view stop", stopped)] {
                 if !cams.is_empty() {
                     writer.log(session.entry(action, &cams.join(","), None, "", ""));
@@ -1336,6 +1368,7 @@ impl LiveWorkspace {
                     title: Some(format!("REPLAY {} · {}", camera.id, camera.name)),
                     info: String::new(),
                     banner: None,
+                    clock: None,
                 };
                 let Some(r) = self.replays.get(&ci) else {
                     overlay.banner = Some(("not recorded: no replay".into(), Color32::LIGHT_GRAY));
@@ -1460,12 +1493,22 @@ impl LiveWorkspace {
                     match slot.decoder() {
                         d if d.is_empty() => String::new(),
                         d => format!(" · {d}"),
-                    } + if slot.keyframes_only() {
+                    } + if slot.relay_keyframes_only() && !slot.keyframes_only() {
+                        " · key frames only (bandwidth cap)"
+                    } else if slot.keyframes_only() {
                         " · key frames only"
                     } else {
                         ""
+                    } + &match slot.relay_skips() {
+                        0 => String::new(),
+                        n => format!(" · {n} skips"),
                     }
                 ),
+                clock: last
+                    .as_ref()
+                    .filter(|f| !f.timed_on_arrival && f.capture_utc_ms > 0)
+                    .and_then(|f| Utc.timestamp_millis_opt(f.capture_utc_ms).single())
+                    .map(|t| local_time(&t, "%H:%M:%S")),
                 banner: if masks.is_none() {
                     Some(match self.masks.as_ref().and_then(|m| m.error()) {
                         Some(e) => (e, Color32::from_rgb(255, 90, 80)),
@@ -1559,6 +1602,8 @@ struct Overlay {
     title: Option<String>,
     info: String,
     banner: Option<(String, Color32)>,
+    /// The capture time of the picture shown, when the camera's own; else the wall clock.
+    clock: Option<String>,
 }
 
 impl Overlay {
@@ -1570,10 +1615,12 @@ impl Overlay {
             title: None,
             info: String::new(),
             banner: Some(("drop a camera here".into(), Color32::DARK_GRAY)),
+            clock: None,
         }
     }
 
     fn paint(&self, painter: &egui::Painter, clock: &str) {
+        let clock = self.clock.as_deref().unwrap_or(clock);
         let r = self.rect;
         let size = (r.height() / 14.0).clamp(9.0, 14.0);
         let font = FontId::proportional(size);

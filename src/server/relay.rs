@@ -1,0 +1,342 @@
+//! `GET /v1/live` (WebSocket): a workstation's one live connection. It subscribes to camera
+//! streams (text requests, [`Control`]); the server sends each subscription's access units as
+//! binary messages and its state as text notices ([`crate::relay::wire`]).
+//!
+//! One task per connection: it reads requests, and writes whatever the subscriptions' queues
+//! hold, one message per subscription in turn. The queues are filled by the camera sessions
+//! ([`crate::relay::hub`]) and bounded there; a workstation that stops reading only holds up
+//! this task. Live views start and stop in the audit log as the server starts and stops
+//! sending a camera to the session; a camera not granted is refused and the refusal logged.
+//!
+//! A bandwidth cap (`?max_kbps=N`, set in a remote workstation's configuration) is kept by
+//! the server: measured each second over the connection, the subscriptions go to keyframes
+//! only while it is exceeded, back to every picture when the stream fits again with room to
+//! spare, and each notice says so.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::response::Response;
+use futures_util::{SinkExt, StreamExt};
+use serde::Deserialize;
+
+use super::api::{ApiError, ApiState, Caller, with_store};
+use crate::auth::{Action, audit};
+use crate::relay::hub::{self, ClientQueue, Out, Subscription};
+use crate::relay::wire::{self, Control, Notice, State as WireState};
+
+type Shared = Arc<ApiState>;
+
+/// A workstation's requests are small.
+const MAX_REQUEST: usize = 4096;
+/// Subscriptions one connection may hold (16 screens of up to 96 tiles, main and sub).
+const MAX_SUBSCRIPTIONS: usize = 4096;
+/// A workstation that takes no byte for this long is cut off.
+const WRITE_STALL: Duration = Duration::from_secs(30);
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LiveQuery {
+    /// The most this workstation may receive, kilobits a second.
+    pub max_kbps: Option<u32>,
+}
+
+/// `GET /v1/live`: upgrades to the live connection (live right needed; refusal logged).
+pub async fn live(
+    State(st): State<Shared>,
+    c: Caller,
+    q: Result<Query<LiveQuery>, axum::extract::rejection::QueryRejection>,
+    ws: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    let max_kbps = q
+        .map_err(|e| ApiError::new(axum::http::StatusCode::BAD_REQUEST, e.body_text()))?
+        .0
+        .max_kbps;
+    let c = with_store(&st, move |_, s| {
+        c.require(s, Action::ViewLive, &[])?;
+        Ok(c)
+    })
+    .await?;
+    Ok(ws
+        .max_message_size(MAX_REQUEST)
+        .on_upgrade(move |socket| serve(socket, st, c, max_kbps)))
+}
+
+/// What one connection sends, and to whom the audit entries go.
+struct Conn {
+    st: Shared,
+    caller: Arc<Caller>,
+    client: Arc<ClientQueue>,
+    subs: HashMap<u32, Arc<Subscription>>,
+    /// Subscriptions per camera: a camera's view starts with its first and stops with its last.
+    shown: HashMap<String, usize>,
+    /// Audit entries, written in order by one task.
+    audit: tokio::sync::mpsc::UnboundedSender<audit::Entry>,
+    cap: Option<Cap>,
+    /// Subscriptions the workstation asked keyframes only for.
+    asked_keyframes_only: HashMap<u32, bool>,
+    /// When the connection opened: access units carry their sending time from it.
+    opened: Instant,
+}
+
+/// The bandwidth cap's measure.
+struct Cap {
+    bits_per_s: u64,
+    window: Instant,
+    bytes: u64,
+    /// Keyframes only is in force for every subscription.
+    engaged: bool,
+    /// Bytes a second of the last full window.
+    last_rate: u64,
+}
+
+async fn serve(socket: WebSocket, st: Shared, caller: Caller, max_kbps: Option<u32>) {
+    let (mut tx, mut rx) = socket.split();
+    let (audit_tx, mut audit_rx) = tokio::sync::mpsc::unbounded_channel::<audit::Entry>();
+    let ast = st.clone();
+    let writer = tokio::spawn(async move {
+        while let Some(e) = audit_rx.recv().await {
+            let mut batch = vec![e];
+            while let Ok(e) = audit_rx.try_recv() {
+                batch.push(e);
+            }
+            let r = with_store(&ast, move |_, s| {
+                for e in &batch {
+                    audit::append_with(s, e).map_err(ApiError::internal)?;
+                }
+                Ok(())
+            })
+            .await;
+            if let Err(e) = r {
+                tracing::error!("live views could not be logged: {}", e.message.clone());
+            }
+        }
+    });
+    let mut conn = Conn {
+        st: st.clone(),
+        caller: Arc::new(caller),
+        client: ClientQueue::new(),
+        subs: HashMap::new(),
+        shown: HashMap::new(),
+        audit: audit_tx,
+        cap: max_kbps.map(|k| Cap {
+            bits_per_s: k as u64 * 1000,
+            window: Instant::now(),
+            bytes: 0,
+            engaged: false,
+            last_rate: 0,
+        }),
+        asked_keyframes_only: HashMap::new(),
+        opened: Instant::now(),
+    };
+    let mut check = tokio::time::interval(Duration::from_millis(250));
+    let ended: Option<String> = loop {
+        // Whatever waits, one message per subscription in turn.
+        match tokio::time::timeout(WRITE_STALL, conn.send_waiting(&mut tx)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(())) => break None,
+            Err(_) => {
+                tracing::info!(user = %conn.caller.who.user, "live connection cut: nothing read for {} s", WRITE_STALL.as_secs());
+                break None;
+            }
+        }
+        tokio::select! {
+            _ = conn.client.notify.notified() => {}
+            m = rx.next() => match m {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break None,
+                Some(Ok(Message::Text(t))) => {
+                    if let Err(why) = conn.control(t.as_str()).await {
+                        let _ = tx.send(Message::Text(why.into())).await;
+                    }
+                }
+                Some(Ok(_)) => {}
+            },
+            _ = check.tick() => {
+                if let Err(why) = st.sessions.alive(&conn.caller.token, Instant::now()) {
+                    break Some(why.message());
+                }
+                conn.keep_cap();
+            }
+        }
+    };
+    if let Some(why) = ended {
+        let _ = tx
+            .send(Message::Close(Some(CloseFrame {
+                code: 4001,
+                reason: why.chars().take(120).collect::<String>().into(),
+            })))
+            .await;
+    }
+    let ids: Vec<u32> = conn.subs.keys().copied().collect();
+    for id in ids {
+        conn.drop_sub(id);
+    }
+    drop(conn);
+    let _ = writer.await;
+}
+
+impl Conn {
+    async fn send_waiting<S>(&mut self, tx: &mut S) -> Result<(), ()>
+    where
+        S: futures_util::Sink<Message> + Unpin,
+    {
+        let subs: Vec<Arc<Subscription>> = self.subs.values().cloned().collect();
+        loop {
+            let mut any = false;
+            for s in &subs {
+                let Some(out) = s.pop() else { continue };
+                any = true;
+                let mut bytes = 0;
+                match out {
+                    Out::Notice(n) => {
+                        let text = serde_json::to_string(&n).unwrap_or_default();
+                        tx.feed(Message::Text(text.into())).await.map_err(|_| ())?;
+                    }
+                    Out::Unit(config, r) => {
+                        if let Some(c) = config {
+                            let m = wire::encode_config(s.id, &c);
+                            bytes += m.len();
+                            tx.feed(Message::Binary(m.into())).await.map_err(|_| ())?;
+                        }
+                        let sent_ms = self.opened.elapsed().as_millis() as u32;
+                        let m = wire::encode_unit(s.id, &r.unit, sent_ms);
+                        bytes += m.len();
+                        tx.feed(Message::Binary(m.into())).await.map_err(|_| ())?;
+                    }
+                }
+                if let Some(cap) = &mut self.cap {
+                    cap.bytes += bytes as u64;
+                }
+            }
+            if !any {
+                break;
+            }
+        }
+        tx.flush().await.map_err(|_| ())
+    }
+
+    /// One request of the workstation; the error is a line to send back.
+    async fn control(&mut self, text: &str) -> Result<(), String> {
+        let c: Control =
+            serde_json::from_str(text).map_err(|e| format!("request not understood: {e}"))?;
+        match c {
+            Control::Subscribe {
+                id,
+                camera,
+                stream,
+                keyframes_only,
+            } => {
+                if self.subs.contains_key(&id) {
+                    self.drop_sub(id);
+                }
+                if self.subs.len() >= MAX_SUBSCRIPTIONS {
+                    return Err(format!(
+                        "subscription {id}: at most {MAX_SUBSCRIPTIONS} on one connection"
+                    ));
+                }
+                let refused = |reason: String| Notice {
+                    id,
+                    state: WireState::Refused,
+                    reason,
+                    since_utc_ms: None,
+                    skips: 0,
+                    keyframes_only: false,
+                };
+                let caller = self.caller.clone();
+                let cam = camera.clone();
+                // A camera not granted: the refusal is logged, as any other.
+                let allowed = with_store(&self.st, move |_, s| {
+                    caller.require(s, Action::ViewLive, &[cam.as_str()])
+                })
+                .await;
+                if let Err(e) = allowed {
+                    return Err(
+                        serde_json::to_string(&refused(e.message.clone())).unwrap_or_default()
+                    );
+                }
+                let capped = self.cap.as_ref().is_some_and(|c| c.engaged);
+                let Some(sub) = self.st.relay.subscribe(
+                    &self.client,
+                    id,
+                    &camera,
+                    stream.into(),
+                    keyframes_only || capped,
+                ) else {
+                    return Err(serde_json::to_string(&refused(format!(
+                        "no camera {camera} on this server"
+                    )))
+                    .unwrap_or_default());
+                };
+                self.asked_keyframes_only.insert(id, keyframes_only);
+                let n = self.shown.entry(camera.clone()).or_insert(0);
+                *n += 1;
+                if *n == 1 {
+                    let mut e = self.caller.entry("live view start", &camera, None);
+                    e.detail = format!("{} (through the server)", e.detail)
+                        .trim()
+                        .to_owned();
+                    let _ = self.audit.send(e);
+                }
+                self.subs.insert(id, sub);
+            }
+            Control::Unsubscribe { id } => self.drop_sub(id),
+            Control::KeyframesOnly { id, on } => {
+                self.asked_keyframes_only.insert(id, on);
+                let capped = self.cap.as_ref().is_some_and(|c| c.engaged);
+                if let Some(s) = self.subs.get(&id) {
+                    s.set_keyframes_only(on || capped);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn drop_sub(&mut self, id: u32) {
+        let Some(sub) = self.subs.remove(&id) else {
+            return;
+        };
+        self.asked_keyframes_only.remove(&id);
+        hub::unsubscribe(&sub);
+        let camera = sub.feed.camera.clone();
+        if let Some(n) = self.shown.get_mut(&camera) {
+            *n -= 1;
+            if *n == 0 {
+                self.shown.remove(&camera);
+                let _ = self
+                    .audit
+                    .send(self.caller.entry("live view stop", &camera, None));
+            }
+        }
+    }
+
+    /// Each second: keyframes only while the cap is exceeded; every picture again when the
+    /// last second's rate would fit four times over (a GOP carries more than its keyframe).
+    fn keep_cap(&mut self) {
+        let Some(cap) = &mut self.cap else { return };
+        let elapsed = cap.window.elapsed();
+        if elapsed < Duration::from_secs(1) {
+            return;
+        }
+        let bits_per_s = cap.bytes * 8 * 1000 / elapsed.as_millis().max(1) as u64;
+        cap.last_rate = bits_per_s;
+        cap.window = Instant::now();
+        cap.bytes = 0;
+        let engage = if cap.engaged {
+            bits_per_s * 4 > cap.bits_per_s
+        } else {
+            bits_per_s > cap.bits_per_s
+        };
+        if engage != cap.engaged {
+            cap.engaged = engage;
+            tracing::info!(user = %self.caller.who.user, "bandwidth cap {} kbit/s: {}", cap.bits_per_s / 1000,
+                if engage { "keyframes only" } else { "every picture again" });
+            for (id, s) in &self.subs {
+                let asked = self.asked_keyframes_only.get(id).copied().unwrap_or(false);
+                s.set_keyframes_only(engage || asked);
+            }
+        }
+    }
+}

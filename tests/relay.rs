@@ -1,0 +1,385 @@
+//! Live video through the site server: one camera session per stream in use whatever the
+//! number of workstations, workstations that fall behind, cameras that restart, capture time.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use vigie::config::StreamKind;
+use vigie::media::{FrameSlot, StreamState};
+
+/// A `vigie watch` of the server at `url` as `user` (as `nobody` when `other_user`), its
+/// report read at the end with [`reports`].
+fn spawn_watch(
+    url: &str,
+    ca: &Path,
+    home: &Path,
+    user: &str,
+    other_user: bool,
+    args: &[&str],
+) -> Child {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let mut cmd = if other_user && root {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(env!("CARGO_BIN_EXE_vigie"));
+        c
+    } else {
+        Command::new(env!("CARGO_BIN_EXE_vigie"))
+    };
+    cmd.arg("watch")
+        .args(["--server", url, "--server-ca"])
+        .arg(ca)
+        .args(args)
+        .args(["--user", user, "--password-stdin"])
+        .env("HOME", home)
+        .env_remove("XDG_CONFIG_HOME")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("vigie watch starts");
+    use std::io::Write;
+    let _ = child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(format!("{PASSWORD}\n").as_bytes());
+    child
+}
+
+/// The per-camera reports of a finished `vigie watch`, by camera.
+fn reports(child: Child) -> HashMap<String, serde_json::Value> {
+    let out = child.wait_with_output().expect("vigie watch ends");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "vigie watch failed: {}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let last = stdout.lines().last().unwrap_or_default();
+    let v: Vec<serde_json::Value> = serde_json::from_str(last).expect("a JSON summary");
+    v.into_iter()
+        .map(|r| (r["camera"].as_str().unwrap_or_default().to_owned(), r))
+        .collect()
+}
+
+/// A folder every user may read, holding the server's CA.
+fn public_ca(dir: &Path, data: &Path) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let pubdir = dir.join("public");
+    std::fs::create_dir_all(&pubdir).expect("folder");
+    let ca = pubdir.join("ca.pem");
+    std::fs::write(&ca, server_ca(data)).expect("CA copy");
+    for p in [dir, &pubdir] {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    std::fs::set_permissions(&ca, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let home = pubdir.join("home");
+    std::fs::create_dir_all(&home).expect("home");
+    std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    ca
+}
+
+#[test]
+fn four_workstations_and_the_recorder_are_one_session_per_stream_at_the_camera() {
+    let sim = camsim(8, false);
+    let dir = test_dir("relay-four");
+    let data = dir.join("data");
+    add_user(&data, "op1", "operator", &["*"]);
+    add_user(&data, "op2", "operator", &["*"]);
+    add_user(&data, "sup", "supervisor", &["*"]);
+    add_user(&data, "police", "operator", &["*"]);
+    let server = vigie::server::Server::start(vigie::server::ServerOptions {
+        cameras: sim.cameras(),
+        record: true,
+        recorder: vigie::record::recorder::RecorderOptions {
+            segment: Duration::from_secs(4),
+            ..Default::default()
+        },
+        ..server_options(&data)
+    })
+    .expect("server starts");
+    let url = server_url(&server);
+    let ca = public_ca(&dir, &data);
+    let home = ca.parent().expect("dir").join("home");
+    let ids: Vec<String> = (1..=8).map(|n| format!("cam{n:03}")).collect();
+    let cams = ids.join(",");
+    // The supervisor's wall shows the main streams (those the recorder reads), the others the
+    // sub streams; one of them runs as another Unix user.
+    let watches = [
+        ("sup", false, "main"),
+        ("op1", false, "sub"),
+        ("op2", false, "sub"),
+        ("police", true, "sub"),
+    ]
+    .map(|(user, other, stream)| {
+        spawn_watch(
+            &url,
+            &ca,
+            &home,
+            user,
+            other,
+            &["--cameras", &cams, "--stream", stream, "--seconds", "14"],
+        )
+    });
+    // Everyone subscribed: the hub relays 16 streams.
+    wait_for("every stream relayed", || {
+        let r = server.relayed();
+        r.len() == 16
+            && r.iter()
+                .all(|(_, k, n)| *n == if *k == StreamKind::Main { 1 } else { 3 })
+    });
+    // What the cameras see: the recorder's session on each main stream, one session on each
+    // sub stream, nothing more.
+    let mut want: HashMap<String, usize> = HashMap::new();
+    for id in &ids {
+        want.insert(format!("/{id}/main"), 1);
+        want.insert(format!("/{id}/sub"), 1);
+    }
+    wait_for("one session per stream at the simulator", || {
+        sim.playing() == want
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(sim.playing(), want, "sessions at the cameras");
+    for w in watches {
+        let r = reports(w);
+        for id in &ids {
+            let c = &r[id];
+            assert!(
+                c["pictures"].as_u64().unwrap_or(0) > 50,
+                "{id}: {c} (fewer than 50 pictures in 14 s)"
+            );
+            assert_eq!(c["state"], "live", "{id}: {c}");
+        }
+    }
+    // Nobody watches the sub streams any more: their sessions close after the grace period;
+    // the recorder's stay.
+    wait_for("sub sessions closed", || {
+        sim.playing().keys().all(|p| p.ends_with("/main"))
+    });
+    assert_eq!(sim.playing().len(), 8);
+    // The server logged each user's live views of the cameras, start and stop.
+    let lines = audit_lines(&data);
+    for user in ["sup", "op1", "op2", "police"] {
+        for action in ["live view start", "live view stop"] {
+            let n = lines
+                .iter()
+                .filter(|l| l.contains(user) && l.contains(action) && l.contains("cam005"))
+                .count();
+            assert_eq!(n, 1, "{user} {action} cam005 once:\n{}", lines.join("\n"));
+        }
+    }
+    server.stop();
+    assert_check_clean(&data);
+}
+
+/// Resident memory of process `pid`, bytes.
+fn rss(pid: u32) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    s.lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        .unwrap_or(0)
+        * 1024
+}
+
+#[test]
+fn a_workstation_that_stops_reading_holds_up_nobody_and_resumes_at_a_keyframe() {
+    let sim = camsim(2, true);
+    let dir = test_dir("relay-stall");
+    let data = dir.join("data");
+    add_user(&data, "op1", "operator", &["*"]);
+    add_user(&data, "op2", "operator", &["*"]);
+    let cameras = cameras_file(&sim, &dir);
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+        l.local_addr().expect("addr").port()
+    };
+    let ca_pub = dir.join("ca.pem");
+    let mut server = Command::new(env!("CARGO_BIN_EXE_vigie"))
+        .arg("server")
+        .arg("--data")
+        .arg(&data)
+        .arg("--cameras")
+        .arg(&cameras)
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(["--segment-seconds", "4", "--publish-ca"])
+        .arg(&ca_pub)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("server starts");
+    let url = format!("https://127.0.0.1:{port}");
+    wait_for("the server's CA", || ca_pub.exists());
+    wait_for("the server listening", || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    let home = dir.join("home");
+    std::fs::create_dir_all(&home).expect("home");
+    let rss_before = rss(server.id());
+    // Both watch the main streams (the recorder's sessions); the second stops reading for 10 s
+    // after 4 s.
+    let args = [
+        "--cameras",
+        "cam001,cam002",
+        "--stream",
+        "main",
+        "--seconds",
+        "22",
+    ];
+    let quick = spawn_watch(&url, &ca_pub, &home, "op1", false, &args);
+    let mut stall_args = args.to_vec();
+    stall_args.extend(["--stall", "4", "10"]);
+    let slow = spawn_watch(&url, &ca_pub, &home, "op2", false, &stall_args);
+    let t0 = Instant::now();
+    let mut rss_max = 0;
+    while t0.elapsed() < Duration::from_secs(16) {
+        rss_max = rss_max.max(rss(server.id()));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (q, s) = (reports(quick), reports(slow));
+    for cam in ["cam001", "cam002"] {
+        // The one reading lost no picture: never more than a few frame intervals without one.
+        let c = &q[cam];
+        assert!(c["pictures"].as_u64().unwrap_or(0) > 20 * 25, "{cam}: {c}");
+        assert!(
+            c["longest_wait_ms"].as_u64().unwrap_or(u64::MAX) < 500,
+            "{cam}: {c}"
+        );
+        assert_eq!(c["skips"], 0, "{cam}: {c}");
+        // The stalled one was moved to a keyframe, and is live again.
+        let c = &s[cam];
+        assert!(c["skips"].as_u64().unwrap_or(0) >= 1, "{cam}: {c}");
+        assert_eq!(c["state"], "live", "{cam}: {c}");
+        assert!(c["pictures"].as_u64().unwrap_or(0) > 10 * 25, "{cam}: {c}");
+    }
+    // What the stalled workstation cost the server: its bounded queues, not ten seconds of
+    // video.
+    let grown = rss_max.saturating_sub(rss_before);
+    assert!(
+        grown < 64 << 20,
+        "server memory grew by {} MiB",
+        grown >> 20
+    );
+    // SAFETY: signals the server this test started, by its id.
+    unsafe { libc::kill(server.id() as i32, libc::SIGTERM) };
+    assert!(server.wait().expect("server exits").success());
+    // The recording lost nothing either.
+    for cam in ["cam001", "cam002"] {
+        let store = vigie::store::Store::open_readonly(&data.join(vigie::store::INDEX_FILE))
+            .expect("index");
+        let t = store.timeline(cam, 0, i64::MAX / 2).expect("timeline");
+        assert!(
+            t.gaps.iter().all(|(_, cause)| !cause.contains("no data")),
+            "{cam}: {:?}",
+            t.gaps
+        );
+    }
+    assert_check_clean(&data);
+}
+
+/// A relayed stream of `camera` through a live connection of `api`.
+fn relayed(
+    relay: &Arc<vigie::client::relay::RelayClient>,
+    camera: &str,
+    kind: StreamKind,
+) -> vigie::ingest::LiveStream {
+    vigie::ingest::LiveStream::relayed(
+        relay.clone(),
+        camera,
+        kind,
+        FrameSlot::new(),
+        vigie::ingest::IngestTimings::default(),
+    )
+    .expect("stream")
+}
+
+#[test]
+fn a_restarted_camera_is_lost_then_live_again_on_every_workstation_within_5_s() {
+    let sim = camsim(2, true);
+    let dir = test_dir("relay-restart");
+    let data = dir.join("data");
+    add_user(&data, "op1", "operator", &["*"]);
+    add_user(&data, "op2", "operator", &["cam001"]);
+    let server = start_server_with(&data, sim.cameras());
+    let walls: Vec<_> = ["op1", "op1"]
+        .iter()
+        .map(|u| {
+            let api = signed_in(&server, &data, u);
+            Arc::new(vigie::client::relay::RelayClient::start(&api, None).expect("live"))
+        })
+        .collect();
+    let streams: Vec<_> = walls
+        .iter()
+        .map(|w| relayed(w, "cam002", StreamKind::Sub))
+        .collect();
+    let live = |s: &vigie::ingest::LiveStream| s.slot().state() == StreamState::Live;
+    wait_for("both walls live", || streams.iter().all(live));
+    assert!(sim.stop_camera("cam002"));
+    wait_for("both walls say lost", || {
+        streams
+            .iter()
+            .all(|s| matches!(s.slot().state(), StreamState::Lost { .. }))
+    });
+    assert!(sim.restart_camera("cam002"));
+    let t = Instant::now();
+    wait_for("both walls live again", || streams.iter().all(live));
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "live again after {:?}",
+        t.elapsed()
+    );
+    // A camera not granted is refused, by the server, with the reason on the tile.
+    let api = signed_in(&server, &data, "op2");
+    let limited = Arc::new(vigie::client::relay::RelayClient::start(&api, None).expect("live"));
+    let refused = relayed(&limited, "cam002", StreamKind::Sub);
+    wait_for(
+        "the refusal",
+        || matches!(refused.slot().state(), StreamState::Failed { reason } if reason.contains("cam002")),
+    );
+    assert_logged(&data, &["op2 refused cam002"]);
+    for s in streams {
+        s.stop_and_join();
+    }
+    refused.stop_and_join();
+}
+
+#[test]
+fn the_capture_time_shown_is_the_pictures_timecode_within_one_frame_interval() {
+    let sim = camsim(1, true);
+    let dir = test_dir("relay-time");
+    let data = dir.join("data");
+    add_user(&data, "op1", "operator", &["*"]);
+    let server = start_server_with(&data, sim.cameras());
+    let api = signed_in(&server, &data, "op1");
+    let relay = Arc::new(vigie::client::relay::RelayClient::start(&api, None).expect("live"));
+    let stream = relayed(&relay, "cam001", StreamKind::Main);
+    let mut checked = 0;
+    let mut worst = 0;
+    let t0 = Instant::now();
+    while checked < 100 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(40),
+            "{checked} pictures timed by the camera in 40 s"
+        );
+        let Some(f) = stream.slot().take() else {
+            std::thread::sleep(Duration::from_millis(5));
+            continue;
+        };
+        if f.timed_on_arrival {
+            continue;
+        }
+        let stripe = vigie::media::decode_timecode_luma(f.width, f.height, |x, y| f.luma_at(x, y));
+        worst = worst.max((f.capture_utc_ms - stripe).abs());
+        checked += 1;
+    }
+    // 25 pictures a second: one interval is 40 ms.
+    assert!(worst <= 40, "capture time off the stripe by {worst} ms");
+    stream.stop_and_join();
+}
