@@ -256,7 +256,7 @@ fn the_wall_opens_after_sign_in_with_only_the_granted_cameras_and_logs_views() {
 }
 
 /// Remembers every camera a wall asks a stream of, as it was handed over.
-struct Asked(Arc<Mutex<Vec<Camera>>>);
+struct Asked(Arc<Mutex<Vec<Camera>>>, Arc<Mutex<bool>>);
 
 impl StreamProvider for Asked {
     fn want(&mut self, camera: &Camera, _kind: StreamKind) -> Arc<FrameSlot> {
@@ -268,10 +268,16 @@ impl StreamProvider for Asked {
         0
     }
     fn set_waker(&mut self, _waker: Arc<dyn Fn() + Send + Sync>) {}
+    fn use_relay(&mut self, _relay: Arc<dyn vigie::relay::Relay>) {
+        *self.1.lock().expect("lock") = true;
+    }
+    fn relayed(&self) -> bool {
+        *self.1.lock().expect("lock")
+    }
 }
 
 #[test]
-fn a_wall_signed_in_at_the_server_takes_its_cameras_and_their_passwords_from_it() {
+fn a_wall_signed_in_at_the_server_takes_its_cameras_and_never_their_addresses_or_passwords() {
     let data = common::test_dir("live-on-server");
     common::add_user(&data, "op", "operator", &["cam002", "cam003"]);
     let mut cams = common::site_cameras();
@@ -285,9 +291,14 @@ fn a_wall_signed_in_at_the_server_takes_its_cameras_and_their_passwords_from_it(
     })
     .expect("server");
     let asked = Arc::new(Mutex::new(Vec::new()));
+    let relayed = Arc::new(Mutex::new(false));
     // No cameras file on this workstation: they come from the server at sign-in.
-    let ws =
-        LiveWorkspace::new(Vec::new(), None, Box::new(Asked(asked.clone()))).cameras_from_server();
+    let ws = LiveWorkspace::new(
+        Vec::new(),
+        None,
+        Box::new(Asked(asked.clone(), relayed.clone())),
+    )
+    .cameras_from_server();
     let login = vigie::ui::login::LoginScreen::server(
         &common::server_url(&s),
         &common::server_ca(&data),
@@ -310,29 +321,28 @@ fn a_wall_signed_in_at_the_server_takes_its_cameras_and_their_passwords_from_it(
     assert_eq!(h.state_mut().workspace().tile_camera(0), Some("cam002"));
     assert_eq!(h.state_mut().workspace().tile_camera(1), Some("cam003"));
     assert_eq!(h.state_mut().workspace().tile_camera(2), None);
-    // The stream of cam002 is asked with the credential the server handed over.
+    // Its streams come through the server's live connection: no camera address, no
+    // credential reaches the workstation.
+    assert!(*relayed.lock().expect("lock"), "streams through the server");
     let seen = asked.lock().expect("lock").clone();
     let cam002 = seen
         .iter()
         .find(|c| c.id == "cam002")
         .expect("cam002 asked");
-    let k = cam002.credential.as_ref().expect("a credential handed");
-    assert_eq!(
-        (k.user.as_str(), k.password.as_str()),
-        ("viewer", "s3cret-camera-pass")
-    );
+    assert!(cam002.credential.is_none(), "a credential handed");
+    assert_eq!(cam002.main_url, vigie::server::live::RELAYED);
+    assert!(!format!("{seen:?}").contains("127.0.0.1:9"), "{seen:?}");
     assert!(seen.iter().all(|c| c.id == "cam002" || c.id == "cam003"));
     drop(h);
     s.stop();
-    // The server logged the hand-over and the views the wall reported; no password anywhere.
-    common::assert_logged(
-        &data,
-        &[
-            "op login ",
-            "op camera addresses handed cam002,cam003",
-            "op live view start cam002,cam003",
-            "op live view stop cam002,cam003",
-        ],
+    // The views are the server's to log (as it sends them), not the wall's to report.
+    common::assert_logged(&data, &["op login "]);
+    assert!(
+        !common::audit_lines(&data)
+            .iter()
+            .any(|l| l.contains("live view") || l.contains("addresses handed")),
+        "{:?}",
+        common::audit_lines(&data)
     );
     let store =
         vigie::store::Store::open_readonly(&data.join(vigie::store::INDEX_FILE)).expect("index");
@@ -469,10 +479,14 @@ fn wall_commands_and_saved_views_go_through_the_server() {
         .find(|w| w.name == "Operator station")
         .expect("shipped profile");
     // The operator's desk: the shipped profile, on the cameras the server hands its user.
-    let ws = LiveWorkspace::new(Vec::new(), None, Box::new(Asked(Arc::default())))
-        .cameras_from_server()
-        .with_profile(&profile)
-        .named("poste-2");
+    let ws = LiveWorkspace::new(
+        Vec::new(),
+        None,
+        Box::new(Asked(Arc::default(), Arc::default())),
+    )
+    .cameras_from_server()
+    .with_profile(&profile)
+    .named("poste-2");
     let login = vigie::ui::login::LoginScreen::server(
         &common::server_url(&s),
         &common::server_ca(&data),

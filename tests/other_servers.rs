@@ -224,5 +224,43 @@ fn a_server_refusing_rtp_over_tcp_is_shown_and_recorded_over_udp() {
         "{:?}",
         tl.gaps
     );
+
+    // Through the site server: the recorder's UDP session is the one the workstation gets; the
+    // camera forced to TCP is shown failed, saying why.
+    let site = dir.join("site");
+    common::add_user(&site, "op", "operator", &["*"]);
+    let file = vigie::config::CamerasFile::load(&cameras).expect("cameras file");
+    let site_server = vigie::server::Server::start(vigie::server::ServerOptions {
+        cameras: file.cameras,
+        record: true,
+        ..common::server_options(&site)
+    })
+    .expect("server");
+    let api = common::signed_in(&site_server, &site, "op");
+    let relay = std::sync::Arc::new(
+        vigie::client::relay::RelayClient::start(&api, None).expect("live connection"),
+    );
+    let shown = |cam: &str| {
+        vigie::ingest::LiveStream::relayed(
+            relay.clone(),
+            cam,
+            vigie::config::StreamKind::Sub,
+            vigie::media::FrameSlot::new(),
+            vigie::ingest::IngestTimings::default(),
+        )
+        .expect("stream")
+    };
+    let (udp, tcp) = (shown("cam001"), shown("cam002"));
+    let frame = first_picture(&udp).unwrap_or_else(|s| panic!("through the server: {s:?}"));
+    assert_eq!((frame.width, frame.height), (320, 240));
+    assert!(frame.luma_at(20, 60) >= 180, "white bar");
+    common::wait_for(
+        "cam002 failed with its reason",
+        || matches!(tcp.slot().state(), StreamState::Failed { reason } if reason.contains("refuses RTP over TCP")),
+    );
+    udp.stop_and_join();
+    tcp.stop_and_join();
+    drop(relay);
+    site_server.stop();
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -383,3 +383,37 @@ fn the_capture_time_shown_is_the_pictures_timecode_within_one_frame_interval() {
     assert!(worst <= 40, "capture time off the stripe by {worst} ms");
     stream.stop_and_join();
 }
+
+#[test]
+fn a_capped_workstation_gets_sub_streams_then_keyframes_only_and_its_tiles_say_so() {
+    let sim = camsim(1, true);
+    let dir = test_dir("relay-cap");
+    let data = dir.join("data");
+    add_user(&data, "police", "operator", &["*"]);
+    let server = start_server_with(&data, sim.cameras());
+    let api = signed_in(&server, &data, "police");
+    // 150 kbit/s: less than the main stream (800) and the sub stream.
+    let relay = Arc::new(vigie::client::relay::RelayClient::start(&api, Some(150)).expect("live"));
+    let stream = relayed(&relay, "cam001", StreamKind::Main);
+    wait_for(
+        "the sub stream sent for the main stream, keyframes only",
+        || stream.slot().relay_sub_for_main() && stream.slot().relay_keyframes_only(),
+    );
+    // What is shown then is the sub stream's keyframes: about one a second.
+    while stream.slot().take().is_some() {}
+    let t0 = Instant::now();
+    let mut sizes = Vec::new();
+    while t0.elapsed() < Duration::from_secs(5) {
+        if let Some(f) = stream.slot().take() {
+            sizes.push((f.width, f.height));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(!sizes.is_empty() && sizes.len() <= 12, "{sizes:?}");
+    // The server relays cam001's sub stream only: its main stream's session is not even open.
+    assert_eq!(
+        server.relayed(),
+        vec![("cam001".to_string(), StreamKind::Sub, 1)]
+    );
+    stream.stop_and_join();
+}

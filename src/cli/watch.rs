@@ -67,6 +67,9 @@ struct Report {
     stripe_max_error_ms: Option<i64>,
     /// Longest time without a new picture after the first, ms.
     longest_wait_ms: u64,
+    /// At the end: the server sent keyframes only; the sub stream for the main stream.
+    keyframes_only: bool,
+    sub_for_main: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -135,14 +138,25 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             let mut o = out.lock();
             for (i, (cam, stream)) in streams.iter().enumerate() {
                 let st = stream.slot().state();
+                let slot = stream.slot();
                 let _ = writeln!(
                     o,
-                    "{:>5.1} s {cam}: {} pictures, {}{}, {} skips",
+                    "{:>5.1} s {cam}: {} pictures, {}{}, {} skips{}{}",
                     start.elapsed().as_secs_f32(),
                     reports[i].pictures,
                     st.label(),
                     reason(&st).map(|r| format!(" ({r})")).unwrap_or_default(),
-                    stream.slot().relay_skips(),
+                    slot.relay_skips(),
+                    if slot.relay_sub_for_main() {
+                        ", sub stream (bandwidth cap)"
+                    } else {
+                        ""
+                    },
+                    if slot.relay_keyframes_only() {
+                        ", keyframes only"
+                    } else {
+                        ""
+                    },
                 );
             }
         }
@@ -153,6 +167,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         reports[i].state = st.label().to_owned();
         reports[i].reason = reason(&st).unwrap_or_default();
         reports[i].skips = stream.slot().relay_skips();
+        reports[i].keyframes_only = stream.slot().relay_keyframes_only();
+        reports[i].sub_for_main = stream.slot().relay_sub_for_main();
     }
     for (_, s) in streams {
         s.stop_and_join();

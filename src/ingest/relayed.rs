@@ -257,9 +257,12 @@ impl Run {
             Ok(Incoming::Notice(n)) => self.notice(n),
             Ok(Incoming::Behind(n)) => {
                 self.skips_here = n;
-                let server = self.last_notice.as_ref().map_or(0, |n| n.skips);
-                let kf = self.last_notice.as_ref().is_some_and(|n| n.keyframes_only);
-                self.slot.set_relay_notes(server + n, kf);
+                let last = self.last_notice.as_ref();
+                self.slot.set_relay_notes(
+                    last.map_or(0, |l| l.skips) + n,
+                    last.is_some_and(|l| l.keyframes_only),
+                    last.is_some_and(|l| l.sub_for_main),
+                );
             }
             Ok(Incoming::Disconnected(why)) => {
                 // The pipeline is rebuilt at the first keyframe after the reconnection.
@@ -329,7 +332,7 @@ impl Run {
     fn notice(&mut self, n: Notice) {
         self.server_state = n.state;
         self.slot
-            .set_relay_notes(n.skips + self.skips_here, n.keyframes_only);
+            .set_relay_notes(n.skips + self.skips_here, n.keyframes_only, n.sub_for_main);
         match n.state {
             State::Connecting | State::Live => {}
             State::Lost => {

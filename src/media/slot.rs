@@ -79,6 +79,8 @@ pub struct FrameSlot {
     relay_skips: AtomicU64,
     /// The server sends keyframes only (a bandwidth cap, or the budget's request).
     relay_keyframes_only: AtomicBool,
+    /// The server sends the camera's sub stream for the main stream asked (a bandwidth cap).
+    relay_sub_for_main: AtomicBool,
 }
 
 impl FrameSlot {
@@ -161,11 +163,19 @@ impl FrameSlot {
         self.lock().decoder.clone()
     }
 
-    /// What the server says of a relayed stream: skips to a keyframe, keyframes only.
-    pub fn set_relay_notes(&self, skips: u64, keyframes_only: bool) {
+    /// What the server says of a relayed stream: skips to a keyframe, keyframes only, the sub
+    /// stream sent for the main stream.
+    pub fn set_relay_notes(&self, skips: u64, keyframes_only: bool, sub_for_main: bool) {
         self.relay_skips.store(skips, Ordering::Relaxed);
         self.relay_keyframes_only
             .store(keyframes_only, Ordering::Relaxed);
+        self.relay_sub_for_main
+            .store(sub_for_main, Ordering::Relaxed);
+    }
+
+    /// True while the server sends the sub stream for this main stream (a bandwidth cap).
+    pub fn relay_sub_for_main(&self) -> bool {
+        self.relay_sub_for_main.load(Ordering::Relaxed)
     }
 
     /// Times the server skipped this stream to a keyframe (the workstation fell behind).

@@ -115,6 +115,7 @@ impl Hub {
                 keyframes_only,
                 skips: 0,
                 notice_due: true,
+                sub_for_main: false,
                 sent_config: None,
             }),
         });
@@ -337,6 +338,7 @@ impl Feed {
             since_utc_ms: inner.since_utc_ms,
             skips: q.skips,
             keyframes_only: q.keyframes_only,
+            sub_for_main: q.sub_for_main,
         }
     }
 }
@@ -367,6 +369,8 @@ struct Queue {
     keyframes_only: bool,
     skips: u64,
     notice_due: bool,
+    /// Sent in place of the main stream asked (a bandwidth cap).
+    sub_for_main: bool,
     /// The configuration the workstation has for this subscription.
     sent_config: Option<Arc<CodecConfig>>,
 }
@@ -473,6 +477,17 @@ impl Subscription {
 
     pub fn keyframes_only(&self) -> bool {
         lock(&self.q).keyframes_only
+    }
+
+    /// Marks this subscription as the sub stream sent for a main stream asked.
+    pub fn set_sub_for_main(&self, on: bool) {
+        let mut q = lock(&self.q);
+        if q.sub_for_main != on {
+            q.sub_for_main = on;
+            q.notice_due = true;
+            drop(q);
+            self.client.notify.notify_one();
+        }
     }
 
     /// Times this subscription was moved to a keyframe for falling behind.

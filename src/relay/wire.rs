@@ -220,6 +220,9 @@ pub struct Notice {
     /// The server sends this stream's keyframes only (a bandwidth cap or the request).
     #[serde(default)]
     pub keyframes_only: bool,
+    /// The main stream was asked; the camera's sub stream is sent instead (a bandwidth cap).
+    #[serde(default)]
+    pub sub_for_main: bool,
 }
 
 #[cfg(test)]

@@ -9,9 +9,9 @@
 //! sending a camera to the session; a camera not granted is refused and the refusal logged.
 //!
 //! A bandwidth cap (`?max_kbps=N`, set in a remote workstation's configuration) is kept by
-//! the server: measured each second over the connection, the subscriptions go to keyframes
-//! only while it is exceeded, back to every picture when the stream fits again with room to
-//! spare, and each notice says so.
+//! the server: measured each second over the connection; over it, the cameras' sub streams are
+//! sent for the main streams asked, then keyframes only; back a step when the rate leaves room;
+//! each notice says what is in force.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -25,6 +25,7 @@ use serde::Deserialize;
 
 use super::api::{ApiError, ApiState, Caller, with_store};
 use crate::auth::{Action, audit};
+use crate::config::StreamKind;
 use crate::relay::hub::{self, ClientQueue, Out, Subscription};
 use crate::relay::wire::{self, Control, Notice, State as WireState};
 
@@ -76,21 +77,26 @@ struct Conn {
     /// Audit entries, written in order by one task.
     audit: tokio::sync::mpsc::UnboundedSender<audit::Entry>,
     cap: Option<Cap>,
-    /// Subscriptions the workstation asked keyframes only for.
-    asked_keyframes_only: HashMap<u32, bool>,
+    /// What the workstation asked for each subscription.
+    asked: HashMap<u32, Asked>,
     /// When the connection opened: access units carry their sending time from it.
     opened: Instant,
 }
 
-/// The bandwidth cap's measure.
+/// A subscription as the workstation asked it.
+struct Asked {
+    camera: String,
+    kind: StreamKind,
+    keyframes_only: bool,
+}
+
+/// The bandwidth cap's measure and what it imposes.
 struct Cap {
     bits_per_s: u64,
     window: Instant,
     bytes: u64,
-    /// Keyframes only is in force for every subscription.
-    engaged: bool,
-    /// Bytes a second of the last full window.
-    last_rate: u64,
+    /// 0: nothing; 1: sub streams for the main streams asked; 2: and keyframes only.
+    level: u8,
 }
 
 async fn serve(socket: WebSocket, st: Shared, caller: Caller, max_kbps: Option<u32>) {
@@ -126,10 +132,9 @@ async fn serve(socket: WebSocket, st: Shared, caller: Caller, max_kbps: Option<u
             bits_per_s: k as u64 * 1000,
             window: Instant::now(),
             bytes: 0,
-            engaged: false,
-            last_rate: 0,
+            level: 0,
         }),
-        asked_keyframes_only: HashMap::new(),
+        asked: HashMap::new(),
         opened: Instant::now(),
     };
     let mut check = tokio::time::interval(Duration::from_millis(250));
@@ -244,6 +249,7 @@ impl Conn {
                     since_utc_ms: None,
                     skips: 0,
                     keyframes_only: false,
+                    sub_for_main: false,
                 };
                 let caller = self.caller.clone();
                 let cam = camera.clone();
@@ -257,20 +263,21 @@ impl Conn {
                         serde_json::to_string(&refused(e.message.clone())).unwrap_or_default()
                     );
                 }
-                let capped = self.cap.as_ref().is_some_and(|c| c.engaged);
-                let Some(sub) = self.st.relay.subscribe(
-                    &self.client,
-                    id,
-                    &camera,
-                    stream.into(),
-                    keyframes_only || capped,
-                ) else {
+                if self.st.relay.stream_of(&camera, stream.into()).is_none() {
                     return Err(serde_json::to_string(&refused(format!(
                         "no camera {camera} on this server"
                     )))
                     .unwrap_or_default());
-                };
-                self.asked_keyframes_only.insert(id, keyframes_only);
+                }
+                self.asked.insert(
+                    id,
+                    Asked {
+                        camera: camera.clone(),
+                        kind: stream.into(),
+                        keyframes_only,
+                    },
+                );
+                self.place(id);
                 let n = self.shown.entry(camera.clone()).or_insert(0);
                 *n += 1;
                 if *n == 1 {
@@ -280,14 +287,12 @@ impl Conn {
                         .to_owned();
                     let _ = self.audit.send(e);
                 }
-                self.subs.insert(id, sub);
             }
             Control::Unsubscribe { id } => self.drop_sub(id),
             Control::KeyframesOnly { id, on } => {
-                self.asked_keyframes_only.insert(id, on);
-                let capped = self.cap.as_ref().is_some_and(|c| c.engaged);
-                if let Some(s) = self.subs.get(&id) {
-                    s.set_keyframes_only(on || capped);
+                if let Some(a) = self.asked.get_mut(&id) {
+                    a.keyframes_only = on;
+                    self.place(id);
                 }
             }
         }
@@ -298,7 +303,7 @@ impl Conn {
         let Some(sub) = self.subs.remove(&id) else {
             return;
         };
-        self.asked_keyframes_only.remove(&id);
+        self.asked.remove(&id);
         hub::unsubscribe(&sub);
         let camera = sub.feed.camera.clone();
         if let Some(n) = self.shown.get_mut(&camera) {
@@ -312,31 +317,63 @@ impl Conn {
         }
     }
 
-    /// Each second: keyframes only while the cap is exceeded; every picture again when the
-    /// last second's rate would fit four times over (a GOP carries more than its keyframe).
+    /// Subscribes `id` as asked, under the cap's level: the camera's sub stream in place of
+    /// its main stream from level 1, keyframes only at level 2.
+    fn place(&mut self, id: u32) {
+        let Some(a) = self.asked.get(&id) else { return };
+        let level = self.cap.as_ref().map_or(0, |c| c.level);
+        let hub = &self.st.relay;
+        let stand_in = level >= 1
+            && a.kind == StreamKind::Main
+            && hub.stream_of(&a.camera, StreamKind::Sub) == Some(StreamKind::Sub);
+        let kind = if stand_in { StreamKind::Sub } else { a.kind };
+        let keyframes_only = a.keyframes_only || level >= 2;
+        let Some(want) = hub.stream_of(&a.camera, kind) else {
+            return;
+        };
+        match self.subs.get(&id) {
+            Some(s) if s.feed.kind == want => s.set_keyframes_only(keyframes_only),
+            _ => {
+                if let Some(old) = self.subs.remove(&id) {
+                    hub::unsubscribe(&old);
+                }
+                if let Some(sub) = hub.subscribe(&self.client, id, &a.camera, kind, keyframes_only)
+                {
+                    sub.set_sub_for_main(stand_in);
+                    self.subs.insert(id, sub);
+                }
+            }
+        }
+    }
+
+    /// Each second: over the cap, a level up (sub streams for main streams, then keyframes
+    /// only); a level down when the last second's rate leaves room (four times for keyframes,
+    /// eight for main streams, whose rate is several times their sub stream's).
     fn keep_cap(&mut self) {
         let Some(cap) = &mut self.cap else { return };
         let elapsed = cap.window.elapsed();
         if elapsed < Duration::from_secs(1) {
             return;
         }
-        let bits_per_s = cap.bytes * 8 * 1000 / elapsed.as_millis().max(1) as u64;
-        cap.last_rate = bits_per_s;
+        let rate = cap.bytes * 8 * 1000 / elapsed.as_millis().max(1) as u64;
         cap.window = Instant::now();
         cap.bytes = 0;
-        let engage = if cap.engaged {
-            bits_per_s * 4 > cap.bits_per_s
-        } else {
-            bits_per_s > cap.bits_per_s
+        let level = match cap.level {
+            l if rate > cap.bits_per_s => (l + 1).min(2),
+            2 if rate * 4 <= cap.bits_per_s => 1,
+            1 if rate * 8 <= cap.bits_per_s => 0,
+            l => l,
         };
-        if engage != cap.engaged {
-            cap.engaged = engage;
-            tracing::info!(user = %self.caller.who.user, "bandwidth cap {} kbit/s: {}", cap.bits_per_s / 1000,
-                if engage { "keyframes only" } else { "every picture again" });
-            for (id, s) in &self.subs {
-                let asked = self.asked_keyframes_only.get(id).copied().unwrap_or(false);
-                s.set_keyframes_only(engage || asked);
-            }
+        if level == cap.level {
+            return;
+        }
+        tracing::info!(user = %self.caller.who.user, "bandwidth cap {} kbit/s ({} kbit/s sent): {}",
+            cap.bits_per_s / 1000, rate / 1000,
+            ["every stream as asked", "sub streams for main streams", "keyframes only"][level as usize]);
+        cap.level = level;
+        let ids: Vec<u32> = self.asked.keys().copied().collect();
+        for id in ids {
+            self.place(id);
         }
     }
 }

@@ -1493,6 +1493,10 @@ impl LiveWorkspace {
                     match slot.decoder() {
                         d if d.is_empty() => String::new(),
                         d => format!(" · {d}"),
+                    } + if slot.relay_sub_for_main() {
+                        " · sub stream (bandwidth cap)"
+                    } else {
+                        ""
                     } + if slot.relay_keyframes_only() && !slot.keyframes_only() {
                         " · key frames only (bandwidth cap)"
                     } else if slot.keyframes_only() {

@@ -8,6 +8,7 @@ use clap::Subcommand;
 mod api;
 mod events;
 mod pipeline;
+mod relay;
 
 /// `vigie bench`'s arguments.
 #[derive(clap::Args)]
@@ -24,8 +25,28 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     cameras,
                     seconds,
                     composite_tiles,
+                    direct,
                 },
-        } => pipeline::live(cameras, Duration::from_secs(seconds), composite_tiles),
+        } => pipeline::live(
+            cameras,
+            Duration::from_secs(seconds),
+            composite_tiles,
+            direct,
+        ),
+        Args {
+            which:
+                BenchCommand::Relay {
+                    cameras,
+                    clients,
+                    seconds,
+                    scale_cameras,
+                },
+        } => relay::relay(
+            cameras,
+            clients,
+            Duration::from_secs(seconds),
+            scale_cameras,
+        ),
         Args {
             which:
                 BenchCommand::Camsim {
@@ -109,6 +130,9 @@ enum BenchCommand {
         /// Also time the compositor alone with this many tiles (CPU per frame).
         #[arg(long, default_value_t = 96)]
         composite_tiles: u32,
+        /// Straight from the simulator instead of through a site server.
+        #[arg(long)]
+        direct: bool,
     },
     /// The recording index: insert rate, seek lookups and camera-day timelines over a
     /// synthetic index of N cameras x D days of 60 s segments. Last line: JSON.
@@ -165,6 +189,20 @@ enum BenchCommand {
         fps: u32,
     },
     /// The simulator's own CPU when every camera's sub stream is played (looped clips).
+    /// Live relay: the server's CPU per stream relayed per workstation against receiving it
+    /// once, the latency it adds against a direct RTSP connection, and (--scale-cameras) the
+    /// city's streams recorded and sent to four workstations.
+    Relay {
+        #[arg(long, default_value_t = 8)]
+        cameras: u32,
+        #[arg(long, default_value_t = 4)]
+        clients: u32,
+        #[arg(long, default_value_t = 15)]
+        seconds: u64,
+        /// Cameras of the scale phase (0: none).
+        #[arg(long, default_value_t = 0)]
+        scale_cameras: u32,
+    },
     Camsim {
         #[arg(long, default_value_t = 217)]
         cameras: u32,

@@ -22,7 +22,7 @@ use crate::render::{FULL_UV, Offscreen, StreamId, TileDraw, fit_rect};
 const FPS: u32 = 25;
 const TARGET: (u32, u32) = (1920, 1080);
 
-struct SimChild(Child);
+pub(super) struct SimChild(Child);
 
 impl Drop for SimChild {
     fn drop(&mut self) {
@@ -50,6 +50,23 @@ fn spawn_camsim(cameras: u32, mtu: u32) -> anyhow::Result<(SimChild, SocketAddr)
 }
 
 fn spawn_camsim_at(cameras: u32, mtu: u32, fps: u32) -> anyhow::Result<(SimChild, SocketAddr)> {
+    spawn_camsim_args(cameras, mtu, fps, &[])
+}
+
+/// The simulator (looped clips, 25 fps, 1400-byte packets) with `extra` arguments.
+pub(super) fn spawn_camsim_with(
+    cameras: u32,
+    extra: &[&str],
+) -> anyhow::Result<(SimChild, SocketAddr)> {
+    spawn_camsim_args(cameras, 1400, FPS, extra)
+}
+
+fn spawn_camsim_args(
+    cameras: u32,
+    mtu: u32,
+    fps: u32,
+    extra: &[&str],
+) -> anyhow::Result<(SimChild, SocketAddr)> {
     let addr = SocketAddr::from(([127, 0, 0, 1], free_port()?));
     let exe = std::env::current_exe().context("finding the vigie binary")?;
     let child = Command::new(exe)
@@ -69,6 +86,7 @@ fn spawn_camsim_at(cameras: u32, mtu: u32, fps: u32) -> anyhow::Result<(SimChild
             "--mtu",
             &mtu.to_string(),
         ])
+        .args(extra)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -106,7 +124,7 @@ pub(super) fn thread_cpu_s() -> f64 {
 }
 
 /// CPU seconds of this process's threads whose name starts with `prefix`.
-fn threads_cpu_s(prefix: &str) -> f64 {
+pub(super) fn threads_cpu_s(prefix: &str) -> f64 {
     thread_times()
         .iter()
         .filter(|(name, _)| name.starts_with(prefix))
@@ -283,7 +301,7 @@ pub fn camsim(n: u32, seconds: Duration, mtu: u32) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn live(n: u32, seconds: Duration, composite_tiles: u32) -> anyhow::Result<()> {
+pub fn live(n: u32, seconds: Duration, composite_tiles: u32, direct: bool) -> anyhow::Result<()> {
     if n == 0 || n > 256 {
         bail!("--cameras must be 1 to 256");
     }
@@ -293,25 +311,52 @@ pub fn live(n: u32, seconds: Duration, composite_tiles: u32) -> anyhow::Result<(
         .collect();
     let mut gpu = Offscreen::new()?;
     eprintln!(
-        "bench live: {n} sub streams (640x360 H.264 {FPS} fps, looped clips), {}s, GPU: {}",
+        "bench live: {n} sub streams (640x360 H.264 {FPS} fps, looped clips) {}, {}s, GPU: {}",
+        if direct {
+            "straight from the simulator"
+        } else {
+            "through a site server in this process (its threads measured apart)"
+        },
         seconds.as_secs(),
         gpu.adapter_name()
     );
 
-    // Phase 1: the live path.
+    // Phase 1: the live path, through the server as a workstation gets it.
+    let site = if direct {
+        None
+    } else {
+        let demo = crate::sim::demo_cameras();
+        let cams: Vec<crate::config::Camera> = (1..=n)
+            .map(|i| crate::sim::sim_camera(i, &addr.to_string(), &demo))
+            .collect();
+        Some(super::relay::Site::start(cams, "live", false)?)
+    };
+    let relay = match &site {
+        Some(s) => Some(s.workstation()?),
+        None => None,
+    };
     let slots: Vec<Arc<FrameSlot>> = (0..n).map(|_| FrameSlot::new()).collect();
     let streams: Vec<LiveStream> = urls
         .iter()
         .zip(&slots)
         .enumerate()
-        .map(|(i, (url, slot))| {
-            let source = StreamSource {
-                label: format!("cam{:03}/sub", i + 1),
-                url: url.clone(),
-                credential: None,
-                transport: Transport::Tcp,
-            };
-            LiveStream::open(source, slot.clone(), IngestTimings::default())
+        .map(|(i, (url, slot))| match &relay {
+            Some(r) => LiveStream::relayed(
+                r.clone(),
+                &format!("cam{:03}", i + 1),
+                crate::config::StreamKind::Sub,
+                slot.clone(),
+                IngestTimings::default(),
+            ),
+            None => {
+                let source = StreamSource {
+                    label: format!("cam{:03}/sub", i + 1),
+                    url: url.clone(),
+                    credential: None,
+                    transport: Transport::Tcp,
+                };
+                LiveStream::open(source, slot.clone(), IngestTimings::default())
+            }
         })
         .collect::<Result<_, _>>()?;
     wait_until(
@@ -326,6 +371,7 @@ pub fn live(n: u32, seconds: Duration, composite_tiles: u32) -> anyhow::Result<(
     let tick = Duration::from_micros(16_667); // a 60 Hz screen
     let stats0: Vec<SlotStats> = slots.iter().map(|s| s.stats()).collect();
     let (cpu0, gpu_cpu0, groups0) = (process_cpu_s(), gpu_emulation_cpu_s(), thread_groups());
+    let server_cpu0 = super::relay::server_cpu_s();
     let t0 = Instant::now();
     let mut composite_ms = Vec::new();
     let mut upload_ms = Vec::new();
@@ -377,7 +423,9 @@ pub fn live(n: u32, seconds: Duration, composite_tiles: u32) -> anyhow::Result<(
         .filter(|(_, d)| *d > 0.005)
         .collect();
     by_thread.sort_by(|a, b| b.1.total_cmp(&a.1));
-    let vigie_cpu = process_cpu_s() - cpu0 - gpu_cpu;
+    // The server's threads are the server machine's cost, not the workstation's.
+    let server_cpu = super::relay::server_cpu_s() - server_cpu0;
+    let vigie_cpu = process_cpu_s() - cpu0 - gpu_cpu - server_cpu;
     let stats1: Vec<SlotStats> = slots.iter().map(|s| s.stats()).collect();
     let dropped: u64 = stats1
         .iter()
@@ -394,6 +442,8 @@ pub fn live(n: u32, seconds: Duration, composite_tiles: u32) -> anyhow::Result<(
     for s in streams {
         s.stop_and_join();
     }
+    drop(relay);
+    drop(site);
 
     // Phase 2: the floor, same streams, same process.
     let floor = DecodeFloor::start(&urls)?;
@@ -463,6 +513,9 @@ pub fn live(n: u32, seconds: Duration, composite_tiles: u32) -> anyhow::Result<(
     eprintln!(
         "software GPU (lavapipe rasteriser and queue threads): {gpu_cpu:.2} CPU s, not counted above"
     );
+    if !direct {
+        eprintln!("site server (its sessions and relay): {server_cpu:.2} CPU s, not counted above");
+    }
     let list: Vec<String> = by_thread
         .iter()
         .map(|(k, v)| format!("{k} {v:.2}"))
@@ -483,13 +536,14 @@ pub fn live(n: u32, seconds: Duration, composite_tiles: u32) -> anyhow::Result<(
         "{{\"streams\":{n},\"seconds\":{:.1},\"vigie_cpu_s\":{vigie_cpu:.3},\"floor_cpu_s\":{floor_cpu:.3},\"ratio\":{ratio:.3},\
          \"frames_expected\":{frames_expected},\"frames_decoded\":{published},\"frames_shown\":{shown},\"dropped\":{dropped},\
          \"composite_cpu_ms_p50\":{:.3},\"composite_cpu_ms_p99\":{:.3},\"composite_tiles\":{},\
-         \"composite_full_cpu_ms_p50\":{:.3},\"composite_full_cpu_ms_p99\":{:.3},\"gpu_emulation_cpu_s\":{gpu_cpu:.3},\"rss_mb\":{rss:.1}}}",
+         \"composite_full_cpu_ms_p50\":{:.3},\"composite_full_cpu_ms_p99\":{:.3},\"gpu_emulation_cpu_s\":{gpu_cpu:.3},\"server_cpu_s\":{server_cpu:.3},\"through_server\":{},\"rss_mb\":{rss:.1}}}",
         elapsed,
         percentile(&composite_ms, 0.5),
         percentile(&composite_ms, 0.99),
         big_tiles.len(),
         percentile(&big_ms, 0.5),
         percentile(&big_ms, 0.99),
+        !direct,
     );
     Ok(())
 }
