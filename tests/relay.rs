@@ -344,6 +344,22 @@ fn a_restarted_camera_is_lost_then_live_again_on_every_workstation_within_5_s() 
         || matches!(refused.slot().state(), StreamState::Failed { reason } if reason.contains("cam002")),
     );
     assert_logged(&data, &["op2 refused cam002"]);
+    // A grant withdrawn while the camera is shown: the server stops sending it and says why.
+    let allowed = relayed(&limited, "cam001", StreamKind::Sub);
+    wait_for("cam001 live for op2", || live(&allowed));
+    vigie::store::Store::open(&data.join(vigie::store::INDEX_FILE))
+        .expect("index")
+        .set_user_cameras("op2", &[])
+        .expect("grant withdrawn");
+    wait_for(
+        "cam001 no longer granted",
+        || matches!(allowed.slot().state(), StreamState::Failed { reason } if reason.contains("no longer granted")),
+    );
+    assert_logged(
+        &data,
+        &["op2 live view start cam001", "op2 live view stop cam001"],
+    );
+    allowed.stop_and_join();
     for s in streams {
         s.stop_and_join();
     }

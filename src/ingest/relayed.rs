@@ -1,10 +1,10 @@
 //! One live stream relayed by the site server: access units from the workstation's live
 //! connection -> appsrc -> parser -> decoder -> appsink -> the stream's [`FrameSlot`].
 //!
-//! The supervisor thread ("relay cam001/sub") subscribes, feeds the pipeline from its channel
-//! (built at the first keyframe after each codec configuration), turns the server's notices
-//! into the slot's state, asks for keyframes only while the decode budget does, and
-//! unsubscribes when stopped. Each picture keeps its capture time: the appsrc buffer's PTS is
+//! The supervisor thread ("ingest cam001/sub", as for RTSP) subscribes, feeds the pipeline
+//! from its channel (built at the first keyframe after each codec configuration), turns the
+//! server's notices into the slot's state, asks for keyframes only while the decode budget
+//! does, and unsubscribes when stopped. Each picture keeps its capture time: the appsrc buffer's PTS is
 //! the capture time less the pipeline's base, read back by the appsink callback.
 
 use std::sync::Arc;
@@ -357,6 +357,6 @@ pub(crate) fn spawn(
     timings: IngestTimings,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
-        .name(format!("relay {camera}/{}", kind.as_str()))
+        .name(format!("ingest {camera}/{}", kind.as_str()))
         .spawn(move || supervise(relay.as_ref(), &camera, kind, &slot, &stop, timings))
 }

@@ -87,7 +87,9 @@ impl Default for RecorderOptions {
 /// A running recorder. [`Recorder::stop`] closes every segment cleanly.
 pub struct Recorder {
     stop: Arc<AtomicBool>,
-    runtime: tokio::runtime::Runtime,
+    /// Its own runtime, or none when it runs on one it was given.
+    runtime: Option<tokio::runtime::Runtime>,
+    handle: tokio::runtime::Handle,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     threads: Vec<std::thread::JoinHandle<()>>,
     index: Arc<IndexWriter>,
@@ -114,16 +116,18 @@ impl Recorder {
         data: &Path,
         opts: &RecorderOptions,
     ) -> Result<Recorder, RecorderError> {
-        Self::start_relaying(cameras, data, opts, None)
+        Self::start_relaying(cameras, data, opts, None, None)
     }
 
     /// Starts recording, each camera's main-stream session also feeding its stream in `hub`
-    /// (the one session live viewers of that stream get).
+    /// (the one session live viewers of that stream get), on `runtime` when given (the
+    /// relay's: a picture wakes its viewers' writers on the same thread), else on its own.
     pub fn start_relaying(
         cameras: &[Camera],
         data: &Path,
         opts: &RecorderOptions,
         hub: Option<&Hub>,
+        runtime: Option<tokio::runtime::Handle>,
     ) -> Result<Recorder, RecorderError> {
         std::fs::create_dir_all(data).map_err(|source| RecorderError::Io {
             path: data.to_owned(),
@@ -180,18 +184,25 @@ impl Recorder {
         // One worker: receiving and remuxing a camera costs a few microseconds a picture, and
         // one thread polling every socket wakes far less than several stealing work; fsyncs
         // go to the blocking pool.
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("recorder")
-            .enable_all()
-            .build()
-            .map_err(|e| RecorderError::Init(e.to_string()))?;
+        let (runtime, handle) = match runtime {
+            Some(h) => (None, h),
+            None => {
+                let rt = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(1)
+                    .thread_name("recorder")
+                    .enable_all()
+                    .build()
+                    .map_err(|e| RecorderError::Init(e.to_string()))?;
+                let h = rt.handle().clone();
+                (Some(rt), h)
+            }
+        };
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut tasks = Vec::new();
         for (cam, last_end) in cameras.iter().zip(last_ends) {
             let (cam, shared, stop_rx) = (cam.clone(), shared.clone(), stop_rx.clone());
             let feed = hub.and_then(|h| h.recorded(&cam.id));
-            tasks.push(runtime.spawn(async move {
+            tasks.push(handle.spawn(async move {
                 record_camera(&cam, &shared, last_end, feed, stop_rx).await;
             }));
         }
@@ -225,6 +236,7 @@ impl Recorder {
         Ok(Recorder {
             stop,
             runtime,
+            handle,
             tasks,
             threads,
             index,
@@ -244,12 +256,14 @@ impl Recorder {
             let _ = t.join();
         }
         let tasks = self.tasks;
-        self.runtime.block_on(async {
+        self.handle.block_on(async {
             for t in tasks {
                 let _ = t.await;
             }
         });
-        self.runtime.shutdown_timeout(Duration::from_secs(30));
+        if let Some(rt) = self.runtime {
+            rt.shutdown_timeout(Duration::from_secs(30));
+        }
         self.index.flush();
     }
 }

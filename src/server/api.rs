@@ -50,6 +50,10 @@ pub struct ApiState {
     pub walls: super::wall::Walls,
     /// The cameras' live streams, relayed to workstations.
     pub relay: Arc<crate::relay::hub::Hub>,
+    /// Live views being sent (logged as stopped if the server stops first).
+    pub live_views: super::relay::LiveViews,
+    /// The runtime of the camera sessions, where live connections run too.
+    pub relay_runtime: std::sync::OnceLock<tokio::runtime::Handle>,
     pool: Mutex<Vec<Store>>,
     /// A hash to check unknown names against, so that they cost the same work as known ones.
     decoy_hash: String,
@@ -66,6 +70,8 @@ impl ApiState {
     ) -> Result<ApiState, crate::auth::PasswordError> {
         Ok(ApiState {
             relay,
+            live_views: Default::default(),
+            relay_runtime: Default::default(),
             exports: super::exports::Exports::new(&data),
             playback: Default::default(),
             walls: Default::default(),

@@ -194,6 +194,7 @@ impl Server {
             .build()
             .map_err(ServerError::Runtime)?;
         let handle = relay_runtime.handle().clone();
+        let relay_handle = handle.clone();
         let max_skew = opts.recorder.max_clock_skew;
         hub.set_opener(Arc::new(move |cam, feed| {
             handle.spawn(crate::record::live::serve(cam, feed, max_skew));
@@ -205,6 +206,7 @@ impl Server {
                     &opts.data,
                     &opts.recorder,
                     Some(&hub),
+                    Some(relay_runtime.handle().clone()),
                 )
                 .map_err(|e| ServerError::Recorder(e.to_string()))?,
             )
@@ -227,6 +229,7 @@ impl Server {
             signing_fingerprint.clone(),
             hub,
         )?);
+        let _ = state.relay_runtime.set(relay_handle);
         let alarm_watch = alarms::AlarmWatch::start(opts.data.clone(), state.alarms.clone())
             .map_err(ServerError::Runtime)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -315,14 +318,17 @@ impl Server {
                 self.state
                     .playback
                     .flush(&store, std::time::Instant::now(), true);
+                self.state.live_views.stop_all(&store);
             }
         }
         self.alarm_watch.take();
-        if let Some(rt) = self.relay_runtime.take() {
-            rt.shutdown_timeout(Duration::from_secs(2));
-        }
+        // The recorder's camera sessions run on the relay's runtime: they close their
+        // segments before it goes.
         if let Some(r) = self.recorder.take() {
             r.stop();
+        }
+        if let Some(rt) = self.relay_runtime.take() {
+            rt.shutdown_timeout(Duration::from_secs(2));
         }
         self.events.take();
     }

@@ -31,12 +31,68 @@ use crate::relay::wire::{self, Control, Notice, State as WireState};
 
 type Shared = Arc<ApiState>;
 
+/// The live views being sent, per connection: what a stopping server logs as stopped.
+#[derive(Default)]
+pub struct LiveViews {
+    next: std::sync::atomic::AtomicU64,
+    open: std::sync::Mutex<HashMap<u64, (audit::Entry, std::collections::BTreeSet<String>)>>,
+}
+
+impl LiveViews {
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<u64, (audit::Entry, std::collections::BTreeSet<String>)>>
+    {
+        self.open.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn open(&self, template: audit::Entry) -> u64 {
+        let id = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.lock().insert(id, (template, Default::default()));
+        id
+    }
+
+    fn set(&self, id: u64, camera: &str, shown: bool) {
+        if let Some((_, cams)) = self.lock().get_mut(&id) {
+            if shown {
+                cams.insert(camera.to_owned());
+            } else {
+                cams.remove(camera);
+            }
+        }
+    }
+
+    fn close(&self, id: u64) {
+        self.lock().remove(&id);
+    }
+
+    /// Logs every view still open as stopped (the server stops).
+    pub fn stop_all(&self, store: &crate::store::Store) {
+        for (_, (template, cams)) in self.lock().drain() {
+            for cam in cams {
+                let mut e = template.clone();
+                e.at_utc_ns = crate::time::now_utc_ns();
+                e.action = "live view stop".into();
+                e.cameras = cam;
+                e.detail = format!("{} (the server stopped)", e.detail)
+                    .trim()
+                    .to_owned();
+                if let Err(err) = audit::append_with(store, &e) {
+                    tracing::error!("a live view's stop could not be logged: {err}");
+                }
+            }
+        }
+    }
+}
+
 /// A workstation's requests are small.
 const MAX_REQUEST: usize = 4096;
 /// Subscriptions one connection may hold (16 screens of up to 96 tiles, main and sub).
 const MAX_SUBSCRIPTIONS: usize = 4096;
 /// A workstation that takes no byte for this long is cut off.
 const WRITE_STALL: Duration = Duration::from_secs(30);
+/// How often the user's camera grants are read again (a grant withdrawn stops its cameras).
+const GRANTS_EVERY: Duration = Duration::from_secs(2);
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -61,9 +117,19 @@ pub async fn live(
         Ok(c)
     })
     .await?;
+    // The connection runs on the relay's runtime, beside the camera sessions that feed it: a
+    // picture published wakes its writers on the same thread, not across runtimes.
+    let relay_rt = st.relay_runtime.get().cloned();
     Ok(ws
         .max_message_size(MAX_REQUEST)
-        .on_upgrade(move |socket| serve(socket, st, c, max_kbps)))
+        .on_upgrade(move |socket| async move {
+            match relay_rt {
+                Some(h) => {
+                    let _ = h.spawn(serve(socket, st, c, max_kbps)).await;
+                }
+                None => serve(socket, st, c, max_kbps).await,
+            }
+        }))
 }
 
 /// What one connection sends, and to whom the audit entries go.
@@ -81,6 +147,12 @@ struct Conn {
     asked: HashMap<u32, Asked>,
     /// When the connection opened: access units carry their sending time from it.
     opened: Instant,
+    /// When the user's grants were last read.
+    grants_read: Instant,
+    /// Said to the workstation before anything else (subscriptions ended by the server).
+    notices: Vec<Notice>,
+    /// This connection in the server's list of live views.
+    views_id: u64,
 }
 
 /// A subscription as the workstation asked it.
@@ -136,7 +208,13 @@ async fn serve(socket: WebSocket, st: Shared, caller: Caller, max_kbps: Option<u
         }),
         asked: HashMap::new(),
         opened: Instant::now(),
+        grants_read: Instant::now(),
+        notices: Vec::new(),
+        views_id: 0,
     };
+    conn.views_id = st
+        .live_views
+        .open(conn.caller.entry("live view stop", "", None));
     let mut check = tokio::time::interval(Duration::from_millis(250));
     let ended: Option<String> = loop {
         // Whatever waits, one message per subscription in turn.
@@ -164,6 +242,10 @@ async fn serve(socket: WebSocket, st: Shared, caller: Caller, max_kbps: Option<u
                     break Some(why.message());
                 }
                 conn.keep_cap();
+                if conn.grants_read.elapsed() >= GRANTS_EVERY {
+                    conn.grants_read = Instant::now();
+                    conn.keep_granted().await;
+                }
             }
         }
     };
@@ -179,6 +261,7 @@ async fn serve(socket: WebSocket, st: Shared, caller: Caller, max_kbps: Option<u
     for id in ids {
         conn.drop_sub(id);
     }
+    st.live_views.close(conn.views_id);
     drop(conn);
     let _ = writer.await;
 }
@@ -188,6 +271,10 @@ impl Conn {
     where
         S: futures_util::Sink<Message> + Unpin,
     {
+        for n in std::mem::take(&mut self.notices) {
+            let text = serde_json::to_string(&n).unwrap_or_default();
+            tx.feed(Message::Text(text.into())).await.map_err(|_| ())?;
+        }
         let subs: Vec<Arc<Subscription>> = self.subs.values().cloned().collect();
         loop {
             let mut any = false;
@@ -253,11 +340,18 @@ impl Conn {
                 };
                 let caller = self.caller.clone();
                 let cam = camera.clone();
-                // A camera not granted: the refusal is logged, as any other.
-                let allowed = with_store(&self.st, move |_, s| {
-                    caller.require(s, Action::ViewLive, &[cam.as_str()])
-                })
-                .await;
+                // A camera not granted: the refusal is logged, as any other (the store is asked
+                // only then).
+                let granted = crate::auth::allowed(caller.who.role, Action::ViewLive)
+                    && caller.may_see(&camera);
+                let allowed = if granted {
+                    Ok(())
+                } else {
+                    with_store(&self.st, move |_, s| {
+                        caller.require(s, Action::ViewLive, &[cam.as_str()])
+                    })
+                    .await
+                };
                 if let Err(e) = allowed {
                     return Err(
                         serde_json::to_string(&refused(e.message.clone())).unwrap_or_default()
@@ -281,6 +375,7 @@ impl Conn {
                 let n = self.shown.entry(camera.clone()).or_insert(0);
                 *n += 1;
                 if *n == 1 {
+                    self.st.live_views.set(self.views_id, &camera, true);
                     let mut e = self.caller.entry("live view start", &camera, None);
                     e.detail = format!("{} (through the server)", e.detail)
                         .trim()
@@ -299,6 +394,46 @@ impl Conn {
         Ok(())
     }
 
+    /// Reads the user's grants again; the cameras no longer granted stop (their views logged as
+    /// stopped, the workstation told why).
+    async fn keep_granted(&mut self) {
+        let name = self.caller.who.user.clone();
+        let Ok(Some(row)) = with_store(&self.st, move |_, s| {
+            s.user(&name).map_err(ApiError::internal)
+        })
+        .await
+        else {
+            return;
+        };
+        if row.cameras == self.caller.cameras {
+            return;
+        }
+        self.caller = Arc::new(Caller {
+            who: self.caller.who.clone(),
+            cameras: row.cameras,
+            token: self.caller.token.clone(),
+            peer: self.caller.peer,
+        });
+        let withdrawn: Vec<(u32, String)> = self
+            .asked
+            .iter()
+            .filter(|(_, a)| !self.caller.may_see(&a.camera))
+            .map(|(id, a)| (*id, a.camera.clone()))
+            .collect();
+        for (id, camera) in withdrawn {
+            self.drop_sub(id);
+            self.notices.push(Notice {
+                id,
+                state: WireState::Refused,
+                reason: format!("{camera} is no longer granted to {}", self.caller.who.user),
+                since_utc_ms: None,
+                skips: 0,
+                keyframes_only: false,
+                sub_for_main: false,
+            });
+        }
+    }
+
     fn drop_sub(&mut self, id: u32) {
         let Some(sub) = self.subs.remove(&id) else {
             return;
@@ -310,6 +445,7 @@ impl Conn {
             *n -= 1;
             if *n == 0 {
                 self.shown.remove(&camera);
+                self.st.live_views.set(self.views_id, &camera, false);
                 let _ = self
                     .audit
                     .send(self.caller.entry("live view stop", &camera, None));

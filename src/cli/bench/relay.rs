@@ -123,11 +123,18 @@ impl Receiver {
     }
 }
 
-/// Server CPU seconds over `d`.
+/// Server CPU seconds over `d` (and said per thread group: recorder, relay, server api).
 fn measure(d: Duration) -> f64 {
-    let c0 = server_cpu_s();
+    let groups = ["recorder", "relay", "server api"];
+    let c0: Vec<f64> = groups.iter().map(|g| threads_cpu_s(g)).collect();
     std::thread::sleep(d);
-    server_cpu_s() - c0
+    let by: Vec<String> = groups
+        .iter()
+        .zip(&c0)
+        .map(|(g, c)| format!("{g} {:.3}", threads_cpu_s(g) - c))
+        .collect();
+    eprintln!("  server CPU s by thread: {}", by.join(", "));
+    groups.iter().map(|g| threads_cpu_s(g)).sum::<f64>() - c0.iter().sum::<f64>()
 }
 
 pub fn relay(n: u32, k: u32, seconds: Duration, scale: u32) -> anyhow::Result<()> {
