@@ -154,6 +154,8 @@ fn still(
     };
     let stream = LiveStream::open(source, slot.clone(), timings)?;
     let t0 = Instant::now();
+    // A loss is retried (the supervisor reconnects) until the timeout, then said.
+    let mut lost: Option<String> = None;
     let frame = loop {
         if let Some(f) = slot.take() {
             break f;
@@ -163,15 +165,15 @@ fn still(
                 stream.stop_and_join();
                 bail!("{shown}: {reason}");
             }
-            StreamState::Lost { reason, .. } => {
-                stream.stop_and_join();
-                bail!("{shown}: {reason}");
-            }
+            StreamState::Lost { reason, .. } => lost = Some(reason),
             _ => {}
         }
         if t0.elapsed() > timeout {
             stream.stop_and_join();
-            bail!("{shown}: no picture within {} s", timeout.as_secs());
+            match lost {
+                Some(reason) => bail!("{shown}: {reason}"),
+                None => bail!("{shown}: no picture within {} s", timeout.as_secs()),
+            }
         }
         std::thread::sleep(Duration::from_millis(10));
     };
