@@ -173,6 +173,21 @@ struct Cap {
 
 async fn serve(socket: WebSocket, st: Shared, caller: Caller, max_kbps: Option<u32>) {
     let (mut tx, mut rx) = socket.split();
+    // Requests are read by a task of their own, woken only when the socket has something: a
+    // read tried at each picture sent would cost far more than the picture.
+    let (ctl_tx, mut ctl_rx) = tokio::sync::mpsc::channel::<String>(64);
+    let reader = tokio::spawn(async move {
+        while let Some(Ok(m)) = rx.next().await {
+            let sent = match m {
+                Message::Text(t) => ctl_tx.send(t.as_str().to_owned()).await.is_ok(),
+                Message::Close(_) => false,
+                _ => true,
+            };
+            if !sent {
+                break;
+            }
+        }
+    });
     let (audit_tx, mut audit_rx) = tokio::sync::mpsc::unbounded_channel::<audit::Entry>();
     let ast = st.clone();
     let writer = tokio::spawn(async move {
@@ -228,14 +243,13 @@ async fn serve(socket: WebSocket, st: Shared, caller: Caller, max_kbps: Option<u
         }
         tokio::select! {
             _ = conn.client.notify.notified() => {}
-            m = rx.next() => match m {
-                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break None,
-                Some(Ok(Message::Text(t))) => {
-                    if let Err(why) = conn.control(t.as_str()).await {
+            m = ctl_rx.recv() => match m {
+                None => break None,
+                Some(t) => {
+                    if let Err(why) = conn.control(&t).await {
                         let _ = tx.send(Message::Text(why.into())).await;
                     }
                 }
-                Some(Ok(_)) => {}
             },
             _ = check.tick() => {
                 if let Err(why) = st.sessions.alive(&conn.caller.token, Instant::now()) {
@@ -262,6 +276,7 @@ async fn serve(socket: WebSocket, st: Shared, caller: Caller, max_kbps: Option<u
         conn.drop_sub(id);
     }
     st.live_views.close(conn.views_id);
+    reader.abort();
     drop(conn);
     let _ = writer.await;
 }

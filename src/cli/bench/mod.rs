@@ -40,12 +40,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     clients,
                     seconds,
                     scale_cameras,
+                    scale_fps,
                 },
         } => relay::relay(
             cameras,
             clients,
             Duration::from_secs(seconds),
             scale_cameras,
+            scale_fps,
         ),
         Args {
             which:
@@ -202,6 +204,9 @@ enum BenchCommand {
         /// Cameras of the scale phase (0: none).
         #[arg(long, default_value_t = 0)]
         scale_cameras: u32,
+        /// Pictures a second of the scale phase's cameras.
+        #[arg(long, default_value_t = 5)]
+        scale_fps: u32,
     },
     Camsim {
         #[arg(long, default_value_t = 217)]

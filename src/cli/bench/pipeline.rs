@@ -49,7 +49,11 @@ fn spawn_camsim(cameras: u32, mtu: u32) -> anyhow::Result<(SimChild, SocketAddr)
     spawn_camsim_at(cameras, mtu, FPS)
 }
 
-fn spawn_camsim_at(cameras: u32, mtu: u32, fps: u32) -> anyhow::Result<(SimChild, SocketAddr)> {
+pub(super) fn spawn_camsim_at(
+    cameras: u32,
+    mtu: u32,
+    fps: u32,
+) -> anyhow::Result<(SimChild, SocketAddr)> {
     spawn_camsim_args(cameras, mtu, fps, &[])
 }
 
@@ -93,10 +97,15 @@ fn spawn_camsim_args(
         .spawn()
         .context("starting vigie camsim")?;
     let child = SimChild(child);
+    // Clips are encoded before it listens: longer for many cameras on a loaded machine.
+    let limit = Duration::from_secs(20 + cameras as u64 / 2);
     let t0 = Instant::now();
     while TcpStream::connect(addr).is_err() {
-        if t0.elapsed() > Duration::from_secs(20) {
-            bail!("camsim did not listen on {addr} within 20 s");
+        if t0.elapsed() > limit {
+            bail!(
+                "camsim did not listen on {addr} within {} s",
+                limit.as_secs()
+            );
         }
         std::thread::sleep(Duration::from_millis(50));
     }
