@@ -84,33 +84,25 @@ impl StreamManager {
         }
         let slot = FrameSlot::new();
         slot.set_waker(self.waker.clone());
-        if let Some(relay) = &self.relay {
-            match LiveStream::relayed(relay.clone(), &camera.id, kind, slot.clone(), self.timings) {
-                Ok(stream) => {
-                    self.streams.insert(
-                        key,
-                        Entry {
-                            stream,
-                            last_wanted: now,
-                        },
-                    );
-                }
-                Err(e) => slot.set_state(crate::media::StreamState::Failed {
-                    reason: e.to_string(),
-                }),
+        // Through the site server's live connection, or straight from the camera.
+        let opened = match &self.relay {
+            Some(relay) => {
+                LiveStream::relayed(relay.clone(), &camera.id, kind, slot.clone(), self.timings)
             }
-            return slot;
-        }
-        let source = StreamSource {
-            label: format!("{}/{}", camera.id, kind.as_str()),
-            url: camera.url(kind).to_owned(),
-            credential: camera.credential.clone(),
-            transport: match self.transport {
-                Transport::Auto => camera.transport,
-                forced => forced,
-            },
+            None => {
+                let source = StreamSource {
+                    label: format!("{}/{}", camera.id, kind.as_str()),
+                    url: camera.url(kind).to_owned(),
+                    credential: camera.credential.clone(),
+                    transport: match self.transport {
+                        Transport::Auto => camera.transport,
+                        forced => forced,
+                    },
+                };
+                LiveStream::open(source, slot.clone(), self.timings)
+            }
         };
-        match LiveStream::open(source, slot.clone(), self.timings) {
+        match opened {
             Ok(stream) => {
                 self.streams.insert(
                     key,
