@@ -33,6 +33,21 @@ impl VideoCodec {
         }
     }
 
+    /// Caps of whole access units in MP4 form (length-prefixed NAL units) with their
+    /// `avcC`/`hvcC` record: what an appsrc feeding the parser says it sends.
+    pub(crate) fn au_caps(self, decoder_config: &[u8]) -> gst::Caps {
+        match self {
+            VideoCodec::H264 => gst::Caps::builder("video/x-h264").field("stream-format", "avc"),
+            VideoCodec::H265 => gst::Caps::builder("video/x-h265").field("stream-format", "hvc1"),
+        }
+        .field("alignment", "au")
+        .field(
+            "codec_data",
+            gst::Buffer::from_slice(decoder_config.to_vec()),
+        )
+        .build()
+    }
+
     /// Decoders in order of preference: NVIDIA, VA-API, then libav on the CPU.
     pub fn decoder_preference(self) -> &'static [&'static str] {
         match self {

@@ -62,16 +62,7 @@ fn build(
     on_arrival: &Arc<AtomicBool>,
 ) -> Result<Pipe, String> {
     let vc = codec(config.codec);
-    let caps = match vc {
-        VideoCodec::H264 => gst::Caps::builder("video/x-h264").field("stream-format", "avc"),
-        VideoCodec::H265 => gst::Caps::builder("video/x-h265").field("stream-format", "hvc1"),
-    }
-    .field("alignment", "au")
-    .field(
-        "codec_data",
-        gst::Buffer::from_slice(config.decoder_config.clone()),
-    )
-    .build();
+    let caps = vc.au_caps(&config.decoder_config);
     let src = gst_app::AppSrc::builder()
         .caps(&caps)
         .format(gst::Format::Time)

@@ -26,13 +26,7 @@ impl GopDecoder {
     /// A decoder for `codec` whose parameter sets are in `config` (avcC / hvcC).
     pub fn new(codec: VideoCodec, config: &[u8]) -> Result<GopDecoder, String> {
         gst::init().map_err(|e| format!("GStreamer is not usable: {e}"))?;
-        let caps = match codec {
-            VideoCodec::H264 => gst::Caps::builder("video/x-h264").field("stream-format", "avc"),
-            VideoCodec::H265 => gst::Caps::builder("video/x-h265").field("stream-format", "hvc1"),
-        }
-        .field("alignment", "au")
-        .field("codec_data", gst::Buffer::from_slice(config.to_vec()))
-        .build();
+        let caps = codec.au_caps(config);
         let src = gst_app::AppSrc::builder()
             .caps(&caps)
             .format(gst::Format::Time)
