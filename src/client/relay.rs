@@ -8,9 +8,9 @@
 //! subscriptions are sent again. Requests from the decoders ([`Relay`]) go through a channel.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -65,21 +65,10 @@ impl Sub {
     }
 }
 
-/// Counters of a live connection (what `vigie watch` and the benchmarks report).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct RelayStats {
-    pub connections: u64,
-    pub messages: u64,
-    pub bytes: u64,
-    /// Pictures dropped on this side (a decoder's channel full).
-    pub dropped_here: u64,
-}
-
 /// The workstation's live connection. Dropping it closes the connection.
 pub struct RelayClient {
     cmds: UnboundedSender<Cmd>,
     next_id: AtomicU32,
-    stats: Arc<Mutex<RelayStats>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -103,8 +92,6 @@ impl RelayClient {
         }
         let tls = Arc::new(super::trust::client_config(api.ca_pem())?);
         let (cmds, rx) = unbounded_channel();
-        let stats = Arc::new(Mutex::new(RelayStats::default()));
-        let st = stats.clone();
         let thread = std::thread::Builder::new()
             .name("live relay".into())
             .spawn(move || {
@@ -118,13 +105,12 @@ impl RelayClient {
                         return;
                     }
                 };
-                rt.block_on(run(url, tls, token, rx, st));
+                rt.block_on(run(url, tls, token, rx));
             })
             .map_err(|e| ClientError::Url(format!("cannot start the live relay thread: {e}")))?;
         Ok(RelayClient {
             cmds,
             next_id: AtomicU32::new(1),
-            stats,
             thread: Some(thread),
         })
     }
@@ -133,10 +119,6 @@ impl RelayClient {
     #[doc(hidden)]
     pub fn pause_reading(&self, d: Duration) {
         let _ = self.cmds.send(Cmd::Pause(d));
-    }
-
-    pub fn stats(&self) -> RelayStats {
-        *self.stats.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -250,7 +232,6 @@ async fn run(
     tls: Arc<rustls::ClientConfig>,
     token: String,
     mut cmds: UnboundedReceiver<Cmd>,
-    stats: Arc<Mutex<RelayStats>>,
 ) {
     let mut subs: HashMap<u32, Sub> = HashMap::new();
     let mut backoff = Duration::from_millis(500);
@@ -258,8 +239,7 @@ async fn run(
         let why = match connect(&url, &tls, &token).await {
             Ok(ws) => {
                 backoff = Duration::from_millis(500);
-                stats.lock().unwrap_or_else(|e| e.into_inner()).connections += 1;
-                match session(ws, &mut subs, &mut cmds, &stats).await {
+                match session(ws, &mut subs, &mut cmds).await {
                     Ok(()) => return, // stopped
                     Err(why) => why,
                 }
@@ -308,7 +288,6 @@ async fn session(
     ws: Socket,
     subs: &mut HashMap<u32, Sub>,
     cmds: &mut UnboundedReceiver<Cmd>,
-    stats: &Mutex<RelayStats>,
 ) -> Result<(), String> {
     let (mut tx, mut rx) = ws.split();
     let opened = std::time::Instant::now();
@@ -341,13 +320,8 @@ async fn session(
                 None => return Err("the server closed the connection".into()),
                 Some(Err(e)) => return Err(e.to_string()),
                 Some(Ok(Message::Binary(b))) => {
-                    {
-                        let mut st = stats.lock().unwrap_or_else(|e| e.into_inner());
-                        st.messages += 1;
-                        st.bytes += b.len() as u64;
-                    }
                     match wire::decode(&b) {
-                        Ok(m) => route(subs, m, stats, opened.elapsed().as_millis() as i64),
+                        Ok(m) => route(subs, m, opened.elapsed().as_millis() as i64),
                         Err(e) => tracing::warn!("live connection: {e}"),
                     }
                 }
@@ -374,7 +348,7 @@ async fn session(
 }
 
 /// Hands a message to its stream, `read_ms` after the connection opened.
-fn route(subs: &mut HashMap<u32, Sub>, m: Binary, stats: &Mutex<RelayStats>, read_ms: i64) {
+fn route(subs: &mut HashMap<u32, Sub>, m: Binary, read_ms: i64) {
     let (id, incoming, key, sent_ms) = match m {
         Binary::Config(id, c) => (id, Incoming::Config(c), None, None),
         Binary::Unit(id, u) => {
@@ -400,7 +374,6 @@ fn route(subs: &mut HashMap<u32, Sub>, m: Binary, stats: &Mutex<RelayStats>, rea
             if key == Some(true) && late <= CAUGHT_UP_MS {
                 s.behind = false;
             } else {
-                stats.lock().unwrap_or_else(|e| e.into_inner()).dropped_here += 1;
                 return;
             }
         }
@@ -414,7 +387,6 @@ fn route(subs: &mut HashMap<u32, Sub>, m: Binary, stats: &Mutex<RelayStats>, rea
         return;
     }
     if s.dropping && key == Some(false) {
-        stats.lock().unwrap_or_else(|e| e.into_inner()).dropped_here += 1;
         return;
     }
     match s.to.try_send(incoming) {
@@ -428,7 +400,6 @@ fn route(subs: &mut HashMap<u32, Sub>, m: Binary, stats: &Mutex<RelayStats>, rea
                 s.pending_config = Some(c);
             }
             s.dropping = true;
-            stats.lock().unwrap_or_else(|e| e.into_inner()).dropped_here += 1;
         }
         Err(TrySendError::Disconnected(_)) => {}
     }

@@ -18,7 +18,7 @@ use gstreamer_app as gst_app;
 use gstreamer_video as gst_video;
 
 use super::decoder::{VideoCodec, decoder_candidates};
-use super::stream::{GstPlanes, IngestTimings, Stop, describe};
+use super::stream::{IngestTimings, Stop, frame_sink};
 use crate::config::StreamKind;
 use crate::media::{Colorimetry, Frame, FrameSlot, PixelFormat, StreamState};
 use crate::relay::wire::{Codec, CodecConfig, Notice, State, Unit};
@@ -80,17 +80,6 @@ fn build(
         .name("decoder")
         .build()
         .map_err(|_| format!("GStreamer element {name} is missing"))?;
-    let sink = gst_app::AppSink::builder()
-        .caps(
-            &gst::Caps::builder("video/x-raw")
-                .field("format", gst::List::new(["NV12", "I420"]))
-                .build(),
-        )
-        .max_buffers(1)
-        .drop(true)
-        .sync(false)
-        .build();
-    sink.set_property("enable-last-sample", false);
     let base = Arc::new(AtomicI64::new(i64::MIN));
     let last_frame_ms = Arc::new(AtomicI64::new(-1));
     let (slot2, base2, last2, arrival2) = (
@@ -99,39 +88,16 @@ fn build(
         last_frame_ms.clone(),
         on_arrival.clone(),
     );
-    let mut cached: Option<(gst::Caps, gst_video::VideoInfo, PixelFormat, Colorimetry)> = None;
-    sink.set_callbacks(
-        gst_app::AppSinkCallbacks::builder()
-            .new_sample(move |sink| {
-                let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                let caps = sample.caps().ok_or(gst::FlowError::NotNegotiated)?;
-                if cached.as_ref().is_none_or(|(c, ..)| c.as_ref() != caps) {
-                    cached = describe(caps).map(|(i, f, c)| (caps.to_owned(), i, f, c));
-                }
-                let (_, info, format, colorimetry) =
-                    cached.as_ref().ok_or(gst::FlowError::NotNegotiated)?;
-                let buffer = sample.buffer_owned().ok_or(gst::FlowError::Error)?;
-                let pts_ns = buffer.pts().map(|t| t.nseconds());
-                let capture_ns = base2.load(Ordering::Relaxed) + pts_ns.unwrap_or(0) as i64;
-                let vf = gst_video::VideoFrame::from_buffer_readable(buffer, info)
-                    .map_err(|_| gst::FlowError::Error)?;
-                slot2.publish(Frame {
-                    width: info.width(),
-                    height: info.height(),
-                    format: *format,
-                    colorimetry: *colorimetry,
-                    planes: Arc::new(GstPlanes(vf)),
-                    pts_ns,
-                    capture_utc_ms: capture_ns.div_euclid(1_000_000),
-                    timed_on_arrival: arrival2.load(Ordering::Relaxed),
-                });
-                last2.store(started.elapsed().as_millis() as i64, Ordering::Relaxed);
-                Ok(gst::FlowSuccess::Ok)
-            })
-            .build(),
-    );
+    // The capture time comes back from the PTS the access unit was given.
+    let sink = frame_sink(move |mut frame| {
+        let capture_ns = base2.load(Ordering::Relaxed) + frame.pts_ns.unwrap_or(0) as i64;
+        frame.capture_utc_ms = capture_ns.div_euclid(1_000_000);
+        frame.timed_on_arrival = arrival2.load(Ordering::Relaxed);
+        slot2.publish(frame);
+        last2.store(started.elapsed().as_millis() as i64, Ordering::Relaxed);
+    });
     let pipeline = gst::Pipeline::builder().name("relayed").build();
-    let chain = [src.upcast_ref(), &parse, &decoder, sink.upcast_ref()];
+    let chain = [src.upcast_ref(), &parse, &decoder, &sink];
     pipeline.add_many(chain).map_err(|e| e.to_string())?;
     gst::Element::link_many(chain).map_err(|e| e.to_string())?;
     pipeline

@@ -370,51 +370,12 @@ fn link_video(
     let depay = make(codec.depayloader(), None)?;
     let parse = make(codec.parser(), None)?;
     let decoder = make(decoder_name, Some("decoder"))?;
-    let sink = gst_app::AppSink::builder()
-        .caps(
-            &gst::Caps::builder("video/x-raw")
-                .field("format", gst::List::new(["NV12", "I420"]))
-                .build(),
-        )
-        .max_buffers(1)
-        .drop(true)
-        .sync(false)
-        .build();
-    sink.set_property("enable-last-sample", false);
-    let slot2 = slot.clone();
-    let st2 = st.clone();
-    let mut cached: Option<(gst::Caps, gst_video::VideoInfo, PixelFormat, Colorimetry)> = None;
-    sink.set_callbacks(
-        gst_app::AppSinkCallbacks::builder()
-            .new_sample(move |sink| {
-                let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                let caps = sample.caps().ok_or(gst::FlowError::NotNegotiated)?;
-                if cached.as_ref().is_none_or(|(c, ..)| c.as_ref() != caps) {
-                    cached = describe(caps).map(|(i, f, c)| (caps.to_owned(), i, f, c));
-                }
-                let (_, info, format, colorimetry) =
-                    cached.as_ref().ok_or(gst::FlowError::NotNegotiated)?;
-                let buffer = sample.buffer_owned().ok_or(gst::FlowError::Error)?;
-                let pts_ns = buffer.pts().map(|t| t.nseconds());
-                let vf = gst_video::VideoFrame::from_buffer_readable(buffer, info)
-                    .map_err(|_| gst::FlowError::Error)?;
-                let frame = Frame {
-                    width: info.width(),
-                    height: info.height(),
-                    format: *format,
-                    colorimetry: *colorimetry,
-                    planes: Arc::new(GstPlanes(vf)),
-                    pts_ns,
-                    capture_utc_ms: chrono::Utc::now().timestamp_millis(),
-                    timed_on_arrival: true,
-                };
-                st2.last_frame_ms
-                    .store(st2.started.elapsed().as_millis() as i64, Ordering::Relaxed);
-                slot2.publish(frame);
-                Ok(gst::FlowSuccess::Ok)
-            })
-            .build(),
-    );
+    let (slot2, st2) = (slot.clone(), st.clone());
+    let sink = frame_sink(move |frame| {
+        st2.last_frame_ms
+            .store(st2.started.elapsed().as_millis() as i64, Ordering::Relaxed);
+        slot2.publish(frame);
+    });
     // Nothing reaches the decoder before the first keyframe: joining a stream mid-GOP would
     // otherwise show grey or smeared pictures. The same gate serves the decode budget: while
     // the slot asks for keyframes only, pictures that depend on others are dropped before the
@@ -440,7 +401,6 @@ fn link_video(
             }
         });
     }
-    let sink: gst::Element = sink.upcast();
     let chain = [&depay, &parse, &decoder, &sink];
     pipeline.add_many(chain).map_err(|e| e.to_string())?;
     gst::Element::link_many(chain).map_err(|e| e.to_string())?;
@@ -453,6 +413,53 @@ fn link_video(
     slot.set_decoder(decoder_name);
     *st.decoder.lock().unwrap_or_else(|e| e.into_inner()) = Some(decoder_name.to_owned());
     Ok(())
+}
+
+/// An appsink taking decoded NV12/I420 pictures (one waiting, older ones dropped, never
+/// blocking the streaming thread), each mapped without a copy into a [`Frame`] timed on its
+/// arrival and handed to `on_frame`.
+pub(crate) fn frame_sink(mut on_frame: impl FnMut(Frame) + Send + 'static) -> gst::Element {
+    let sink = gst_app::AppSink::builder()
+        .caps(
+            &gst::Caps::builder("video/x-raw")
+                .field("format", gst::List::new(["NV12", "I420"]))
+                .build(),
+        )
+        .max_buffers(1)
+        .drop(true)
+        .sync(false)
+        .build();
+    sink.set_property("enable-last-sample", false);
+    let mut cached: Option<(gst::Caps, gst_video::VideoInfo, PixelFormat, Colorimetry)> = None;
+    sink.set_callbacks(
+        gst_app::AppSinkCallbacks::builder()
+            .new_sample(move |sink| {
+                let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                let caps = sample.caps().ok_or(gst::FlowError::NotNegotiated)?;
+                if cached.as_ref().is_none_or(|(c, ..)| c.as_ref() != caps) {
+                    cached = describe(caps).map(|(i, f, c)| (caps.to_owned(), i, f, c));
+                }
+                let (_, info, format, colorimetry) =
+                    cached.as_ref().ok_or(gst::FlowError::NotNegotiated)?;
+                let buffer = sample.buffer_owned().ok_or(gst::FlowError::Error)?;
+                let pts_ns = buffer.pts().map(|t| t.nseconds());
+                let vf = gst_video::VideoFrame::from_buffer_readable(buffer, info)
+                    .map_err(|_| gst::FlowError::Error)?;
+                on_frame(Frame {
+                    width: info.width(),
+                    height: info.height(),
+                    format: *format,
+                    colorimetry: *colorimetry,
+                    planes: Arc::new(GstPlanes(vf)),
+                    pts_ns,
+                    capture_utc_ms: chrono::Utc::now().timestamp_millis(),
+                    timed_on_arrival: true,
+                });
+                Ok(gst::FlowSuccess::Ok)
+            })
+            .build(),
+    );
+    sink.upcast()
 }
 
 /// Pixel layout and colorimetry of decoded caps (what the compositor needs to draw them).

@@ -475,10 +475,6 @@ impl Subscription {
         }
     }
 
-    pub fn keyframes_only(&self) -> bool {
-        lock(&self.q).keyframes_only
-    }
-
     /// Marks this subscription as the sub stream sent for a main stream asked.
     pub fn set_sub_for_main(&self, on: bool) {
         let mut q = lock(&self.q);
