@@ -15,12 +15,11 @@ use std::time::{Duration, Instant};
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
-use gstreamer_video as gst_video;
 
 use super::decoder::{VideoCodec, decoder_candidates};
 use super::stream::{IngestTimings, Stop, frame_sink};
 use crate::config::StreamKind;
-use crate::media::{Colorimetry, Frame, FrameSlot, PixelFormat, StreamState};
+use crate::media::{FrameSlot, StreamState};
 use crate::relay::wire::{Codec, CodecConfig, Notice, State, Unit};
 use crate::relay::{Incoming, Relay};
 
