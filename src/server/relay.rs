@@ -138,6 +138,8 @@ struct Conn {
     caller: Arc<Caller>,
     client: Arc<ClientQueue>,
     subs: HashMap<u32, Arc<Subscription>>,
+    /// `subs` as the writer walks them; rebuilt when they change.
+    order: Option<Vec<Arc<Subscription>>>,
     /// Subscriptions per camera: a camera's view starts with its first and stops with its last.
     shown: HashMap<String, usize>,
     /// Audit entries, written in order by one task.
@@ -213,6 +215,7 @@ async fn serve(socket: WebSocket, st: Shared, caller: Caller, max_kbps: Option<u
         caller: Arc::new(caller),
         client: ClientQueue::new(),
         subs: HashMap::new(),
+        order: None,
         shown: HashMap::new(),
         audit: audit_tx,
         cap: max_kbps.map(|k| Cap {
@@ -242,7 +245,11 @@ async fn serve(socket: WebSocket, st: Shared, caller: Caller, max_kbps: Option<u
             }
         }
         tokio::select! {
-            _ = conn.client.notify.notified() => {}
+            _ = conn.client.notify.notified() => {
+                // The other sessions with pictures ready in this turn publish first: their
+                // pictures leave in the same write.
+                tokio::task::yield_now().await;
+            }
             m = ctl_rx.recv() => match m {
                 None => break None,
                 Some(t) => {
@@ -290,7 +297,10 @@ impl Conn {
             let text = serde_json::to_string(&n).unwrap_or_default();
             tx.feed(Message::Text(text.into())).await.map_err(|_| ())?;
         }
-        let subs: Vec<Arc<Subscription>> = self.subs.values().cloned().collect();
+        let subs = match self.order.take() {
+            Some(o) => o,
+            None => self.subs.values().cloned().collect(),
+        };
         loop {
             let mut any = false;
             for s in &subs {
@@ -322,6 +332,7 @@ impl Conn {
                 break;
             }
         }
+        self.order = Some(subs);
         tx.flush().await.map_err(|_| ())
     }
 
@@ -453,6 +464,7 @@ impl Conn {
         let Some(sub) = self.subs.remove(&id) else {
             return;
         };
+        self.order = None;
         self.asked.remove(&id);
         hub::unsubscribe(&sub);
         let camera = sub.feed.camera.clone();
@@ -488,6 +500,7 @@ impl Conn {
                 if let Some(old) = self.subs.remove(&id) {
                     hub::unsubscribe(&old);
                 }
+                self.order = None;
                 if let Some(sub) = hub.subscribe(&self.client, id, &a.camera, kind, keyframes_only)
                 {
                     sub.set_sub_for_main(stand_in);
