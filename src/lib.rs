@@ -25,7 +25,15 @@ pub mod record;
 pub mod relay;
 pub mod render;
 pub mod server;
+#[cfg(feature = "site")]
 pub mod sim;
+
+// The site server, its recorder and the camera simulator run on Linux; a Windows machine is a
+// workstation, built with `--no-default-features`.
+#[cfg(all(feature = "site", not(unix)))]
+compile_error!(
+    "the `site` feature (server, recorder, simulator) builds on Linux only: build a Windows workstation with --no-default-features"
+);
 pub mod store;
 pub mod tiles;
 pub mod time;

@@ -96,14 +96,12 @@ pub fn signing_key(data: &Path) -> Result<SigningKey, AuditError> {
         .to_pkcs8_pem(Default::default())
         .map_err(|e| key_err(e.to_string()))?;
     {
-        use std::os::unix::fs::OpenOptionsExt;
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            // Only the server's user reads it.
-            .mode(0o600)
-            .open(&path)
-            .map_err(io)?;
+        let mut o = std::fs::OpenOptions::new();
+        o.write(true).create_new(true);
+        // Only the server's user reads it.
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+        let mut f = o.open(&path).map_err(io)?;
         f.write_all(pem.as_bytes()).map_err(io)?;
         f.sync_all().map_err(io)?;
     }
@@ -144,7 +142,9 @@ pub fn checkpoint(data: &Path) -> Result<Option<i64>, AuditError> {
 
 /// Sends `line` to the system log (journald or syslog, facility authpriv), where it outlives an
 /// edit of the data folder: a log cut back past a checkpoint is seen against the journal's copy.
-/// Without a system logger the line is dropped (the checkpoints file holds it).
+/// Without a system logger the line is dropped (the checkpoints file holds it); the server
+/// runs on Linux, and elsewhere there is no such logger to send it to.
+#[cfg(unix)]
 fn to_syslog(line: &str) {
     let Ok(text) = std::ffi::CString::new(line) else {
         return;
@@ -156,6 +156,9 @@ fn to_syslog(line: &str) {
         libc::closelog();
     }
 }
+
+#[cfg(not(unix))]
+fn to_syslog(_line: &str) {}
 
 /// Bytes as lower-case hex.
 pub(crate) fn hex(b: &[u8]) -> String {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::bail;
 
-use super::{Login, evidence, parse_instant, server};
+use super::{Login, conn, evidence, parse_instant};
 
 /// `vigie access-request`'s arguments.
 #[derive(clap::Args)]
@@ -15,7 +15,7 @@ pub struct Args {
     #[arg(long, conflicts_with_all = ["server", "server_ca"])]
     data: Option<PathBuf>,
     #[command(flatten)]
-    conn: server::ServerConn,
+    conn: conn::ServerConn,
     #[arg(long, value_delimiter = ',', required = true)]
     camera: Vec<String>,
     /// RFC 3339 instants.

@@ -6,7 +6,7 @@ use anyhow::bail;
 
 use clap::Subcommand;
 
-use super::{Login, evidence, server};
+use super::{Login, conn, evidence};
 
 /// `vigie audit`'s arguments.
 #[derive(clap::Args)]
@@ -134,7 +134,7 @@ enum AuditCommand {
         #[arg(long, conflicts_with_all = ["server", "server_ca"])]
         data: Option<PathBuf>,
         #[command(flatten)]
-        conn: server::ServerConn,
+        conn: conn::ServerConn,
         /// The auditor signing in at the server.
         #[arg(long, required_unless_present = "data")]
         user: Option<String>,
@@ -153,7 +153,7 @@ enum AuditCommand {
         #[arg(long, conflicts_with_all = ["server", "server_ca"])]
         data: Option<PathBuf>,
         #[command(flatten)]
-        conn: server::ServerConn,
+        conn: conn::ServerConn,
         /// RFC 3339 instants bounding the entries shown.
         #[arg(long)]
         from: Option<String>,
@@ -172,7 +172,7 @@ enum AuditCommand {
         #[arg(long, conflicts_with_all = ["server", "server_ca"])]
         data: Option<PathBuf>,
         #[command(flatten)]
-        conn: server::ServerConn,
+        conn: conn::ServerConn,
         #[arg(long)]
         out: PathBuf,
         #[command(flatten)]

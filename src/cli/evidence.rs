@@ -51,7 +51,7 @@ fn listing_range(from: Option<&str>, to: Option<&str>) -> anyhow::Result<(i64, i
 
 /// `vigie recordings --server`: the same listing, decided, logged and answered by the server.
 pub(super) fn recordings_from_server(
-    conn: &super::server::ServerConn,
+    conn: &super::conn::ServerConn,
     camera: &str,
     from: Option<&str>,
     to: Option<&str>,
@@ -395,7 +395,7 @@ pub(super) fn recorded_still(
 /// and decoded and drawn here, masks painted; the server checks the right and logs the still
 /// before the file is written.
 pub(super) fn recorded_still_from_server(
-    conn: &super::server::ServerConn,
+    conn: &super::conn::ServerConn,
     camera: &str,
     at: &str,
     out: &Path,
@@ -482,7 +482,7 @@ pub(super) fn export(
 /// `vigie export --server`: made by the server, fetched here with progress (Ctrl-C cancels
 /// it there too), each file checked against the server's SHA-256.
 pub(super) fn export_from_server(
-    conn: &super::server::ServerConn,
+    conn: &super::conn::ServerConn,
     login: &Login,
     order: &crate::client::exports::ExportOrder,
     out: &Path,
@@ -530,7 +530,7 @@ pub(super) fn export_from_server(
 
 /// `vigie access-request --refuse GROUND --server`: the refusal recorded by the server.
 pub(super) fn refuse_through_server(
-    conn: &super::server::ServerConn,
+    conn: &super::conn::ServerConn,
     login: &Login,
     order: crate::client::exports::ExportOrder,
     ground: &str,
@@ -769,8 +769,8 @@ pub(super) fn masks(action: MasksCommand) -> anyhow::Result<()> {
         MasksCommand::Edit {
             data: Some(data), ..
         } => {
-            let (local, url, ca) = super::server::local(&data, None)?;
-            crate::ui::run_mask_editor((url, ca), vec![Box::new(local)])
+            let (local, url, ca) = super::local_server(&data, None)?;
+            crate::ui::run_mask_editor((url, ca), vec![local])
                 .map_err(|e| anyhow::anyhow!("the mask editor window failed: {e}"))
         }
         MasksCommand::Edit { data: None, conn } => {
@@ -859,7 +859,7 @@ fn audit_line(seq: i64, e: &crate::store::AuditEntry) -> String {
 
 /// `vigie audit show --server`: the entries, read, filtered and logged by the server.
 pub(super) fn audit_show_from_server(
-    conn: &super::server::ServerConn,
+    conn: &super::conn::ServerConn,
     from: Option<&str>,
     to: Option<&str>,
     of: Option<&str>,
@@ -962,7 +962,7 @@ pub(super) fn audit_export(data: &Path, out: &Path, login: &Login) -> anyhow::Re
 
 /// `vigie audit export --server`: made and signed by the server, written here.
 pub(super) fn audit_export_from_server(
-    conn: &super::server::ServerConn,
+    conn: &super::conn::ServerConn,
     out: &Path,
     login: &Login,
 ) -> anyhow::Result<()> {
@@ -1012,7 +1012,7 @@ pub(super) fn register(data: &Path, json: bool, login: &Login) -> anyhow::Result
 
 /// `vigie register --server`: the register read, and logged, by the server.
 pub(super) fn register_from_server(
-    conn: &super::server::ServerConn,
+    conn: &super::conn::ServerConn,
     json: bool,
     login: &Login,
 ) -> anyhow::Result<()> {

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use super::{Login, evidence, parse_instant, server};
+use super::{Login, conn, evidence, parse_instant};
 
 /// `vigie export`'s arguments.
 #[derive(clap::Args)]
@@ -12,7 +12,7 @@ pub struct Args {
     #[arg(long, conflicts_with_all = ["server", "server_ca"])]
     data: Option<PathBuf>,
     #[command(flatten)]
-    conn: server::ServerConn,
+    conn: conn::ServerConn,
     /// Camera ids, comma-separated.
     #[arg(long, value_delimiter = ',', required = true)]
     camera: Vec<String>,

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Subcommand;
 
-use super::{Login, evidence, server};
+use super::{Login, conn, evidence};
 
 /// `vigie hold`'s arguments.
 #[derive(clap::Args)]
@@ -26,7 +26,7 @@ pub(super) enum HoldCommand {
         #[arg(long, conflicts_with_all = ["server", "server_ca"])]
         data: Option<PathBuf>,
         #[command(flatten)]
-        conn: server::ServerConn,
+        conn: conn::ServerConn,
         #[arg(long)]
         camera: String,
         /// RFC 3339 instants.
@@ -51,7 +51,7 @@ pub(super) enum HoldCommand {
         #[arg(long, conflicts_with_all = ["server", "server_ca"])]
         data: Option<PathBuf>,
         #[command(flatten)]
-        conn: server::ServerConn,
+        conn: conn::ServerConn,
         #[command(flatten)]
         login: Login,
     },
@@ -61,7 +61,7 @@ pub(super) enum HoldCommand {
         #[arg(long, conflicts_with_all = ["server", "server_ca"])]
         data: Option<PathBuf>,
         #[command(flatten)]
-        conn: server::ServerConn,
+        conn: conn::ServerConn,
         #[arg(long)]
         id: i64,
         #[command(flatten)]

@@ -9,7 +9,7 @@ use crate::config::{CamerasFile, Layout, builtin_layouts};
 use crate::ingest::{IngestTimings, StreamManager, Transport};
 use crate::ui::LiveWorkspace;
 
-use super::{TransportArg, server};
+use super::{TransportArg, conn};
 
 /// `vigie live`'s arguments.
 #[derive(clap::Args)]
@@ -28,7 +28,7 @@ pub struct Args {
     #[arg(long, requires = "cameras", conflicts_with_all = ["server", "server_ca"])]
     data: Option<PathBuf>,
     #[command(flatten)]
-    conn: server::ServerConn,
+    conn: conn::ServerConn,
     /// A workstation profile: a file, or a shipped one ("Supervisor wall", "Operator
     /// station"). Its screens open as windows, each with its layout and cameras.
     #[arg(long, conflicts_with = "layout")]
@@ -109,7 +109,7 @@ enum LiveSource {
     /// A cameras file and the data folder (the server's machine, as its user).
     Folder(PathBuf, PathBuf),
     /// The site server.
-    Server(server::ServerConn),
+    Server(conn::ServerConn),
 }
 
 fn live(
@@ -138,7 +138,7 @@ fn live(
             if file.cameras.is_empty() {
                 bail!("{}: declares no camera", cameras.display());
             }
-            let (s, url, ca) = server::local(&data, Some(file.cameras))?;
+            let (s, url, ca) = super::local_server(&data, Some(file.cameras))?;
             (
                 Some(s),
                 url,
@@ -166,10 +166,8 @@ fn live(
     if let Some(name) = &name {
         ws = ws.named(name);
     }
-    let keep: Vec<Box<dyn std::any::Any>> = local
-        .into_iter()
-        .map(|s| Box::new(s) as Box<dyn std::any::Any>)
-        .collect();
+    let keep: Vec<Box<dyn std::any::Any>> = local.into_iter().collect();
+    super::leave_own_console();
     crate::ui::run_live(ws, (url, ca), keep, "Vigie — live wall")
         .map_err(|e| anyhow::anyhow!("the window could not open: {e}"))
 }
@@ -184,11 +182,7 @@ fn map_background(
     let Some(spec) = spec else {
         return Ok(crate::tiles::Background::Grid);
     };
-    let cache = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .unwrap_or_else(std::env::temp_dir)
-        .join("vigie/tiles");
+    let cache = crate::config::dirs::user_cache().join("tiles");
     let bounds = bounds.map(|b| [b[0], b[1], b[2], b[3]]);
     let mut bg =
         crate::tiles::Background::parse(spec, bounds, &cache).map_err(anyhow::Error::msg)?;

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Subcommand;
 
-use super::{Login, evidence, server};
+use super::{Login, conn, evidence};
 
 /// `vigie masks`'s arguments.
 #[derive(clap::Args)]
@@ -26,7 +26,7 @@ pub(super) enum MasksCommand {
         #[arg(long, conflicts_with_all = ["server", "server_ca"])]
         data: Option<PathBuf>,
         #[command(flatten)]
-        conn: server::ServerConn,
+        conn: conn::ServerConn,
         #[arg(long)]
         camera: String,
         /// Points as fractions of the picture's width and height, "x,y x,y x,y ..." (3 to
@@ -45,7 +45,7 @@ pub(super) enum MasksCommand {
         #[arg(long, conflicts_with_all = ["server", "server_ca"])]
         data: Option<PathBuf>,
         #[command(flatten)]
-        conn: server::ServerConn,
+        conn: conn::ServerConn,
         #[command(flatten)]
         login: Login,
     },
@@ -55,7 +55,7 @@ pub(super) enum MasksCommand {
         #[arg(long, conflicts_with_all = ["server", "server_ca"])]
         data: Option<PathBuf>,
         #[command(flatten)]
-        conn: server::ServerConn,
+        conn: conn::ServerConn,
         #[arg(long)]
         id: i64,
         #[command(flatten)]
@@ -67,6 +67,6 @@ pub(super) enum MasksCommand {
         #[arg(long, conflicts_with_all = ["server", "server_ca"])]
         data: Option<PathBuf>,
         #[command(flatten)]
-        conn: server::ServerConn,
+        conn: conn::ServerConn,
     },
 }

@@ -2,24 +2,33 @@
 //! into a message on stderr and a non-zero exit status. `anyhow` lives here and nowhere below.
 
 mod access_request;
+#[cfg(feature = "site")]
 mod alarms;
 mod audit;
 #[cfg(feature = "bench")]
 mod bench;
+#[cfg(feature = "site")]
 mod camsim;
+#[cfg(feature = "site")]
 mod check;
+mod conn;
+#[cfg(feature = "site")]
 mod demo;
+#[cfg(feature = "site")]
 mod events;
 mod evidence;
 mod export;
 mod hold;
 mod live;
 mod masks;
+#[cfg(feature = "site")]
 mod recorder;
 mod recordings;
 mod register;
+#[cfg(feature = "site")]
 mod retention;
 mod review;
+#[cfg(feature = "site")]
 mod server;
 mod still;
 mod users;
@@ -33,8 +42,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::config::{CamerasFile, Credential, split_userinfo};
+use crate::config::{Credential, split_userinfo};
 use crate::ingest::Transport;
+#[cfg(feature = "site")]
 use crate::sim::CamSim;
 
 #[derive(Parser)]
@@ -51,6 +61,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Starts the camera simulator with the demo city and opens the live wall on it.
+    #[cfg(feature = "site")]
     Demo(demo::Args),
     /// Opens the live wall on the cameras of a cameras file.
     Live(live::Args),
@@ -59,10 +70,12 @@ enum Command {
     WallSend(wall_send::Args),
     /// Takes events (smart cameras, alert buttons) and patrol positions, and makes alarms:
     /// POST /v1/events, POST /v1/positions, GET /v1/health; positions also over UDP.
+    #[cfg(feature = "site")]
     Events(events::Args),
     /// Serves simulated cameras over RTSP: rtsp://ADDR/camNNN/main and /camNNN/sub.
     ///
     /// Reads commands on standard input: `stop camNNN`, `start camNNN`, `quit`.
+    #[cfg(feature = "site")]
     Camsim(camsim::Args),
     /// Takes the next picture of a stream through the live decode and GPU path into a PNG.
     Still(still::Args),
@@ -74,6 +87,7 @@ enum Command {
     Review(review::Args),
     /// Records every camera's main stream into segment files indexed in DIR/index.sqlite3.
     /// Runs until SIGTERM or SIGINT, then closes every segment cleanly and exits 0.
+    #[cfg(feature = "site")]
     Recorder(recorder::Args),
     /// The tamper-evident audit log.
     Audit(audit::Args),
@@ -88,11 +102,14 @@ enum Command {
     Hold(hold::Args),
     /// Retention after a clock problem: lets a refused pass delete what it found
     /// (administrators).
+    #[cfg(feature = "site")]
     Retention(retention::Args),
     /// Verifies the recorder's index against its files; exits non-zero naming what is wrong.
+    #[cfg(feature = "site")]
     Check(check::Args),
     /// Runs the site server: the recorder, the event service and the HTTPS API every
     /// workstation uses. Run it as the `vigie` system user, alone able to read the data folder.
+    #[cfg(feature = "site")]
     Server(server::ServerArgs),
     /// Lists the recorded segments of a camera, from the site server (or, run as the server's
     /// user on its machine, from the data folder).
@@ -177,22 +194,29 @@ fn init_logging() {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        #[cfg(feature = "site")]
         Command::Demo(a) => demo::run(a),
         Command::Live(a) => live::run(a),
         Command::WallSend(a) => wall_send::run(a),
+        #[cfg(feature = "site")]
         Command::Events(a) => events::run(a),
+        #[cfg(feature = "site")]
         Command::Camsim(a) => camsim::run(a),
         Command::Still(a) => still::run(a),
         Command::Watch(a) => watch::run(a),
         Command::Review(a) => review::run(a),
+        #[cfg(feature = "site")]
         Command::Recorder(a) => recorder::run(a),
         Command::Audit(a) => audit::run(a),
         Command::Masks(a) => masks::run(a),
         Command::Users(a) => users::run(a),
         Command::Register(a) => register::run(a),
         Command::Hold(a) => hold::run(a),
+        #[cfg(feature = "site")]
         Command::Retention(a) => retention::run(a),
+        #[cfg(feature = "site")]
         Command::Check(a) => check::run(a),
+        #[cfg(feature = "site")]
         Command::Server(args) => server::run(args),
         Command::Recordings(a) => recordings::run(a),
         Command::Export(a) => export::run(a),
@@ -200,6 +224,51 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Verify(a) => verify::run(a),
         #[cfg(feature = "bench")]
         Command::Bench(a) => bench::run(a),
+    }
+}
+
+/// A window on a data folder signs in at a server of that folder, run in this process on
+/// loopback: its handle (kept while the window is open), URL and CA.
+#[cfg(feature = "site")]
+fn local_server(
+    data: &Path,
+    cameras: Option<Vec<crate::config::Camera>>,
+) -> anyhow::Result<(Box<dyn std::any::Any>, String, Vec<u8>)> {
+    let (s, url, ca) = server::local(data, cameras)?;
+    Ok((Box::new(s), url, ca))
+}
+
+/// A workstation build has no server to run: windows sign in at the site server.
+#[cfg(not(feature = "site"))]
+fn local_server(
+    data: &Path,
+    _cameras: Option<Vec<crate::config::Camera>>,
+) -> anyhow::Result<(Box<dyn std::any::Any>, String, Vec<u8>)> {
+    anyhow::bail!(
+        "--data {}: a data folder is opened on the site server's machine; this workstation \
+         build signs in at the site server (--server https://HOST:PORT)",
+        data.display()
+    )
+}
+
+/// A window started from the Start menu on Windows gets a console of its own (`vigie.exe` is a
+/// console program, for its commands): the window lets it go, so that only the window shows.
+/// Started from a terminal, the console is shared and stays. Elsewhere nothing to do.
+fn leave_own_console() {
+    #[cfg(windows)]
+    {
+        #[link(name = "kernel32")]
+        unsafe extern "system" {
+            fn GetConsoleProcessList(list: *mut u32, count: u32) -> u32;
+            fn FreeConsole() -> i32;
+        }
+        let mut ids = [0u32; 2];
+        // SAFETY: the buffer holds the 2 entries the call is told of; FreeConsole takes nothing.
+        unsafe {
+            if GetConsoleProcessList(ids.as_mut_ptr(), 2) == 1 {
+                FreeConsole();
+            }
+        }
     }
 }
 
@@ -215,6 +284,7 @@ fn parse_instant(flag: &str, text: &str) -> anyhow::Result<i64> {
 use crate::time::rfc3339;
 
 /// Writes the cameras file for `sim`, and its credentials file when the simulator asks for one.
+#[cfg(feature = "site")]
 fn write_cameras_file(
     path: &Path,
     sim: &CamSim,
@@ -235,13 +305,14 @@ fn write_cameras_file(
             cam.credentials = Some("camsim".into());
         }
     }
-    let text = CamerasFile::to_toml(&cameras, credential.map(|_| cred_name));
+    let text = crate::config::CamerasFile::to_toml(&cameras, credential.map(|_| cred_name));
     std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
     eprintln!("camsim: wrote {}", path.display());
     Ok(())
 }
 
 /// Creates `path` readable by its owner only, then writes `text`.
+#[cfg(feature = "site")]
 fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;

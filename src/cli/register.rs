@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use super::{Login, evidence, server};
+use super::{Login, conn, evidence};
 
 /// `vigie register`'s arguments.
 #[derive(clap::Args)]
@@ -12,7 +12,7 @@ pub struct Args {
     #[arg(long, conflicts_with_all = ["server", "server_ca"])]
     data: Option<PathBuf>,
     #[command(flatten)]
-    conn: server::ServerConn,
+    conn: conn::ServerConn,
     /// One JSON document instead of text.
     #[arg(long)]
     json: bool,

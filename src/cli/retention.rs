@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::bail;
 use clap::Subcommand;
 
-use super::{Login, evidence, server};
+use super::{Login, conn, evidence};
 
 /// `vigie retention`'s arguments.
 #[derive(clap::Args)]
@@ -23,7 +23,7 @@ enum RetentionCommand {
         #[arg(long, conflicts_with_all = ["server", "server_ca"])]
         data: Option<PathBuf>,
         #[command(flatten)]
-        conn: server::ServerConn,
+        conn: conn::ServerConn,
         #[command(flatten)]
         login: Login,
     },

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use super::{parse_instant, server};
+use super::{conn, parse_instant};
 
 /// `vigie review`'s arguments.
 #[derive(clap::Args)]
@@ -13,7 +13,7 @@ pub struct Args {
     #[arg(long, conflicts_with_all = ["server", "server_ca"])]
     data: Option<PathBuf>,
     #[command(flatten)]
-    conn: server::ServerConn,
+    conn: conn::ServerConn,
     /// Cameras to open in the grid, comma-separated ids.
     #[arg(long, value_delimiter = ',')]
     cameras: Vec<String>,
@@ -38,8 +38,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     // for it (confirmed on the terminal the first time).
     let (server, keep): (_, Vec<Box<dyn std::any::Any>>) = match &data {
         Some(data) => {
-            let (local, url, ca) = server::local(data, None)?;
-            ((url, ca), vec![Box::new(local)])
+            let (local, url, ca) = super::local_server(data, None)?;
+            ((url, ca), vec![local])
         }
         None => (conn.trusted()?, Vec::new()),
     };
@@ -55,6 +55,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         grid,
         cameras,
     };
+    super::leave_own_console();
     crate::ui::run_review(start, keep, "Vigie — review")
         .map_err(|e| anyhow::anyhow!("the review window failed: {e}"))
 }

@@ -10,7 +10,7 @@ use crate::ingest::{IngestTimings, LiveStream, StreamSource, Transport};
 use crate::media::{FrameSlot, StreamState};
 use crate::render::{FULL_UV, Offscreen, StreamId, TileDraw};
 
-use super::{Login, TransportArg, evidence, server, url_credentials};
+use super::{Login, TransportArg, conn, evidence, url_credentials};
 
 /// `vigie still`'s arguments.
 #[derive(clap::Args)]
@@ -26,7 +26,7 @@ pub struct Args {
     /// Or the site server (--server URL [--server-ca FILE]): the same picture, its GOP
     /// fetched over HTTPS and decoded and drawn here; the server checks and logs the still.
     #[command(flatten)]
-    conn: server::ServerConn,
+    conn: conn::ServerConn,
     #[arg(long)]
     camera: Option<String>,
     /// RFC 3339 instant: the picture whose frame interval contains it.

@@ -8,7 +8,7 @@ use clap::Subcommand;
 
 use crate::time::rfc3339;
 
-use super::{Login, audit_admin, evidence, read_password, server};
+use super::{Login, audit_admin, conn, evidence, read_password};
 
 /// `vigie users`'s arguments.
 #[derive(clap::Args)]
@@ -39,7 +39,7 @@ enum UsersCommand {
         #[arg(long, conflicts_with_all = ["server", "server_ca"])]
         data: Option<PathBuf>,
         #[command(flatten)]
-        conn: server::ServerConn,
+        conn: conn::ServerConn,
         /// Cameras the user may see: comma-separated ids, or * for all (default: none).
         #[arg(long, value_delimiter = ',')]
         cameras: Vec<String>,
@@ -56,7 +56,7 @@ enum UsersCommand {
         #[arg(long, conflicts_with_all = ["server", "server_ca"])]
         data: Option<PathBuf>,
         #[command(flatten)]
-        conn: server::ServerConn,
+        conn: conn::ServerConn,
         /// Comma-separated ids, or * for all; empty for none.
         #[arg(long, value_delimiter = ',')]
         cameras: Vec<String>,
@@ -69,7 +69,7 @@ enum UsersCommand {
         #[arg(long, conflicts_with_all = ["server", "server_ca"])]
         data: Option<PathBuf>,
         #[command(flatten)]
-        conn: server::ServerConn,
+        conn: conn::ServerConn,
         /// The administrator signing in at the server.
         #[arg(long, required_unless_present = "data")]
         user: Option<String>,
@@ -83,7 +83,7 @@ enum UsersCommand {
         #[arg(long, conflicts_with_all = ["server", "server_ca"])]
         data: Option<PathBuf>,
         #[command(flatten)]
-        conn: server::ServerConn,
+        conn: conn::ServerConn,
         #[command(flatten)]
         login: Login,
     },

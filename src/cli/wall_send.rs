@@ -3,13 +3,13 @@
 
 use anyhow::bail;
 
-use super::{Login, server};
+use super::{Login, conn};
 
 /// `vigie wall-send`'s arguments.
 #[derive(clap::Args)]
 pub struct Args {
     #[command(flatten)]
-    conn: server::ServerConn,
+    conn: conn::ServerConn,
     /// The workstation's name (its `vigie live --name`, else its machine's).
     #[arg(long, required_unless_present = "list")]
     to: Option<String>,

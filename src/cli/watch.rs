@@ -14,13 +14,13 @@ use crate::config::StreamKind;
 use crate::ingest::{IngestTimings, LiveStream};
 use crate::media::{FrameSlot, StreamState, decode_timecode_luma};
 
-use super::{Login, server};
+use super::{Login, conn};
 
 /// `vigie watch`'s arguments.
 #[derive(clap::Args)]
 pub struct Args {
     #[command(flatten)]
-    conn: server::ServerConn,
+    conn: conn::ServerConn,
     #[command(flatten)]
     login: Login,
     /// Camera ids, comma-separated.

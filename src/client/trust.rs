@@ -33,12 +33,10 @@ impl TrustStore {
         }
     }
 
-    /// `$XDG_CONFIG_HOME/vigie/servers`, or `~/.config/vigie/servers`.
+    /// `servers` in the user's Vigie configuration ([`crate::config::dirs::user_config`]).
     pub fn default_location() -> Option<TrustStore> {
-        let base = std::env::var_os("XDG_CONFIG_HOME")
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
-        Some(TrustStore::new(&base.join("vigie/servers")))
+        let base = crate::config::dirs::user_config()?;
+        Some(TrustStore::new(&base.join("servers")))
     }
 
     /// The file pinning the CA of the server at `url`.

@@ -6,6 +6,7 @@
 //! [`Credential`], whose `Debug` hides them, and URLs are shown through [`redact_url`].
 
 mod cameras;
+pub mod dirs;
 mod layout;
 mod workstation;
 
@@ -19,11 +20,21 @@ pub use workstation::{
 };
 
 /// The permission bits of `path` when every user may read it (a file holding a secret must
-/// not be); None when others may not.
+/// not be); None when others may not. Windows protects files with access lists, not mode
+/// bits: None there.
 pub(crate) fn readable_by_all(path: &std::path::Path) -> std::io::Result<Option<u32>> {
-    use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(path)?.permissions().mode();
-    Ok((mode & 0o004 != 0).then_some(mode & 0o777))
+    let meta = std::fs::metadata(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode();
+        Ok((mode & 0o004 != 0).then_some(mode & 0o777))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        Ok(None)
+    }
 }
 
 /// 1-based line of byte offset `pos` in `text`.

@@ -19,6 +19,8 @@ pub enum DecoderKind {
     Software,
     Nvidia,
     VaApi,
+    /// Direct3D 11 or 12 video decoding (Windows, any GPU vendor).
+    Direct3D,
 }
 
 impl DecoderKind {
@@ -27,6 +29,8 @@ impl DecoderKind {
             DecoderKind::Nvidia
         } else if decoder.starts_with("va") {
             DecoderKind::VaApi
+        } else if decoder.starts_with("d3d1") {
+            DecoderKind::Direct3D
         } else {
             DecoderKind::Software
         }
@@ -37,6 +41,7 @@ impl DecoderKind {
             DecoderKind::Software => "software",
             DecoderKind::Nvidia => "NVDEC",
             DecoderKind::VaApi => "VA-API",
+            DecoderKind::Direct3D => "Direct3D",
         }
     }
 }
@@ -48,6 +53,7 @@ const SOFTWARE_MPX_PER_CORE: f64 = 96.0;
 const SOFTWARE_SHARE: f64 = 0.7;
 /// A conservative figure for one NVDEC engine and for VA-API, Mpx/s.
 const NVDEC_MPX: f64 = 1500.0;
+/// VA-API, and Direct3D video decoding on Windows (the same kind of integrated engines).
 const VAAPI_MPX: f64 = 500.0;
 /// Brought back only below this share of the budget (hysteresis).
 const RESTORE_BELOW: f64 = 0.8;
@@ -103,6 +109,7 @@ impl Default for DecodeBudget {
             ),
             (DecoderKind::Nvidia, NVDEC_MPX * 1e6),
             (DecoderKind::VaApi, VAAPI_MPX * 1e6),
+            (DecoderKind::Direct3D, VAAPI_MPX * 1e6),
         ])
     }
 }
@@ -228,6 +235,20 @@ impl DecodeBudget {
 mod tests {
     use super::*;
     use crate::media::{Colorimetry, Frame};
+
+    #[test]
+    fn each_decoder_element_says_which_hardware_it_uses() {
+        for (element, kind, label) in [
+            ("avdec_h264", DecoderKind::Software, "software"),
+            ("nvh265dec", DecoderKind::Nvidia, "NVDEC"),
+            ("vah264dec", DecoderKind::VaApi, "VA-API"),
+            ("d3d12h264dec", DecoderKind::Direct3D, "Direct3D"),
+            ("d3d11h265dec", DecoderKind::Direct3D, "Direct3D"),
+        ] {
+            assert_eq!(DecoderKind::of(element), kind, "{element}");
+            assert_eq!(kind.label(), label);
+        }
+    }
 
     fn publish(slot: &FrameSlot, n: usize) {
         for _ in 0..n {

@@ -48,11 +48,22 @@ impl VideoCodec {
         .build()
     }
 
-    /// Decoders in order of preference: NVIDIA, VA-API, then libav on the CPU.
+    /// Decoders in order of preference: on Linux NVIDIA, VA-API, then libav on the CPU.
+    #[cfg(not(windows))]
     pub fn decoder_preference(self) -> &'static [&'static str] {
         match self {
             VideoCodec::H264 => &["nvh264dec", "vah264dec", "avdec_h264"],
             VideoCodec::H265 => &["nvh265dec", "vah265dec", "avdec_h265"],
+        }
+    }
+
+    /// Decoders in order of preference: on Windows Direct3D 12, Direct3D 11 (any GPU vendor),
+    /// then libav on the CPU.
+    #[cfg(windows)]
+    pub fn decoder_preference(self) -> &'static [&'static str] {
+        match self {
+            VideoCodec::H264 => &["d3d12h264dec", "d3d11h264dec", "avdec_h264"],
+            VideoCodec::H265 => &["d3d12h265dec", "d3d11h265dec", "avdec_h265"],
         }
     }
 }

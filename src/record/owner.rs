@@ -4,7 +4,6 @@
 //! when its holder exits, however it exits.
 
 use std::io::{Read, Seek, Write};
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 /// The lock file's name in the data folder.
@@ -46,10 +45,8 @@ impl Owner {
             .truncate(false)
             .open(&path)
             .map_err(io)?;
-        // SAFETY: flock on a descriptor this function owns; no memory is passed.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-            let e = std::io::Error::last_os_error();
-            if e.raw_os_error() != Some(libc::EWOULDBLOCK) {
+        if let Err(e) = file.try_lock() {
+            if let std::fs::TryLockError::Error(e) = e {
                 return Err(io(e));
             }
             let mut pid = String::new();

@@ -172,7 +172,8 @@ fn raise_refusal(store: &Store, now_utc_ns: i64, why: &str) -> Result<(), StoreE
     store.system_alarm("retention_refused", RETENTION_AUTHOR, &[], why, now_utc_ns)
 }
 
-/// Free bytes on the file system holding `data`.
+/// Free bytes on the file system holding `data` (None: unknown; the recorder runs on Linux).
+#[cfg(unix)]
 pub fn free_bytes(data: &Path) -> Option<u64> {
     let c = std::ffi::CString::new(data.as_os_str().as_encoded_bytes()).ok()?;
     // SAFETY: statvfs writes into the struct we pass; the path is NUL-terminated.
@@ -181,6 +182,12 @@ pub fn free_bytes(data: &Path) -> Option<u64> {
         return None;
     }
     Some(st.f_bavail as u64 * st.f_frsize as u64)
+}
+
+/// Free bytes on the file system holding `data` (None: unknown; the recorder runs on Linux).
+#[cfg(not(unix))]
+pub fn free_bytes(_data: &Path) -> Option<u64> {
+    None
 }
 
 /// Keeps `reserve` bytes free under `data`: deletes the oldest unheld segments until there are,

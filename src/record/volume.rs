@@ -3,7 +3,6 @@
 //! stops instead of filling the disk beneath, an alarm is raised, and it resumes when the
 //! volume is back.
 
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -13,6 +12,21 @@ pub enum Change {
     /// The folder is gone or is another one: why.
     Lost(String),
     Back,
+}
+
+/// A folder's device and inode. The recorder runs on Linux (the `site` feature); elsewhere a
+/// folder has no such identity in the standard library, and only its presence is watched.
+fn identity(m: &std::fs::Metadata) -> (u64, u64) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        (m.dev(), m.ino())
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = m;
+        (0, 0)
+    }
 }
 
 /// The data folder as found at start: its device and inode.
@@ -26,11 +40,11 @@ pub struct DataVolume {
 impl DataVolume {
     /// The volume `path` is on now.
     pub fn at(path: &Path) -> std::io::Result<DataVolume> {
-        let m = std::fs::metadata(path)?;
+        let (dev, ino) = identity(&std::fs::metadata(path)?);
         Ok(DataVolume {
             path: path.to_owned(),
-            dev: m.dev(),
-            ino: m.ino(),
+            dev,
+            ino,
             lost: AtomicBool::new(false),
         })
     }
@@ -39,12 +53,12 @@ impl DataVolume {
     pub fn present(&self) -> Result<(), String> {
         match std::fs::metadata(&self.path) {
             Err(e) => Err(format!("{}: {e}", self.path.display())),
-            Ok(m) if (m.dev(), m.ino()) != (self.dev, self.ino) => Err(format!(
+            Ok(m) if identity(&m) != (self.dev, self.ino) => Err(format!(
                 "{} is no longer the folder recording started on (device {:#x}, now {:#x}): \
                  its volume is not mounted",
                 self.path.display(),
                 self.dev,
-                m.dev()
+                identity(&m).0
             )),
             Ok(_) => Ok(()),
         }

@@ -342,12 +342,24 @@ impl Drop for Server {
 
 /// Makes the data folder (0700), or tightens an existing one that others could read.
 fn prepare_data(data: &Path) -> Result<(), ServerError> {
+    std::fs::create_dir_all(data).map_err(|source| ServerError::Data {
+        path: data.to_owned(),
+        source,
+    })?;
+    #[cfg(unix)]
+    tighten(data)?;
+    Ok(())
+}
+
+/// The folder 0700 and the signing key 0600 (on Windows the folder's access list protects
+/// them; the server runs on Linux).
+#[cfg(unix)]
+fn tighten(data: &Path) -> Result<(), ServerError> {
     use std::os::unix::fs::PermissionsExt;
     let err = |source| ServerError::Data {
         path: data.to_owned(),
         source,
     };
-    std::fs::create_dir_all(data).map_err(err)?;
     let meta = std::fs::metadata(data).map_err(err)?;
     let mode = meta.permissions().mode() & 0o7777;
     if mode & 0o077 != 0 {

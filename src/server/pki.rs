@@ -226,33 +226,39 @@ pub fn pem_certificate(der: &[u8]) -> String {
 
 fn write_file(path: &Path, text: &str, mode: u32) -> Result<(), PkiError> {
     use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
     let io = |source| PkiError::Io {
         path: path.to_owned(),
         source,
     };
     let tmp = path.with_extension("tmp");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(mode)
-        .open(&tmp)
-        .map_err(io)?;
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, mode);
+    let mut f = o.open(&tmp).map_err(io)?;
     f.write_all(text.as_bytes()).map_err(io)?;
     f.sync_all().map_err(io)?;
     set_mode(&tmp, mode)?;
     std::fs::rename(&tmp, path).map_err(io)
 }
 
+/// Unix permission bits; Windows protects files with the folder's access list instead.
 fn set_mode(path: &Path, mode: u32) -> Result<(), PkiError> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(|source| {
-        PkiError::Io {
-            path: path.to_owned(),
-            source,
-        }
-    })
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(|source| {
+            PkiError::Io {
+                path: path.to_owned(),
+                source,
+            }
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (path, mode);
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -52,8 +52,8 @@ pub struct ExportDialog {
 }
 
 fn default_parent() -> String {
-    std::env::var_os("HOME")
-        .map(|h| PathBuf::from(h).join("Vigie exports"))
+    crate::config::dirs::home()
+        .map(|h| h.join("Vigie exports"))
         .unwrap_or_else(|| PathBuf::from("Vigie exports"))
         .display()
         .to_string()
