@@ -64,5 +64,6 @@ x86_64-w64-mingw32-strip -o "$OUT/vigie.exe" "$EXE"
 # 4. The stage and the MSI.
 VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 python3 packaging/windows/stage.py "$GST" "$OUT/vigie.exe" "$OUT/stage" "$VERSION"
-wixl -a x64 -o "$OUT/vigie-$VERSION-x64.msi" "$OUT/stage/vigie.wxs"
+# The sources in vigie.wxs are relative to the stage.
+(cd "$OUT/stage" && wixl -a x64 -o "$OUT/vigie-$VERSION-x64.msi" vigie.wxs)
 echo "build-msi: $OUT/vigie-$VERSION-x64.msi ($(du -h "$OUT/vigie-$VERSION-x64.msi" | cut -f1)); installed: $(tail -2 "$OUT/stage/files.txt" | head -1)"

@@ -130,3 +130,30 @@ fn dimming_scales_the_picture_and_tiles_land_where_asked() {
         "dimmed white: {p:?}"
     );
 }
+
+/// The CPU conversion (`vigie still --no-gpu`, where no GPU can draw) against the same
+/// reference: within one level.
+#[test]
+fn the_cpu_conversion_matches_the_reference_too() {
+    for matrix in [Matrix::Bt601, Matrix::Bt709] {
+        for range in [Range::Limited, Range::Full] {
+            for nv12 in [false, true] {
+                let c = Colorimetry { matrix, range };
+                let rgba = bars_frame(c, nv12).to_rgba();
+                assert_eq!(rgba.len(), 160 * 16 * 4);
+                for (i, bar) in BARS.iter().enumerate() {
+                    let at = (8 * 160 + i * 20 + 10) * 4;
+                    let got = &rgba[at..at + 3];
+                    let want = reference(*bar, c);
+                    for ch in 0..3 {
+                        assert!(
+                            (got[ch] as i32 - want[ch] as i32).abs() <= 1,
+                            "{c:?} nv12={nv12} bar {i} {bar:?}: got {got:?}, want {want:?}"
+                        );
+                    }
+                    assert_eq!(rgba[at + 3], 255);
+                }
+            }
+        }
+    }
+}

@@ -138,7 +138,7 @@ def wxs(stage, files, version):
         guid = str(uuid.uuid5(NAMESPACE, "component:" + r)).upper()
         return (f'{indent}<Component Id="{cid}" Guid="{guid}" Win64="yes">\n'
                 f'{indent}  <File Id="{ident("f", r)}" Name={quoteattr(rel.name)} '
-                f'Source={quoteattr(str(stage / rel))} KeyPath="yes"/>\n{extra}'
+                f'Source={quoteattr(rel.as_posix())} KeyPath="yes"/>\n{extra}'
                 f'{indent}</Component>\n')
 
     def folder(node, path, indent):
@@ -155,15 +155,16 @@ def wxs(stage, files, version):
     exe = ident("f", "bin/vigie.exe")
     bindir = ident("d", "bin")
     body = folder(tree, "", "          ")
-    conf = component(Path("etc/client.toml"), "          ").replace(
-        "<Component ", '<Component NeverOverwrite="yes" ', 1)
+    # An edited client.toml survives upgrades: Windows Installer leaves an unversioned file
+    # changed since its install in place.
+    conf = component(Path("etc/client.toml"), "          ")
     refs_xml = "".join(f'      <ComponentRef Id="{r}"/>\n' for r in refs)
     return f"""<?xml version="1.0" encoding="utf-8"?>
 <Wix xmlns="http://schemas.microsoft.com/wix/2006/wi">
   <Product Id="*" Name="Vigie" Manufacturer="Vigie developers" Language="1033"
            Version="{version}" UpgradeCode="{UPGRADE_CODE}">
     <Package InstallerVersion="500" Compressed="yes" InstallScope="perMachine"
-             Platform="x64" Description="Vigie control-room workstation {version}"/>
+             Description="Vigie control-room workstation {version}"/>
     <Media Id="1" Cabinet="vigie.cab" EmbedCab="yes"/>
     <MajorUpgrade DowngradeErrorMessage="A newer Vigie is already installed."/>
     <Directory Id="TARGETDIR" Name="SourceDir">

@@ -51,7 +51,7 @@ use crate::sim::CamSim;
 #[command(
     name = "vigie",
     version,
-    about = "Vigie: control-room video client (live wall, camera simulator, tools)"
+    about = "Vigie: control-room video (live wall, review, evidence exports and their checks)"
 )]
 struct Cli {
     #[command(subcommand)]

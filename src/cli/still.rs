@@ -47,6 +47,10 @@ pub struct Args {
     timeout: u64,
     #[arg(long, value_enum, default_value_t = TransportArg::Auto)]
     transport: TransportArg,
+    /// With --url: converts the decoded picture to RGB on the CPU instead of drawing it
+    /// through the GPU (a machine, or an emulator, without a usable GPU).
+    #[arg(long, requires = "url")]
+    no_gpu: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -57,6 +61,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             camera_user: user,
             timeout,
             transport,
+            no_gpu,
             ..
         } => still(
             &url,
@@ -64,6 +69,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             user,
             Duration::from_secs(timeout),
             transport.into(),
+            no_gpu,
         ),
         Args {
             data: Some(data),
@@ -138,6 +144,7 @@ fn still(
     user: Option<String>,
     timeout: Duration,
     transport: Transport,
+    no_gpu: bool,
 ) -> anyhow::Result<()> {
     let (clean, credential) = url_credentials(url, user);
     let shown = redact_url(url);
@@ -179,7 +186,18 @@ fn still(
     };
     let decoder = slot.decoder();
     stream.stop_and_join();
-    let adapter = write_still(&frame, &[], out)?;
+    let adapter = if no_gpu {
+        crate::render::RgbaImage {
+            width: frame.width,
+            height: frame.height,
+            pixels: frame.to_rgba(),
+        }
+        .write_png(out)
+        .with_context(|| format!("writing {}", out.display()))?;
+        "converted on the CPU, no GPU".to_owned()
+    } else {
+        write_still(&frame, &[], out)?
+    };
     eprintln!(
         "still: wrote {} ({}x{}, {decoder}, {adapter})",
         out.display(),

@@ -115,6 +115,46 @@ impl Frame {
         self.planes.plane(0)[y as usize * self.planes.stride(0) + x as usize]
     }
 
+    /// The picture as 8-bit RGBA, converted on the CPU with the stream's matrix and range (the
+    /// compositor's shader does the same on the GPU). For a still without a GPU, not for the
+    /// live path.
+    pub fn to_rgba(&self) -> Vec<u8> {
+        let (kr, kb) = self.colorimetry.matrix.coefficients();
+        let kg = 1.0 - kr - kb;
+        let (y_off, y_scale, c_scale) = match self.colorimetry.range {
+            Range::Limited => (16.0, 255.0 / 219.0, 255.0 / 224.0),
+            Range::Full => (0.0, 1.0, 1.0),
+        };
+        let p = &self.planes;
+        let (w, h) = (self.width as usize, self.height as usize);
+        let mut out = Vec::with_capacity(w * h * 4);
+        for y in 0..h {
+            let row = &p.plane(0)[y * p.stride(0)..y * p.stride(0) + w];
+            for (x, &luma) in row.iter().enumerate() {
+                let (cx, cy) = (x / 2, y / 2);
+                let (u, v) = match self.format {
+                    PixelFormat::I420 => (
+                        p.plane(1)[cy * p.stride(1) + cx],
+                        p.plane(2)[cy * p.stride(2) + cx],
+                    ),
+                    PixelFormat::Nv12 => {
+                        let uv = &p.plane(1)[cy * p.stride(1) + 2 * cx..];
+                        (uv[0], uv[1])
+                    }
+                };
+                let yy = (luma as f32 - y_off) * y_scale;
+                let pb = (u as f32 - 128.0) * c_scale;
+                let pr = (v as f32 - 128.0) * c_scale;
+                let r = yy + 2.0 * (1.0 - kr) * pr;
+                let b = yy + 2.0 * (1.0 - kb) * pb;
+                let g = (yy - kr * r - kb * b) / kg;
+                let q = |c: f32| c.round().clamp(0.0, 255.0) as u8;
+                out.extend_from_slice(&[q(r), q(g), q(b), 255]);
+            }
+        }
+        out
+    }
+
     /// Builds an I420 frame from tightly packed planes (tests, synthetic pictures).
     pub fn from_i420(
         width: u32,
