@@ -9,7 +9,7 @@ GST_ROOT holds the GStreamer wheels unpacked (one folder per wheel). The stage g
   libexec/gstreamer-1.0/gst-plugin-scanner.exe and its DLLs,
   share/doc/ Vigie's README, the GStreamer wheels' versions and licences,
 and STAGE_DIR/vigie.wxs lists every file, with a Start-menu shortcut for the live wall and
-one for review, the machine's client.toml in %ProgramData%\\Vigie, and the upgrade code.
+one for review, a model client.toml in %ProgramData%\\Vigie, and the upgrade code.
 The list of files and the installed size go to STAGE_DIR/files.txt.
 """
 
@@ -101,7 +101,9 @@ def main():
     for meta in sorted(gst_root.glob("*.dist-info/METADATA")):
         shutil.copy2(meta, gdocs / (meta.parent.name.replace(".dist-info", "") + ".txt"))
     (stage / "etc").mkdir()
-    shutil.copy2(HERE / "client.toml", stage / "etc/client.toml")
+    # A model only: the site's own client.toml beside it is never the installer's, so that
+    # upgrades and uninstalls leave it alone.
+    shutil.copy2(HERE / "client.toml", stage / "etc/client.toml.example")
 
     files = sorted(p for p in stage.rglob("*") if p.is_file() and p.name != "vigie.wxs")
     size = sum(p.stat().st_size for p in files)
@@ -155,9 +157,7 @@ def wxs(stage, files, version):
     exe = ident("f", "bin/vigie.exe")
     bindir = ident("d", "bin")
     body = folder(tree, "", "          ")
-    # An edited client.toml survives upgrades: Windows Installer leaves an unversioned file
-    # changed since its install in place.
-    conf = component(Path("etc/client.toml"), "          ")
+    conf = component(Path("etc/client.toml.example"), "          ")
     refs_xml = "".join(f'      <ComponentRef Id="{r}"/>\n' for r in refs)
     return f"""<?xml version="1.0" encoding="utf-8"?>
 <Wix xmlns="http://schemas.microsoft.com/wix/2006/wi">
@@ -167,6 +167,9 @@ def wxs(stage, files, version):
              Description="Vigie control-room workstation {version}"/>
     <Media Id="1" Cabinet="vigie.cab" EmbedCab="yes"/>
     <MajorUpgrade DowngradeErrorMessage="A newer Vigie is already installed."/>
+    <InstallExecuteSequence>
+      <RemoveExistingProducts After="InstallExecute"/>
+    </InstallExecuteSequence>
     <Directory Id="TARGETDIR" Name="SourceDir">
       <Directory Id="ProgramFiles64Folder">
         <Directory Id="INSTALLDIR" Name="Vigie">

@@ -26,6 +26,10 @@ use crate::relay::{Incoming, Relay};
 /// Messages that may wait between the connection and the decoder.
 const CHANNEL_DEPTH: usize = 256;
 
+/// Bytes that may wait in the appsrc for a decoder slower than the stream: past them, pictures
+/// are dropped until a keyframe finds the queue back under half of it (a skip, counted).
+const DECODER_BACKLOG_BYTES: u64 = 8 << 20;
+
 /// Capture times go into PTS relative to a base this far before the first picture (a picture
 /// of the primed GOP may be a little older than the one that set the base).
 const PTS_MARGIN_NS: i64 = 60_000_000_000;
@@ -66,7 +70,7 @@ fn build(
         .caps(&caps)
         .format(gst::Format::Time)
         .is_live(true)
-        .max_bytes(8 << 20)
+        .max_bytes(DECODER_BACKLOG_BYTES)
         .block(false)
         .build();
     let parse = gst::ElementFactory::make(vc.parser())
@@ -170,6 +174,8 @@ pub(crate) fn supervise(
         lost_since: None,
         last_notice: None,
         skips_here: 0,
+        decoder_skips: 0,
+        decoder_behind: false,
     };
     while !stop.is_set() {
         if slot.keyframes_only() != keyframes_only {
@@ -197,6 +203,10 @@ struct Run {
     last_notice: Option<Notice>,
     /// Skips to a keyframe made on this side (the connection's backlog).
     skips_here: u64,
+    /// Skips to a keyframe because the decoder fell behind.
+    decoder_skips: u64,
+    /// Dropping pictures until a keyframe: the decoder is behind.
+    decoder_behind: bool,
 }
 
 impl Run {
@@ -213,12 +223,7 @@ impl Run {
             Ok(Incoming::Notice(n)) => self.notice(n),
             Ok(Incoming::Behind(n)) => {
                 self.skips_here = n;
-                let last = self.last_notice.as_ref();
-                self.slot.set_relay_notes(
-                    last.map_or(0, |l| l.skips) + n,
-                    last.is_some_and(|l| l.keyframes_only),
-                    last.is_some_and(|l| l.sub_for_main),
-                );
+                self.show_notes();
             }
             Ok(Incoming::Disconnected(why)) => {
                 // The pipeline is rebuilt at the first keyframe after the reconnection.
@@ -267,6 +272,24 @@ impl Run {
         }
         self.on_arrival.store(u.timed_on_arrival, Ordering::Relaxed);
         self.lost_since = None;
+        if let Some(p) = &self.pipe {
+            let waiting = p.src.current_level_bytes();
+            if self.decoder_behind || waiting > DECODER_BACKLOG_BYTES {
+                if !u.keyframe || waiting > DECODER_BACKLOG_BYTES / 2 {
+                    if !self.decoder_behind {
+                        self.decoder_behind = true;
+                        self.decoder_skips += 1;
+                        tracing::debug!(
+                            "{}: the decoder is behind ({waiting} bytes wait): to the next keyframe",
+                            p.decoder
+                        );
+                        self.show_notes();
+                    }
+                    return;
+                }
+                self.decoder_behind = false;
+            }
+        }
         if let Some(p) = &self.pipe
             && let Err(e) = p.push(u)
         {
@@ -285,10 +308,23 @@ impl Run {
         });
     }
 
+    /// The tile's note: skips (the server's, the connection's, the decoder's) and the cap.
+    fn show_notes(&self) {
+        let last = self.last_notice.as_ref();
+        self.slot.set_relay_notes(
+            last.map_or(0, |l| l.skips) + self.skips_here + self.decoder_skips,
+            last.is_some_and(|l| l.keyframes_only),
+            last.is_some_and(|l| l.sub_for_main),
+        );
+    }
+
     fn notice(&mut self, n: Notice) {
         self.server_state = n.state;
-        self.slot
-            .set_relay_notes(n.skips + self.skips_here, n.keyframes_only, n.sub_for_main);
+        self.slot.set_relay_notes(
+            n.skips + self.skips_here + self.decoder_skips,
+            n.keyframes_only,
+            n.sub_for_main,
+        );
         match n.state {
             State::Connecting | State::Live => {}
             State::Lost => {
