@@ -70,7 +70,7 @@ impl ApiState {
     ) -> Result<ApiState, crate::auth::PasswordError> {
         Ok(ApiState {
             relay,
-            live_views: Default::default(),
+            live_views: super::relay::LiveViews::at(&data),
             relay_runtime: Default::default(),
             exports: super::exports::Exports::new(&data),
             playback: Default::default(),

@@ -151,10 +151,18 @@ pub struct Server {
 impl Server {
     pub fn start(opts: ServerOptions) -> Result<Server, ServerError> {
         prepare_data(&opts.data)?;
-        // The index exists (and is migrated) before anything reads it.
-        drop(crate::store::Store::open(
-            &opts.data.join(crate::store::INDEX_FILE),
-        )?);
+        // The index exists (and is migrated) before anything reads it; live views a server
+        // ended without stopping are closed in the audit log.
+        {
+            let store = crate::store::Store::open(&opts.data.join(crate::store::INDEX_FILE))?;
+            let closed = relay::LiveViews::recover(&opts.data, &store);
+            if closed > 0 {
+                tracing::warn!(
+                    "server: {closed} live view(s) left open by a server that ended without \
+                     stopping them, now logged as stopped"
+                );
+            }
+        }
         let identity = match &opts.tls {
             Some((cert, key)) => pki::site_identity(cert, key)?,
             None => pki::own_identity(&opts.data, &opts.names)?,

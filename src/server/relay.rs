@@ -31,19 +31,70 @@ use crate::relay::wire::{self, Control, Notice, State as WireState};
 
 type Shared = Arc<ApiState>;
 
-/// The live views being sent, per connection: what a stopping server logs as stopped.
+/// The live views being sent, per connection: what a stopping server logs as stopped. The
+/// list is also kept in `DATA/live-views.json` as it changes (at each view started or
+/// stopped, never per picture), so that a server killed or crashed logs their stop at its
+/// next start ([`LiveViews::recover`]).
 #[derive(Default)]
 pub struct LiveViews {
     next: std::sync::atomic::AtomicU64,
     open: std::sync::Mutex<HashMap<u64, (audit::Entry, std::collections::BTreeSet<String>)>>,
+    /// Where the list is kept; None: in memory only.
+    file: Option<std::path::PathBuf>,
 }
 
+/// A view still open, as kept on disk.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct KeptView {
+    user: String,
+    role: String,
+    detail: String,
+    cameras: Vec<String>,
+}
+
+/// The file of the views open, in the data folder.
+pub const LIVE_VIEWS_FILE: &str = "live-views.json";
+
 impl LiveViews {
+    /// Keeps the list of open views in `data`.
+    pub fn at(data: &std::path::Path) -> LiveViews {
+        LiveViews {
+            file: Some(data.join(LIVE_VIEWS_FILE)),
+            ..Default::default()
+        }
+    }
+
     fn lock(
         &self,
     ) -> std::sync::MutexGuard<'_, HashMap<u64, (audit::Entry, std::collections::BTreeSet<String>)>>
     {
         self.open.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Writes the list (under its lock: the file follows the changes in order).
+    fn keep(&self, open: &HashMap<u64, (audit::Entry, std::collections::BTreeSet<String>)>) {
+        let Some(file) = &self.file else { return };
+        let views: Vec<KeptView> = open
+            .values()
+            .filter(|(_, cams)| !cams.is_empty())
+            .map(|(e, cams)| KeptView {
+                user: e.user.clone(),
+                role: e.role.clone(),
+                detail: e.detail.clone(),
+                cameras: cams.iter().cloned().collect(),
+            })
+            .collect();
+        let tmp = file.with_extension("json.tmp");
+        let written = serde_json::to_vec(&views)
+            .map_err(std::io::Error::other)
+            .and_then(|text| std::fs::write(&tmp, text))
+            .and_then(|()| std::fs::rename(&tmp, file));
+        if let Err(e) = written {
+            tracing::error!(
+                "{}: the open live views could not be kept: {e}",
+                file.display()
+            );
+        }
     }
 
     fn open(&self, template: audit::Entry) -> u64 {
@@ -53,22 +104,30 @@ impl LiveViews {
     }
 
     fn set(&self, id: u64, camera: &str, shown: bool) {
-        if let Some((_, cams)) = self.lock().get_mut(&id) {
-            if shown {
-                cams.insert(camera.to_owned());
+        let mut open = self.lock();
+        if let Some((_, cams)) = open.get_mut(&id) {
+            let changed = if shown {
+                cams.insert(camera.to_owned())
             } else {
-                cams.remove(camera);
+                cams.remove(camera)
+            };
+            if changed {
+                self.keep(&open);
             }
         }
     }
 
     fn close(&self, id: u64) {
-        self.lock().remove(&id);
+        let mut open = self.lock();
+        if open.remove(&id).is_some_and(|(_, cams)| !cams.is_empty()) {
+            self.keep(&open);
+        }
     }
 
     /// Logs every view still open as stopped (the server stops).
     pub fn stop_all(&self, store: &crate::store::Store) {
-        for (_, (template, cams)) in self.lock().drain() {
+        let mut open = self.lock();
+        for (_, (template, cams)) in open.drain() {
             for cam in cams {
                 let mut e = template.clone();
                 e.at_utc_ns = crate::time::now_utc_ns();
@@ -82,6 +141,57 @@ impl LiveViews {
                 }
             }
         }
+        self.keep(&open);
+    }
+
+    /// At a server's start: the views a server that ended without stopping them (killed, a
+    /// crash, a power cut) left open are logged as stopped now, saying so. Returns how many.
+    pub fn recover(data: &std::path::Path, store: &crate::store::Store) -> usize {
+        let file = data.join(LIVE_VIEWS_FILE);
+        let Ok(text) = std::fs::read(&file) else {
+            return 0;
+        };
+        let views: Vec<KeptView> = match serde_json::from_slice(&text) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::error!(
+                    "{}: not a list of live views ({e}); the views it held are not closed in the audit log",
+                    file.display()
+                );
+                let _ = std::fs::remove_file(&file);
+                return 0;
+            }
+        };
+        let mut n = 0;
+        for v in views {
+            for cam in v.cameras {
+                let e = audit::Entry {
+                    at_utc_ns: crate::time::now_utc_ns(),
+                    user: v.user.clone(),
+                    role: v.role.clone(),
+                    action: "live view stop".into(),
+                    cameras: cam,
+                    range: None,
+                    reason: String::new(),
+                    detail: format!(
+                        "{} (the server ended without stopping it; logged at its next start)",
+                        v.detail
+                    )
+                    .trim()
+                    .to_owned(),
+                };
+                match audit::append_with(store, &e) {
+                    Ok(_) => n += 1,
+                    Err(err) => {
+                        // Kept for the next start.
+                        tracing::error!("a live view's stop could not be logged: {err}");
+                        return n;
+                    }
+                }
+            }
+        }
+        let _ = std::fs::remove_file(&file);
+        n
     }
 }
 
@@ -539,5 +649,78 @@ impl Conn {
         for id in ids {
             self.place(id);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(user: &str) -> audit::Entry {
+        audit::Entry {
+            at_utc_ns: 0,
+            user: user.into(),
+            role: "operator".into(),
+            action: "live view stop".into(),
+            cameras: String::new(),
+            range: None,
+            reason: String::new(),
+            detail: "from 10.0.0.7".into(),
+        }
+    }
+
+    #[test]
+    fn views_left_open_by_a_killed_server_are_logged_stopped_at_its_next_start() {
+        let dir = std::env::temp_dir().join(format!("vigie-live-views-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("folder");
+        let store = crate::store::Store::open(&dir.join(crate::store::INDEX_FILE)).expect("index");
+        let stops = |store: &crate::store::Store| -> Vec<(String, String, String)> {
+            store
+                .audit_entries()
+                .expect("audit")
+                .into_iter()
+                .filter(|(_, e, _, _)| e.action == "live view stop")
+                .map(|(_, e, _, _)| (e.user, e.cameras, e.detail))
+                .collect()
+        };
+        {
+            let views = LiveViews::at(&dir);
+            let a = views.open(entry("bob.op"));
+            let b = views.open(entry("eve.sup"));
+            views.set(a, "cam001", true);
+            views.set(a, "cam002", true);
+            views.set(b, "cam003", true);
+            views.set(a, "cam002", false); // stopped while the server ran: logged then
+            views.close(b); // the connection ended: its stops were logged by it
+            // The server is killed here: nothing logs the view of cam001.
+        }
+        assert!(dir.join(LIVE_VIEWS_FILE).exists());
+        assert!(stops(&store).is_empty());
+        assert_eq!(LiveViews::recover(&dir, &store), 1);
+        let logged = stops(&store);
+        assert_eq!(logged.len(), 1, "{logged:?}");
+        assert_eq!(
+            (logged[0].0.as_str(), logged[0].1.as_str()),
+            ("bob.op", "cam001")
+        );
+        assert!(
+            logged[0]
+                .2
+                .starts_with("from 10.0.0.7 (the server ended without stopping it"),
+            "{}",
+            logged[0].2
+        );
+        // Once: the list is gone, a second start logs nothing more.
+        assert!(!dir.join(LIVE_VIEWS_FILE).exists());
+        assert_eq!(LiveViews::recover(&dir, &store), 0);
+        // A server stopped cleanly leaves nothing to recover.
+        let views = LiveViews::at(&dir);
+        let c = views.open(entry("bob.op"));
+        views.set(c, "cam004", true);
+        views.stop_all(&store);
+        assert_eq!(LiveViews::recover(&dir, &store), 0);
+        assert_eq!(stops(&store).len(), 2);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
