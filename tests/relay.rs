@@ -433,3 +433,66 @@ fn a_capped_workstation_gets_sub_streams_then_keyframes_only_and_its_tiles_say_s
     );
     stream.stop_and_join();
 }
+
+/// A workstation's decoder that stops taking pictures (here: its output held) lets at most
+/// its backlog of pictures wait; past it the stream skips to a keyframe, the tile counts the
+/// skip, and pictures come again once the decoder takes them.
+#[test]
+fn a_decoder_that_stops_taking_pictures_holds_a_bounded_backlog_and_resumes_at_a_keyframe() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let sim = camsim(1, true);
+    let dir = test_dir("relay-decoder-behind");
+    let data = dir.join("data");
+    add_user(&data, "op1", "operator", &["*"]);
+    let server = start_server_with(&data, sim.cameras());
+    let api = signed_in(&server, &data, "op1");
+    let relay = Arc::new(vigie::client::relay::RelayClient::start(&api, None).expect("live"));
+    let slot = FrameSlot::new();
+    // The decoder's output is held while `held`: its thread (GStreamer's, not the stream's
+    // "ingest" supervisor, which calls the waker too) waits in the slot's waker, so the
+    // pictures pile up before the decoder.
+    let held = Arc::new(AtomicBool::new(false));
+    let shown = Arc::new(AtomicU64::new(0));
+    let (h, n) = (held.clone(), shown.clone());
+    slot.set_waker(Some(Arc::new(move || {
+        if std::thread::current()
+            .name()
+            .is_some_and(|t| t.starts_with("ingest"))
+        {
+            return;
+        }
+        n.fetch_add(1, Ordering::SeqCst);
+        while h.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    })));
+    let stream = vigie::ingest::LiveStream::relayed(
+        relay.clone(),
+        "cam001",
+        StreamKind::Main,
+        slot.clone(),
+        vigie::ingest::IngestTimings {
+            // About 2 s of this 800 kbit/s stream.
+            decoder_backlog_bytes: 200_000,
+            ..Default::default()
+        },
+    )
+    .expect("stream");
+    wait_for("pictures", || shown.load(Ordering::SeqCst) > 10);
+    assert_eq!(slot.relay_skips(), 0, "no skip while the decoder keeps up");
+    held.store(true, Ordering::SeqCst);
+    wait_for("a skip counted on the tile", || slot.relay_skips() >= 1);
+    let skips = slot.relay_skips();
+    held.store(false, Ordering::SeqCst);
+    let before = shown.load(Ordering::SeqCst);
+    wait_for("pictures again", || {
+        shown.load(Ordering::SeqCst) > before + 25 && slot.state() == StreamState::Live
+    });
+    // Decoding goes on from the keyframe: no further skip once the decoder keeps up.
+    let now = shown.load(Ordering::SeqCst);
+    wait_for("another second of pictures", || {
+        shown.load(Ordering::SeqCst) > now + 25
+    });
+    assert_eq!(slot.relay_skips(), skips);
+    stream.stop_and_join();
+}

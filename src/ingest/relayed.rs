@@ -26,10 +26,6 @@ use crate::relay::{Incoming, Relay};
 /// Messages that may wait between the connection and the decoder.
 const CHANNEL_DEPTH: usize = 256;
 
-/// Bytes that may wait in the appsrc for a decoder slower than the stream: past them, pictures
-/// are dropped until a keyframe finds the queue back under half of it (a skip, counted).
-const DECODER_BACKLOG_BYTES: u64 = 8 << 20;
-
 /// Capture times go into PTS relative to a base this far before the first picture (a picture
 /// of the primed GOP may be a little older than the one that set the base).
 const PTS_MARGIN_NS: i64 = 60_000_000_000;
@@ -63,6 +59,7 @@ fn build(
     failed: &[String],
     started: Instant,
     on_arrival: &Arc<AtomicBool>,
+    backlog: u64,
 ) -> Result<Pipe, String> {
     let vc = codec(config.codec);
     let caps = vc.au_caps(&config.decoder_config);
@@ -70,7 +67,7 @@ fn build(
         .caps(&caps)
         .format(gst::Format::Time)
         .is_live(true)
-        .max_bytes(DECODER_BACKLOG_BYTES)
+        .max_bytes(backlog)
         .block(false)
         .build();
     let parse = gst::ElementFactory::make(vc.parser())
@@ -176,6 +173,7 @@ pub(crate) fn supervise(
         skips_here: 0,
         decoder_skips: 0,
         decoder_behind: false,
+        backlog: timings.decoder_backlog_bytes,
     };
     while !stop.is_set() {
         if slot.keyframes_only() != keyframes_only {
@@ -207,6 +205,8 @@ struct Run {
     decoder_skips: u64,
     /// Dropping pictures until a keyframe: the decoder is behind.
     decoder_behind: bool,
+    /// Bytes that may wait for the decoder ([`IngestTimings::decoder_backlog_bytes`]).
+    backlog: u64,
 }
 
 impl Run {
@@ -262,7 +262,14 @@ impl Run {
                 return;
             }
             let Some(c) = &self.config else { return };
-            match build(c, &self.slot, &self.failed, self.started, &self.on_arrival) {
+            match build(
+                c,
+                &self.slot,
+                &self.failed,
+                self.started,
+                &self.on_arrival,
+                self.backlog,
+            ) {
                 Ok(p) => self.pipe = Some(p),
                 Err(reason) => {
                     self.slot.set_state(StreamState::Failed { reason });
@@ -274,8 +281,8 @@ impl Run {
         self.lost_since = None;
         if let Some(p) = &self.pipe {
             let waiting = p.src.current_level_bytes();
-            if self.decoder_behind || waiting > DECODER_BACKLOG_BYTES {
-                if !u.keyframe || waiting > DECODER_BACKLOG_BYTES / 2 {
+            if self.decoder_behind || waiting > self.backlog {
+                if !u.keyframe || waiting > self.backlog / 2 {
                     if !self.decoder_behind {
                         self.decoder_behind = true;
                         self.decoder_skips += 1;

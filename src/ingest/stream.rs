@@ -46,6 +46,9 @@ pub struct IngestTimings {
     pub backoff_max: Duration,
     /// Receive jitter buffer.
     pub latency_ms: u32,
+    /// Bytes that may wait for a relayed stream's decoder (one slower than the stream): past
+    /// them, pictures are dropped until a keyframe finds the queue back under half of it.
+    pub decoder_backlog_bytes: u64,
 }
 
 impl Default for IngestTimings {
@@ -56,6 +59,7 @@ impl Default for IngestTimings {
             backoff_min: Duration::from_secs(1),
             backoff_max: Duration::from_secs(30),
             latency_ms: 100,
+            decoder_backlog_bytes: 8 << 20,
         }
     }
 }
