@@ -369,15 +369,26 @@ fn a_restarted_camera_is_lost_then_live_again_on_every_workstation_within_5_s() 
     refused.stop_and_join();
 }
 
-#[test]
-fn the_capture_time_shown_is_the_pictures_timecode_within_one_frame_interval() {
+/// One live-painted camera, a server of it, and operator op1's live connection to it.
+fn one_camera_site(
+    name: &str,
+) -> (
+    vigie::sim::CamSim,
+    vigie::server::Server,
+    Arc<vigie::client::relay::RelayClient>,
+) {
     let sim = camsim(1, true);
-    let dir = test_dir("relay-time");
-    let data = dir.join("data");
+    let data = test_dir(name).join("data");
     add_user(&data, "op1", "operator", &["*"]);
     let server = start_server_with(&data, sim.cameras());
     let api = signed_in(&server, &data, "op1");
     let relay = Arc::new(vigie::client::relay::RelayClient::start(&api, None).expect("live"));
+    (sim, server, relay)
+}
+
+#[test]
+fn the_capture_time_shown_is_the_pictures_timecode_within_one_frame_interval() {
+    let (_sim, _server, relay) = one_camera_site("relay-time");
     let stream = relayed(&relay, "cam001", StreamKind::Main);
     let mut checked = 0;
     let mut worst = 0;
@@ -443,13 +454,7 @@ fn a_capped_workstation_gets_sub_streams_then_keyframes_only_and_its_tiles_say_s
 #[test]
 fn a_decoder_that_stops_taking_pictures_holds_a_bounded_backlog_and_resumes_at_a_keyframe() {
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-    let sim = camsim(1, true);
-    let dir = test_dir("relay-decoder-behind");
-    let data = dir.join("data");
-    add_user(&data, "op1", "operator", &["*"]);
-    let server = start_server_with(&data, sim.cameras());
-    let api = signed_in(&server, &data, "op1");
-    let relay = Arc::new(vigie::client::relay::RelayClient::start(&api, None).expect("live"));
+    let (_sim, _server, relay) = one_camera_site("relay-decoder-behind");
     let slot = FrameSlot::new();
     // The decoder's output is held while `held`: its thread (GStreamer's, not the stream's
     // "ingest" supervisor, which calls the waker too) waits in the slot's waker, so the

@@ -133,14 +133,14 @@ def wxs(stage, files, version):
         node.setdefault(None, []).append(rel)
     refs = []
 
-    def component(rel, indent, extra=""):
+    def component(rel, indent):
         r = rel.as_posix()
         cid = ident("c", r)
         refs.append(cid)
         guid = str(uuid.uuid5(NAMESPACE, "component:" + r)).upper()
         return (f'{indent}<Component Id="{cid}" Guid="{guid}" Win64="yes">\n'
                 f'{indent}  <File Id="{ident("f", r)}" Name={quoteattr(rel.name)} '
-                f'Source={quoteattr(rel.as_posix())} KeyPath="yes"/>\n{extra}'
+                f'Source={quoteattr(rel.as_posix())} KeyPath="yes"/>\n'
                 f'{indent}</Component>\n')
 
     def folder(node, path, indent):
