@@ -539,14 +539,16 @@ async fn play(
         if let Some(feed) = rec.feed.clone()
             && feed.watchers() > 0
         {
-            // Relayed to workstations: each picture as it arrives, not a beat later.
-            let item = tokio::select! {
-                biased;
-                _ = stop.changed() => return Ok(()),
-                item = demuxed.next() => Some(item),
-                _ = beat => None,
-            };
-            if let Some(item) = item {
+            // Relayed to workstations: each picture as it arrives, not a beat later; the beat
+            // still ends the turn (one timer a beat, not one a picture).
+            tokio::pin!(beat);
+            while feed.watchers() > 0 {
+                let item = tokio::select! {
+                    biased;
+                    _ = stop.changed() => return Ok(()),
+                    item = demuxed.next() => item,
+                    _ = &mut beat => break,
+                };
                 take(item, &demuxed, video, rec, st)?;
                 last_rx = Instant::now();
             }

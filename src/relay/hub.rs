@@ -124,12 +124,13 @@ impl Hub {
             // The current GOP first: the picture shows without waiting for a keyframe.
             {
                 let mut q = lock(&sub.q);
+                let now = Instant::now();
                 for r in &inner.gop {
                     if q.keyframes_only && !r.unit.keyframe {
                         continue;
                     }
                     q.need_key = false;
-                    q.push(&sub.client, r.clone());
+                    q.push(&sub.client, r.clone(), now);
                 }
             }
             inner.subs.push(sub.clone());
@@ -247,6 +248,7 @@ impl Feed {
                 data,
             },
         });
+        let now = Instant::now();
         let mut inner = lock(&self.inner);
         if inner.state != State::Live {
             inner.state = State::Live;
@@ -270,7 +272,7 @@ impl Feed {
         }
         for s in &inner.subs {
             let mut q = lock(&s.q);
-            if q.offer(&s.client, &r) {
+            if q.offer(&s.client, &r, now) {
                 drop(q);
                 s.client.notify.notify_one();
             }
@@ -376,11 +378,11 @@ struct Queue {
 }
 
 impl Queue {
-    fn push(&mut self, client: &ClientQueue, r: Arc<Relayed>) {
+    fn push(&mut self, client: &ClientQueue, r: Arc<Relayed>, now: Instant) {
         let len = r.unit.data.len();
         self.bytes += len;
         client.bytes.fetch_add(len, Ordering::Relaxed);
-        self.items.push_back((Instant::now(), r));
+        self.items.push_back((now, r));
     }
 
     fn clear(&mut self, client: &ClientQueue) {
@@ -390,7 +392,7 @@ impl Queue {
     }
 
     /// Takes `r` if this subscription wants it; true when the writer has something new.
-    fn offer(&mut self, client: &ClientQueue, r: &Arc<Relayed>) -> bool {
+    fn offer(&mut self, client: &ClientQueue, r: &Arc<Relayed>, now: Instant) -> bool {
         let key = r.unit.keyframe;
         if (self.keyframes_only || self.need_key) && !key {
             return false;
@@ -401,7 +403,7 @@ impl Queue {
             || self
                 .items
                 .front()
-                .is_some_and(|(t, _)| t.elapsed() > MAX_LAG);
+                .is_some_and(|(t, _)| now.saturating_duration_since(*t) > MAX_LAG);
         if behind {
             self.clear(client);
             self.skips += 1;
@@ -412,7 +414,7 @@ impl Queue {
             }
         }
         self.need_key = false;
-        self.push(client, r.clone());
+        self.push(client, r.clone(), now);
         true
     }
 }

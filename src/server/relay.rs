@@ -203,6 +203,11 @@ const MAX_SUBSCRIPTIONS: usize = 4096;
 const WRITE_STALL: Duration = Duration::from_secs(30);
 /// How often the user's camera grants are read again (a grant withdrawn stops its cameras).
 const GRANTS_EVERY: Duration = Duration::from_secs(2);
+/// The least time between two writes to one workstation. Pictures that arrive meanwhile leave
+/// together, in one TLS write: a workstation showing many cameras costs the server at most a
+/// write per this time, not one per picture. A picture waits at most this long (plus the
+/// timer's millisecond) for a write; one arriving when the connection is idle leaves at once.
+const COALESCE: Duration = Duration::from_millis(1);
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -240,6 +245,27 @@ pub async fn live(
                 None => serve(socket, st, c, max_kbps).await,
             }
         }))
+}
+
+/// Lets the tasks already woken in this turn of the runtime run first: the task wakes itself
+/// and goes to the back of the queue. (`tokio::task::yield_now` also waits for the runtime to
+/// poll its sockets, a system call each time.)
+struct BackOfQueue(bool);
+
+impl std::future::Future for BackOfQueue {
+    type Output = ();
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if self.0 {
+            return std::task::Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    }
 }
 
 /// What one connection sends, and to whom the audit entries go.
@@ -344,10 +370,15 @@ async fn serve(socket: WebSocket, st: Shared, caller: Caller, max_kbps: Option<u
         .live_views
         .open(conn.caller.entry("live view stop", "", None));
     let mut check = tokio::time::interval(Duration::from_millis(250));
+    let mut last_write = Instant::now();
     let ended: Option<String> = loop {
         // Whatever waits, one message per subscription in turn.
         match tokio::time::timeout(WRITE_STALL, conn.send_waiting(&mut tx)).await {
-            Ok(Ok(())) => {}
+            Ok(Ok(wrote)) => {
+                if wrote {
+                    last_write = Instant::now();
+                }
+            }
             Ok(Err(())) => break None,
             Err(_) => {
                 tracing::info!(user = %conn.caller.who.user, "live connection cut: nothing read for {} s", WRITE_STALL.as_secs());
@@ -357,8 +388,14 @@ async fn serve(socket: WebSocket, st: Shared, caller: Caller, max_kbps: Option<u
         tokio::select! {
             _ = conn.client.notify.notified() => {
                 // The other sessions with pictures ready in this turn publish first: their
-                // pictures leave in the same write.
-                tokio::task::yield_now().await;
+                // pictures leave in the same write; and within [`COALESCE`] of the last write,
+                // what arrives until then leaves with it.
+                let next = last_write + COALESCE;
+                if Instant::now() < next {
+                    tokio::time::sleep_until(next.into()).await;
+                } else {
+                    BackOfQueue(false).await;
+                }
             }
             m = ctl_rx.recv() => match m {
                 None => break None,
@@ -399,10 +436,12 @@ async fn serve(socket: WebSocket, st: Shared, caller: Caller, max_kbps: Option<u
 }
 
 impl Conn {
-    async fn send_waiting<S>(&mut self, tx: &mut S) -> Result<(), ()>
+    /// Sends what waits; true when something was written.
+    async fn send_waiting<S>(&mut self, tx: &mut S) -> Result<bool, ()>
     where
         S: futures_util::Sink<Message> + Unpin,
     {
+        let mut wrote = !self.notices.is_empty();
         for n in std::mem::take(&mut self.notices) {
             let text = serde_json::to_string(&n).unwrap_or_default();
             tx.feed(Message::Text(text.into())).await.map_err(|_| ())?;
@@ -411,6 +450,7 @@ impl Conn {
             Some(o) => o,
             None => self.subs.values().cloned().collect(),
         };
+        let sent_ms = self.opened.elapsed().as_millis() as u32;
         loop {
             let mut any = false;
             for s in &subs {
@@ -428,7 +468,6 @@ impl Conn {
                             bytes += m.len();
                             tx.feed(Message::Binary(m.into())).await.map_err(|_| ())?;
                         }
-                        let sent_ms = self.opened.elapsed().as_millis() as u32;
                         let m = wire::encode_unit(s.id, &r.unit, sent_ms);
                         bytes += m.len();
                         tx.feed(Message::Binary(m.into())).await.map_err(|_| ())?;
@@ -441,9 +480,13 @@ impl Conn {
             if !any {
                 break;
             }
+            wrote = true;
         }
         self.order = Some(subs);
-        tx.flush().await.map_err(|_| ())
+        if wrote {
+            tx.flush().await.map_err(|_| ())?;
+        }
+        Ok(wrote)
     }
 
     /// One request of the workstation; the error is a line to send back.

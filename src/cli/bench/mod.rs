@@ -191,13 +191,16 @@ enum BenchCommand {
         fps: u32,
     },
     /// The simulator's own CPU when every camera's sub stream is played (looped clips).
-    /// Live relay: the server's CPU per stream relayed per workstation against receiving it
-    /// once, the latency it adds against a direct RTSP connection, and (--scale-cameras) the
-    /// city's streams recorded and sent to four workstations.
+    /// Live relay: the server's CPU per stream relayed for each workstation past the first
+    /// against receiving it once, what a stream's being watched costs once, the latency the
+    /// relay adds against a direct RTSP connection, and (--scale-cameras) the city's streams
+    /// recorded and sent to four workstations.
     Relay {
         #[arg(long, default_value_t = 8)]
         cameras: u32,
-        #[arg(long, default_value_t = 4)]
+        /// Workstations of the last relaying phase (at least 2: each past the first is what
+        /// one more workstation costs).
+        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(2..))]
         clients: u32,
         #[arg(long, default_value_t = 15)]
         seconds: u64,

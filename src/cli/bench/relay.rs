@@ -6,8 +6,11 @@
 //!
 //! 1. Receiving: the server records N main streams, no workstation: its CPU is the cost of
 //!    receiving each stream once.
-//! 2. Relaying: K workstations take those N streams (the recorder's sessions) without
-//!    decoding: the server's extra CPU per stream per workstation, as a ratio to (1).
+//! 2. Relaying: one workstation, then K, take those N streams (the recorder's sessions) without
+//!    decoding. Each workstation past the first costs the server the difference: its CPU per
+//!    stream per workstation, as a ratio to (1). What the first costs beyond that is the
+//!    stream's being watched at all (its session reads each picture as it arrives instead of
+//!    at the recorder's beat), paid once per stream and reported apart.
 //! 3. Latency: one camera painted live (its timecode stripe exact), decoded both straight from
 //!    the simulator (no jitter buffer) and through the server; each picture's arrival at the
 //!    decoder's output is paired by its stripe: the relay's added latency, p50 and p99.
@@ -137,23 +140,88 @@ impl Receiver {
     }
 }
 
-/// Server CPU seconds over `d` (and said per thread group: recorder, relay, server api).
+/// The server's threads, by the prefix of their names.
+const SERVER_THREADS: [&str; 3] = ["recorder", "relay", "server api"];
+
+/// CPU nanoseconds of each of the server's threads now, by thread id (the kernel's own count
+/// of each thread's time on a CPU, not clock ticks).
+fn server_threads() -> HashMap<u32, (String, u64)> {
+    let mut out = HashMap::new();
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
+        return out;
+    };
+    for e in dir.flatten() {
+        let Ok(tid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let name = std::fs::read_to_string(e.path().join("comm")).unwrap_or_default();
+        let name = name.trim();
+        if !SERVER_THREADS.iter().any(|p| name.starts_with(p)) {
+            continue;
+        }
+        // A thread's CPU-time clock, as the kernel numbers it: the thread id complemented,
+        // shifted by 3, with "per thread" (4) and "scheduler time" (2).
+        let clock: libc::clockid_t = (!tid << 3) | 6;
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `ts` is a valid timespec to write; a thread that ended meanwhile is an
+        // error, and skipped.
+        if unsafe { libc::clock_gettime(clock, &mut ts) } == 0 {
+            let ns = ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64;
+            out.insert(tid as u32, (name.to_owned(), ns));
+        }
+    }
+    out
+}
+
+/// Server CPU seconds over `d` (and said per thread group). A thread that starts meanwhile
+/// counts from its start; one that ends meanwhile (an idle blocking thread) is left out.
 fn measure(d: Duration) -> f64 {
-    let groups = ["recorder", "relay", "server api"];
-    let c0: Vec<f64> = groups.iter().map(|g| threads_cpu_s(g)).collect();
+    let before = server_threads();
     std::thread::sleep(d);
-    let by: Vec<String> = groups
+    let after = server_threads();
+    let mut by = [0u64; SERVER_THREADS.len()];
+    for (tid, (name, ns)) in &after {
+        let spent = ns.saturating_sub(before.get(tid).map_or(0, |(_, b)| *b));
+        if let Some(g) = SERVER_THREADS.iter().position(|p| name.starts_with(p)) {
+            by[g] += spent;
+        }
+    }
+    let said: Vec<String> = SERVER_THREADS
         .iter()
-        .zip(&c0)
-        .map(|(g, c)| format!("{g} {:.3}", threads_cpu_s(g) - c))
+        .zip(by)
+        .map(|(g, ns)| format!("{g} {:.3}", ns as f64 / 1e9))
         .collect();
-    eprintln!("  server CPU s by thread: {}", by.join(", "));
-    groups.iter().map(|g| threads_cpu_s(g)).sum::<f64>() - c0.iter().sum::<f64>()
+    eprintln!("  server CPU s by thread: {}", said.join(", "));
+    by.iter().sum::<u64>() as f64 / 1e9
+}
+
+/// K workstations on every main stream for `d`: server CPU seconds, pictures delivered.
+fn relaying(site: &Site, cameras: &[Camera], k: u32, d: Duration) -> anyhow::Result<(f64, u64)> {
+    let receivers: Vec<Receiver> = (0..k)
+        .map(|_| {
+            Ok(Receiver::take(
+                site.workstation()?,
+                cameras,
+                StreamKind::Main,
+            ))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    std::thread::sleep(Duration::from_secs(3));
+    let u0: u64 = receivers.iter().map(Receiver::units).sum();
+    let cpu = measure(d);
+    let delivered: u64 = receivers.iter().map(Receiver::units).sum::<u64>() - u0;
+    for r in receivers {
+        r.stop();
+    }
+    Ok((cpu, delivered))
 }
 
 pub fn relay(n: u32, k: u32, seconds: Duration, scale: u32, scale_fps: u32) -> anyhow::Result<()> {
     let n = n.max(1);
-    let k = k.max(1);
+    let k = k.max(2);
     // Camera 1 painted live (an exact stripe for the latency), the others looped clips.
     let (_sim, addr) = spawn_camsim_with(n, &["--live-cameras", "1"])?;
     let demo = crate::sim::demo_cameras();
@@ -161,37 +229,29 @@ pub fn relay(n: u32, k: u32, seconds: Duration, scale: u32, scale_fps: u32) -> a
         .map(|i| crate::sim::sim_camera(i, &addr.to_string(), &demo))
         .collect();
     eprintln!(
-        "bench relay: {n} cameras (camera 1 painted live, the others looped 1280x720 clips), {k} workstations, {} s a phase",
+        "bench relay: {n} cameras (camera 1 painted live, the others looped 1280x720 clips), 1 then {k} workstations, {} s a phase",
         seconds.as_secs()
     );
     let site = Site::start(cameras.clone(), "relay", true)?;
     std::thread::sleep(Duration::from_secs(5)); // sessions, first keyframes
     let receiving = measure(seconds);
-
-    // K workstations on every main stream.
-    let receivers: Vec<Receiver> = (0..k)
-        .map(|_| {
-            Ok(Receiver::take(
-                site.workstation()?,
-                &cameras,
-                StreamKind::Main,
-            ))
-        })
-        .collect::<anyhow::Result<_>>()?;
-    std::thread::sleep(Duration::from_secs(3));
-    let u0: u64 = receivers.iter().map(Receiver::units).sum();
-    let relaying = measure(seconds);
-    let delivered: u64 = receivers.iter().map(Receiver::units).sum::<u64>() - u0;
-    for r in receivers {
-        r.stop();
-    }
+    // One workstation, then K: each one more costs the difference.
+    let (one, delivered_one) = relaying(&site, &cameras, 1, seconds)?;
+    let (all, delivered) = relaying(&site, &cameras, k, seconds)?;
+    let secs = seconds.as_secs_f64();
     let per_stream_once = receiving / n as f64;
-    let per_stream_client = (relaying - receiving).max(0.0) / (n as f64 * k as f64);
+    let per_stream_client = (all - one).max(0.0) / (n as f64 * (k - 1) as f64);
+    // What a watched stream costs once, whatever the workstations: its session reads each
+    // picture as it comes instead of at the recorder's beat.
+    let watched = ((one - receiving) / n as f64 - per_stream_client).max(0.0);
     let ratio = per_stream_client / per_stream_once.max(1e-9);
+    let per_picture_us =
+        (all - one).max(0.0) / (delivered as f64 * (k - 1) as f64 / k as f64).max(1.0) * 1e6;
     eprintln!(
-        "server: receiving {:.3} % of a core per stream; relaying {:.3} % per stream per workstation (ratio {ratio:.2}); {delivered} pictures delivered",
-        per_stream_once / seconds.as_secs_f64() * 100.0,
-        per_stream_client / seconds.as_secs_f64() * 100.0,
+        "server: receiving {:.3} % of a core per stream; each workstation {:.3} % per stream (ratio {ratio:.2}, {per_picture_us:.1} µs a picture); a stream being watched {:.3} % once; {delivered_one} then {delivered} pictures delivered",
+        per_stream_once / secs * 100.0,
+        per_stream_client / secs * 100.0,
+        watched / secs * 100.0,
     );
 
     // Latency: straight from the simulator vs through the server, paired by stripe.
@@ -210,8 +270,9 @@ pub fn relay(n: u32, k: u32, seconds: Duration, scale: u32, scale_fps: u32) -> a
         );
     }
     println!(
-        "{{\"cameras\":{n},\"workstations\":{k},\"seconds\":{},\"receiving_cpu_s\":{receiving:.3},\"relaying_cpu_s\":{relaying:.3},\"ratio\":{ratio:.3},\"latency_added_p50_ms\":{p50:.3},\"latency_added_p99_ms\":{p99:.3},\"latency_pictures\":{paired}{scale_report}}}",
-        seconds.as_secs()
+        "{{\"cameras\":{n},\"workstations\":{k},\"seconds\":{},\"receiving_cpu_s\":{receiving:.3},\"one_workstation_cpu_s\":{one:.3},\"relaying_cpu_s\":{all:.3},\"ratio\":{ratio:.3},\"per_picture_per_workstation_us\":{per_picture_us:.2},\"watched_cpu_pct_per_stream\":{:.4},\"latency_added_p50_ms\":{p50:.3},\"latency_added_p99_ms\":{p99:.3},\"latency_pictures\":{paired}{scale_report}}}",
+        seconds.as_secs(),
+        watched / secs * 100.0
     );
     Ok(())
 }
