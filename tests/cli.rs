@@ -601,3 +601,65 @@ fn users_are_named_hashed_and_disabled_never_deleted() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A window started from a menu has no terminal: what it logs, and why it ended, go to the
+/// file of the day in the user's log folder as well as to standard error. A command that opens
+/// no window writes no log file.
+#[test]
+fn a_window_keeps_its_log_and_why_it_ended_in_the_users_log_folder() {
+    let dir = common::test_dir("window-log");
+    let state = dir.join("state");
+    let missing_ca = dir.join("no-such-ca.pem");
+    let out = vigie()
+        .env("XDG_STATE_HOME", &state)
+        .args(["review", "--server", "https://127.0.0.1:9", "--server-ca"])
+        .arg(&missing_ca)
+        .output()
+        .expect("vigie review");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let said = stderr
+        .lines()
+        .find(|l| l.starts_with("vigie: "))
+        .unwrap_or_else(|| panic!("no error line: {stderr}"));
+    assert!(said.contains("no-such-ca.pem"), "{said}");
+    // Once on standard error, not twice.
+    assert_eq!(stderr.matches("no-such-ca.pem").count(), 1, "{stderr}");
+    let logs = state.join("vigie").join("logs");
+    let files: Vec<_> = std::fs::read_dir(&logs)
+        .expect("the log folder")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let name = files[0].file_name().unwrap_or_default().to_string_lossy();
+    let today = chrono::Local::now()
+        .format("vigie-%Y-%m-%d.log")
+        .to_string();
+    let yesterday = (chrono::Local::now() - chrono::Duration::hours(1))
+        .format("vigie-%Y-%m-%d.log")
+        .to_string();
+    assert!(name == today || name == yesterday, "{name}");
+    let text = std::fs::read_to_string(&files[0]).expect("the log file");
+    let line = text
+        .lines()
+        .find(|l| l.contains("no-such-ca.pem"))
+        .unwrap_or_else(|| panic!("the log file does not say why: {text}"));
+    assert!(line.contains("ERROR") && line.contains(said), "{line}");
+    assert!(
+        !text.contains('\u{1b}'),
+        "colour codes in the file: {text:?}"
+    );
+
+    // A command without a window: its error on standard error only, no log file.
+    let quiet = dir.join("quiet");
+    let out = vigie()
+        .env("XDG_STATE_HOME", &quiet)
+        .arg("verify")
+        .arg(dir.join("no-such-export"))
+        .output()
+        .expect("vigie verify");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no-such-export"));
+    assert!(!quiet.exists());
+}

@@ -13,6 +13,13 @@ pub struct Args {
     action: MasksCommand,
 }
 
+impl Args {
+    /// The mask editor is a window.
+    pub(super) fn opens_window(&self) -> bool {
+        matches!(self.action, MasksCommand::Edit { .. })
+    }
+}
+
 pub fn run(args: Args) -> anyhow::Result<()> {
     let Args { action } = args;
     evidence::masks(action)

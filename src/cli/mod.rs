@@ -20,6 +20,7 @@ mod evidence;
 mod export;
 mod hold;
 mod live;
+pub mod logfile;
 mod masks;
 #[cfg(feature = "site")]
 mod recorder;
@@ -173,22 +174,66 @@ enum CodecArg {
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    init_logging(cli.command.opens_window());
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("vigie: {e:#}");
+            // A window's log file keeps why it ended (standard error has it already).
+            tracing::error!(target: EXIT_TARGET, "vigie: {e:#}");
             ExitCode::FAILURE
         }
     }
 }
 
-fn init_logging() {
+/// The target of the event that says why a command failed: for the log file only.
+const EXIT_TARGET: &str = "vigie::exit";
+
+impl Command {
+    /// A window of a workstation (started from a menu as often as from a terminal).
+    fn opens_window(&self) -> bool {
+        match self {
+            Command::Live(_) | Command::Review(_) => true,
+            Command::Masks(a) => a.opens_window(),
+            _ => false,
+        }
+    }
+}
+
+/// Logs to standard error; a window's log also to the file of the day in the user's log folder
+/// ([`logfile`]). A log folder that cannot be made is said on standard error, and the window
+/// opens all the same.
+fn init_logging(window: bool) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    use tracing_subscriber::Layer;
+    let stderr = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
+        .with_filter(tracing_subscriber::filter::filter_fn(|m| {
+            m.target() != EXIT_TARGET
+        }));
+    let file = if window {
+        let dir = crate::config::dirs::user_logs();
+        match logfile::DailyLog::at(&dir) {
+            Ok(log) => Some(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(false)
+                    .with_writer(std::sync::Arc::new(log)),
+            ),
+            Err(e) => {
+                eprintln!("vigie: {}: no log file: {e}", dir.display());
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(stderr)
+        .with(file)
         .try_init();
 }
 

@@ -5,6 +5,7 @@
 //! | the machine's client configuration | `/etc/vigie` | `%ProgramData%\Vigie` |
 //! | the user's configuration and pinned CAs | `$XDG_CONFIG_HOME/vigie`, `~/.config/vigie` | `%APPDATA%\Vigie` |
 //! | caches (map tiles) | `$XDG_CACHE_HOME/vigie`, `~/.cache/vigie` | `%LOCALAPPDATA%\Vigie\cache` |
+//! | the windows' log files | `$XDG_STATE_HOME/vigie/logs`, `~/.local/state/vigie/logs` | `%LOCALAPPDATA%\Vigie\logs` |
 //! | exports made from a window | `~/Vigie exports` | `%USERPROFILE%\Vigie exports` |
 
 use std::path::PathBuf;
@@ -58,6 +59,18 @@ pub fn user_cache() -> PathBuf {
     base.unwrap_or_else(|| std::env::temp_dir().join("vigie"))
 }
 
+/// The user's Vigie log files (a window's log); the temporary folder when there is no home.
+pub fn user_logs() -> PathBuf {
+    let base = if cfg!(windows) {
+        var("LOCALAPPDATA").map(|d| d.join("Vigie").join("logs"))
+    } else {
+        var("XDG_STATE_HOME")
+            .or_else(|| home().map(|h| h.join(".local").join("state")))
+            .map(|d| d.join("vigie").join("logs"))
+    };
+    base.unwrap_or_else(|| std::env::temp_dir().join("vigie").join("logs"))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -74,5 +87,6 @@ mod tests {
             .map(|d| d.join("vigie"));
         assert_eq!(super::user_config(), want);
         assert!(super::user_cache().ends_with("vigie"));
+        assert!(super::user_logs().ends_with("vigie/logs"));
     }
 }
