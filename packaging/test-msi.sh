@@ -81,6 +81,14 @@ out=$("${VIGIE[@]}" recordings --camera cam001 --user rev --password-stdin < /de
 grep -q '127.0.0.1:9' <<< "$out" || fail "vigie.exe did not take the server of $CONF: $out"
 step "client.toml: the machine's server taken ($(tail -1 <<< "$out" | cut -c1-100))"
 
+# A window keeps its log, and why it ended, in the user's log folder (no console from a menu).
+out=$("${VIGIE[@]}" review --server https://127.0.0.1:9 --server-ca 'C:\no-such-ca.pem' 2>&1 |
+  tr -d '\r') && fail "review with a missing CA file did not fail: $out"
+log=$(find "$WINEPREFIX/drive_c/users" -path '*/AppData/Local/Vigie/logs/vigie-*.log' | head -1)
+[ -n "$log" ] || fail "no log file under %LOCALAPPDATA%\\Vigie\\logs: $out"
+grep -q 'no-such-ca.pem' "$log" || fail "$log does not say why the window ended: $(cat "$log")"
+step "a window's log: %LOCALAPPDATA%\\Vigie\\logs\\$(basename "$log") says why it ended"
+
 v=$("${VIGIE[@]}" --version 2>&1 | tr -d '\r')
 [ "$v" = "vigie $(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)" ] ||
   fail "--version said: $v"
