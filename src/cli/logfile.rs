@@ -67,18 +67,19 @@ impl DailyLog {
     fn append(&self, buf: &[u8]) -> std::io::Result<()> {
         let day = (self.today)();
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-        if open.as_ref().is_none_or(|(d, _)| *d != day) {
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(self.file_of(day))?;
-            *open = Some((day, file));
-            self.prune(day);
-        }
-        match open.as_mut() {
-            Some((_, f)) => f.write_all(buf),
-            None => Ok(()),
-        }
+        let file = match open.take() {
+            Some((d, f)) if d == day => f,
+            _ => {
+                let f = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(self.file_of(day))?;
+                self.prune(day);
+                f
+            }
+        };
+        let (_, f) = open.insert((day, file));
+        f.write_all(buf)
     }
 }
 

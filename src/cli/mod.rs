@@ -204,11 +204,11 @@ impl Command {
 /// ([`logfile`]). A log folder that cannot be made is said on standard error, and the window
 /// opens all the same.
 fn init_logging(window: bool) {
+    use tracing_subscriber::Layer;
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    use tracing_subscriber::Layer;
     let stderr = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_filter(tracing_subscriber::filter::filter_fn(|m| {

@@ -35,7 +35,7 @@ use crate::relay::{Incoming, Relay};
 
 /// CPU seconds of the server's threads in this process.
 pub(super) fn server_cpu_s() -> f64 {
-    threads_cpu_s("recorder") + threads_cpu_s("relay") + threads_cpu_s("server api")
+    SERVER_THREADS.iter().map(|g| threads_cpu_s(g)).sum()
 }
 
 pub(super) struct Site {
